@@ -1,0 +1,3 @@
+"""mlplatform."""
+
+__version__ = "0.1.0"

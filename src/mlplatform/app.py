@@ -1,0 +1,133 @@
+"""`create_app(settings)`: the one place where the platform is wired together."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import structlog
+from litestar import Litestar, Router
+from litestar.config.cors import CORSConfig
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Tag
+from litestar.plugins.prometheus import PrometheusConfig
+from litestar.types import Method
+
+from mlplatform import __version__
+from mlplatform.kernel.context import PlatformContext, build_context
+from mlplatform.kernel.dependencies import provide_db_session, provide_platform
+from mlplatform.kernel.errors import EXCEPTION_HANDLERS
+from mlplatform.kernel.events import Dispatcher
+from mlplatform.kernel.migrations import current_revisions, head_revisions, upgrade_async
+from mlplatform.kernel.module import Module
+from mlplatform.kernel.openapi_ids import operation_id
+from mlplatform.kernel.request_context import request_id_middleware
+from mlplatform.kernel.system import SYSTEM_ROUTES
+from mlplatform.settings import Settings
+
+log = structlog.get_logger("mlplatform.app")
+
+TAGS = [
+    Tag(name="system", description="Health, readiness and metrics."),
+]
+
+
+class StartupError(RuntimeError):
+    """The platform cannot start; the message says what to do."""
+
+
+def platform_modules() -> list[Module]:
+    """The modules this build of the platform hosts, in start-up order."""
+    return []
+
+
+async def ensure_migrated(context: PlatformContext) -> None:
+    heads = head_revisions(context.settings.resolved_database_url)
+    current = await current_revisions(context.database)
+    if current == heads:
+        return
+    if context.settings.should_auto_migrate:
+        log.info("migrating", current=sorted(current), target=sorted(heads))
+        await upgrade_async(context.settings.resolved_database_url)
+        return
+    raise StartupError(
+        f"the database is not migrated (at {sorted(current) or 'nothing'}, code expects {sorted(heads)}): "
+        "run `mlplatform migrate` first"
+    )
+
+
+def create_app(settings: Settings | None = None, *, modules: Sequence[Module] | None = None) -> Litestar:
+    settings = settings or Settings()
+    chosen = list(platform_modules() if modules is None else modules)
+    context = build_context(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await ensure_migrated(context)
+        subscribers = [s for m in chosen if m.subscribers for s in m.subscribers(context)]
+        dispatcher = Dispatcher(context.database, subscribers, settings.outbox)
+        context.dispatcher = dispatcher
+        context.database.on_commit(dispatcher.wake)
+        for module in chosen:
+            for check in module.health_checks(context) if module.health_checks else ():
+                context.health.add(check)
+        started: list[Module] = []
+        try:
+            for module in chosen:
+                for hook in module.on_startup:
+                    await hook(context)
+                started.append(module)
+            dispatcher.start()
+            log.info("started", modules=[m.name for m in chosen], database=context.database.dialect)
+            yield
+        finally:
+            await dispatcher.stop()
+            for module in reversed(started):
+                for hook in module.on_shutdown:
+                    await hook(context)
+            await context.close()
+
+    module_routers = [
+        Router(path="/", route_handlers=list(m.route_handlers), middleware=list(m.middleware))
+        for m in chosen
+        if m.route_handlers
+    ]
+    cors = (
+        CORSConfig(allow_origins=settings.http.cors_origins, allow_credentials=True, expose_headers=["X-Request-ID"])
+        if settings.http.cors_origins
+        else None
+    )
+    prometheus = PrometheusConfig(app_name="mlplatform", prefix="mlplatform", group_path=True, exclude=["/metrics"])
+    app = Litestar(
+        route_handlers=[*SYSTEM_ROUTES, *module_routers],
+        dependencies={
+            "platform": Provide(provide_platform, sync_to_thread=False),
+            "db_session": Provide(provide_db_session),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[prometheus.middleware],
+        lifespan=[lifespan],
+        cors_config=cors,
+        request_max_body_size=settings.http.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="mlplatform",
+            version=__version__,
+            description="Self-hosted ML platform: gateway, model catalogue, feature store, experiments, lineage.",
+            tags=TAGS,
+            operation_id_creator=operation_id,
+            use_handler_docstrings=True,
+            render_plugins=[],
+        ),
+        state=None,
+        debug=False,
+        logging_config=None,
+    )
+    # Outermost, so unknown routes and wrong methods (answered before route middleware) carry an id too.
+    app.asgi_handler = request_id_middleware(app.asgi_handler)
+    app.state.platform = context
+    app.state.settings = settings
+    return app
+
+
+ALL_METHODS: tuple[Method, ...] = ("GET", "POST", "PUT", "PATCH", "DELETE")

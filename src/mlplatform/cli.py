@@ -1,0 +1,133 @@
+"""The `mlplatform` command line. Heavy imports (the app, MLflow, Feast) happen inside commands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
+
+from mlplatform.settings import ENV_PREFIX, Settings
+
+app = typer.Typer(
+    name="mlplatform",
+    help="A self-hosted ML platform in one process: gateway, catalogue, features, experiments, lineage.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"mlplatform: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; a bad value ends the process with one line naming it."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = ENV_PREFIX + "__".join(str(part) for part in error["loc"]).upper()
+        fail(f"invalid setting {name}: {error['msg']}")
+    except ValueError as exc:
+        fail(f"invalid settings: {exc}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default: server.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (default: server.port).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default: server.workers).")] = None,
+) -> None:
+    """Run the platform's HTTP server."""
+    import uvicorn
+
+    from mlplatform.kernel.logging import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    _prepare_database(settings)
+    uvicorn.run(
+        "mlplatform.app:create_app",
+        factory=True,
+        host=host or settings.server.host,
+        port=port or settings.server.port,
+        workers=workers or settings.server.workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=bool(settings.http.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.http.trusted_proxies) or None,
+        server_header=False,
+    )
+
+
+def _prepare_database(settings: Settings) -> None:
+    """Migrate (development default) or refuse to start on an unmigrated database (production)."""
+    from mlplatform.kernel.db import Database
+    from mlplatform.kernel.migrations import current_revisions, head_revisions, upgrade
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.resolved_database_url
+
+    async def current() -> set[str]:
+        database = Database(url)
+        try:
+            return await current_revisions(database)
+        finally:
+            await database.dispose()
+
+    try:
+        at = asyncio.run(current())
+    except (OSError, DBAPIError) as exc:
+        fail(f"cannot reach the database: {_first_line(exc)}", code=1)
+    if at == head_revisions(url):
+        return
+    if not settings.should_auto_migrate:
+        fail("the database is not migrated: run `mlplatform migrate` first", code=1)
+    upgrade(url)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the platform's database migrations (creates the mlplatform/mlflow/feast schemas on PostgreSQL)."""
+    from mlplatform.kernel.logging import configure_logging
+    from mlplatform.kernel.migrations import upgrade
+
+    settings = load_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        upgrade(settings.resolved_database_url)
+    except (OSError, DBAPIError) as exc:
+        fail(f"cannot migrate the database: {_first_line(exc)}", code=1)
+    typer.echo("migrated", err=True)
+
+
+@app.command()
+def openapi(
+    indent: Annotated[int, typer.Option(help="JSON indentation.")] = 2,
+) -> None:
+    """Print the OpenAPI 3.1 document of the HTTP API."""
+    from mlplatform.app import create_app
+
+    spec = create_app(load_settings()).openapi_schema.to_schema()
+    sys.stdout.write(json.dumps(spec, indent=indent or None, sort_keys=False) + "\n")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Shared kernel: database, errors, events, storage, jobs, health. Never imports `mlplatform.modules`."""

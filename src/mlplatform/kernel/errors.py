@@ -1,0 +1,206 @@
+"""The platform's error tree and its one rendering as RFC 9457 problem+json.
+
+Services raise `PlatformError` subclasses; each carries its HTTP status. Litestar's own HTTP
+exceptions (unknown route, wrong method, invalid body, oversize body) and anything unexpected are
+rendered through the same mapper, so every error a client sees has the same shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from mlplatform.kernel.request_ids import current_request_id
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://mlplatform.dev/problems/"
+
+log = structlog.get_logger("mlplatform.errors")
+
+
+class PlatformError(Exception):
+    """Base of every expected failure. `detail` is shown to the client: never put secrets in it."""
+
+    status_code: ClassVar[int] = 400
+    title: ClassVar[str] = "Bad request"
+    slug: ClassVar[str] = "bad-request"
+
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = headers or {}
+        self.extra = extra
+
+
+class Invalid(PlatformError):
+    """The request is well formed but its content breaks a rule (422)."""
+
+    status_code = 422
+    title = "Invalid request"
+    slug = "invalid"
+
+
+class Unauthenticated(PlatformError):
+    status_code = 401
+    title = "Authentication required"
+    slug = "unauthenticated"
+
+
+class Forbidden(PlatformError):
+    status_code = 403
+    title = "Forbidden"
+    slug = "forbidden"
+
+
+class NotFound(PlatformError):
+    status_code = 404
+    title = "Not found"
+    slug = "not-found"
+
+
+class Conflict(PlatformError):
+    status_code = 409
+    title = "Conflict"
+    slug = "conflict"
+
+
+class PreconditionFailed(PlatformError):
+    status_code = 412
+    title = "Precondition failed"
+    slug = "precondition-failed"
+
+
+class PayloadTooLarge(PlatformError):
+    status_code = 413
+    title = "Payload too large"
+    slug = "payload-too-large"
+
+
+class RateLimited(PlatformError):
+    status_code = 429
+    title = "Too many requests"
+    slug = "rate-limited"
+
+
+class Unavailable(PlatformError):
+    """A dependency is down. `component` names it (database, redis, object-store, mlflow, feast ...)."""
+
+    status_code = 503
+    title = "Service unavailable"
+    slug = "unavailable"
+
+    def __init__(self, detail: str, *, component: str, headers: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(detail, headers=headers, component=component, **extra)
+        self.component = component
+
+
+_STATUS_TITLES = {
+    400: ("Bad request", "bad-request"),
+    401: ("Authentication required", "unauthenticated"),
+    403: ("Forbidden", "forbidden"),
+    404: ("Not found", "not-found"),
+    405: ("Method not allowed", "method-not-allowed"),
+    409: ("Conflict", "conflict"),
+    412: ("Precondition failed", "precondition-failed"),
+    413: ("Payload too large", "payload-too-large"),
+    415: ("Unsupported media type", "unsupported-media-type"),
+    422: ("Invalid request", "invalid"),
+    429: ("Too many requests", "rate-limited"),
+    500: ("Internal server error", "internal"),
+    503: ("Service unavailable", "unavailable"),
+}
+
+
+def problem_response(
+    request: Request[Any, Any, Any] | None,
+    *,
+    status: int,
+    detail: str,
+    title: str | None = None,
+    slug: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response[dict[str, Any]]:
+    """Build an `application/problem+json` response (RFC 9457)."""
+    default_title, default_slug = _STATUS_TITLES.get(status, ("Error", "error"))
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + (slug or default_slug),
+        "title": title or default_title,
+        "status": status,
+        "detail": detail,
+    }
+    if request is not None:
+        body["instance"] = request.url.path
+        request_id = current_request_id.get()
+        if request_id:
+            body["request_id"] = request_id
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return Response(content=body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _platform_error_handler(request: Request[Any, Any, Any], exc: PlatformError) -> Response[dict[str, Any]]:
+    return problem_response(
+        request,
+        status=exc.status_code,
+        detail=exc.detail,
+        title=exc.title,
+        slug=exc.slug,
+        headers=exc.headers,
+        **exc.extra,
+    )
+
+
+def _validation_errors(exc: ValidationException) -> list[dict[str, Any]]:
+    errors: list[dict[str, Any]] = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if isinstance(item, dict):
+            errors.append({k: item[k] for k in ("key", "message", "source") if k in item})
+    return errors
+
+
+def _http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    status = exc.status_code
+    detail = exc.detail or _STATUS_TITLES.get(status, ("Error", ""))[0]
+    extra: dict[str, Any] = {}
+    if isinstance(exc, ValidationException):
+        status = 422 if status == 400 and _validation_errors(exc) else status
+        extra["errors"] = _validation_errors(exc) or None
+    if status >= 500:
+        log.error("http_error", status=status, detail=detail)
+        detail = _STATUS_TITLES.get(status, ("Error", ""))[0]
+    return problem_response(request, status=status, detail=detail, headers=exc.headers, **extra)
+
+
+def _unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.exception("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
+    return problem_response(
+        request, status=HTTP_500_INTERNAL_SERVER_ERROR, detail="An unexpected error occurred; it was logged."
+    )
+
+
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
+    PlatformError: _platform_error_handler,
+    HTTPException: _http_exception_handler,
+    Exception: _unexpected_error_handler,
+}
+"""Register on the Litestar app: every error leaves as problem+json."""
+
+__all__ = [
+    "EXCEPTION_HANDLERS",
+    "PROBLEM_JSON",
+    "Conflict",
+    "Forbidden",
+    "Invalid",
+    "NotFound",
+    "PayloadTooLarge",
+    "PlatformError",
+    "PreconditionFailed",
+    "RateLimited",
+    "Unauthenticated",
+    "Unavailable",
+    "problem_response",
+]

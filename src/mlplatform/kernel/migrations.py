@@ -1,0 +1,60 @@
+"""Running the platform's Alembic migrations (and knowing whether a database is up to date)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+
+from mlplatform.kernel.db import PLATFORM_SCHEMA, Database
+
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+def migrations_dir() -> Path:
+    """`migrations/` of the source tree, or the copy packed into the wheel as `mlplatform/migrations`."""
+    for candidate in (_PACKAGE_DIR / "migrations", _PACKAGE_DIR.parent.parent / "migrations"):
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise FileNotFoundError("the platform's migrations folder is missing from this installation")
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    """Apply migrations up to `revision`. Blocking: call from a thread when inside an event loop."""
+    command.upgrade(alembic_config(database_url), revision)
+
+
+def head_revisions(database_url: str) -> set[str]:
+    return set(ScriptDirectory.from_config(alembic_config(database_url)).get_heads())
+
+
+async def current_revisions(database: Database) -> set[str]:
+    """Revisions recorded in the database; empty when it was never migrated."""
+    table = f"{PLATFORM_SCHEMA}.alembic_version" if database.dialect == "postgresql" else "alembic_version"
+    try:
+        async with database.engine.connect() as conn:
+            rows = await conn.execute(text(f"SELECT version_num FROM {table}"))  # noqa: S608 - constant name
+            return {row[0] for row in rows}
+    except (ProgrammingError, OperationalError) as exc:
+        if "does not exist" in str(exc) or "no such table" in str(exc):
+            return set()
+        raise
+    except DBAPIError:
+        raise
+
+
+async def upgrade_async(database_url: str) -> None:
+    await asyncio.to_thread(upgrade, database_url)

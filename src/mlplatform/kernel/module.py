@@ -1,0 +1,37 @@
+"""How a module plugs into the app: one `Module` value per module, collected by `create_app`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from litestar.types import ControllerRouterHandler
+
+    from mlplatform.kernel.context import PlatformContext
+    from mlplatform.kernel.events import Subscriber
+    from mlplatform.kernel.health import HealthCheck
+
+Hook = Callable[["PlatformContext"], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Module:
+    """A module's contribution to the app. Nothing registers itself at import time: `create_app`
+    reads these fields and wires them in order.
+
+    - `route_handlers`: controllers/routers mounted on the app.
+    - `subscribers(ctx)`: outbox subscribers (built with the live context).
+    - `health_checks(ctx)`: readiness probes the module adds.
+    - `on_startup` / `on_shutdown`: hooks run in the app lifespan, in module order (reverse on shutdown).
+    - `asgi_mounts`: (path, factory) pairs for foreign ASGI apps (MLflow) mounted lazily.
+    """
+
+    name: str
+    route_handlers: Sequence[ControllerRouterHandler] = ()
+    subscribers: Callable[[PlatformContext], Sequence[Subscriber]] | None = None
+    health_checks: Callable[[PlatformContext], Sequence[HealthCheck]] | None = None
+    on_startup: Sequence[Hook] = ()
+    on_shutdown: Sequence[Hook] = ()
+    middleware: Sequence[Any] = field(default_factory=tuple)

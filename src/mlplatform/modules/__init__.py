@@ -1,0 +1,1 @@
+"""Feature modules of the platform (gateway, catalogue, features, experiments, lineage)."""

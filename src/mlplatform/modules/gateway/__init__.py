@@ -1,0 +1,1 @@
+"""Gateway: identity, access tokens, API keys, external OIDC providers and rate limits."""

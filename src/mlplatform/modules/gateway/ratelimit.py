@@ -1,0 +1,211 @@
+"""Rate limiting with GCRA (Generic Cell Rate Algorithm), in Redis or in process.
+
+Algorithm
+---------
+A policy "``limit`` requests per ``window`` seconds" defines an emission interval ``T = window / limit``.
+Each key stores one number, its *theoretical arrival time* (TAT): the instant at which the key would be
+back to an empty bucket if requests kept arriving at exactly the permitted rate. For a request at ``now``::
+
+    tat      = max(stored_tat, now)
+    new_tat  = tat + T
+    allow_at = new_tat - window        # earliest instant this request fits in the burst allowance
+    if now < allow_at:  deny;  retry_after = allow_at - now   (exact: the moment one slot frees up)
+    else:               allow; store new_tat (expiring at new_tat)
+
+So a fresh key may burst ``limit`` requests at once, after which capacity comes back smoothly, one request
+every ``T`` seconds (no fixed-window "double burst" at window edges). ``remaining`` is how many more
+requests would be allowed right now, ``reset`` is the time until the key's full quota is back
+(``new_tat - now``), matching the ``RateLimit-Remaining`` / ``RateLimit-Reset`` header semantics.
+
+Redis: the whole read-compute-write runs in ONE ``EVALSHA`` of a Lua script (atomic, one round trip). The
+script uses the Redis server clock (``TIME``), so several platform processes agree on ``now`` even if
+their clocks drift; times are integer microseconds. Redis errors are not caught: the caller decides
+whether to fail open or closed (``redis.exceptions.ConnectionError`` etc. propagate).
+
+In process: same algorithm on ``time.monotonic()``, with a bounded dict that first drops expired entries
+and, if still full, the least recently used ones (which fails open for those keys — acceptable for a cache
+of limits, and the bound protects memory against key floods such as spoofed client IPs).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+__all__ = [
+    "InMemoryRateLimiter",
+    "RateLimitPolicy",
+    "RateLimitResult",
+    "RateLimiter",
+    "RedisRateLimiter",
+    "rate_limit_key",
+]
+
+_EPS = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitPolicy:
+    """``limit`` requests per ``window_seconds`` (burst up to ``limit``, then smooth refill)."""
+
+    limit: int
+    window_seconds: float
+
+    def __post_init__(self) -> None:
+        if self.limit <= 0:
+            raise ValueError("limit must be positive")
+        if self.window_seconds <= 0:
+            raise ValueError("window_seconds must be positive")
+
+    @property
+    def emission_interval(self) -> float:
+        return self.window_seconds / self.limit
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitResult:
+    """Outcome of one hit. Times are in (fractional) seconds; ``retry_after_seconds`` is 0 when allowed."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_seconds: float
+    retry_after_seconds: float
+
+    def headers(self) -> dict[str, str]:
+        """``RateLimit-Limit/Remaining/Reset`` (+ ``Retry-After`` when denied), delta-seconds rounded up."""
+        out = {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(math.ceil(self.reset_seconds - _EPS)),
+        }
+        if not self.allowed:
+            out["Retry-After"] = str(max(1, math.ceil(self.retry_after_seconds - _EPS)))
+        return out
+
+
+@runtime_checkable
+class RateLimiter(Protocol):
+    async def hit(self, key: str, policy: RateLimitPolicy) -> RateLimitResult:
+        """Count one request against ``key`` under ``policy`` and say whether it is allowed."""
+        ...
+
+
+def rate_limit_key(route_group: str, principal: str) -> str:
+    """Conventional key: per route group and principal (``user:<id>``, ``sa:<id>``, ``ip:<addr>``...)."""
+    return f"{route_group}:{principal}"
+
+
+def _gcra(tat: float, now: float, policy: RateLimitPolicy) -> tuple[RateLimitResult, float | None]:
+    """Pure GCRA step (seconds). Returns the result and the new TAT to store (None when denied)."""
+    interval = policy.emission_interval
+    window = policy.window_seconds
+    tat = max(tat, now)
+    new_tat = tat + interval
+    allow_at = new_tat - window
+    if now < allow_at - _EPS:
+        return RateLimitResult(False, policy.limit, 0, tat - now, allow_at - now), None
+    remaining = math.floor((window - (new_tat - now)) / interval + _EPS)
+    remaining = max(0, min(policy.limit - 1, remaining))
+    return RateLimitResult(True, policy.limit, remaining, new_tat - now, 0.0), new_tat
+
+
+# KEYS[1] = key; ARGV[1] = limit; ARGV[2] = window in microseconds.
+# Returns {allowed (0/1), remaining, reset_us, retry_after_us}.
+_GCRA_LUA = """
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local interval = window / limit
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call('GET', KEYS[1]))
+if tat == nil or tat < now then tat = now end
+local new_tat = tat + interval
+local allow_at = new_tat - window
+if now < allow_at then
+  return {0, 0, math.ceil(tat - now), math.ceil(allow_at - now)}
+end
+new_tat = math.floor(new_tat + 0.5)
+local ttl_ms = math.ceil((new_tat - now) / 1000)
+if ttl_ms < 1 then ttl_ms = 1 end
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', ttl_ms)
+local remaining = math.floor((window - (new_tat - now)) / interval + 1e-6)
+if remaining < 0 then remaining = 0 end
+if remaining > limit - 1 then remaining = limit - 1 end
+return {1, remaining, math.ceil(new_tat - now), 0}
+"""
+
+
+class RedisRateLimiter:
+    """GCRA in Redis: exactly one ``EVALSHA`` round trip per hit once the script is cached server-side
+    (redis-py loads it transparently on the first ``NOSCRIPT``; call ``load()`` at startup to pre-load)."""
+
+    def __init__(self, redis: Redis, prefix: str = "mlp:rl:") -> None:
+        self._redis = redis
+        self.prefix = prefix
+        self._script = redis.register_script(_GCRA_LUA)
+
+    async def load(self) -> None:
+        """Pre-load the script (``SCRIPT LOAD``) so the first hit is also a single round trip."""
+        self._script.sha = await self._redis.script_load(_GCRA_LUA)
+
+    async def hit(self, key: str, policy: RateLimitPolicy) -> RateLimitResult:
+        window_us = max(1, round(policy.window_seconds * 1_000_000))
+        raw = await self._script(keys=[self.prefix + key], args=[policy.limit, window_us])
+        allowed, remaining, reset_us, retry_us = (int(v) for v in raw)
+        return RateLimitResult(
+            allowed=bool(allowed),
+            limit=policy.limit,
+            remaining=remaining,
+            reset_seconds=max(0, reset_us) / 1_000_000,
+            retry_after_seconds=max(0, retry_us) / 1_000_000,
+        )
+
+
+class InMemoryRateLimiter:
+    """GCRA in process (the embedded default). Safe under asyncio: ``hit`` never awaits while it reads and
+    writes the state, so each call is atomic on the event loop."""
+
+    def __init__(self, max_keys: int = 100_000, *, clock: Callable[[], float] = time.monotonic) -> None:
+        if max_keys <= 0:
+            raise ValueError("max_keys must be positive")
+        self.max_keys = max_keys
+        self._clock = clock
+        self._tats: OrderedDict[str, float] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._tats)
+
+    async def hit(self, key: str, policy: RateLimitPolicy) -> RateLimitResult:
+        return self.hit_sync(key, policy)
+
+    def hit_sync(self, key: str, policy: RateLimitPolicy) -> RateLimitResult:
+        now = self._clock()
+        tats = self._tats
+        result, new_tat = _gcra(tats.get(key, now), now, policy)
+        if new_tat is not None:
+            tats[key] = new_tat
+            tats.move_to_end(key)
+            if len(tats) > self.max_keys:
+                self._evict(now)
+        return result
+
+    def _evict(self, now: float) -> None:
+        tats = self._tats
+        expired = [k for k, tat in tats.items() if tat <= now]
+        for k in expired:
+            del tats[k]
+        # Evict down to 90% so a flood of new keys does not trigger a full scan on every insert.
+        target = self.max_keys * 9 // 10 if not expired else self.max_keys
+        while len(tats) > target:
+            tats.popitem(last=False)
+
+    def clear(self) -> None:
+        self._tats.clear()

@@ -1,0 +1,213 @@
+"""Typed platform settings.
+
+Read from `MLPLATFORM_*` environment variables and, when `MLPLATFORM_CONFIG` names one, a YAML file
+(environment wins over the file). Validated once at start: a bad value stops the process with one
+line naming the setting.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+ENV_PREFIX = "MLPLATFORM_"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class ServerSettings(BaseModel):
+    """How `mlplatform serve` listens."""
+
+    host: str = "127.0.0.1"
+    """Interface to bind."""
+    port: int = Field(default=8000, ge=1, le=65535)
+    """TCP port."""
+    workers: int = Field(default=1, ge=1, le=64)
+    """Worker processes (uvicorn)."""
+    public_url: str | None = None
+    """External base URL (scheme://host[:port]) when behind a proxy; used in token issuer and links."""
+
+
+class HttpSettings(BaseModel):
+    """Browser-facing HTTP behaviour."""
+
+    cors_origins: list[str] = Field(default_factory=list)
+    """Allowed CORS origins; empty disables CORS. `*` is refused in production."""
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    """Largest request body accepted on the REST API (uploads to `/mlflow` artifacts stream and are exempt)."""
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Client addresses whose X-Forwarded-For/-Proto are believed (the TLS-terminating proxy)."""
+
+
+class OutboxSettings(BaseModel):
+    """Delivery of domain events to subscribers."""
+
+    poll_interval_seconds: float = Field(default=1.0, gt=0)
+    """How often the dispatcher looks for due deliveries when nothing woke it."""
+    batch_size: int = Field(default=100, ge=1, le=10_000)
+    """Deliveries claimed per round."""
+    max_attempts: int = Field(default=12, ge=1)
+    """After this many failures a delivery is parked as `dead` (kept, listed, retryable)."""
+    backoff_base_seconds: float = Field(default=0.5, gt=0)
+    """First retry delay; doubles each attempt up to `backoff_max_seconds`."""
+    backoff_max_seconds: float = Field(default=300.0, gt=0)
+    """Longest retry delay."""
+
+
+class Settings(BaseSettings):
+    """All platform settings. Environment names are `MLPLATFORM_<FIELD>`; nested groups use `__`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        env_ignore_empty=True,
+        validate_default=True,
+    )
+
+    env: Environment = Environment.DEVELOPMENT
+    """`development` or `production` (production refuses unsafe defaults)."""
+    data_dir: Path = Path(".mlplatform")
+    """Where the embedded default keeps its files."""
+    database_url: str | None = None
+    """Platform metadata DB (`postgresql+asyncpg://...` or `sqlite+aiosqlite:///...`); default: SQLite in data_dir."""
+    redis_url: str | None = None
+    """Redis for online features, rate limits, caches and jobs; default: none (in-process)."""
+    storage_url: str | None = None
+    """Object store root: `s3://bucket/prefix` or a folder; default: `objects/` in data_dir."""
+    s3_endpoint_url: str | None = None
+    """S3-compatible endpoint (MinIO, moto); credentials come from the usual AWS_* variables."""
+    s3_region: str | None = None
+    """S3 region; default from AWS_DEFAULT_REGION or us-east-1."""
+    bootstrap_admin_key: str | None = None
+    """If set, an admin API key with exactly this value exists after start."""
+    openlineage_url: str | None = None
+    """OpenLineage HTTP endpoint (Marquez) to emit to."""
+    log_level: str = "INFO"
+    """Root log level."""
+    log_json: bool = True
+    """Structured JSON logs (false: human-readable console lines)."""
+    auto_migrate: bool | None = None
+    """Apply migrations at start. Default: on in development, off in production."""
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(f"{ENV_PREFIX}CONFIG")
+        if config_file:
+            if not Path(config_file).is_file():
+                raise ValueError(f"{ENV_PREFIX}CONFIG: no such file: {config_file}")
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme = urlsplit(value).scheme
+        if scheme == "postgresql" or scheme == "postgres":
+            return "postgresql+asyncpg" + value[len(scheme) :]
+        if scheme not in {"postgresql+asyncpg", "sqlite+aiosqlite"}:
+            raise ValueError("must be postgresql+asyncpg://... or sqlite+aiosqlite:///...")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
+            raise ValueError("must be redis://host:port/db, rediss://... or unix://...")
+        return value
+
+    @field_validator("storage_url")
+    @classmethod
+    def _check_storage_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme == "s3" and not parts.netloc:
+            raise ValueError("s3:// URL needs a bucket: s3://bucket/prefix")
+        if parts.scheme not in {"", "s3", "file"}:
+            raise ValueError("must be s3://bucket/prefix, file:///path or a folder path")
+        return value
+
+    @field_validator("s3_endpoint_url", "openlineage_url")
+    @classmethod
+    def _check_http_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in {"http", "https"}:
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @model_validator(mode="after")
+    def _check_production(self) -> Settings:
+        if self.env is Environment.PRODUCTION and "*" in self.http.cors_origins:
+            raise ValueError("http.cors_origins: a wildcard origin is refused in production")
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+    @property
+    def should_auto_migrate(self) -> bool:
+        return self.auto_migrate if self.auto_migrate is not None else not self.is_production
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'mlplatform.db').resolve()}"
+
+    @cached_property
+    def resolved_storage_url(self) -> str:
+        return self.storage_url or str((self.data_dir / "objects").resolve())
+
+    @property
+    def uses_postgres(self) -> bool:
+        return self.resolved_database_url.startswith("postgresql")
+
+    def describe(self) -> dict[str, Any]:
+        """Settings safe to log: secrets and credentials masked."""
+        data = self.model_dump(mode="json")
+        if data.get("bootstrap_admin_key"):
+            data["bootstrap_admin_key"] = "***"
+        for key in ("database_url", "redis_url"):
+            if data.get(key):
+                parts = urlsplit(data[key])
+                if parts.password:
+                    data[key] = data[key].replace(f":{parts.password}@", ":***@")
+        return data

@@ -1,0 +1,98 @@
+"""The bare platform over HTTP: health, problem+json errors, request ids, metrics, OpenAPI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+Client = AsyncTestClient[Litestar]
+
+
+async def test_live_and_ready_with_every_component(client: Client) -> None:
+    assert (await client.get("/health/live")).json() == {"status": "up"}
+    response = await client.get("/health/ready")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "up"
+    assert {"database", "redis", "object_store"} <= set(body["components"])
+    assert all(c["status"] == "up" for c in body["components"].values())
+
+
+async def test_ready_names_the_component_that_is_down(settings: Any) -> None:
+    from mlplatform.app import create_app
+
+    broken = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
+    async with AsyncTestClient(create_app(broken)) as client:
+        response = await client.get("/health/ready")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "down"
+    assert body["components"]["redis"]["status"] == "down"
+    assert body["components"]["database"]["status"] == "up"
+
+
+def assert_problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["type"].startswith("https://")
+    assert body["title"]
+    assert body["detail"]
+    assert "Traceback" not in response.text
+    return body
+
+
+async def test_unknown_route_is_problem_404(client: Client) -> None:
+    body = assert_problem(await client.get("/api/v1/nothing-here"), 404)
+    assert body["instance"] == "/api/v1/nothing-here"
+
+
+async def test_wrong_method_is_problem_405(client: Client) -> None:
+    assert_problem(await client.delete("/health/live"), 405)
+
+
+async def test_oversize_body_is_problem_413(settings: Any) -> None:
+    from mlplatform.app import create_app
+
+    small = settings.model_copy(update={"http": settings.http.model_copy(update={"max_body_bytes": 1024})})
+    async with AsyncTestClient(create_app(small)) as client:
+        response = await client.post("/health/live", content=b"x" * 4096)
+    assert response.status_code in {405, 413}
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_request_id_is_echoed_or_generated(client: Client) -> None:
+    echoed = await client.get("/health/live", headers={"X-Request-ID": "abc-123"})
+    assert echoed.headers["x-request-id"] == "abc-123"
+    generated = await client.get("/health/live", headers={"X-Request-ID": "bad id with spaces\n"})
+    assert len(generated.headers["x-request-id"]) == 32
+    problem = (await client.get("/missing", headers={"X-Request-ID": "trace-me"})).json()
+    assert problem["request_id"] == "trace-me"
+
+
+async def test_metrics_are_prometheus_text(client: Client) -> None:
+    await client.get("/health/live")
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert "mlplatform_requests_total" in response.text
+
+
+async def test_openapi_is_3_1_with_unique_operation_ids(client: Client) -> None:
+    spec = (await client.get("/schema/openapi.json")).json()
+    assert spec["openapi"].startswith("3.1")
+    ids = [op["operationId"] for path in spec["paths"].values() for op in path.values() if isinstance(op, dict)]
+    assert len(ids) == len(set(ids))
+    assert "system_health_ready" in ids
+
+
+@pytest.mark.embedded
+async def test_embedded_default_is_ready_without_services(embedded_client: Client) -> None:
+    response = await embedded_client.get("/health/ready")
+    assert response.status_code == 200, response.text
+    assert set(response.json()["components"]) >= {"database", "object_store"}
+    assert "redis" not in response.json()["components"]
+    assert_problem(await embedded_client.get("/nope"), 404)
