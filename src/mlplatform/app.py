@@ -39,7 +39,9 @@ class StartupError(RuntimeError):
 
 def platform_modules() -> list[Module]:
     """The modules this build of the platform hosts, in start-up order."""
-    return []
+    from mlplatform.modules.gateway import module as gateway
+
+    return [gateway]
 
 
 async def ensure_migrated(context: PlatformContext) -> None:
@@ -88,11 +90,7 @@ def create_app(settings: Settings | None = None, *, modules: Sequence[Module] | 
                     await hook(context)
             await context.close()
 
-    module_routers = [
-        Router(path="/", route_handlers=list(m.route_handlers), middleware=list(m.middleware))
-        for m in chosen
-        if m.route_handlers
-    ]
+    module_routers = [Router(path="/", route_handlers=list(m.route_handlers)) for m in chosen if m.route_handlers]
     cors = (
         CORSConfig(allow_origins=settings.http.cors_origins, allow_credentials=True, expose_headers=["X-Request-ID"])
         if settings.http.cors_origins
@@ -104,9 +102,10 @@ def create_app(settings: Settings | None = None, *, modules: Sequence[Module] | 
         dependencies={
             "platform": Provide(provide_platform, sync_to_thread=False),
             "db_session": Provide(provide_db_session),
+            **{name: dependency for m in chosen for name, dependency in m.dependencies.items()},
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[prometheus.middleware],
+        middleware=[prometheus.middleware, *(mw for m in chosen for mw in m.middleware)],
         lifespan=[lifespan],
         cors_config=cors,
         request_max_body_size=settings.http.max_body_bytes,
@@ -114,7 +113,7 @@ def create_app(settings: Settings | None = None, *, modules: Sequence[Module] | 
             title="mlplatform",
             version=__version__,
             description="Self-hosted ML platform: gateway, model catalogue, feature store, experiments, lineage.",
-            tags=TAGS,
+            tags=[*TAGS, *(Tag(name=n, description=d) for m in chosen for n, d in m.openapi_tags)],
             operation_id_creator=operation_id,
             use_handler_docstrings=True,
             render_plugins=[],

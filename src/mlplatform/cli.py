@@ -120,6 +120,25 @@ def openapi(
     sys.stdout.write(json.dumps(spec, indent=indent or None, sort_keys=False) + "\n")
 
 
+admin = typer.Typer(help="Administration: signing keys and other platform-wide actions.", no_args_is_help=True)
+app.add_typer(admin, name="admin")
+
+
+@admin.command("rotate-signing-key")
+def rotate_signing_key() -> None:
+    """Make a new token signing key active; tokens signed by the old key stay valid until they expire.
+
+    Replicas sign with the new key within 15 s (and accept it at once when they see a token signed with it)."""
+    from mlplatform.modules.gateway.admin_cli import rotate_signing_key as rotate
+
+    settings = load_settings()
+    try:
+        kid = rotate(settings)
+    except (OSError, DBAPIError) as exc:
+        fail(f"cannot rotate the signing key: {_first_line(exc)}", code=1)
+    typer.echo(f"new signing key {kid} is active ({settings.env.value})")
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return text[0] if text else type(exc).__name__

@@ -69,6 +69,60 @@ class OutboxSettings(BaseModel):
     """Longest retry delay."""
 
 
+class OIDCProviderSettings(BaseModel):
+    """An external OpenID Connect provider whose ID/access tokens the gateway accepts."""
+
+    issuer: str
+    """Issuer URL exactly as in the provider's discovery document."""
+    audience: str | list[str]
+    """Accepted `aud` value(s) (the client id registered for the platform)."""
+    groups_claim: str = "groups"
+    """Claim (dotted path allowed, e.g. `realm_access.roles`) holding the caller's groups."""
+    email_claim: str = "email"
+    role_mapping: dict[str, dict[str, str]] = Field(default_factory=dict)
+    """group -> {project: role}; project `*` with role `admin` makes the group platform admins."""
+    allow_insecure_http: bool = False
+    """Allow a plain-http issuer that is not loopback (testing only)."""
+
+
+class AuthSettings(BaseModel):
+    """Tokens, API keys and external identity providers."""
+
+    issuer: str | None = None
+    """`iss` of the platform's access tokens; default: server.public_url or http://<host>:<port>."""
+    audience: str = "mlplatform"
+    """`aud` of the platform's access tokens."""
+    access_token_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
+    """Lifetime of access tokens from the token endpoint."""
+    signing_algorithm: str = "ES256"
+    """ES256 or EdDSA."""
+    credential_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    """How long a verified API key / principal lookup is reused: revocation and role changes reach every
+    replica within this many seconds (immediately in the replica that made the change)."""
+    oidc_providers: list[OIDCProviderSettings] = Field(default_factory=list)
+    """External OIDC providers."""
+
+    @field_validator("signing_algorithm")
+    @classmethod
+    def _check_alg(cls, value: str) -> str:
+        if value not in {"ES256", "EdDSA"}:
+            raise ValueError("must be ES256 or EdDSA")
+        return value
+
+
+class RateLimitSettings(BaseModel):
+    """Requests per window, per principal (or per client address before authentication) and route group."""
+
+    enabled: bool = True
+    window_seconds: float = Field(default=60.0, gt=0)
+    """Window the limits below are counted over (GCRA: bursts up to the limit, then a smooth refill)."""
+    groups: dict[str, int] = Field(
+        default_factory=lambda: {"api": 1200, "auth": 60, "online": 60_000, "mlflow": 6000, "anonymous": 300}
+    )
+    """Limit per route group. `anonymous` applies per client address to requests without credentials;
+    `auth` to the token endpoint and failed authentications per address."""
+
+
 class Settings(BaseSettings):
     """All platform settings. Environment names are `MLPLATFORM_<FIELD>`; nested groups use `__`."""
 
@@ -108,6 +162,8 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -164,6 +220,13 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL")
         return value
 
+    @field_validator("bootstrap_admin_key")
+    @classmethod
+    def _check_bootstrap_key(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) < 16 or not value.isprintable() or " " in value):
+            raise ValueError("must be at least 16 printable characters without spaces")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:
@@ -174,9 +237,23 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_production(self) -> Settings:
-        if self.env is Environment.PRODUCTION and "*" in self.http.cors_origins:
-            raise ValueError("http.cors_origins: a wildcard origin is refused in production")
+        if self.env is Environment.PRODUCTION:
+            if "*" in self.http.cors_origins:
+                raise ValueError("http.cors_origins: a wildcard origin is refused in production")
+            if not (self.server.public_url or "").startswith("https://"):
+                raise ValueError(
+                    "server.public_url: production needs the https:// URL of the TLS-terminating proxy "
+                    "(MLPLATFORM_SERVER__PUBLIC_URL); session cookies are only sent over TLS"
+                )
         return self
+
+    @property
+    def token_issuer(self) -> str:
+        if self.auth.issuer:
+            return self.auth.issuer
+        if self.server.public_url:
+            return self.server.public_url.rstrip("/")
+        return f"http://{self.server.host}:{self.server.port}"
 
     @property
     def is_production(self) -> bool:

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import importlib
 
-TABLE_MODULES = ("mlplatform.kernel.events.model",)
+TABLE_MODULES = (
+    "mlplatform.kernel.events.model",
+    "mlplatform.modules.gateway.models",
+)
 """Every module's `models.py` is added here as modules land."""
 
 

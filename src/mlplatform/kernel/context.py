@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from litestar import Request
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.db import Database
 from mlplatform.kernel.errors import Unavailable
@@ -25,6 +28,10 @@ class PlatformContext:
     dispatcher: Dispatcher | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     """Module-owned singletons keyed by module name (e.g. the gateway's key ring)."""
+    before_request_commit: list[Callable[[Request[Any, Any, Any], AsyncSession], Awaitable[None]]] = field(
+        default_factory=list
+    )
+    """Run inside a request's transaction after its handler succeeded, just before the commit (audit)."""
 
     def require_redis(self) -> Redis:
         if self.redis is None:

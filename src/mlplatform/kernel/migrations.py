@@ -32,8 +32,11 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    """Apply migrations up to `revision`. Blocking: call from a thread when inside an event loop."""
+def upgrade(database_url: str, revision: str = "heads") -> None:
+    """Apply migrations up to `revision` (default: every module's branch head).
+
+    Each module keeps its migrations on its own Alembic branch (branch label = module name), all
+    rooted at the kernel's first revision. Blocking: call from a thread when inside an event loop."""
     command.upgrade(alembic_config(database_url), revision)
 
 

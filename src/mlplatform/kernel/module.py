@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,3 +35,8 @@ class Module:
     on_startup: Sequence[Hook] = ()
     on_shutdown: Sequence[Hook] = ()
     middleware: Sequence[Any] = field(default_factory=tuple)
+    """App-wide ASGI middleware factories (they see every routed request, in module order)."""
+    dependencies: Mapping[str, Any] = field(default_factory=dict)
+    """App-wide Litestar dependencies the module provides (e.g. the gateway's `principal`)."""
+    openapi_tags: Sequence[tuple[str, str]] = ()
+    """(name, description) of the OpenAPI tags the module's routes use."""

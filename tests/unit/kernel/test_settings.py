@@ -24,6 +24,7 @@ def test_environment_variables_and_nested_groups(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("MLPLATFORM_DATABASE_URL", "postgresql://u:secret@db:5432/mlp")
     monkeypatch.setenv("MLPLATFORM_SERVER__PORT", "9000")
     monkeypatch.setenv("MLPLATFORM_ENV", "production")
+    monkeypatch.setenv("MLPLATFORM_SERVER__PUBLIC_URL", "https://ml.example.com")
     settings = Settings()
     assert settings.database_url == "postgresql+asyncpg://u:secret@db:5432/mlp"
     assert settings.server.port == 9000
@@ -62,7 +63,12 @@ def test_bad_values_are_rejected(field: str, value: str) -> None:
 
 def test_wildcard_cors_refused_in_production() -> None:
     with pytest.raises(ValidationError, match="wildcard"):
-        Settings(env="production", http={"cors_origins": ["*"]})
+        Settings(env="production", http={"cors_origins": ["*"]}, server={"public_url": "https://ml.example.com"})
+
+
+def test_production_requires_a_tls_terminating_proxy() -> None:
+    with pytest.raises(ValidationError, match="TLS-terminating proxy"):
+        Settings(env="production", server={"public_url": "http://ml.example.com"})
 
 
 def test_cli_names_the_bad_setting_in_one_line(tmp_path: Path) -> None:

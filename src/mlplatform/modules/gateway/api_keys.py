@@ -99,3 +99,14 @@ def verify_secret(secret: str, stored_hash: str) -> bool:
     except (AttributeError, UnicodeEncodeError):
         return False
     return hmac.compare_digest(computed, expected)
+
+
+OPAQUE_KEY_MIN_LENGTH = 16
+
+
+def opaque_key(text: str) -> ParsedApiKey | None:
+    """An operator-chosen key (`MLPLATFORM_BOOTSTRAP_ADMIN_KEY` may be any value of 16+ characters):
+    its lookup id is derived from its hash (`op` + 18 hex digits, a shape generated ids never have)."""
+    if not isinstance(text, str) or not OPAQUE_KEY_MIN_LENGTH <= len(text) <= 256 or not text.isprintable():
+        return None
+    return ParsedApiKey("op" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:18], text)

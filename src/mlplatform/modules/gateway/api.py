@@ -1,0 +1,164 @@
+"""The gateway's public facade: what other modules may import.
+
+Every route declares what it needs with a guard:
+
+    @post("/api/v1/projects/{project:str}/models", guards=[requires_role(Role.CONTRIBUTOR)])
+    async def create_model(project: str, principal: Principal, ...) -> ...
+
+- `requires_role(role)` reads the `project` path parameter. A caller who is not a member of the project
+  (or the project does not exist) gets **404** "project not found" — outsiders cannot learn which projects
+  exist; a member whose role is too low gets **403**. Platform admins pass every project check.
+- `requires_platform_admin` for platform-wide administration, `requires_authenticated` for "any caller".
+- Routes reachable without credentials carry `opt=PUBLIC`.
+- `principal: Principal` is injectable in every handler; `ensure_role(principal, project, role)` does the same
+  check as the guard for code that is not a route (e.g. MLflow endpoints mapped to projects).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any, Literal, Protocol
+
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.types import Guard
+
+from mlplatform.kernel.context import PlatformContext
+from mlplatform.kernel.errors import Forbidden, NotFound, Unauthenticated
+from mlplatform.kernel.system import PUBLIC
+
+__all__ = [
+    "PUBLIC",
+    "Principal",
+    "ProjectDirectory",
+    "Role",
+    "current_principal",
+    "ensure_role",
+    "project_directory",
+    "rate_group",
+    "requires_authenticated",
+    "requires_platform_admin",
+    "requires_role",
+]
+
+
+class Role(IntEnum):
+    """Project roles, ordered: each includes the rights of the ones below it."""
+
+    VIEWER = 1
+    CONTRIBUTOR = 2
+    MAINTAINER = 3
+    ADMIN = 4
+
+    @classmethod
+    def parse(cls, name: str) -> Role:
+        try:
+            return cls[name.upper()]
+        except KeyError:
+            raise ValueError(f"unknown role {name!r}: one of viewer, contributor, maintainer, admin") from None
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+PrincipalKind = Literal["user", "service_account"]
+ANY_PROJECT = "*"
+"""Key in `Principal.project_roles` for a role held in every project (from an OIDC group mapping)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling, after authentication, with the roles that apply to this credential.
+
+    `project_roles` already has an API key's scope applied (a key limited to one project with a role
+    ceiling only shows that project, at most at that role).
+    """
+
+    id: uuid.UUID
+    kind: PrincipalKind
+    name: str
+    platform_admin: bool = False
+    project_roles: Mapping[str, Role] = field(default_factory=dict)
+    credential: str = "jwt"
+    """How the caller authenticated: `jwt`, `api_key` or `oidc`."""
+    credential_id: str | None = None
+    """Public id of the credential (API key id, token jti) for audit; never a secret."""
+
+    @property
+    def subject(self) -> str:
+        """Stable, human-readable actor name used in audit rows and events (`user:alice`)."""
+        return f"{self.kind}:{self.name}"
+
+    def role_in(self, project: str) -> Role | None:
+        if self.platform_admin:
+            return Role.ADMIN
+        held = self.project_roles.get(project)
+        everywhere = self.project_roles.get(ANY_PROJECT)
+        if held is None or (everywhere is not None and everywhere > held):
+            return everywhere
+        return held
+
+    def can(self, project: str, role: Role) -> bool:
+        held = self.role_in(project)
+        return held is not None and held >= role
+
+
+class ProjectDirectory(Protocol):
+    """Which projects exist (the gateway keeps it cached in process and refreshes it on change)."""
+
+    async def exists(self, project: str) -> bool: ...
+
+
+DIRECTORY_KEY = "gateway.projects"
+
+
+def project_directory(platform: PlatformContext) -> ProjectDirectory:
+    directory: ProjectDirectory = platform.extras[DIRECTORY_KEY]
+    return directory
+
+
+def current_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    user = connection.scope.get("user")
+    if not isinstance(user, Principal):
+        raise Unauthenticated("credentials required", headers={"WWW-Authenticate": 'Bearer realm="mlplatform"'})
+    return user
+
+
+async def ensure_role(principal: Principal, project: str, role: Role, *, projects: ProjectDirectory) -> None:
+    """Raise NotFound (not a member / no such project) or Forbidden (role too low)."""
+    held = principal.role_in(project)
+    if held is None or (principal.platform_admin and not await projects.exists(project)):
+        raise NotFound(f"project {project!r} not found")
+    if held < role:
+        raise Forbidden(f"this needs the {role.label} role in project {project!r}; you have {held.label}")
+
+
+def requires_role(role: Role, *, project_param: str = "project") -> Guard:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        principal = current_principal(connection)
+        project = connection.path_params.get(project_param)
+        if not isinstance(project, str):
+            raise RuntimeError(f"route guarded by project role has no {project_param!r} path parameter")
+        await ensure_role(principal, project, role, projects=project_directory(connection.app.state.platform))
+
+    guard.__qualname__ = f"requires_role({role.label})"
+    guard.required_role = role  # type: ignore[attr-defined]
+    return guard
+
+
+async def requires_authenticated(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    current_principal(connection)
+
+
+async def requires_platform_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    if not current_principal(connection).platform_admin:
+        raise Forbidden("this needs a platform admin")
+
+
+def rate_group(name: str) -> dict[str, str]:
+    """Route `opt` putting a route in a rate-limit group with its own budget (e.g. `online`, `mlflow`)."""
+    return {"rate_group": name}

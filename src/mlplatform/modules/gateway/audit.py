@@ -1,0 +1,92 @@
+"""The audit log: who did what, where, with which outcome.
+
+- A successful mutation through a route that uses the request's transaction is recorded in that same
+  transaction (a hook the kernel runs just before the commit), so the change and its audit row commit
+  or roll back together.
+- Every other mutating request (failed, denied, or one that did not use the database, such as a push
+  to the online store) and every authentication failure is recorded after the response, in its own
+  transaction. Recording never fails a request: a failure to write is logged.
+No secret is ever recorded: credentials are named by their public id only, bodies are not stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from litestar import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mlplatform.kernel.db import Database
+from mlplatform.kernel.request_ids import current_request_id
+from mlplatform.modules.gateway.api import Principal
+from mlplatform.modules.gateway.models import AuditEvent
+
+log = structlog.get_logger("mlplatform.audit")
+
+MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+AUDITED_FLAG = "mlplatform.audited"
+
+
+def action_of(scope: Any) -> str:
+    handler = scope.get("route_handler")
+    operation = getattr(handler, "opt", {}).get("operation_id") if handler is not None else None
+    if isinstance(operation, str):
+        return operation
+    name = getattr(handler, "handler_name", None)
+    tags = handler.resolve_tags() if handler is not None and hasattr(handler, "resolve_tags") else []
+    if name:
+        return f"{sorted(tags)[0]}_{name}" if tags else str(name)
+    return "unrouted"
+
+
+def audit_row(
+    scope: Any,
+    *,
+    principal: Principal | None,
+    outcome: str,
+    status_code: int | None,
+    action: str | None = None,
+    detail: str | None = None,
+) -> AuditEvent:
+    path_params = scope.get("path_params") or {}
+    project = path_params.get("project")
+    client = scope.get("client")
+    resource_parts = [f"{k}={v}" for k, v in path_params.items() if k != "project"]
+    return AuditEvent(
+        actor=principal.subject if principal else None,
+        action=action or action_of(scope),
+        method=scope.get("method", ""),
+        path=str(scope.get("path", ""))[:2000],
+        project=str(project)[:63] if project is not None else None,
+        resource=",".join(resource_parts)[:500] or None,
+        outcome=outcome,
+        status_code=status_code,
+        request_id=current_request_id.get(),
+        client_addr=client[0] if client else None,
+        detail=detail[:500] if detail else None,
+    )
+
+
+async def record_in_transaction(request: Request[Any, Any, Any], session: AsyncSession) -> None:
+    """Kernel before-commit hook: audit a successful mutation inside its own transaction."""
+    if request.method not in MUTATING_METHODS:
+        return
+    user = request.scope.get("user")
+    session.add(
+        audit_row(
+            request.scope,
+            principal=user if isinstance(user, Principal) else None,
+            outcome="success",
+            status_code=None,
+        )
+    )
+    request.scope[AUDITED_FLAG] = True  # type: ignore[literal-required]
+
+
+async def record_separately(database: Database, row: AuditEvent) -> None:
+    try:
+        async with database.transaction() as session:
+            session.add(row)
+    except Exception:
+        log.warning("audit_not_recorded", action=row.action, outcome=row.outcome, exc_info=True)

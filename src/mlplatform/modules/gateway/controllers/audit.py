@@ -1,0 +1,80 @@
+"""Reading the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from litestar import get
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mlplatform.kernel.errors import Forbidden, Invalid
+from mlplatform.kernel.pagination import Page, check_limit, decode_cursor, make_page
+from mlplatform.modules.gateway.api import Principal, Role, requires_authenticated
+from mlplatform.modules.gateway.models import AuditEvent
+from mlplatform.modules.gateway.schemas import AuditEventOut
+
+
+@get(
+    "/api/v1/audit-events",
+    tags=["audit"],
+    guards=[requires_authenticated],
+    summary="Audit log, newest first",
+    description="Platform admins see everything; a project admin sees the events of `project`.",
+)
+async def list_audit_events(
+    db_session: AsyncSession,
+    principal: Principal,
+    project: str | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    outcome: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    cursor: str | None = None,
+    limit: int | None = None,
+) -> Page[AuditEventOut]:
+    if not principal.platform_admin and (project is None or not principal.can(project, Role.ADMIN)):
+        raise Forbidden("the audit log is for platform admins, or project admins with `project` set")
+    size = check_limit(limit)
+    statement = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(size + 1)
+    for column, value in (
+        (AuditEvent.project, project),
+        (AuditEvent.actor, actor),
+        (AuditEvent.action, action),
+        (AuditEvent.outcome, outcome),
+    ):
+        if value is not None:
+            statement = statement.where(column == value)
+    if since is not None:
+        statement = statement.where(AuditEvent.occurred_at >= since)
+    if until is not None:
+        statement = statement.where(AuditEvent.occurred_at < until)
+    if cursor is not None:
+        (last_id,) = decode_cursor(cursor, sort="audit", arity=1)
+        if not isinstance(last_id, int):
+            raise Invalid("cursor: not a cursor issued by this API", parameter="cursor")
+        statement = statement.where(AuditEvent.id < last_id)
+    rows = (await db_session.scalars(statement)).all()
+    page = make_page(rows, limit=size, sort="audit", key=lambda r: [r.id])
+    return Page(
+        items=[
+            AuditEventOut(
+                id=r.id,
+                occurred_at=r.occurred_at,
+                actor=r.actor,
+                action=r.action,
+                method=r.method,
+                path=r.path,
+                project=r.project,
+                resource=r.resource,
+                outcome=r.outcome,
+                status_code=r.status_code,
+                request_id=r.request_id,
+                client_addr=r.client_addr,
+                detail=r.detail,
+            )
+            for r in page.items
+        ],
+        next_cursor=page.next_cursor,
+    )

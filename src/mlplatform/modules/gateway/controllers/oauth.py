@@ -1,0 +1,193 @@
+"""OAuth2 token endpoint (RFC 6749 client credentials), discovery metadata, JWKS, browser sessions."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any
+from urllib.parse import unquote_plus
+
+import msgspec
+from litestar import Request, Response, delete, get, post
+from litestar.datastructures import Cookie
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect
+
+from mlplatform.kernel.context import PlatformContext
+from mlplatform.kernel.errors import Invalid
+from mlplatform.modules.gateway.api import PUBLIC, Principal, rate_group, requires_authenticated
+from mlplatform.modules.gateway.authn import SESSION_COOKIE, AuthenticationFailed
+from mlplatform.modules.gateway.jwt_tokens import issue_access_token
+from mlplatform.modules.gateway.login_page import LOGIN_PAGE
+from mlplatform.modules.gateway.runtime import GatewayRuntime
+from mlplatform.modules.gateway.schemas import MeOut, OAuthError, TokenResponse
+
+TOKEN_PATH = "/api/v1/auth/token"  # noqa: S105 - a path, not a secret
+SESSION_TTL_SECONDS = 8 * 3600
+PUBLIC_AUTH = {**PUBLIC, **rate_group("auth")}
+CLIENT_AUTH = {**PUBLIC_AUTH, "own_authorization": True}
+"""The token endpoint reads `Authorization: Basic` as OAuth client authentication, not as a platform login."""
+
+
+def _oauth_error(status: int, error: str, description: str) -> Response[OAuthError]:
+    headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="mlplatform"'
+    return Response(OAuthError(error=error, error_description=description), status_code=status, headers=headers)
+
+
+def _basic_client(header: str | None) -> tuple[str, str] | None:
+    if not header or not header.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    client_id, sep, secret = decoded.partition(":")
+    return (unquote_plus(client_id), unquote_plus(secret)) if sep else None
+
+
+@post(
+    TOKEN_PATH,
+    tags=["auth"],
+    opt=CLIENT_AUTH,
+    summary="OAuth2 token endpoint (client_credentials)",
+    description=(
+        "RFC 6749 §4.4. `client_id` is the service account's name (or `user:<name>` / `service_account:<name>`), "
+        "`client_secret` one of its API keys; both may come as HTTP Basic client authentication instead. "
+        "Errors use RFC 6749 §5.2 JSON."
+    ),
+    status_code=200,
+    responses={},
+)
+async def issue_token(
+    request: Request[Any, Any, Any],
+    data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
+    gateway: GatewayRuntime,
+    platform: PlatformContext,
+) -> Response[Any]:
+    grant_type = data.get("grant_type")
+    if not grant_type:
+        return _oauth_error(400, "invalid_request", "grant_type is required")
+    if grant_type != "client_credentials":
+        return _oauth_error(400, "unsupported_grant_type", "only client_credentials is supported")
+    basic = _basic_client(request.headers.get("authorization"))
+    client_id, secret = basic if basic else (data.get("client_id", ""), data.get("client_secret", ""))
+    if not client_id or not secret:
+        return _oauth_error(401, "invalid_client", "client authentication failed")
+    try:
+        principal = await gateway.authenticator.from_api_key(secret)
+    except AuthenticationFailed:
+        return _oauth_error(401, "invalid_client", "client authentication failed")
+    if client_id not in {principal.name, principal.subject}:
+        return _oauth_error(401, "invalid_client", "client authentication failed")
+    token, _ = await _issue(gateway, platform, principal, platform.settings.auth.access_token_ttl_seconds)
+    ttl = platform.settings.auth.access_token_ttl_seconds
+    return Response(
+        TokenResponse(access_token=token, token_type="Bearer", expires_in=ttl),  # noqa: S106,
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+    )
+
+
+async def _issue(gateway: GatewayRuntime, platform: PlatformContext, principal: Principal, ttl: int) -> tuple[str, int]:
+    await gateway.keystore.reload_if_stale()
+    claims: dict[str, Any] = {"name": principal.subject}
+    if principal.credential == "api_key" and principal.credential_id:
+        claims["mlp_key"] = principal.credential_id
+    return issue_access_token(
+        gateway.keystore.ring,
+        issuer=platform.settings.token_issuer,
+        audience=platform.settings.auth.audience,
+        subject=str(principal.id),
+        claims=claims,
+        ttl_seconds=ttl,
+    )
+
+
+@get("/.well-known/openid-configuration", tags=["auth"], opt=PUBLIC, summary="OIDC / RFC 8414 metadata")
+async def openid_configuration(platform: PlatformContext) -> dict[str, Any]:
+    issuer = platform.settings.token_issuer
+    return {
+        "issuer": issuer,
+        "token_endpoint": f"{issuer}{TOKEN_PATH}",
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "response_types_supported": ["token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [platform.settings.auth.signing_algorithm],
+        "token_endpoint_auth_signing_alg_values_supported": [platform.settings.auth.signing_algorithm],
+        "scopes_supported": ["openid"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "jti", "name"],
+    }
+
+
+@get("/.well-known/jwks.json", tags=["auth"], opt=PUBLIC, summary="Public keys that verify platform tokens")
+async def jwks(gateway: GatewayRuntime) -> Response[dict[str, Any]]:
+    await gateway.keystore.reload_if_stale()
+    return Response(gateway.keystore.ring.jwks(), headers={"Cache-Control": "public, max-age=300"})
+
+
+@get("/api/v1/me", tags=["auth"], guards=[requires_authenticated], summary="Who am I")
+async def me(principal: Principal) -> MeOut:
+    return MeOut(
+        id=principal.id,
+        subject=principal.subject,
+        kind=principal.kind,
+        name=principal.name,
+        platform_admin=principal.platform_admin,
+        credential=principal.credential,
+        projects={project: role.label for project, role in principal.project_roles.items()},  # type: ignore[misc]
+    )
+
+
+class SessionCreate(msgspec.Struct, forbid_unknown_fields=True):
+    api_key: str
+    next: str = "/mlflow/"
+
+
+@post(
+    "/api/v1/auth/session",
+    tags=["auth"],
+    opt=PUBLIC_AUTH,
+    summary="Browser sign-in: exchange an API key for an HttpOnly session cookie",
+    status_code=303,
+)
+async def create_session(
+    data: Annotated[SessionCreate, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    gateway: GatewayRuntime,
+    platform: PlatformContext,
+) -> Redirect:
+    try:
+        principal = await gateway.authenticator.from_api_key(data.api_key.strip())
+    except AuthenticationFailed:
+        return Redirect("/login?error=1", status_code=303)
+    if not data.next.startswith("/") or data.next.startswith("//"):
+        raise Invalid("next: must be a path on this site")
+    token, _ = await _issue(gateway, platform, principal, SESSION_TTL_SECONDS)
+    return Redirect(
+        data.next,
+        status_code=303,
+        cookies=[
+            Cookie(
+                key=SESSION_COOKIE,
+                value=token,
+                max_age=SESSION_TTL_SECONDS,
+                httponly=True,
+                secure=platform.settings.is_production,
+                samesite="strict",
+                path="/",
+            )
+        ],
+    )
+
+
+@delete("/api/v1/auth/session", tags=["auth"], opt=PUBLIC, summary="Sign out (clears the session cookie)")
+async def delete_session() -> Response[None]:
+    return Response(None, status_code=204, cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")])
+
+
+@get("/login", tags=["auth"], opt=PUBLIC, include_in_schema=False, media_type="text/html")
+async def login_page() -> str:
+    return LOGIN_PAGE

@@ -1,0 +1,104 @@
+"""Projects and their members."""
+
+from __future__ import annotations
+
+from litestar import Controller, delete, get, patch, post, put
+from litestar.di import Provide
+
+from mlplatform.modules.gateway.api import (
+    Principal,
+    Role,
+    requires_authenticated,
+    requires_platform_admin,
+    requires_role,
+)
+from mlplatform.modules.gateway.controllers.deps import provide_gateway_service
+from mlplatform.modules.gateway.models import Membership, PrincipalRow, Project
+from mlplatform.modules.gateway.runtime import GatewayRuntime
+from mlplatform.modules.gateway.schemas import MemberOut, MemberPut, ProjectCreate, ProjectOut, ProjectUpdate
+from mlplatform.modules.gateway.services import GatewayService, subject_of
+
+
+def project_out(project: Project, role: Role | None) -> ProjectOut:
+    return ProjectOut(
+        name=project.name,
+        display_name=project.display_name,
+        description=project.description,
+        created_at=project.created_at,
+        created_by=project.created_by,
+        role=role.label if role else None,  # type: ignore[arg-type]
+    )
+
+
+def member_out(principal: PrincipalRow, membership: Membership) -> MemberOut:
+    return MemberOut(
+        principal=subject_of(principal),
+        role=Role(membership.role).label,  # type: ignore[arg-type]
+        granted_at=membership.created_at,
+        granted_by=membership.granted_by,
+    )
+
+
+class ProjectController(Controller):
+    path = "/api/v1/projects"
+    tags = ["projects"]
+    dependencies = {"service": Provide(provide_gateway_service, sync_to_thread=False)}
+
+    @post(
+        "/",
+        guards=[requires_platform_admin],
+        summary="Create a project (platform admins; the creator becomes its admin)",
+    )
+    async def create_project(
+        self, data: ProjectCreate, service: GatewayService, principal: Principal, gateway: GatewayRuntime
+    ) -> ProjectOut:
+        project = await service.create_project(data, principal)
+        gateway.projects.invalidate()
+        gateway.authenticator.forget_principal(principal.id)
+        return project_out(project, Role.ADMIN)
+
+    @get("/", guards=[requires_authenticated], summary="Projects the caller can see")
+    async def list_projects(self, service: GatewayService, principal: Principal) -> list[ProjectOut]:
+        return [project_out(p, role) for p, role in await service.list_projects(principal)]
+
+    @get("/{project:str}", guards=[requires_role(Role.VIEWER)])
+    async def get_project(self, project: str, service: GatewayService, principal: Principal) -> ProjectOut:
+        return project_out(await service.project(project), principal.role_in(project))
+
+    @patch("/{project:str}", guards=[requires_role(Role.ADMIN)])
+    async def update_project(
+        self, project: str, data: ProjectUpdate, service: GatewayService, principal: Principal
+    ) -> ProjectOut:
+        return project_out(await service.update_project(project, data), principal.role_in(project))
+
+    @delete("/{project:str}", guards=[requires_role(Role.ADMIN)], summary="Delete a project and its memberships")
+    async def delete_project(self, project: str, service: GatewayService, gateway: GatewayRuntime) -> None:
+        await service.delete_project(project)
+        gateway.projects.invalidate()
+        gateway.authenticator.forget_all()
+
+    @get("/{project:str}/members", guards=[requires_role(Role.VIEWER)])
+    async def list_members(self, project: str, service: GatewayService) -> list[MemberOut]:
+        return [member_out(p, m) for p, m in await service.members(project)]
+
+    @put(
+        "/{project:str}/members/{member:str}",
+        guards=[requires_role(Role.MAINTAINER)],
+        summary="Grant or change a member's role (`member` is `user:<name>` or `service_account:<name>`)",
+    )
+    async def put_member(
+        self,
+        project: str,
+        member: str,
+        data: MemberPut,
+        service: GatewayService,
+        principal: Principal,
+        gateway: GatewayRuntime,
+    ) -> MemberOut:
+        row, membership = await service.put_member(project, member, Role.parse(data.role), principal)
+        gateway.authenticator.forget_principal(row.id)
+        return member_out(row, membership)
+
+    @delete("/{project:str}/members/{member:str}", guards=[requires_role(Role.MAINTAINER)])
+    async def remove_member(self, project: str, member: str, service: GatewayService, gateway: GatewayRuntime) -> None:
+        gateway.authenticator.forget_principal(await service.remove_member(project, member))

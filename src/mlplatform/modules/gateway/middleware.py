@@ -1,0 +1,150 @@
+"""The gateway middleware: authenticate, rate-limit and audit every routed request.
+
+Order per request: credentials → `Principal` (cached verification; 401 problem+json and an audit row
+when a credential is invalid or a protected route is called without one) → rate limit per principal
+(or per client address when anonymous) and route group, one Redis round trip (429 with `Retry-After`)
+→ the route (its guard checks the project role) → after the response, an audit row for mutations the
+request's own transaction did not already record.
+
+Rate limiting fails open when Redis is unreachable (logged): a cache outage must not take the whole
+platform down; every other Redis-backed feature answers 503 on its own.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import structlog
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from redis.exceptions import RedisError
+
+from mlplatform.kernel.errors import RateLimited, Unauthenticated, Unavailable
+from mlplatform.kernel.request_ids import current_actor
+from mlplatform.modules.gateway.api import Principal
+from mlplatform.modules.gateway.audit import AUDITED_FLAG, MUTATING_METHODS, audit_row, record_separately
+from mlplatform.modules.gateway.authn import SESSION_COOKIE, AuthenticationFailed, IdentityProviderDown
+from mlplatform.modules.gateway.ratelimit import RateLimitResult
+from mlplatform.modules.gateway.runtime import GatewayRuntime, gateway_runtime
+
+log = structlog.get_logger("mlplatform.gateway")
+
+PUBLIC_PATH_PREFIXES = ("/schema",)
+"""Paths served by Litestar itself (the OpenAPI document and its viewers) that need no credentials."""
+_WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="mlplatform", charset="UTF-8"'}
+_last_redis_warning = 0.0
+
+
+def gateway_middleware(app: ASGIApp) -> ASGIApp:
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        runtime = gateway_runtime(scope["app"].state.platform)
+        handler = scope.get("route_handler")
+        opt = getattr(handler, "opt", {}) or {}
+        public = bool(opt.get("public")) or scope["path"].startswith(PUBLIC_PATH_PREFIXES)
+        headers = _headers(scope)
+        platform = scope["app"].state.platform
+        client = scope.get("client")
+        client_addr = client[0] if client else "unknown"
+
+        try:
+            principal = (
+                None
+                if opt.get("own_authorization")
+                else await runtime.authenticator.authenticate(
+                    headers.get("authorization"), _cookie(headers.get("cookie"), SESSION_COOKIE)
+                )
+            )
+        except AuthenticationFailed as exc:
+            await _limit(runtime, "auth", f"ip:{client_addr}")
+            await record_separately(
+                platform.database,
+                audit_row(
+                    scope, principal=None, outcome="denied", status_code=401, action="auth.failed", detail=exc.reason
+                ),
+            )
+            raise Unauthenticated(f"invalid credentials: {exc.reason}", headers=_WWW_AUTHENTICATE) from None
+        except IdentityProviderDown as exc:
+            raise Unavailable(str(exc), component="identity-provider") from None
+
+        if principal is None and not public:
+            await _limit(runtime, "anonymous", f"ip:{client_addr}")
+            await record_separately(
+                platform.database,
+                audit_row(scope, principal=None, outcome="denied", status_code=401, detail="no credentials"),
+            )
+            raise Unauthenticated("credentials required", headers=_WWW_AUTHENTICATE)
+
+        if principal is not None:
+            scope["user"] = principal
+            current_actor.set(principal.subject)
+            result = await _limit(runtime, str(opt.get("rate_group", "api")), f"p:{principal.id}")
+        else:
+            result = await _limit(runtime, "anonymous", f"ip:{client_addr}")
+
+        status = 500
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if result is not None:
+                    extra = [(k.lower().encode(), v.encode()) for k, v in result.headers().items()]
+                    message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        try:
+            await app(scope, receive, send_with_headers)
+        finally:
+            if scope["method"] in MUTATING_METHODS and not scope.get(AUDITED_FLAG):  # type: ignore[typeddict-item]
+                await record_separately(platform.database, _after_response_row(scope, principal, status))
+
+    return middleware
+
+
+async def _limit(runtime: GatewayRuntime, group: str, who: str) -> RateLimitResult | None:
+    """Count one hit; raise RateLimited when over budget. None when limiting is off or Redis is down."""
+    policy = runtime.policy(group)
+    if runtime.rate_limiter is None or policy is None:
+        return None
+    try:
+        result = await runtime.rate_limiter.hit(f"{group}:{who}", policy)
+    except (RedisError, OSError):
+        _warn_redis_down()
+        return None
+    if not result.allowed:
+        raise RateLimited(
+            f"rate limit of {policy.limit} requests per {policy.window_seconds:g}s exceeded for {group!r}",
+            headers=result.headers(),
+        )
+    return result
+
+
+def _warn_redis_down() -> None:
+    global _last_redis_warning
+    now = time.monotonic()
+    if now - _last_redis_warning > 10:
+        _last_redis_warning = now
+        log.warning("rate_limit_skipped_redis_unreachable")
+
+
+def _after_response_row(scope: Scope, principal: Principal | None, status: int) -> Any:
+    outcome = "success" if status < 400 else "denied" if status in {401, 403} else "failed"
+    return audit_row(scope, principal=principal, outcome=outcome, status_code=status)
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    wanted = {b"authorization", b"cookie"}
+    return {k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in wanted}
+
+
+def _cookie(header: str | None, name: str) -> str | None:
+    if not header:
+        return None
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name and value:
+            return value
+    return None

@@ -1,0 +1,35 @@
+"""Which projects exist, cached in process (platform admins pass role checks, but not for projects
+that do not exist: those answer 404 like for everyone else)."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import select
+
+from mlplatform.kernel.db import Database
+from mlplatform.modules.gateway.models import Project
+
+REFRESH_SECONDS = 5.0
+
+
+class ProjectCache:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._names: frozenset[str] = frozenset()
+        self._loaded_at = float("-inf")
+
+    async def exists(self, project: str) -> bool:
+        if project in self._names:
+            return True
+        if time.monotonic() - self._loaded_at > REFRESH_SECONDS or project not in self._names:
+            await self.refresh()
+        return project in self._names
+
+    async def refresh(self) -> None:
+        async with self.database.sessionmaker() as session:
+            self._names = frozenset((await session.scalars(select(Project.name))).all())
+        self._loaded_at = time.monotonic()
+
+    def invalidate(self) -> None:
+        self._loaded_at = float("-inf")

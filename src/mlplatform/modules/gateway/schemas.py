@@ -1,0 +1,144 @@
+"""Request and response bodies of the gateway's routes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+ProjectName = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$",
+        description="Lower-case letters, digits and dashes; 1-63 characters; not starting or ending with a dash.",
+    ),
+]
+PrincipalName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,199}$")]
+RoleName = Literal["viewer", "contributor", "maintainer", "admin"]
+ShortText = Annotated[str, msgspec.Meta(max_length=200)]
+LongText = Annotated[str, msgspec.Meta(max_length=4000)]
+
+
+class ProjectCreate(msgspec.Struct, forbid_unknown_fields=True):
+    name: ProjectName
+    display_name: ShortText = ""
+    description: LongText = ""
+
+
+class ProjectUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    display_name: ShortText | None = None
+    description: LongText | None = None
+
+
+class ProjectOut(msgspec.Struct):
+    name: str
+    display_name: str
+    description: str
+    created_at: datetime
+    created_by: str | None
+    role: RoleName | None = None
+    """The caller's role in this project."""
+
+
+class MemberPut(msgspec.Struct, forbid_unknown_fields=True):
+    role: RoleName
+
+
+class MemberOut(msgspec.Struct):
+    principal: str
+    """`user:<name>` or `service_account:<name>`."""
+    role: RoleName
+    granted_at: datetime
+    granted_by: str | None
+
+
+class UserCreate(msgspec.Struct, forbid_unknown_fields=True):
+    name: PrincipalName
+    email: Annotated[str, msgspec.Meta(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    platform_admin: bool = False
+
+
+class ServiceAccountCreate(msgspec.Struct, forbid_unknown_fields=True):
+    name: PrincipalName
+    description: LongText = ""
+
+
+class PrincipalOut(msgspec.Struct):
+    id: uuid.UUID
+    subject: str
+    kind: Literal["user", "service_account"]
+    name: str
+    email: str | None
+    description: str
+    platform_admin: bool
+    disabled: bool
+    created_at: datetime
+
+
+class ApiKeyCreate(msgspec.Struct, forbid_unknown_fields=True):
+    name: ShortText
+    owner: str | None = None
+    """`user:<name>` or `service_account:<name>`; default: the caller. Only platform admins may name another."""
+    project: ProjectName | None = None
+    """Limit the key to one project."""
+    role: RoleName | None = None
+    """Highest role the key may use."""
+    expires_in_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] | None = 90
+    """Null: never expires."""
+
+
+class ApiKeyOut(msgspec.Struct):
+    id: uuid.UUID
+    key_id: str
+    name: str
+    owner: str
+    project: str | None
+    role: RoleName | None
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = ""
+    """The key itself. Shown once: only its hash is stored."""
+
+
+class MeOut(msgspec.Struct):
+    id: uuid.UUID
+    subject: str
+    kind: str
+    name: str
+    platform_admin: bool
+    credential: str
+    projects: dict[str, RoleName]
+
+
+class TokenResponse(msgspec.Struct):
+    access_token: str
+    token_type: str
+    expires_in: int
+
+
+class OAuthError(msgspec.Struct, omit_defaults=True):
+    error: str
+    error_description: str | None = None
+
+
+class AuditEventOut(msgspec.Struct):
+    id: int
+    occurred_at: datetime
+    actor: str | None
+    action: str
+    method: str
+    path: str
+    project: str | None
+    resource: str | None
+    outcome: str
+    status_code: int | None
+    request_id: str | None
+    client_addr: str | None
+    detail: str | None

@@ -1,0 +1,213 @@
+"""The gateway's business rules: projects, members, principals and API keys. Services flush, never commit."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mlplatform.kernel.db import utcnow
+from mlplatform.kernel.errors import Conflict, Forbidden, Invalid, NotFound
+from mlplatform.modules.gateway import schemas
+from mlplatform.modules.gateway.api import Principal, Role
+from mlplatform.modules.gateway.api_keys import generate_api_key
+from mlplatform.modules.gateway.models import ApiKeyRow, Membership, PrincipalRow, Project
+
+KINDS = {"user": "user", "service_account": "service_account"}
+
+
+def subject_of(row: PrincipalRow) -> str:
+    return f"{row.kind}:{row.name}"
+
+
+class GatewayService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # -- projects ---------------------------------------------------------------------------------
+    async def create_project(self, data: schemas.ProjectCreate, actor: Principal) -> Project:
+        if await self.session.scalar(select(Project.id).where(Project.name == data.name)) is not None:
+            raise Conflict(f"project {data.name!r} already exists")
+        project = Project(
+            name=data.name, display_name=data.display_name, description=data.description, created_by=actor.subject
+        )
+        self.session.add(project)
+        await self._flush_unique(f"project {data.name!r} already exists")
+        self.session.add(
+            Membership(project_id=project.id, principal_id=actor.id, role=Role.ADMIN, granted_by=actor.subject)
+        )
+        await self._flush_unique(f"project {data.name!r} already exists")
+        return project
+
+    async def list_projects(self, principal: Principal) -> list[tuple[Project, Role | None]]:
+        rows = (await self.session.scalars(select(Project).order_by(Project.name))).all()
+        return [(p, principal.role_in(p.name)) for p in rows if principal.role_in(p.name) is not None]
+
+    async def project(self, name: str) -> Project:
+        project = await self.session.scalar(select(Project).where(Project.name == name))
+        if project is None:
+            raise NotFound(f"project {name!r} not found")
+        return project
+
+    async def update_project(self, name: str, data: schemas.ProjectUpdate) -> Project:
+        project = await self.project(name)
+        if data.display_name is not None:
+            project.display_name = data.display_name
+        if data.description is not None:
+            project.description = data.description
+        project.updated_at = utcnow()
+        await self.session.flush()
+        return project
+
+    async def delete_project(self, name: str) -> None:
+        await self.session.delete(await self.project(name))
+        await self.session.flush()
+
+    # -- members ----------------------------------------------------------------------------------
+    async def members(self, project_name: str) -> list[tuple[PrincipalRow, Membership]]:
+        project = await self.project(project_name)
+        rows = await self.session.execute(
+            select(PrincipalRow, Membership)
+            .join(Membership, Membership.principal_id == PrincipalRow.id)
+            .where(Membership.project_id == project.id)
+            .order_by(PrincipalRow.kind, PrincipalRow.name)
+        )
+        return [(p, m) for p, m in rows.tuples()]
+
+    async def put_member(
+        self, project_name: str, subject: str, role: Role, actor: Principal
+    ) -> tuple[PrincipalRow, Membership]:
+        project = await self.project(project_name)
+        principal = await self.principal_by_subject(subject)
+        if role == Role.ADMIN and not actor.can(project_name, Role.ADMIN):
+            raise Forbidden("only project admins can grant the admin role")
+        membership = await self.session.get(Membership, (project.id, principal.id))
+        if membership is None:
+            membership = Membership(project_id=project.id, principal_id=principal.id, role=role)
+            self.session.add(membership)
+        elif membership.role == Role.ADMIN and role < Role.ADMIN:
+            await self._keep_one_admin(project, principal.id)
+        membership.role = role
+        membership.granted_by = actor.subject
+        membership.created_at = utcnow()
+        await self.session.flush()
+        return principal, membership
+
+    async def remove_member(self, project_name: str, subject: str) -> uuid.UUID:
+        project = await self.project(project_name)
+        principal = await self.principal_by_subject(subject)
+        membership = await self.session.get(Membership, (project.id, principal.id))
+        if membership is None:
+            raise NotFound(f"{subject} is not a member of {project_name!r}")
+        if membership.role == Role.ADMIN:
+            await self._keep_one_admin(project, principal.id)
+        await self.session.delete(membership)
+        await self.session.flush()
+        return principal.id
+
+    async def _keep_one_admin(self, project: Project, leaving: uuid.UUID) -> None:
+        others = await self.session.scalar(
+            select(Membership.principal_id)
+            .where(
+                Membership.project_id == project.id, Membership.role == Role.ADMIN, Membership.principal_id != leaving
+            )
+            .limit(1)
+        )
+        if others is None:
+            raise Conflict(f"project {project.name!r} must keep at least one admin")
+
+    # -- principals -------------------------------------------------------------------------------
+    async def principal_by_subject(self, subject: str) -> PrincipalRow:
+        kind, sep, name = subject.partition(":")
+        if not sep or kind not in KINDS or not name:
+            raise Invalid(f"principal: {subject!r} is not `user:<name>` or `service_account:<name>`")
+        row = await self.session.scalar(
+            select(PrincipalRow).where(PrincipalRow.kind == kind, PrincipalRow.name == name)
+        )
+        if row is None:
+            raise NotFound(f"principal {subject!r} not found")
+        return row
+
+    async def create_principal(
+        self, *, kind: str, name: str, email: str | None = None, description: str = "", platform_admin: bool = False
+    ) -> PrincipalRow:
+        exists = await self.session.scalar(
+            select(PrincipalRow.id).where(PrincipalRow.kind == kind, PrincipalRow.name == name)
+        )
+        if exists is not None:
+            raise Conflict(f"{kind}:{name} already exists")
+        row = PrincipalRow(kind=kind, name=name, email=email, description=description, platform_admin=platform_admin)
+        self.session.add(row)
+        await self._flush_unique(f"{kind}:{name} already exists")
+        return row
+
+    async def list_principals(self, kind: str | None = None) -> list[PrincipalRow]:
+        statement = select(PrincipalRow).order_by(PrincipalRow.kind, PrincipalRow.name)
+        if kind is not None:
+            statement = statement.where(PrincipalRow.kind == kind)
+        return list((await self.session.scalars(statement)).all())
+
+    async def set_disabled(self, subject: str, disabled: bool) -> PrincipalRow:
+        row = await self.principal_by_subject(subject)
+        row.disabled = disabled
+        row.updated_at = utcnow()
+        await self.session.flush()
+        return row
+
+    # -- API keys ---------------------------------------------------------------------------------
+    async def create_api_key(self, caller: Principal, data: schemas.ApiKeyCreate) -> tuple[ApiKeyRow, str, str]:
+        """Returns the stored row, the owner's subject and the plaintext key (shown once)."""
+        if data.owner is None or data.owner == caller.subject:
+            owner = await self.session.get_one(PrincipalRow, caller.id)
+        elif caller.platform_admin:
+            owner = await self.principal_by_subject(data.owner)
+        else:
+            raise Forbidden("only platform admins can create keys for someone else")
+        if data.project is not None:
+            await self.project(data.project)
+        generated = generate_api_key()
+        row = ApiKeyRow(
+            key_id=generated.key_id,
+            secret_hash=generated.secret_hash,
+            principal_id=owner.id,
+            name=data.name,
+            project=data.project,
+            role_ceiling=Role.parse(data.role) if data.role else None,
+            created_by=caller.subject,
+            expires_at=utcnow() + timedelta(days=data.expires_in_days) if data.expires_in_days else None,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return row, subject_of(owner), generated.plaintext
+
+    async def list_api_keys(self, caller: Principal, owner: str | None) -> list[tuple[ApiKeyRow, str]]:
+        statement = select(ApiKeyRow, PrincipalRow).join(PrincipalRow, PrincipalRow.id == ApiKeyRow.principal_id)
+        if owner is not None:
+            if owner != caller.subject and not caller.platform_admin:
+                raise Forbidden("only platform admins can list someone else's keys")
+            row = await self.principal_by_subject(owner)
+            statement = statement.where(ApiKeyRow.principal_id == row.id)
+        elif not caller.platform_admin:
+            statement = statement.where(ApiKeyRow.principal_id == caller.id)
+        rows = await self.session.execute(statement.order_by(ApiKeyRow.created_at.desc()))
+        return [(key, subject_of(p)) for key, p in rows.tuples()]
+
+    async def revoke_api_key(self, caller: Principal, key_uuid: uuid.UUID) -> tuple[ApiKeyRow, str]:
+        key = await self.session.get(ApiKeyRow, key_uuid)
+        if key is None or (key.principal_id != caller.id and not caller.platform_admin):
+            raise NotFound("API key not found")
+        owner = await self.session.get_one(PrincipalRow, key.principal_id)
+        if key.revoked_at is None:
+            key.revoked_at = utcnow()
+            await self.session.flush()
+        return key, subject_of(owner)
+
+    async def _flush_unique(self, message: str) -> None:
+        try:
+            async with self.session.begin_nested():
+                await self.session.flush()
+        except IntegrityError as exc:
+            raise Conflict(message) from exc
