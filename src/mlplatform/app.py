@@ -20,6 +20,7 @@ from mlplatform.kernel.dependencies import provide_db_session, provide_platform
 from mlplatform.kernel.errors import EXCEPTION_HANDLERS
 from mlplatform.kernel.events import Dispatcher
 from mlplatform.kernel.migrations import current_revisions, head_revisions, upgrade_async
+from mlplatform.kernel.logging import configure_logging
 from mlplatform.kernel.module import Module
 from mlplatform.kernel.openapi_ids import operation_id
 from mlplatform.kernel.request_context import request_id_middleware
@@ -61,6 +62,7 @@ async def ensure_migrated(context: PlatformContext) -> None:
 
 def create_app(settings: Settings | None = None, *, modules: Sequence[Module] | None = None) -> Litestar:
     settings = settings or Settings()
+    configure_logging(settings.log_level, json=settings.log_json)
     chosen = list(platform_modules() if modules is None else modules)
     context = build_context(settings)
 

@@ -7,6 +7,13 @@ import sys
 
 import structlog
 
+_HANDLER_NAME = "mlplatform"
+
+
+def _is_default_stream(handler: logging.Handler) -> bool:
+    """A bare stderr/stdout handler someone else installed (e.g. logging.basicConfig); ours replaces it."""
+    return type(handler) is logging.StreamHandler and handler.get_name() is None
+
 
 def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     """Configure structlog and the stdlib root logger once per process."""
@@ -35,8 +42,10 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    handler.set_name(_HANDLER_NAME)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [h for h in root.handlers if h.get_name() != _HANDLER_NAME and not _is_default_stream(h)]
+    root.addHandler(handler)
     root.setLevel(level)
     for noisy in (
         "uvicorn.access",

@@ -34,9 +34,14 @@ from mlplatform.modules.gateway.keystore import KeyStore
 from mlplatform.modules.gateway.middleware import gateway_middleware
 from mlplatform.modules.gateway.oidc import ExternalProvider, RoleMapping
 from mlplatform.modules.gateway.projects_cache import ProjectCache
-from mlplatform.modules.gateway.ratelimit import InMemoryRateLimiter, RateLimiter, RateLimitPolicy, RedisRateLimiter
+from mlplatform.modules.gateway.ratelimit import (
+    InMemoryRateLimiter,
+    LeasingRateLimiter,
+    RateLimiter,
+    RateLimitPolicy,
+    RedisRateLimiter,
+)
 from mlplatform.modules.gateway.runtime import RUNTIME_KEY, GatewayRuntime
-from mlplatform.modules.gateway.security_headers import security_headers_middleware
 
 VERIFICATION_LEEWAY = timedelta(seconds=60)
 
@@ -63,7 +68,15 @@ async def start_gateway(platform: PlatformContext) -> None:
     ]
     limiter: RateLimiter | None = None
     if settings.rate_limits.enabled:
-        limiter = RedisRateLimiter(platform.redis) if platform.redis is not None else InMemoryRateLimiter()
+        limiter = (
+            LeasingRateLimiter(
+                RedisRateLimiter(platform.redis),
+                max_batch=settings.rate_limits.lease_batch,
+                lease_seconds=settings.rate_limits.lease_seconds,
+            )
+            if platform.redis is not None
+            else InMemoryRateLimiter()
+        )
     policies = {
         group: RateLimitPolicy(limit, settings.rate_limits.window_seconds)
         for group, limit in settings.rate_limits.groups.items()
@@ -129,7 +142,7 @@ module = Module(
     health_checks=_health_checks,
     on_startup=[start_gateway],
     on_shutdown=[stop_gateway],
-    middleware=[security_headers_middleware, gateway_middleware],
+    middleware=[gateway_middleware],
     dependencies={
         "principal": Provide(provide_principal, sync_to_thread=False),
         "gateway": Provide(provide_gateway, sync_to_thread=False),

@@ -92,45 +92,68 @@ class Authenticator:
         self._principals: TTLCache[uuid.UUID, _PrincipalRecord | None] = TTLCache(max_size=50_000, default_ttl=ttl)
         self._tokens: TTLCache[str, dict[str, Any]] = TTLCache(max_size=50_000, default_ttl=3600)
         self._external: TTLCache[tuple[str, str], uuid.UUID] = TTLCache(max_size=50_000, default_ttl=ttl)
+        self._by_credential: TTLCache[str, Principal] = TTLCache(max_size=50_000, default_ttl=ttl)
+        """Whole presented credential -> Principal: the hot path is one dictionary lookup."""
         self._last_used_written: dict[str, float] = {}
 
     # -- cache invalidation (called by services after changes in this replica) --------------------
     def forget_key(self, key_id: str) -> None:
         self._keys.invalidate(key_id)
+        self._by_credential.clear()
 
     def forget_principal(self, principal_id: uuid.UUID) -> None:
         self._principals.invalidate(principal_id)
+        self._by_credential.clear()
 
     def forget_all(self) -> None:
         self._keys.clear()
         self._principals.clear()
         self._tokens.clear()
+        self._by_credential.clear()
 
     # -- entry points -------------------------------------------------------------------------------
     async def authenticate(self, authorization: str | None, session_cookie: str | None) -> Principal | None:
-        """The caller, None when no credential was presented; raises AuthenticationFailed otherwise."""
+        """The caller, None when no credential was presented; raises AuthenticationFailed otherwise.
+
+        A credential verified in the last `credential_cache_seconds` (and not past its own expiry) is
+        answered from memory; revocations and role changes made here clear that memory at once."""
+        credential = authorization or (f"cookie {session_cookie}" if session_cookie else None)
+        if credential is None:
+            return None
+        cached = self._by_credential.get(credential)
+        if cached is not None:
+            return cached
+        principal, expires_at = await self._authenticate(authorization, session_cookie)
+        if expires_at is None:
+            self._by_credential.set(credential, principal)
+        else:
+            self._by_credential.set_until(credential, principal, expires_at)
+        return principal
+
+    async def _authenticate(
+        self, authorization: str | None, session_cookie: str | None
+    ) -> tuple[Principal, float | None]:
         if authorization:
             scheme, _, value = authorization.strip().partition(" ")
             value = value.strip()
             if scheme.lower() == "bearer" and value:
-                return await self.from_bearer(value)
+                return await self._from_bearer(value)
             if scheme.lower() == "basic" and value:
-                return await self.from_api_key(_basic_password(value))
+                return await self._from_api_key(_basic_password(value))
             raise AuthenticationFailed("unsupported authorization scheme")
-        if session_cookie:
-            return await self.from_platform_jwt(session_cookie, credential="session")
-        return None
+        assert session_cookie is not None
+        return await self._from_platform_jwt(session_cookie, credential="session")
 
-    async def from_bearer(self, token: str) -> Principal:
+    async def _from_bearer(self, token: str) -> tuple[Principal, float | None]:
         if token.count(".") == 2:
             issuer = _unverified_issuer(token)
             provider = self.providers.get(issuer) if issuer else None
             if provider is not None:
-                return await self.from_external(provider, token)
-            return await self.from_platform_jwt(token)
-        return await self.from_api_key(token)
+                return await self._from_external(provider, token)
+            return await self._from_platform_jwt(token)
+        return await self._from_api_key(token)
 
-    async def from_platform_jwt(self, token: str, *, credential: str = "jwt") -> Principal:
+    async def _from_platform_jwt(self, token: str, *, credential: str = "jwt") -> tuple[Principal, float | None]:
         claims = self._tokens.get(token)
         if claims is None:
             claims = await self._verify_platform_jwt(token)
@@ -147,7 +170,11 @@ class Authenticator:
                 raise AuthenticationFailed("token's API key no longer exists", credential_id=key_id)
             self._check_key_usable(key_record)
         record = await self._principal(principal_id)
-        return _principal(record, key_record, credential=credential, credential_id=str(claims.get("jti")))
+        expires_at = float(claims["exp"])
+        if key_record is not None and key_record.expires_at is not None:
+            expires_at = min(expires_at, key_record.expires_at.timestamp())
+        principal = _principal(record, key_record, credential=credential, credential_id=str(claims.get("jti")))
+        return principal, expires_at
 
     async def _verify_platform_jwt(self, token: str) -> dict[str, Any]:
         try:
@@ -165,6 +192,11 @@ class Authenticator:
             raise AuthenticationFailed(exc.reason) from exc
 
     async def from_api_key(self, text: str) -> Principal:
+        """Verify an API key (the token endpoint and the browser sign-in use this directly)."""
+        principal, _ = await self._from_api_key(text)
+        return principal
+
+    async def _from_api_key(self, text: str) -> tuple[Principal, float | None]:
         parsed = parse_api_key(text) or opaque_key(text)
         if parsed is None:
             raise AuthenticationFailed("malformed credential")
@@ -174,9 +206,9 @@ class Authenticator:
         self._check_key_usable(record)
         principal = _principal(await self._principal(record.principal_id), record, credential="api_key")
         await self._touch(record)
-        return principal
+        return principal, record.expires_at.timestamp() if record.expires_at is not None else None
 
-    async def from_external(self, provider: ExternalProvider, token: str) -> Principal:
+    async def _from_external(self, provider: ExternalProvider, token: str) -> tuple[Principal, float | None]:
         try:
             identity = await provider.verify(token)
         except ProviderUnavailable as exc:
@@ -190,7 +222,7 @@ class Authenticator:
             mapped = Role.parse(role_name)
             if project not in roles or roles[project] < mapped:
                 roles[project] = mapped
-        return Principal(
+        principal = Principal(
             id=record.id,
             kind="user",
             name=record.name,
@@ -198,6 +230,7 @@ class Authenticator:
             project_roles=roles,
             credential="oidc",
         )
+        return principal, float(identity.expires_at)
 
     # -- lookups ----------------------------------------------------------------------------------------
     def _check_key_usable(self, record: _KeyRecord) -> None:

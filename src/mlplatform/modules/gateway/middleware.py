@@ -26,6 +26,7 @@ from mlplatform.modules.gateway.audit import AUDITED_FLAG, MUTATING_METHODS, aud
 from mlplatform.modules.gateway.authn import SESSION_COOKIE, AuthenticationFailed, IdentityProviderDown
 from mlplatform.modules.gateway.ratelimit import RateLimitResult
 from mlplatform.modules.gateway.runtime import GatewayRuntime, gateway_runtime
+from mlplatform.modules.gateway.security_headers import security_headers
 
 log = structlog.get_logger("mlplatform.gateway")
 
@@ -85,14 +86,14 @@ def gateway_middleware(app: ASGIApp) -> ASGIApp:
             result = await _limit(runtime, "anonymous", f"ip:{client_addr}")
 
         status = 500
+        security = security_headers(platform.settings.is_production)
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                if result is not None:
-                    extra = [(k.lower().encode(), v.encode()) for k, v in result.headers().items()]
-                    message["headers"] = [*message.get("headers", []), *extra]
+                extra = [(k.lower().encode(), v.encode()) for k, v in result.headers().items()] if result else []
+                message["headers"] = [*message.get("headers", []), *security, *extra]
             await send(message)
 
         try:

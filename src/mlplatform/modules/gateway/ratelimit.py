@@ -29,6 +29,7 @@ of limits, and the bound protects memory against key floods such as spoofed clie
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import OrderedDict
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "InMemoryRateLimiter",
+    "LeasingRateLimiter",
     "RateLimitPolicy",
     "RateLimitResult",
     "RateLimiter",
@@ -78,6 +80,8 @@ class RateLimitResult:
     remaining: int
     reset_seconds: float
     retry_after_seconds: float
+    granted: int = 1
+    """Requests this hit paid for (more than one when a process leases a batch, see `LeasingRateLimiter`)."""
 
     def headers(self) -> dict[str, str]:
         """``RateLimit-Limit/Remaining/Reset`` (+ ``Retry-After`` when denied), delta-seconds rounded up."""
@@ -117,29 +121,30 @@ def _gcra(tat: float, now: float, policy: RateLimitPolicy) -> tuple[RateLimitRes
     return RateLimitResult(True, policy.limit, remaining, new_tat - now, 0.0), new_tat
 
 
-# KEYS[1] = key; ARGV[1] = limit; ARGV[2] = window in microseconds.
-# Returns {allowed (0/1), remaining, reset_us, retry_after_us}.
+# KEYS[1] = key; ARGV[1] = limit; ARGV[2] = window in microseconds; ARGV[3] = requests wanted (>= 1).
+# Grants min(wanted, available) requests at once (available = how many fit in the burst allowance now).
+# Returns {allowed (0/1), remaining, reset_us, retry_after_us, granted}.
 _GCRA_LUA = """
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
+local wanted = tonumber(ARGV[3] or '1')
 local interval = window / limit
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local tat = tonumber(redis.call('GET', KEYS[1]))
 if tat == nil or tat < now then tat = now end
-local new_tat = tat + interval
-local allow_at = new_tat - window
-if now < allow_at then
-  return {0, 0, math.ceil(tat - now), math.ceil(allow_at - now)}
+local available = math.floor((now + window - tat) / interval + 1e-6)
+if available < 1 then
+  return {0, 0, math.ceil(tat - now), math.ceil(tat + interval - window - now), 0}
 end
-new_tat = math.floor(new_tat + 0.5)
+local granted = math.min(available, wanted)
+local new_tat = math.floor(tat + interval * granted + 0.5)
 local ttl_ms = math.ceil((new_tat - now) / 1000)
 if ttl_ms < 1 then ttl_ms = 1 end
 redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', ttl_ms)
-local remaining = math.floor((window - (new_tat - now)) / interval + 1e-6)
-if remaining < 0 then remaining = 0 end
-if remaining > limit - 1 then remaining = limit - 1 end
-return {1, remaining, math.ceil(new_tat - now), 0}
+local remaining = available - granted
+if remaining > limit - granted then remaining = limit - granted end
+return {1, remaining, math.ceil(new_tat - now), 0, granted}
 """
 
 
@@ -156,16 +161,18 @@ class RedisRateLimiter:
         """Pre-load the script (``SCRIPT LOAD``) so the first hit is also a single round trip."""
         self._script.sha = await self._redis.script_load(_GCRA_LUA)
 
-    async def hit(self, key: str, policy: RateLimitPolicy) -> RateLimitResult:
+    async def hit(self, key: str, policy: RateLimitPolicy, wanted: int = 1) -> RateLimitResult:
+        """One round trip. With `wanted > 1`, grants as many of those requests as fit right now."""
         window_us = max(1, round(policy.window_seconds * 1_000_000))
-        raw = await self._script(keys=[self.prefix + key], args=[policy.limit, window_us])
-        allowed, remaining, reset_us, retry_us = (int(v) for v in raw)
+        raw = await self._script(keys=[self.prefix + key], args=[policy.limit, window_us, wanted])
+        allowed, remaining, reset_us, retry_us, granted = (int(v) for v in raw)
         return RateLimitResult(
             allowed=bool(allowed),
             limit=policy.limit,
             remaining=remaining,
             reset_seconds=max(0, reset_us) / 1_000_000,
             retry_after_seconds=max(0, retry_us) / 1_000_000,
+            granted=granted,
         )
 
 
@@ -209,3 +216,76 @@ class InMemoryRateLimiter:
 
     def clear(self) -> None:
         self._tats.clear()
+
+
+class LeasingRateLimiter:
+    """Redis GCRA with per-process leases, so busy keys do not cost a Redis round trip per request.
+
+    A key whose limit is large takes a small batch of requests from Redis in one round trip
+    (`batch = clamp(limit // 50, 1, max_batch)`) and spends them locally for at most `lease_seconds`.
+    Accuracy: across N processes a key can exceed nothing (leased requests are counted in Redis when
+    taken) but may be refused up to N * batch requests early, and leftovers of an expired lease are
+    lost. Keys with limits under 100 per window get batch 1: exact, one round trip per request.
+    """
+
+    def __init__(
+        self, inner: RedisRateLimiter, *, max_batch: int = 20, lease_seconds: float = 1.0, max_keys: int = 100_000
+    ) -> None:
+        self.inner = inner
+        self.max_batch = max_batch
+        self.lease_seconds = lease_seconds
+        self.max_keys = max_keys
+        self._leases: OrderedDict[str, list[float]] = OrderedDict()
+        """key -> [requests left, lease expiry (monotonic), remaining in Redis after the take, reset at]."""
+        self._refills: dict[str, asyncio.Future[None]] = {}
+        """Keys whose lease is being refilled: concurrent requests wait for that one round trip."""
+
+    def _spend(self, key: str, policy: RateLimitPolicy) -> RateLimitResult | None:
+        now = time.monotonic()
+        lease = self._leases.get(key)
+        if lease is not None and lease[0] >= 1 and lease[1] > now:
+            lease[0] -= 1
+            return RateLimitResult(
+                True, policy.limit, int(lease[2] + lease[0]), max(0.0, lease[3] - now), 0.0, granted=0
+            )
+        return None
+
+    async def hit(self, key: str, policy: RateLimitPolicy) -> RateLimitResult:
+        batch = max(1, min(self.max_batch, policy.limit // 50))
+        if batch == 1:
+            return await self.inner.hit(key, policy)
+        spent = self._spend(key, policy)
+        if spent is not None:
+            return spent
+        pending = self._refills.get(key)
+        if pending is not None:
+            await asyncio.shield(pending)
+            spent = self._spend(key, policy)
+            if spent is not None:
+                return spent
+        refill: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._refills[key] = refill
+        try:
+            return await self._refill(key, policy, batch)
+        finally:
+            self._refills.pop(key, None)
+            refill.set_result(None)
+
+    async def _refill(self, key: str, policy: RateLimitPolicy, batch: int) -> RateLimitResult:
+        now = time.monotonic()
+        result = await self.inner.hit(key, policy, wanted=batch)
+        if result.allowed:
+            self._leases[key] = [
+                result.granted - 1,
+                now + self.lease_seconds,
+                result.remaining,
+                now + result.reset_seconds,
+            ]
+            self._leases.move_to_end(key)
+            if len(self._leases) > self.max_keys:
+                self._leases.popitem(last=False)
+            return RateLimitResult(
+                True, policy.limit, result.remaining + result.granted - 1, result.reset_seconds, 0.0, result.granted
+            )
+        self._leases.pop(key, None)
+        return result

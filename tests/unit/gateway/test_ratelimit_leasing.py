@@ -1,0 +1,73 @@
+"""Batch grants in the Redis script and per-process leases on top of them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from mlplatform.modules.gateway.ratelimit import LeasingRateLimiter, RateLimitPolicy, RateLimitResult, RedisRateLimiter
+from tests.support.services import REDIS_URL, missing, reachable
+
+
+class CountingLimiter(RedisRateLimiter):
+    calls = 0
+
+    async def hit(self, key: str, policy: RateLimitPolicy, wanted: int = 1) -> RateLimitResult:
+        self.calls += 1
+        return await super().hit(key, policy, wanted)
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    if not reachable(REDIS_URL, 6379):
+        missing("Redis", REDIS_URL)
+    client = Redis.from_url(REDIS_URL)
+    yield client
+    await client.aclose()
+
+
+async def test_script_grants_as_many_as_fit(redis: Redis) -> None:
+    limiter = RedisRateLimiter(redis, prefix=f"t:{uuid.uuid4().hex}:")
+    policy = RateLimitPolicy(10, 60)
+    first = await limiter.hit("k", policy, wanted=4)
+    assert (first.allowed, first.granted, first.remaining) == (True, 4, 6)
+    second = await limiter.hit("k", policy, wanted=20)
+    assert (second.allowed, second.granted, second.remaining) == (True, 6, 0)
+    third = await limiter.hit("k", policy, wanted=5)
+    assert (third.allowed, third.granted) == (False, 0)
+    assert third.retry_after_seconds > 0
+
+
+async def test_leases_cut_round_trips_and_never_overshoot(redis: Redis) -> None:
+    inner = CountingLimiter(redis, prefix=f"t:{uuid.uuid4().hex}:")
+    leasing = LeasingRateLimiter(inner, max_batch=20, lease_seconds=60)
+    policy = RateLimitPolicy(1000, 60)
+    results = [await leasing.hit("busy", policy) for _ in range(1000)]
+    assert all(r.allowed for r in results)
+    assert inner.calls == 1000 // 20
+    over = [await leasing.hit("busy", policy) for _ in range(10)]
+    assert not any(r.allowed for r in over), "leases never let a key past its limit"
+    assert results[0].remaining == 999
+    assert results[5].remaining == 994
+
+
+async def test_small_limits_stay_exact(redis: Redis) -> None:
+    inner = CountingLimiter(redis, prefix=f"t:{uuid.uuid4().hex}:")
+    leasing = LeasingRateLimiter(inner)
+    policy = RateLimitPolicy(5, 60)
+    assert [(await leasing.hit("k", policy)).allowed for _ in range(6)] == [True] * 5 + [False]
+    assert inner.calls == 6
+
+
+async def test_concurrent_requests_share_one_refill(redis: Redis) -> None:
+    import asyncio
+
+    inner = CountingLimiter(redis, prefix=f"t:{uuid.uuid4().hex}:")
+    leasing = LeasingRateLimiter(inner, max_batch=20, lease_seconds=60)
+    policy = RateLimitPolicy(100_000, 60)
+    results = await asyncio.gather(*(leasing.hit("hot", policy) for _ in range(16)))
+    assert all(r.allowed for r in results)
+    assert inner.calls == 1
