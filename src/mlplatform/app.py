@@ -19,8 +19,8 @@ from mlplatform.kernel.context import PlatformContext, build_context
 from mlplatform.kernel.dependencies import provide_db_session, provide_platform
 from mlplatform.kernel.errors import EXCEPTION_HANDLERS
 from mlplatform.kernel.events import Dispatcher
-from mlplatform.kernel.migrations import current_revisions, head_revisions, upgrade_async
 from mlplatform.kernel.logging import configure_logging
+from mlplatform.kernel.migrations import current_revisions, head_revisions, upgrade_async
 from mlplatform.kernel.module import Module
 from mlplatform.kernel.openapi_ids import operation_id
 from mlplatform.kernel.request_context import request_id_middleware
