@@ -40,9 +40,10 @@ class StartupError(RuntimeError):
 
 def platform_modules() -> list[Module]:
     """The modules this build of the platform hosts, in start-up order."""
+    from mlplatform.modules.catalogue import module as catalogue
     from mlplatform.modules.gateway import module as gateway
 
-    return [gateway]
+    return [gateway, catalogue]
 
 
 async def ensure_migrated(context: PlatformContext) -> None:

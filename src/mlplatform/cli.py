@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from typing import Annotated, NoReturn
 
@@ -50,15 +51,19 @@ def serve(
 
     from mlplatform.kernel.logging import configure_logging
 
+    # The app factory reads settings again in every worker: pass the flags on as settings.
+    for flag, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
+        if value is not None:
+            os.environ[f"{ENV_PREFIX}SERVER__{flag}"] = str(value)
     settings = load_settings()
     configure_logging(settings.log_level, json=settings.log_json)
     _prepare_database(settings)
     uvicorn.run(
         "mlplatform.app:create_app",
         factory=True,
-        host=host or settings.server.host,
-        port=port or settings.server.port,
-        workers=workers or settings.server.workers,
+        host=settings.server.host,
+        port=settings.server.port,
+        workers=settings.server.workers,
         log_config=None,
         access_log=False,
         proxy_headers=bool(settings.http.trusted_proxies),

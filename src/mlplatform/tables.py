@@ -10,6 +10,7 @@ import importlib
 TABLE_MODULES = (
     "mlplatform.kernel.events.model",
     "mlplatform.modules.gateway.models",
+    "mlplatform.modules.catalogue.models",
 )
 """Every module's `models.py` is added here as modules land."""
 

@@ -1,1 +1,20 @@
-"""The catalogue module."""
+"""Catalogue: models, versions, lifecycle with approvals, deployments, monitoring and search."""
+
+from __future__ import annotations
+
+from mlplatform.kernel.module import Module
+from mlplatform.modules.catalogue.controllers.deployments import DeploymentController
+from mlplatform.modules.catalogue.controllers.lifecycle import VersionLifecycleController
+from mlplatform.modules.catalogue.controllers.models import ModelController, search_model_versions
+
+module = Module(
+    name="catalogue",
+    route_handlers=[ModelController, VersionLifecycleController, search_model_versions, DeploymentController],
+    openapi_tags=[
+        (
+            "catalogue",
+            "Model catalogue: models, versions, validations, stage transitions with approvals, "
+            "deployments and monitoring.",
+        )
+    ],
+)

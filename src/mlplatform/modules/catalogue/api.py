@@ -1,0 +1,172 @@
+"""The catalogue's public facade: the only thing other modules import from the catalogue.
+
+The experiments module registers MLflow model versions with `register_external_version` (inside
+its own transaction, e.g. an outbox subscriber reacting to MLflow's "model version created"); the
+lineage module decodes the catalogue's events with the classes re-exported here.
+
+    ref = await register_external_version(
+        session, project="fraud", model_name="scorer", source_run_id=run_id,
+        model_uri=f"models:/scorer/{mlflow_version}", mlflow_version=mlflow_version,
+        metrics={"auc": 0.91}, params={"depth": "6"}, framework="sklearn", actor="service_account:mlflow",
+    )
+
+The call is idempotent on (project, model, MLflow version), or (project, model, run id) when no
+registry version is given: delivering the same MLflow event twice returns the same catalogue
+version (`ref.created` is False the second time). The model is created if missing. Invalid input
+(a model name outside [A-Za-z0-9_.-], oversize tags ...) raises `mlplatform.kernel.errors.Invalid`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mlplatform.modules.catalogue import repositories
+from mlplatform.modules.catalogue.events import (
+    ApprovalRecorded,
+    DeploymentChanged,
+    ModelCreated,
+    ModelUpdated,
+    ModelVersionCreated,
+    ModelVersionUpdated,
+    MonitoringAlert,
+    MonitoringRecorded,
+    MonitoringRuleChanged,
+    StageChanged,
+    StageChangeRequested,
+    ValidationRecorded,
+)
+from mlplatform.modules.catalogue.models import CatalogueModel, CatalogueModelVersion
+from mlplatform.modules.catalogue.rules import STAGES
+from mlplatform.modules.catalogue.services.models import ModelService, NewVersion
+
+__all__ = [
+    "STAGES",
+    "ApprovalRecorded",
+    "CatalogueRegistry",
+    "DeploymentChanged",
+    "ModelCreated",
+    "ModelUpdated",
+    "ModelVersionCreated",
+    "ModelVersionRef",
+    "ModelVersionUpdated",
+    "MonitoringAlert",
+    "MonitoringRecorded",
+    "MonitoringRuleChanged",
+    "StageChangeRequested",
+    "StageChanged",
+    "ValidationRecorded",
+    "find_model_version",
+    "register_external_version",
+]
+
+
+class ModelVersionRef(msgspec.Struct, frozen=True, kw_only=True):
+    """A catalogue model version, as other modules see it."""
+
+    project: str
+    model: str
+    model_id: uuid.UUID
+    version: int
+    version_id: uuid.UUID
+    stage: str
+    model_uri: str
+    source_run_id: str | None
+    mlflow_version: str | None
+    created: bool = False
+    """True when this call created the version (False: it existed already)."""
+
+
+class CatalogueRegistry(Protocol):
+    """What the experiments module needs from the catalogue (the module-level functions below
+    implement it; depend on the Protocol to substitute them in your own tests)."""
+
+    async def register_external_version(
+        self,
+        session: AsyncSession,
+        *,
+        project: str,
+        model_name: str,
+        source_run_id: str,
+        model_uri: str,
+        mlflow_version: str | None,
+        metrics: Mapping[str, float],
+        params: Mapping[str, Any],
+        actor: str,
+        framework: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        feature_service: str | None = None,
+        feast_project: str | None = None,
+        description: str = "",
+    ) -> ModelVersionRef: ...
+
+    async def find_model_version(
+        self, session: AsyncSession, *, project: str, model_name: str, version: int
+    ) -> ModelVersionRef | None: ...
+
+
+def _ref(model: CatalogueModel, row: CatalogueModelVersion, *, created: bool) -> ModelVersionRef:
+    return ModelVersionRef(
+        project=model.project,
+        model=model.name,
+        model_id=model.id,
+        version=row.version,
+        version_id=row.id,
+        stage=row.stage,
+        model_uri=row.model_uri,
+        source_run_id=row.source_run_id,
+        mlflow_version=row.mlflow_version,
+        created=created,
+    )
+
+
+async def register_external_version(
+    session: AsyncSession,
+    *,
+    project: str,
+    model_name: str,
+    source_run_id: str,
+    model_uri: str,
+    mlflow_version: str | None,
+    metrics: Mapping[str, float],
+    params: Mapping[str, Any],
+    actor: str,
+    framework: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    feature_service: str | None = None,
+    feast_project: str | None = None,
+    description: str = "",
+) -> ModelVersionRef:
+    """Register (once) a model version produced by an MLflow run; see the module docstring."""
+    service = ModelService(session, actor)
+    model, row, created = await service.register_external(
+        project,
+        model_name,
+        NewVersion(
+            model_uri=model_uri,
+            source_run_id=source_run_id,
+            mlflow_version=mlflow_version,
+            framework=framework,
+            description=description,
+            metrics=metrics,
+            params=params,
+            tags=tags,
+            feature_service=feature_service,
+            feast_project=feast_project,
+        ),
+    )
+    return _ref(model, row, created=created)
+
+
+async def find_model_version(
+    session: AsyncSession, *, project: str, model_name: str, version: int
+) -> ModelVersionRef | None:
+    found = await repositories.model_by_name(session, project, model_name)
+    if found is None:
+        return None
+    row = await repositories.version_by_number(session, found[0].id, version)
+    return _ref(found[0], row, created=False) if row is not None else None

@@ -1,0 +1,344 @@
+"""Request and response bodies of the catalogue's routes.
+
+Shape limits are declared here (they appear in the OpenAPI document and are enforced while
+decoding); the services re-check the same rules (`rules.py`) so `api.py` callers get them too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from mlplatform.modules.catalogue import rules
+from mlplatform.modules.catalogue.rules import DeploymentStatus, Operator, Stage
+
+ModelName = Annotated[str, msgspec.Meta(pattern=rules.NAME_PATTERN, description="1-128 of [A-Za-z0-9_.-]")]
+CheckName = Annotated[str, msgspec.Meta(pattern=rules.CHECK_NAME_PATTERN)]
+Description = Annotated[str, msgspec.Meta(max_length=rules.MAX_DESCRIPTION)]
+Reason = Annotated[str, msgspec.Meta(max_length=2000)]
+ShortText = Annotated[str, msgspec.Meta(max_length=200)]
+Uri = Annotated[str, msgspec.Meta(min_length=3, max_length=rules.MAX_URI)]
+Tags = Annotated[
+    dict[str, str],
+    msgspec.Meta(
+        description=f"String → string; at most {rules.MAX_TAGS} tags, keys 1-64 of [A-Za-z0-9_.-/], "
+        f"values at most {rules.MAX_TAG_VALUE} characters."
+    ),
+]
+TrafficShare = Annotated[int, msgspec.Meta(ge=0, le=100, description="Percent of the environment's traffic.")]
+Environment = Annotated[str, msgspec.Meta(pattern=rules.ENVIRONMENT_PATTERN)]
+MetricName = Annotated[str, msgspec.Meta(pattern=rules.METRIC_NAME_PATTERN)]
+Severity = Literal["info", "warning", "critical"]
+
+
+class _In(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Request bodies reject unknown fields (a typo is an error, not silently ignored)."""
+
+
+# Models
+
+
+class ModelCreate(_In):
+    name: ModelName
+    description: Description = ""
+    owner: ShortText | None = None
+    """Defaults to the caller."""
+    task_type: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    tags: Tags = {}
+    required_validations: list[CheckName] = []
+    """Checks that must have passed before a version may enter `validated` or `production`."""
+    approval_policy: dict[Stage, Annotated[int, msgspec.Meta(ge=0, le=rules.MAX_APPROVALS)]] = {}
+    """Stage → approvals (by maintainers other than the requester) a move into it needs."""
+
+
+class ModelUpdate(_In):
+    """Fields left out stay as they are. `tags` replaces the whole tag set."""
+
+    description: Description | None = None
+    owner: ShortText | None = None
+    task_type: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    tags: Tags | None = None
+    required_validations: list[CheckName] | None = None
+    approval_policy: dict[Stage, Annotated[int, msgspec.Meta(ge=0, le=rules.MAX_APPROVALS)]] | None = None
+
+
+class Model(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    project: str
+    name: str
+    description: str
+    owner: str
+    task_type: str | None
+    tags: dict[str, str]
+    required_validations: list[str]
+    approval_policy: dict[str, int]
+    latest_version: int
+    production_version: int | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    etag: str
+
+
+# Versions
+
+
+class FeatureServiceRef(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    feast_project: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+
+
+class ModelVersionCreate(_In):
+    model_uri: Uri
+    """`runs:/<run>/model`, `models:/...`, `mlflow-artifacts:/...`, `s3://...` or another artifact URI."""
+    source_run_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    mlflow_version: Annotated[str, msgspec.Meta(min_length=1, max_length=32)] | None = None
+    framework: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    description: Description = ""
+    signature: dict[str, Any] | None = None
+    metrics: dict[str, float] = {}
+    params: dict[str, str] = {}
+    tags: Tags = {}
+    feature_service: FeatureServiceRef | None = None
+
+
+class ModelVersionUpdate(_In):
+    description: Description | None = None
+    framework: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    tags: Tags | None = None
+
+
+class ModelVersion(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    project: str
+    model: str
+    version: int
+    stage: Stage
+    description: str
+    source_type: Literal["mlflow", "uri"]
+    source_run_id: str | None
+    mlflow_version: str | None
+    model_uri: str
+    framework: str | None
+    signature: dict[str, Any] | None
+    metrics: dict[str, float]
+    params: dict[str, str]
+    tags: dict[str, str]
+    feature_service: FeatureServiceRef | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    stage_changed_at: datetime
+    etag: str
+    validations: dict[str, str] | None = None
+    """Latest status per check name (detail view only)."""
+    missing_validations: list[str] | None = None
+    """Required checks not (yet) passed (detail view only)."""
+    pending_request: TransitionRequest | None = None
+
+
+# Validations
+
+
+class ValidationCreate(_In):
+    name: CheckName
+    status: Literal["passed", "failed"]
+    metrics: dict[str, float] = {}
+    report_uri: Uri | None = None
+    details: Description = ""
+
+
+class Validation(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    model: str
+    version: int
+    name: str
+    status: str
+    metrics: dict[str, float]
+    report_uri: str | None
+    details: str
+    created_by: str
+    created_at: datetime
+
+
+# Stage transitions and approvals
+
+
+class TransitionCreate(_In):
+    to_stage: Stage
+    reason: Reason = ""
+
+
+class StageTransition(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    model: str
+    version: int
+    from_stage: str
+    to_stage: str
+    reason: str
+    actor: str
+    automatic: bool
+    request_id: uuid.UUID | None
+    created_at: datetime
+
+
+class Approval(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    request_id: uuid.UUID
+    decision: Literal["approve", "reject"]
+    actor: str
+    comment: str
+    created_at: datetime
+
+
+class TransitionRequest(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    model: str
+    version: int
+    from_stage: str
+    to_stage: str
+    reason: str
+    requested_by: str
+    required_approvals: int
+    approvals: int
+    status: Literal["pending", "applied", "rejected", "cancelled", "superseded"]
+    decisions: list[Approval]
+    created_at: datetime
+    resolved_at: datetime | None
+    resolved_by: str | None
+
+
+class TransitionOutcome(msgspec.Struct, kw_only=True):
+    """`applied` (200): the version moved; `pending_approval` (202): a request waits for approvals."""
+
+    status: Literal["applied", "pending_approval"]
+    version: ModelVersion
+    transition: StageTransition | None = None
+    request: TransitionRequest | None = None
+
+
+class ApprovalCreate(_In):
+    decision: Literal["approve", "reject"]
+    comment: Reason = ""
+    request_id: uuid.UUID | None = None
+    """The pending request decided on; defaults to the version's (only) pending request."""
+
+
+class ApprovalOutcome(msgspec.Struct, kw_only=True):
+    approval: Approval
+    request: TransitionRequest
+    version: ModelVersion
+
+
+# Deployments and monitoring
+
+
+class MonitoringRuleCreate(_In):
+    name: CheckName
+    metric: MetricName
+    operator: Operator
+    """Breach when `value <operator> threshold` (gt, ge, lt, le)."""
+    threshold: float
+    severity: Severity = "warning"
+
+
+class MonitoringRule(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    deployment_id: uuid.UUID
+    name: str
+    metric: str
+    operator: str
+    threshold: float
+    severity: str
+    created_by: str
+    created_at: datetime
+
+
+class Alert(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    deployment_id: uuid.UUID
+    rule_id: uuid.UUID | None
+    rule: str
+    metric: str
+    operator: str
+    threshold: float
+    severity: str
+    value: float
+    breaches: int
+    status: Literal["open", "resolved"]
+    opened_at: datetime
+    last_breach_at: datetime
+    resolved_at: datetime | None
+
+
+class DeploymentCreate(_In):
+    model: ModelName
+    version: Annotated[int, msgspec.Meta(ge=1)]
+    environment: Environment
+    target: Annotated[str, msgspec.Meta(max_length=rules.MAX_URI)] = ""
+    """Endpoint or serving target (URL, cluster/service name ...)."""
+    traffic_share: TrafficShare = 100
+    status: Literal["pending", "active"] = "active"
+    replace: bool = False
+    """Retire the model's live deployments in this environment in the same transaction."""
+    rules: Annotated[list[MonitoringRuleCreate], msgspec.Meta(max_length=rules.MAX_RULES_PER_DEPLOYMENT)] = []
+
+
+class DeploymentUpdate(_In):
+    status: DeploymentStatus | None = None
+    traffic_share: TrafficShare | None = None
+    target: Annotated[str, msgspec.Meta(max_length=rules.MAX_URI)] | None = None
+
+
+class Deployment(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    project: str
+    model: str
+    version: int
+    version_stage: str
+    environment: str
+    target: str
+    status: DeploymentStatus
+    traffic_share: int
+    health: Literal["ok", "alerting"]
+    open_alerts: int
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    retired_at: datetime | None
+    etag: str
+    alerts: list[Alert] | None = None
+    """Open alerts (detail view only)."""
+    rules: list[MonitoringRule] | None = None
+    """Monitoring rules (detail view only)."""
+
+
+class MonitoringRecordCreate(_In):
+    metric: MetricName
+    value: float
+    window_seconds: Annotated[int, msgspec.Meta(ge=1, le=366 * 86400)] | None = None
+    observed_at: datetime | None = None
+    """End of the window the value describes; defaults to now. Must carry a timezone."""
+
+
+class MonitoringRecordBatch(_In):
+    records: Annotated[list[MonitoringRecordCreate], msgspec.Meta(min_length=1, max_length=rules.MAX_RECORDS_PER_CALL)]
+
+
+class MonitoringRecord(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    deployment_id: uuid.UUID
+    metric: str
+    value: float
+    window_seconds: int | None
+    observed_at: datetime
+    created_by: str
+
+
+class MonitoringResult(msgspec.Struct, kw_only=True):
+    accepted: int
+    alerts: list[Alert]
+    """Alerts opened or resolved by these records."""

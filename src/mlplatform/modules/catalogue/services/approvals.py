@@ -1,0 +1,170 @@
+"""Approvals of stage changes: maintainers other than the requester approve or reject a pending
+transition request; the move happens in the approval that completes the model's policy."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mlplatform.kernel.db import utcnow
+from mlplatform.kernel.errors import Conflict, Forbidden, NotFound
+from mlplatform.kernel.events import publish
+from mlplatform.kernel.pagination import Page, check_limit
+from mlplatform.modules.catalogue import events, repositories, rules, schemas, views
+from mlplatform.modules.catalogue.listing import SortOrder, page_of
+from mlplatform.modules.catalogue.models import CatalogueApproval, CatalogueTransitionRequest
+from mlplatform.modules.catalogue.services.lifecycle import LifecycleService
+
+NEWEST_REQUESTS = SortOrder(
+    "requests",
+    (CatalogueTransitionRequest.created_at, CatalogueTransitionRequest.id),
+    (datetime, uuid.UUID),
+    descending=True,
+)
+NEWEST_APPROVALS = SortOrder(
+    "approvals", (CatalogueApproval.created_at, CatalogueApproval.id), (datetime, uuid.UUID), descending=True
+)
+
+
+class ApprovalService:
+    def __init__(self, session: AsyncSession, actor: str) -> None:
+        self.session = session
+        self.actor = actor
+        self.lifecycle = LifecycleService(session, actor)
+        self.models = self.lifecycle.models
+
+    async def decide(
+        self, project: str, model_name: str, number: int, data: schemas.ApprovalCreate
+    ) -> schemas.ApprovalOutcome:
+        """Record an approval or rejection of the version's pending request; apply the move once the
+        request has the approvals it needs. The caller must be a maintainer (checked by the route)."""
+        model, version = await self.models.require_version(project, model_name, number, for_update=True)
+        request = await repositories.pending_request(self.session, version.id, for_update=True)
+        if request is None or (data.request_id is not None and request.id != data.request_id):
+            raise NotFound(f"version {number} of {model_name!r} has no pending transition request to decide on")
+        if data.decision == "approve" and request.requested_by == self.actor:
+            raise Forbidden("approvals must come from maintainers other than the requester")
+        duplicate = await self.session.scalar(
+            select(CatalogueApproval.id).where(
+                CatalogueApproval.request_id == request.id, CatalogueApproval.actor == self.actor
+            )
+        )
+        if duplicate is not None:
+            raise Conflict(f"{self.actor} has already decided on this request")
+        now = utcnow()
+        approval = CatalogueApproval(
+            request_id=request.id,
+            version_id=version.id,
+            decision=data.decision,
+            actor=self.actor,
+            comment=rules.check_text(data.comment, "comment", 2000),
+            created_at=now,
+        )
+        self.session.add(approval)
+        await self.session.flush()
+        decisions = (await repositories.request_decisions(self.session, [request.id]))[request.id]
+        approvals = sum(1 for d in decisions if d.decision == "approve")
+        if data.decision == "reject":
+            request.status, request.resolved_at, request.resolved_by = "rejected", now, self.actor
+        elif approvals >= request.required_approvals:
+            await self.lifecycle.check_validations(model, version, request.to_stage)
+            request.status, request.resolved_at, request.resolved_by = "applied", now, self.actor
+            await self.session.flush()
+            await self.lifecycle.apply(
+                model,
+                version,
+                request.to_stage,
+                reason=request.reason or f"approved by {', '.join(d.actor for d in decisions)}",
+                actor=request.requested_by,
+                request=request,
+            )
+        await self.session.flush()
+        await publish(
+            self.session,
+            events.ApprovalRecorded(
+                aggregate_id=str(model.id),
+                project=project,
+                model=model.name,
+                version=version.version,
+                version_id=str(version.id),
+                request_id=str(request.id),
+                decision=data.decision,
+                by=self.actor,
+                request_status=request.status,
+                approvals=approvals,
+                required_approvals=request.required_approvals,
+            ),
+        )
+        return schemas.ApprovalOutcome(
+            approval=views.approval(approval),
+            request=views.request(request, model.name, version.version, decisions),
+            version=await self.models.version_detail(model, version),
+        )
+
+    async def cancel_request(
+        self, project: str, model_name: str, number: int, request_id: uuid.UUID, *, may_cancel_others: bool
+    ) -> schemas.TransitionRequest:
+        """The requester (or a maintainer) withdraws a pending request."""
+        model, version = await self.models.require_version(project, model_name, number, for_update=True)
+        request = await repositories.pending_request(self.session, version.id, for_update=True)
+        if request is None or request.id != request_id:
+            raise NotFound(f"no pending transition request {request_id} on version {number} of {model_name!r}")
+        if request.requested_by != self.actor and not may_cancel_others:
+            raise Forbidden("only the requester or a maintainer can cancel a request")
+        request.status, request.resolved_at, request.resolved_by = "cancelled", utcnow(), self.actor
+        await self.session.flush()
+        decisions = (await repositories.request_decisions(self.session, [request.id]))[request.id]
+        await publish(
+            self.session,
+            events.ApprovalRecorded(
+                aggregate_id=str(model.id),
+                project=project,
+                model=model.name,
+                version=version.version,
+                version_id=str(version.id),
+                request_id=str(request.id),
+                decision="cancel",
+                by=self.actor,
+                request_status="cancelled",
+                approvals=sum(1 for d in decisions if d.decision == "approve"),
+                required_approvals=request.required_approvals,
+            ),
+        )
+        return views.request(request, model.name, version.version, decisions)
+
+    async def list_requests(
+        self,
+        project: str,
+        model_name: str,
+        number: int,
+        *,
+        status: str | None,
+        cursor: str | None,
+        limit: int | None,
+    ) -> Page[schemas.TransitionRequest]:
+        size = check_limit(limit)
+        model, version = await self.models.require_version(project, model_name, number)
+        statement = select(CatalogueTransitionRequest).where(CatalogueTransitionRequest.version_id == version.id)
+        if status is not None:
+            statement = statement.where(CatalogueTransitionRequest.status == status)
+        rows = (await self.session.scalars(NEWEST_REQUESTS.apply(statement, cursor, size))).all()
+        items, next_cursor = page_of(rows, size, NEWEST_REQUESTS, lambda r: [r.created_at, r.id])
+        decisions = await repositories.request_decisions(self.session, [r.id for r in items])
+        return Page(
+            items=[views.request(r, model.name, version.version, decisions[r.id]) for r in items],
+            next_cursor=next_cursor,
+        )
+
+    async def list_approvals(
+        self, project: str, model_name: str, number: int, *, cursor: str | None, limit: int | None
+    ) -> Page[schemas.Approval]:
+        size = check_limit(limit)
+        _, version = await self.models.require_version(project, model_name, number)
+        order = NEWEST_APPROVALS
+        statement = select(CatalogueApproval).where(CatalogueApproval.version_id == version.id)
+        rows = (await self.session.scalars(order.apply(statement, cursor, size))).all()
+        items, next_cursor = page_of(rows, size, order, lambda r: [r.created_at, r.id])
+        return Page(items=[views.approval(r) for r in items], next_cursor=next_cursor)

@@ -1,0 +1,262 @@
+"""Deployments (a version in an environment with a traffic share) and their monitoring.
+
+Traffic rule: the live deployments (pending or active) of one model in one environment hold at most
+100 % of its traffic together. A new deployment asks for 100 % unless it states a share, so a second
+deployment in an environment is refused (409) unless the traffic is split explicitly or the request
+says `replace` (the old ones are retired in the same transaction). Every check runs under a lock on
+the model row, so two concurrent deployments cannot both take the same traffic.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mlplatform.kernel.db import utcnow
+from mlplatform.kernel.errors import Conflict, Invalid, NotFound, PreconditionFailed
+from mlplatform.kernel.events import publish
+from mlplatform.kernel.pagination import Page, check_limit
+from mlplatform.modules.catalogue import events, repositories, rules, schemas, views
+from mlplatform.modules.catalogue.listing import SortOrder, page_of, pick_sort
+from mlplatform.modules.catalogue.models import (
+    CatalogueDeployment,
+    CatalogueModel,
+    CatalogueModelVersion,
+)
+from mlplatform.modules.catalogue.services._sql import flush_or_fail
+from mlplatform.modules.catalogue.services.models import ModelService
+from mlplatform.modules.catalogue.services.monitoring import insert_rule
+
+D = CatalogueDeployment
+DEPLOYMENT_SORTS = {
+    order.name: order
+    for order in (
+        SortOrder("-created_at", (D.created_at, D.id), (datetime, uuid.UUID), descending=True),
+        SortOrder("created_at", (D.created_at, D.id), (datetime, uuid.UUID), descending=False),
+        SortOrder("-updated_at", (D.updated_at, D.id), (datetime, uuid.UUID), descending=True),
+        SortOrder("updated_at", (D.updated_at, D.id), (datetime, uuid.UUID), descending=False),
+    )
+}
+
+
+@dataclass
+class DeploymentFilters:
+    model: str | None = None
+    version: int | None = None
+    environment: str | None = None
+    status: str | None = None
+
+
+def _changed_event(
+    row: CatalogueDeployment, model: str, number: int, change: str, actor: str
+) -> events.DeploymentChanged:
+    return events.DeploymentChanged(
+        aggregate_id=str(row.id),
+        project=row.project,
+        model=model,
+        version=number,
+        version_id=str(row.version_id),
+        environment=row.environment,
+        target=row.target,
+        status=row.status,
+        traffic_share=row.traffic_share,
+        change=change,
+        by=actor,
+    )
+
+
+async def retire_version_deployments(
+    session: AsyncSession, model: CatalogueModel, version: CatalogueModelVersion, *, actor: str, reason: str
+) -> int:
+    """Retire every non-retired deployment of a version (it was archived or rejected)."""
+    rows = (
+        await session.scalars(
+            select(D)
+            .where(D.version_id == version.id, D.status != "retired")
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    now = utcnow()
+    for row in rows:
+        row.status, row.retired_at = "retired", now
+    await flush_or_fail(session, Conflict("a deployment of this version changed at the same time; retry"))
+    for row in rows:
+        await publish(session, _changed_event(row, model.name, version.version, "retired", actor))
+    return len(rows)
+
+
+class DeploymentService:
+    def __init__(self, session: AsyncSession, actor: str) -> None:
+        self.session = session
+        self.actor = actor
+        self.models = ModelService(session, actor)
+
+    async def _require(self, project: str, deployment_id: uuid.UUID) -> tuple[CatalogueDeployment, str, int, str, int]:
+        row = (
+            await self.session.execute(
+                repositories.deployment_select().where(D.id == deployment_id, D.project == project)
+            )
+        ).first()
+        if row is None:
+            raise NotFound(f"deployment {deployment_id} not found in project {project!r}")
+        return row[0], row[1], row[2], row[3], row[4]
+
+    async def create(self, project: str, data: schemas.DeploymentCreate) -> schemas.Deployment:
+        model = await repositories.lock_model(self.session, project, data.model)
+        if model is None:
+            raise NotFound(f"model {data.model!r} not found in project {project!r}")
+        version = await repositories.version_by_number(self.session, model.id, data.version, for_update=True)
+        if version is None:
+            raise NotFound(f"model {data.model!r} has no version {data.version}")
+        if version.stage in rules.RETIRING_STAGES:
+            raise Conflict(f"version {version.version} is {version.stage}: it cannot be deployed", stage=version.stage)
+        _check_share(data.traffic_share)
+        environment = _check_environment(data.environment)
+        if data.replace:
+            await self._retire_live(model, environment)
+        else:
+            await self._check_room(model, environment, data.traffic_share, excluding=None)
+        now = utcnow()
+        row = CatalogueDeployment(
+            project=project,
+            model_id=model.id,
+            version_id=version.id,
+            environment=environment,
+            target=rules.check_text(data.target, "target", rules.MAX_URI),
+            status=data.status,
+            traffic_share=data.traffic_share,
+            created_by=self.actor,
+            created_at=now,
+            updated_at=now,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        await publish(self.session, _changed_event(row, model.name, version.version, "created", self.actor))
+        for rule_data in data.rules:
+            await insert_rule(self.session, row, rule_data, actor=self.actor)
+        return await self.get(project, row.id)
+
+    async def _retire_live(self, model: CatalogueModel, environment: str) -> None:
+        rows = (
+            await self.session.execute(
+                select(D, CatalogueModelVersion.version)
+                .join(CatalogueModelVersion, CatalogueModelVersion.id == D.version_id)
+                .where(
+                    D.model_id == model.id,
+                    D.environment == environment,
+                    D.status.in_(rules.LIVE_DEPLOYMENT_STATUSES),
+                )
+                .with_for_update(of=D)
+                .execution_options(populate_existing=True)
+            )
+        ).all()
+        now = utcnow()
+        for row, _ in rows:
+            row.status, row.retired_at = "retired", now
+        await flush_or_fail(self.session, Conflict("a deployment in this environment changed at the same time; retry"))
+        for row, number in rows:
+            await publish(self.session, _changed_event(row, model.name, number, "retired", self.actor))
+
+    async def _check_room(
+        self, model: CatalogueModel, environment: str, share: int, *, excluding: uuid.UUID | None
+    ) -> None:
+        taken, holders = await repositories.live_share(self.session, model.id, environment, excluding=excluding)
+        if taken + share > 100:
+            raise Conflict(
+                f"{model.name!r} already has live deployments in {environment!r} holding {taken}% of the traffic; "
+                f"at most {100 - taken}% is free. Split the traffic explicitly (lower traffic_share here or on "
+                "the existing deployments) or deploy with replace=true",
+                environment=environment,
+                traffic_taken=taken,
+                traffic_free=100 - taken,
+                live_deployments=[str(h) for h in holders],
+            )
+
+    async def get(self, project: str, deployment_id: uuid.UUID) -> schemas.Deployment:
+        row, model_name, number, stage, alerts_open = await self._require(project, deployment_id)
+        return views.deployment(
+            row,
+            model_name,
+            number,
+            stage,
+            alerts_open,
+            alerts=await repositories.open_alerts(self.session, row.id),
+            rules=await repositories.rules_of(self.session, row.id),
+        )
+
+    async def update(
+        self, project: str, deployment_id: uuid.UUID, data: schemas.DeploymentUpdate, *, if_match: str | None
+    ) -> schemas.Deployment:
+        current, model_name, _, _, _ = await self._require(project, deployment_id)
+        # Lock order everywhere: model row, then version/deployment rows.
+        model = await repositories.lock_model(self.session, project, model_name)
+        if model is None:
+            raise NotFound(f"deployment {deployment_id} not found in project {project!r}")
+        row = (
+            await self.session.scalars(
+                select(D).where(D.id == current.id).with_for_update().execution_options(populate_existing=True)
+            )
+        ).one()
+        version = await self.session.get_one(CatalogueModelVersion, row.version_id)
+        views.check_if_match(if_match, views.etag(row.id, row.revision), "deployment")
+        if row.status == "retired":
+            raise Conflict("a retired deployment cannot change; create a new deployment", status="retired")
+        status = data.status or row.status
+        share = row.traffic_share if data.traffic_share is None else _check_share(data.traffic_share)
+        target = row.target if data.target is None else rules.check_text(data.target, "target", rules.MAX_URI)
+        if (status, share, target) == (row.status, row.traffic_share, row.target):
+            return await self.get(project, row.id)
+        if status in rules.LIVE_DEPLOYMENT_STATUSES:
+            if row.status not in rules.LIVE_DEPLOYMENT_STATUSES and version.stage in rules.RETIRING_STAGES:
+                raise Conflict(f"version {version.version} is {version.stage}: it cannot be deployed again")
+            await self._check_room(model, row.environment, share, excluding=row.id)
+        row.status, row.traffic_share, row.target = status, share, target
+        if status == "retired":
+            row.retired_at = utcnow()
+        await flush_or_fail(
+            self.session, PreconditionFailed("the deployment changed at the same time; GET it and retry")
+        )
+        change = "retired" if status == "retired" else "updated"
+        await publish(self.session, _changed_event(row, model.name, version.version, change, self.actor))
+        return await self.get(project, row.id)
+
+    async def search(
+        self, project: str, filters: DeploymentFilters, *, sort: str | None, cursor: str | None, limit: int | None
+    ) -> Page[schemas.Deployment]:
+        size = check_limit(limit)
+        order = pick_sort(DEPLOYMENT_SORTS, sort, "-created_at")
+        statement = repositories.deployment_select().where(D.project == project)
+        if filters.model is not None:
+            statement = statement.where(CatalogueModel.name == filters.model)
+        if filters.version is not None:
+            statement = statement.where(CatalogueModelVersion.version == filters.version)
+        if filters.environment is not None:
+            statement = statement.where(D.environment == filters.environment)
+        if filters.status is not None:
+            if filters.status not in ("pending", "active", "failed", "retired", "live"):
+                raise Invalid("status: one of pending, active, failed, retired, live", parameter="status")
+            if filters.status == "live":
+                statement = statement.where(D.status.in_(rules.LIVE_DEPLOYMENT_STATUSES))
+            else:
+                statement = statement.where(D.status == filters.status)
+        rows = (await self.session.execute(order.apply(statement, cursor, size))).tuples().all()
+        items, next_cursor = page_of(rows, size, order, lambda r: [getattr(r[0], key) for key in order.keys])
+        return Page(items=[views.deployment(*r) for r in items], next_cursor=next_cursor)
+
+
+def _check_share(share: int) -> int:
+    if isinstance(share, bool) or not isinstance(share, int) or not 0 <= share <= 100:
+        raise Invalid("traffic_share: an integer percentage between 0 and 100", field="traffic_share")
+    return share
+
+
+def _check_environment(environment: str) -> str:
+    if not re.match(rules.ENVIRONMENT_PATTERN, environment):
+        raise Invalid("environment: 1-64 of lower-case letters, digits, '_', '-'", field="environment")
+    return environment

@@ -1,0 +1,119 @@
+"""The catalogue walkthrough of docs/catalogue.md against `mlplatform serve` over real HTTP:
+users and keys made through the API, register, validate, request production, approve, deploy."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.embedded]
+ADMIN_KEY = "e2e-catalogue-admin-key-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def base_url(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLPLATFORM_")}
+    env["MLPLATFORM_BOOTSTRAP_ADMIN_KEY"] = ADMIN_KEY
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlplatform.cli", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"serve exited: {process.stderr.read().decode() if process.stderr else ''}")
+            try:
+                if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        else:
+            pytest.fail("serve did not become ready within 60 s")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def key_for(admin: httpx.Client, user: str, role: str) -> dict[str, str]:
+    assert admin.post("/api/v1/users", json={"name": user}).status_code in {200, 201}
+    assert admin.put(f"/api/v1/projects/fraud/members/user:{user}", json={"role": role}).status_code in {200, 201}
+    created = admin.post("/api/v1/api-keys", json={"name": "e2e", "owner": f"user:{user}", "project": "fraud"})
+    assert created.status_code in {200, 201}, created.text
+    return {"Authorization": f"Bearer {created.json()['key']}"}
+
+
+def test_register_validate_request_approve_deploy(base_url: str) -> None:
+    with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=10) as admin:
+        assert admin.post("/api/v1/projects", json={"name": "fraud"}).status_code in {200, 201}
+        dev, lead = key_for(admin, "dana", "contributor"), key_for(admin, "lee", "maintainer")
+    p = f"{base_url}/api/v1/projects/fraud"
+    with httpx.Client(timeout=10) as http:
+        model = http.post(
+            f"{p}/models",
+            headers=lead,
+            json={
+                "name": "card-scorer",
+                "tags": {"team": "risk", "domain": "cards"},
+                "required_validations": ["holdout-auc"],
+                "approval_policy": {"production": 1},
+            },
+        )
+        assert model.status_code == 201, model.text
+        version = http.post(
+            f"{p}/models/card-scorer/versions",
+            headers=dev,
+            json={"model_uri": "runs:/4f2a9c/model", "source_run_id": "4f2a9c", "framework": "xgboost"},
+        )
+        assert version.status_code == 201, version.text
+        checked = http.post(
+            f"{p}/models/card-scorer/versions/1/validations",
+            headers=dev,
+            json={"name": "holdout-auc", "status": "passed", "metrics": {"auc": 0.93}},
+        )
+        assert checked.status_code == 201, checked.text
+        for stage in ("validated", "staging"):
+            moved = http.post(f"{p}/models/card-scorer/versions/1/transitions", headers=dev, json={"to_stage": stage})
+            assert moved.status_code == 200, moved.text
+        requested = http.post(
+            f"{p}/models/card-scorer/versions/1/transitions", headers=dev, json={"to_stage": "production"}
+        )
+        assert requested.status_code == 202, requested.text
+        assert requested.json()["status"] == "pending_approval"
+        approved = http.post(f"{p}/models/card-scorer/versions/1/approvals", headers=lead, json={"decision": "approve"})
+        assert approved.status_code == 201, approved.text
+        assert approved.json()["version"]["stage"] == "production"
+        deployed = http.post(
+            f"{p}/deployments",
+            headers=dev,
+            json={"model": "card-scorer", "version": 1, "environment": "prod", "target": "https://serving/card"},
+        )
+        assert deployed.status_code == 201, deployed.text
+        illegal = http.post(
+            f"{p}/models/card-scorer/versions/1/transitions", headers=dev, json={"to_stage": "registered"}
+        )
+        assert illegal.status_code == 409
+        assert illegal.headers["content-type"].startswith("application/problem+json")
+        assert illegal.json()["allowed_moves"] == ["staging", "archived"]
+        found = http.get(f"{p}/models", headers=dev, params=[("tag", "team:risk"), ("tag", "domain:cards")])
+        assert [m["name"] for m in found.json()["items"]] == ["card-scorer"]

@@ -1,0 +1,63 @@
+"""`mlplatform serve` as a real process on a free loopback port (end-to-end tests)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Served:
+    base_url: str
+    startup_seconds: float
+    workdir: Path
+
+
+@contextmanager
+def serve(workdir: Path, env: dict[str, str] | None = None, timeout: float = 90) -> Iterator[Served]:
+    """Run `mlplatform serve` in `workdir` with only `env` as MLPLATFORM_* settings; yield once ready."""
+    port = free_port()
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("MLPLATFORM_")}
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlplatform.cli", "serve", "--port", str(port)],
+        cwd=workdir,
+        env={**base_env, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"serve exited: {process.stderr.read().decode() if process.stderr else ''}")
+            try:
+                if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() - started > timeout:
+                raise RuntimeError(f"serve did not become ready within {timeout} s")
+            time.sleep(0.05)
+        yield Served(base, time.monotonic() - started, workdir)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
