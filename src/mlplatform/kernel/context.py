@@ -3,35 +3,41 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
-
-from litestar import Request
-from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import TYPE_CHECKING, Any
 
 from mlplatform.kernel.db import Database
 from mlplatform.kernel.errors import Unavailable
-from mlplatform.kernel.events import Dispatcher
 from mlplatform.kernel.health import HealthCheck, HealthRegistry
 from mlplatform.kernel.storage import ObjectStore, object_store_from_url
 from mlplatform.settings import Settings
 
+if TYPE_CHECKING:
+    from litestar import Request
+    from redis.asyncio import Redis
+    from sqlalchemy.ext.asyncio import AsyncSession
 
-@dataclass
+    from mlplatform.kernel.events import Dispatcher
+
+RequestCommitHook = Callable[["Request[Any, Any, Any]", "AsyncSession"], Awaitable[None]]
+
+
 class PlatformContext:
-    settings: Settings
-    database: Database
-    object_store: ObjectStore
-    redis: Redis | None
-    health: HealthRegistry = field(default_factory=HealthRegistry)
-    dispatcher: Dispatcher | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
-    """Module-owned singletons keyed by module name (e.g. the gateway's key ring)."""
-    before_request_commit: list[Callable[[Request[Any, Any, Any], AsyncSession], Awaitable[None]]] = field(
-        default_factory=list
-    )
-    """Run inside a request's transaction after its handler succeeded, just before the commit (audit)."""
+    """A plain class on purpose: Litestar passes injected instances through untouched, and the Redis
+    client library is only imported when Redis is configured (it costs ~0.4 s at start-up)."""
+
+    def __init__(
+        self, *, settings: Settings, database: Database, object_store: ObjectStore, redis: Redis | None
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.object_store = object_store
+        self.redis = redis
+        self.health = HealthRegistry()
+        self.dispatcher: Dispatcher | None = None
+        self.extras: dict[str, Any] = {}
+        """Module-owned singletons keyed by module name (e.g. the gateway's key ring)."""
+        self.before_request_commit: list[RequestCommitHook] = []
+        """Run inside a request's transaction after its handler succeeded, just before the commit (audit)."""
 
     def require_redis(self) -> Redis:
         if self.redis is None:
@@ -56,6 +62,8 @@ def build_context(settings: Settings) -> PlatformContext:
     )
     redis_client: Redis | None = None
     if settings.redis_url:
+        from redis.asyncio import Redis
+
         redis_client = Redis.from_url(
             settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=30
         )

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from mlplatform.kernel.storage import LocalObjectStore, ObjectStore, S3ObjectStore
+from mlplatform.kernel.storage import LocalObjectStore, ObjectStore
+from mlplatform.kernel.storage.s3 import S3ObjectStore
 from tests.support.moto_server import temporary_bucket, test_session
 
 

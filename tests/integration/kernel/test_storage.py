@@ -20,10 +20,10 @@ from mlplatform.kernel.storage import (
     ObjectNotFound,
     ObjectStore,
     ObjectStoreUnavailable,
-    S3ObjectStore,
     object_store_from_url,
     validate_key,
 )
+from mlplatform.kernel.storage.s3 import S3ObjectStore
 from tests.support.moto_server import free_port
 
 MiB = 1024 * 1024

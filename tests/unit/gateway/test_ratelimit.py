@@ -12,6 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from mlplatform.modules.gateway.ratelimit import (
     InMemoryRateLimiter,
+    LimiterUnavailable,
     RateLimiter,
     RateLimitPolicy,
     RateLimitResult,
@@ -188,11 +189,12 @@ async def test_redis_key_expires_with_the_state(redis_client: aioredis.Redis, pr
     assert ttl_ms <= 650
 
 
-async def test_redis_errors_propagate() -> None:
+async def test_redis_errors_become_limiter_unavailable() -> None:
     client = aioredis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
     limiter = RedisRateLimiter(client)
-    with pytest.raises(RedisConnectionError):
+    with pytest.raises(LimiterUnavailable) as info:
         await limiter.hit("k", POLICY)
+    assert isinstance(info.value.__cause__, RedisConnectionError)
     await client.aclose()
 
 

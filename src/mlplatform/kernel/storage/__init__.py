@@ -23,7 +23,6 @@ from mlplatform.kernel.storage.base import (
     validate_prefix,
 )
 from mlplatform.kernel.storage.local import LocalObjectStore
-from mlplatform.kernel.storage.s3 import S3ObjectStore
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -34,7 +33,6 @@ __all__ = [
     "ObjectNotFound",
     "ObjectStore",
     "ObjectStoreUnavailable",
-    "S3ObjectStore",
     "object_store_from_url",
     "validate_key",
     "validate_prefix",
@@ -54,6 +52,8 @@ def object_store_from_url(url: str, *, endpoint_url: str | None = None, region: 
             raise ValueError(f"object store URL {url!r} has no bucket: use s3://bucket/prefix")
         if parts.query or parts.fragment:
             raise ValueError(f"object store URL {url!r} must not have a query or fragment")
+        from mlplatform.kernel.storage.s3 import S3ObjectStore  # aioboto3 costs ~0.8 s to import: only for S3
+
         return S3ObjectStore(parts.netloc, parts.path, endpoint_url=endpoint_url, region=region)
     if parts.scheme == "file":
         if parts.netloc not in ("", "localhost"):

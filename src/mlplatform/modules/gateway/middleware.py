@@ -17,14 +17,13 @@ from typing import Any
 
 import structlog
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from redis.exceptions import RedisError
 
 from mlplatform.kernel.errors import RateLimited, Unauthenticated, Unavailable
 from mlplatform.kernel.request_ids import current_actor
 from mlplatform.modules.gateway.api import Principal
 from mlplatform.modules.gateway.audit import AUDITED_FLAG, MUTATING_METHODS, audit_row, record_separately
 from mlplatform.modules.gateway.authn import SESSION_COOKIE, AuthenticationFailed, IdentityProviderDown
-from mlplatform.modules.gateway.ratelimit import RateLimitResult
+from mlplatform.modules.gateway.ratelimit import LimiterUnavailable, RateLimitResult
 from mlplatform.modules.gateway.runtime import GatewayRuntime, gateway_runtime
 from mlplatform.modules.gateway.security_headers import security_headers
 
@@ -112,7 +111,7 @@ async def _limit(runtime: GatewayRuntime, group: str, who: str) -> RateLimitResu
         return None
     try:
         result = await runtime.rate_limiter.hit(f"{group}:{who}", policy)
-    except (RedisError, OSError):
+    except LimiterUnavailable:
         _warn_redis_down()
         return None
     if not result.allowed:

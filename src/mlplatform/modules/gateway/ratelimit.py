@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = [
     "InMemoryRateLimiter",
     "LeasingRateLimiter",
+    "LimiterUnavailable",
     "RateLimitPolicy",
     "RateLimitResult",
     "RateLimiter",
@@ -148,14 +149,21 @@ return {1, remaining, math.ceil(new_tat - now), 0, granted}
 """
 
 
+class LimiterUnavailable(Exception):
+    """The rate limiter's store could not be reached (the gateway then lets the request through)."""
+
+
 class RedisRateLimiter:
     """GCRA in Redis: exactly one ``EVALSHA`` round trip per hit once the script is cached server-side
     (redis-py loads it transparently on the first ``NOSCRIPT``; call ``load()`` at startup to pre-load)."""
 
     def __init__(self, redis: Redis, prefix: str = "mlp:rl:") -> None:
+        from redis.exceptions import RedisError
+
         self._redis = redis
         self.prefix = prefix
         self._script = redis.register_script(_GCRA_LUA)
+        self._errors: tuple[type[BaseException], ...] = (RedisError, OSError)
 
     async def load(self) -> None:
         """Pre-load the script (``SCRIPT LOAD``) so the first hit is also a single round trip."""
@@ -164,7 +172,10 @@ class RedisRateLimiter:
     async def hit(self, key: str, policy: RateLimitPolicy, wanted: int = 1) -> RateLimitResult:
         """One round trip. With `wanted > 1`, grants as many of those requests as fit right now."""
         window_us = max(1, round(policy.window_seconds * 1_000_000))
-        raw = await self._script(keys=[self.prefix + key], args=[policy.limit, window_us, wanted])
+        try:
+            raw = await self._script(keys=[self.prefix + key], args=[policy.limit, window_us, wanted])
+        except self._errors as exc:
+            raise LimiterUnavailable(str(exc)) from exc
         allowed, remaining, reset_us, retry_us, granted = (int(v) for v in raw)
         return RateLimitResult(
             allowed=bool(allowed),
