@@ -136,6 +136,24 @@ def _claim_error_reason(error: InvalidClaimError) -> str:
     }.get(error.claim, "invalid claim")
 
 
+def verified_payload(obj: Any, key: Any, registry: jws.JWSRegistry) -> dict[str, Any]:
+    """Check a parsed compact JWS's signature with `key` under `registry` (one algorithm) and return its
+    JSON object payload; any failure is an `InvalidToken`."""
+    try:
+        valid = jws.validate_compact(obj, key, registry=registry)
+    except (JoseError, ValueError, TypeError):
+        valid = False
+    if not valid:
+        raise InvalidToken("bad signature")
+    try:
+        claims = json.loads(obj.payload)
+    except (TypeError, ValueError):
+        raise InvalidToken("malformed") from None
+    if not isinstance(claims, dict):
+        raise InvalidToken("malformed")
+    return claims
+
+
 def verify_access_token(
     keyring: KeyRing,
     token: str,
@@ -175,21 +193,8 @@ def verify_access_token(
     if key.alg != alg:
         raise InvalidToken("algorithm mismatch")
 
-    # 2. Signature, with only that key's algorithm allowed.
-    try:
-        valid = jws.validate_compact(obj, key.key, registry=_REGISTRIES[alg])
-    except (JoseError, ValueError, TypeError):
-        valid = False
-    if not valid:
-        raise InvalidToken("bad signature")
-
-    # 3. Claims.
-    try:
-        claims = json.loads(obj.payload)
-    except (TypeError, ValueError):
-        raise InvalidToken("malformed") from None
-    if not isinstance(claims, dict):
-        raise InvalidToken("malformed")
+    # 2. Signature, with only that key's algorithm allowed; 3. claims.
+    claims = verified_payload(obj, key.key, _REGISTRIES[alg])
     registry = JWTClaimsRegistry(
         now=now,
         leeway=leeway,

@@ -38,7 +38,7 @@ from joserfc.errors import ExpiredTokenError, InvalidClaimError, JoseError, Miss
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 from joserfc.jwt import ClaimsOption, JWTClaimsRegistry
 
-from .jwt_tokens import InvalidToken, SingleAlgorithmRegistry
+from .jwt_tokens import InvalidToken, SingleAlgorithmRegistry, verified_payload
 
 __all__ = [
     "PLATFORM_ADMIN_PROJECT",
@@ -420,18 +420,7 @@ class ExternalProvider:
         if key.key_type != _ALG_KTY[alg] or (key.alg is not None and key.alg != alg):
             raise InvalidToken("algorithm mismatch")
 
-        try:
-            valid = jws.validate_compact(obj, key, registry=_REGISTRIES[alg])
-        except (JoseError, ValueError, TypeError):
-            valid = False
-        if not valid:
-            raise InvalidToken("bad signature")
-        try:
-            claims = json.loads(obj.payload)
-        except (TypeError, ValueError):
-            raise InvalidToken("malformed") from None
-        if not isinstance(claims, dict):
-            raise InvalidToken("malformed")
+        claims = verified_payload(obj, key, _REGISTRIES[alg])
         self._validate_claims(claims)
         return self._identity(claims)
 
