@@ -57,3 +57,26 @@ async def test_audit_visibility(app: Litestar, client: Client) -> None:
     ).status_code == 200
     problem(await client.get("/api/v1/audit-events", headers=project_admin), 403)
     problem(await client.get("/api/v1/audit-events", params={"project": "p1"}, headers=viewer), 403)
+
+
+async def test_read_only_posts_are_not_audited_as_mutations(settings: object) -> None:
+    from litestar import post
+    from litestar.testing import AsyncTestClient
+
+    from mlplatform.app import create_app
+    from mlplatform.kernel.module import Module
+    from mlplatform.modules.gateway import module as gateway
+    from mlplatform.modules.gateway.api import READ_ONLY, Role, requires_role
+
+    @post("/api/v1/projects/{project:str}/lookup", guards=[requires_role(Role.VIEWER)], opt=READ_ONLY, status_code=200)
+    async def lookup(project: str, data: dict[str, int]) -> dict[str, int]:
+        return data
+
+    app = create_app(settings, modules=[gateway, Module(name="probe", route_handlers=[lookup])])  # type: ignore[arg-type]
+    async with AsyncTestClient(app) as client:
+        viewer = await grant(app, project="p1", role="viewer")
+        admin = await grant(app, platform_admin=True)
+        answered = await client.post("/api/v1/projects/p1/lookup", json={"x": 1}, headers=viewer)
+        assert answered.status_code == 200
+        events = (await client.get("/api/v1/audit-events", headers=admin)).json()["items"]
+        assert [e for e in events if e["path"].endswith("/lookup")] == []

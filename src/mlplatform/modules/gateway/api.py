@@ -32,6 +32,7 @@ from mlplatform.kernel.system import PUBLIC
 
 __all__ = [
     "PUBLIC",
+    "READ_ONLY",
     "Principal",
     "ProjectDirectory",
     "Role",
@@ -157,6 +158,11 @@ async def requires_authenticated(connection: ASGIConnection[Any, Any, Any, Any],
 async def requires_platform_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     if not current_principal(connection).platform_admin:
         raise Forbidden("this needs a platform admin")
+
+
+READ_ONLY = {"read_only": True}
+"""Route `opt` for a POST that only reads (online feature serving, searches): not audited as a mutation,
+and open to viewers by the route-table test."""
 
 
 def rate_group(name: str) -> dict[str, str]:

@@ -70,7 +70,7 @@ def audit_row(
 
 async def record_in_transaction(request: Request[Any, Any, Any], session: AsyncSession) -> None:
     """Kernel before-commit hook: audit a successful mutation inside its own transaction."""
-    if request.method not in MUTATING_METHODS:
+    if request.method not in MUTATING_METHODS or request.route_handler.opt.get("read_only"):
         return
     user = request.scope.get("user")
     session.add(

@@ -98,7 +98,9 @@ def gateway_middleware(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send_with_headers)
         finally:
-            if scope["method"] in MUTATING_METHODS and not scope.get(AUDITED_FLAG):  # type: ignore[typeddict-item]
+            if (
+                scope["method"] in MUTATING_METHODS and not opt.get("read_only") and not scope.get(AUDITED_FLAG)  # type: ignore[typeddict-item]
+            ):
                 await record_separately(platform.database, _after_response_row(scope, principal, status))
 
     return middleware
