@@ -41,9 +41,12 @@ class StartupError(RuntimeError):
 def platform_modules() -> list[Module]:
     """The modules this build of the platform hosts, in start-up order."""
     from mlplatform.modules.catalogue import module as catalogue
+    from mlplatform.modules.experiments import module as experiments
+    from mlplatform.modules.features import module as features
     from mlplatform.modules.gateway import module as gateway
+    from mlplatform.modules.lineage import module as lineage
 
-    return [gateway, catalogue]
+    return [gateway, catalogue, experiments, lineage, features]
 
 
 async def ensure_migrated(context: PlatformContext) -> None:

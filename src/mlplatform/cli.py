@@ -12,6 +12,8 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
+from mlplatform.kernel.jobs.cli import jobs_cli
+from mlplatform.modules.lineage.cli import lineage_cli
 from mlplatform.settings import ENV_PREFIX, Settings
 
 app = typer.Typer(
@@ -99,8 +101,11 @@ def _prepare_database(settings: Settings) -> None:
 
 
 @app.command()
-def migrate() -> None:
-    """Apply the platform's database migrations (creates the mlplatform/mlflow/feast schemas on PostgreSQL)."""
+def migrate(
+    mlflow: Annotated[bool, typer.Option(help="Also create/upgrade MLflow's own schema.")] = True,
+) -> None:
+    """Apply the platform's database migrations (creates the mlplatform/mlflow/feast schemas on PostgreSQL),
+    then MLflow's own migrations for its tracking store."""
     from mlplatform.kernel.logging import configure_logging
     from mlplatform.kernel.migrations import upgrade
 
@@ -109,6 +114,11 @@ def migrate() -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
         upgrade(settings.resolved_database_url)
+        if mlflow:
+            from mlplatform.modules.experiments.api import upgrade_mlflow_schema
+
+            revision = upgrade_mlflow_schema(settings)
+            typer.echo(f"MLflow schema at {revision}", err=True)
     except (OSError, DBAPIError) as exc:
         fail(f"cannot migrate the database: {_first_line(exc)}", code=1)
     typer.echo("migrated", err=True)
@@ -124,6 +134,27 @@ def openapi(
     spec = create_app(load_settings()).openapi_schema.to_schema()
     sys.stdout.write(json.dumps(spec, indent=indent or None, sort_keys=False) + "\n")
 
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Jobs run at the same time.")] = 4,
+    sweep_seconds: Annotated[int, typer.Option(help="How often the queue cleans up after dead workers.")] = 10,
+    shutdown_grace: Annotated[int, typer.Option(help="Seconds running jobs get to finish on SIGTERM.")] = 10,
+) -> None:
+    """Run a job worker: materializations, training sets and other jobs from the queue (needs Redis)."""
+    from mlplatform.app import create_app
+    from mlplatform.kernel.jobs.worker import WorkerUnavailable, worker_main
+
+    settings = load_settings()
+    _prepare_database(settings)
+    try:
+        worker_main(settings, create_app, concurrency=concurrency, sweep_seconds=sweep_seconds, grace=shutdown_grace)
+    except WorkerUnavailable as exc:
+        fail(str(exc))
+
+
+app.add_typer(jobs_cli, name="jobs")
+app.add_typer(lineage_cli, name="lineage")
 
 admin = typer.Typer(help="Administration: signing keys and other platform-wide actions.", no_args_is_help=True)
 app.add_typer(admin, name="admin")

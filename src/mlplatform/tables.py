@@ -9,8 +9,12 @@ import importlib
 
 TABLE_MODULES = (
     "mlplatform.kernel.events.model",
+    "mlplatform.kernel.jobs.model",
     "mlplatform.modules.gateway.models",
     "mlplatform.modules.catalogue.models",
+    "mlplatform.modules.experiments.models",
+    "mlplatform.modules.lineage.models",
+    "mlplatform.modules.features.models",
 )
 """Every module's `models.py` is added here as modules land."""
 

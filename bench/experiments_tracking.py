@@ -1,0 +1,371 @@
+"""MLflow tracking: a standalone `mlflow server` vs the platform's `/mlflow`, on the same PostgreSQL.
+
+Both servers run as one process on loopback, share one database (MLflow's `mlflow` schema, migrated
+once), proxy artifacts to a local folder, and are driven by the stock `MlflowClient`. The platform is
+called with a contributor's API key, so every request pays authentication, rate limiting (Redis),
+project authorization and auditing. Then a burst of MLflow logging runs against the platform while a
+non-MLflow route (`GET /api/v1/me`) is timed, against the same route on an idle platform.
+
+    uv run python bench/experiments_tracking.py [--quick]
+
+Needs PostgreSQL (MLPLATFORM_TEST_POSTGRES_URL, default postgres@127.0.0.1) and Redis
+(MLPLATFORM_TEST_REDIS_URL, default 127.0.0.1:6379/13).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+POSTGRES = os.environ.get("MLPLATFORM_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+REDIS = os.environ.get("MLPLATFORM_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+ADMIN_KEY = f"bench-admin-{uuid.uuid4().hex}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url} exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def create_database() -> tuple[str, str]:
+    name = f"bench_mlflow_{uuid.uuid4().hex[:8]}"
+    admin = POSTGRES.replace("postgresql+asyncpg", "postgresql")
+
+    async def run() -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+    return name, POSTGRES.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_database(name: str) -> None:
+    admin = POSTGRES.replace("postgresql+asyncpg", "postgresql")
+
+    async def run() -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def start_servers(stack: ExitStack, database_url: str, workdir: Path) -> tuple[str, str]:
+    from mlplatform.modules.experiments.config import backend_store_uri
+    from mlplatform.settings import Settings
+
+    settings = Settings(data_dir=workdir / "platform", database_url=database_url)
+    subprocess.run(
+        [sys.executable, "-m", "mlplatform.cli", "migrate"],
+        env={**os.environ, "MLPLATFORM_DATABASE_URL": database_url, "MLPLATFORM_DATA_DIR": str(workdir)},
+        check=True,
+        capture_output=True,
+    )
+    from mlplatform.modules.experiments.api import upgrade_mlflow_schema
+
+    upgrade_mlflow_schema(settings)
+
+    standalone_port, platform_port = free_port(), free_port()
+    quiet = {k: v for k, v in os.environ.items() if not k.startswith(("MLPLATFORM_", "MLFLOW_"))}
+    standalone = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            backend_store_uri(settings),
+            "--serve-artifacts",
+            "--artifacts-destination",
+            str(workdir / "standalone-artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(standalone_port),
+            "--workers",
+            "1",
+        ],
+        env=quiet,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    stack.callback(_stop, standalone)
+    platform_env = {
+        **quiet,
+        "MLPLATFORM_DATABASE_URL": database_url,
+        "MLPLATFORM_REDIS_URL": REDIS,
+        "MLPLATFORM_DATA_DIR": str(workdir / "platform"),
+        "MLPLATFORM_STORAGE_URL": str(workdir / "platform-objects"),
+        "MLPLATFORM_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
+        "MLPLATFORM_LOG_LEVEL": "WARNING",
+        # Budgets far above what the benchmark sends: the limiter's Redis round trip is still paid.
+        "MLPLATFORM_RATE_LIMITS__GROUPS": json.dumps({"mlflow": 10_000_000, "api": 10_000_000, "anonymous": 10_000}),
+    }
+    platform = subprocess.Popen(
+        [sys.executable, "-m", "mlplatform.cli", "serve", "--port", str(platform_port)],
+        env=platform_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    stack.callback(_stop, platform)
+    wait_until_up(f"http://127.0.0.1:{standalone_port}/health", standalone)
+    wait_until_up(f"http://127.0.0.1:{platform_port}/health/live", platform)
+    return f"http://127.0.0.1:{standalone_port}", f"http://127.0.0.1:{platform_port}"
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def contributor_key(platform: str, project: str) -> str:
+    with httpx.Client(base_url=platform, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=60) as admin:
+        admin.post("/api/v1/projects", json={"name": project}).raise_for_status()
+        name = f"bench-{uuid.uuid4().hex[:6]}"
+        admin.post("/api/v1/users", json={"name": name}).raise_for_status()
+        admin.put(f"/api/v1/projects/{project}/members/user:{name}", json={"role": "contributor"}).raise_for_status()
+        created = admin.post("/api/v1/api-keys", json={"name": "bench", "owner": f"user:{name}"})
+        created.raise_for_status()
+        return str(created.json()["key"])
+
+
+def client_for(uri: str, token: str | None) -> Any:
+    from mlflow import MlflowClient
+
+    if token:
+        os.environ["MLFLOW_TRACKING_TOKEN"] = token
+    else:
+        os.environ.pop("MLFLOW_TRACKING_TOKEN", None)
+    return MlflowClient(tracking_uri=uri)
+
+
+class Target:
+    """One server under test with an experiment and a run to log into."""
+
+    def __init__(self, uri: str, token: str | None, experiment: str, search_experiment: str) -> None:
+        self.token = token
+        self.client = client_for(uri, token)
+        self.search_experiment = search_experiment
+        self.run_id = self.client.create_run(self.client.create_experiment(experiment)).info.run_id
+        self.step = 0
+
+    def use(self) -> Any:
+        """Make this target's credential current (the client reads the token on every request)."""
+        if self.token:
+            os.environ["MLFLOW_TRACKING_TOKEN"] = self.token
+        else:
+            os.environ.pop("MLFLOW_TRACKING_TOKEN", None)
+        return self.client
+
+
+def workloads(quick: bool) -> dict[str, tuple[int, Callable[[Target, int], None]]]:
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+
+    def log_metric(t: Target, i: int) -> None:
+        t.step += 1
+        t.client.log_metric(t.run_id, "m", float(i), step=t.step)
+
+    def log_batch(size: int) -> Callable[[Target, int], None]:
+        def run(t: Target, i: int) -> None:
+            t.step += 1
+            metrics = [Metric(f"k{j % 100}", float(j), now, t.step * 10 + j // 100) for j in range(size)]
+            t.client.log_batch(t.run_id, metrics=metrics)
+
+        return run
+
+    def search(t: Target, _: int) -> None:
+        runs = t.client.search_runs([t.search_experiment], max_results=1000)
+        if len(runs) != 1000:
+            raise RuntimeError(f"expected 1000 runs, got {len(runs)}")
+
+    scale = 1 if quick else 4
+    return {
+        "log_metric /s": (25 * scale, log_metric),
+        "log_batch(10) /s": (20 * scale, log_batch(10)),
+        "log_batch(1000) /s": (2 * scale, log_batch(1000)),
+        "search_runs(1k runs) /s": (1 * scale, search),
+    }
+
+
+def paired(standalone: Target, platform: Target, quick: bool, rounds: int) -> dict[str, dict[str, float]]:
+    """Alternate short rounds on the two servers so background load on the machine hits both alike;
+    report median rates and the median of the per-round ratios."""
+    results: dict[str, dict[str, float]] = {}
+    for name, (calls, work) in workloads(quick).items():
+        rates: dict[str, list[float]] = {"standalone": [], "platform": []}
+        for round_ in range(rounds + 1):
+            for label, target in (("standalone", standalone), ("platform", platform)):
+                target.use()
+                work(target, 0)  # warm-up call
+                started = time.perf_counter()
+                for i in range(calls):
+                    work(target, i)
+                if round_:  # the first round only warms both servers up
+                    rates[label].append(calls / (time.perf_counter() - started))
+        ratios = [p / s for p, s in zip(rates["platform"], rates["standalone"], strict=True)]
+        results[name] = {
+            "standalone": statistics.median(rates["standalone"]),
+            "platform": statistics.median(rates["platform"]),
+            "ratio": statistics.median(ratios),
+        }
+    return results
+
+
+def _search_all(client: Any, experiment_id: str) -> None:
+    runs = client.search_runs([experiment_id], max_results=1000)
+    if len(runs) != 1000:
+        raise RuntimeError(f"expected 1000 runs, got {len(runs)}")
+
+
+def seed_runs(uri: str, token: str, name: str) -> str:
+    from mlflow.entities import Metric, Param
+
+    client = client_for(uri, token)
+    experiment_id = client.create_experiment(name)
+    now = int(time.time() * 1000)
+    for i in range(1000):
+        run_id = client.create_run(experiment_id).info.run_id
+        client.log_batch(run_id, metrics=[Metric("m", i / 1000, now, 0)], params=[Param("i", str(i))])
+    os.environ.pop("MLFLOW_TRACKING_TOKEN", None)
+    return str(experiment_id)
+
+
+def _burst_worker(uri: str, token: str, run_id: str) -> None:
+    """Log metrics as fast as one client can, until terminated."""
+    client = client_for(uri, token)
+    i = 0
+    while True:
+        client.log_metric(run_id, "burst", float(i), step=i)
+        i += 1
+
+
+def latency_profile(platform: str, token: str, samples: int) -> dict[str, float]:
+    headers = {"Authorization": f"Bearer {token}"}
+    durations: list[float] = []
+    with httpx.Client(base_url=platform, headers=headers, timeout=30) as http:
+        for _ in range(20):
+            http.get("/api/v1/me").raise_for_status()
+        for _ in range(samples):
+            started = time.perf_counter()
+            http.get("/api/v1/me").raise_for_status()
+            durations.append((time.perf_counter() - started) * 1000)
+            time.sleep(0.002)
+    durations.sort()
+    return {
+        "p50 ms": statistics.median(durations),
+        "p99 ms": durations[int(len(durations) * 0.99) - 1],
+    }
+
+
+def burst(platform: str, token: str, project: str, workers: int, samples: int) -> dict[str, dict[str, float]]:
+    idle = latency_profile(platform, token, samples)
+    client = client_for(f"{platform}/mlflow", token)
+    experiment_id = client.create_experiment(f"{project}/burst-{uuid.uuid4().hex[:6]}")
+    run_id = client.create_run(experiment_id).info.run_id
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(target=_burst_worker, args=(f"{platform}/mlflow", token, run_id)) for _ in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    try:
+        deadline = time.monotonic() + 120
+        while len(client.get_metric_history(run_id, "burst")) < 50 * workers:  # every worker is logging
+            if time.monotonic() > deadline:
+                raise RuntimeError("the burst workers did not start logging")
+            time.sleep(0.5)
+        before, started = len(client.get_metric_history(run_id, "burst")), time.perf_counter()
+        loaded = latency_profile(platform, token, samples)
+        logged = len(client.get_metric_history(run_id, "burst")) - before
+        loaded["mlflow log_metric calls/s during the measurement"] = logged / (time.perf_counter() - started)
+    finally:
+        for process in processes:
+            process.terminate()
+            process.join()
+    return {"idle": idle, "under burst": loaded}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="fewer calls (a smoke run)")
+    parser.add_argument("--burst-workers", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=7, help="alternating rounds per measure")
+    args = parser.parse_args()
+    name, url = create_database()
+    try:
+        with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+            standalone, platform = start_servers(stack, url, Path(tmp))
+            project = "bench"
+            token = contributor_key(platform, project)
+            seeded = seed_runs(f"{platform}/mlflow", token, f"{project}/search-1k")
+            report: dict[str, Any] = {}
+            report["tracking"] = paired(
+                Target(standalone, None, "standalone-bench", seeded),
+                Target(f"{platform}/mlflow", token, f"{project}/bench", seeded),
+                args.quick,
+                args.rounds,
+            )
+            report["non-mlflow route (GET /api/v1/me)"] = burst(
+                platform, token, project, args.burst_workers, 200 if args.quick else 1000
+            )
+            print(json.dumps(report, indent=2))
+            print()
+            print("| measure | standalone mlflow server | platform /mlflow | ratio |")
+            print("|---|---|---|---|")
+            for key, value in report["tracking"].items():
+                print(f"| {key} | {value['standalone']:.1f} | {value['platform']:.1f} | {value['ratio']:.2f}x |")
+            profile = report["non-mlflow route (GET /api/v1/me)"]
+            print()
+            print(
+                f"GET /api/v1/me p99: idle {profile['idle']['p99 ms']:.2f} ms, under a {args.burst_workers}-process "
+                f"MLflow logging burst {profile['under burst']['p99 ms']:.2f} ms "
+                f"({profile['under burst']['p99 ms'] / profile['idle']['p99 ms']:.2f}x); "
+                f"p50 {profile['idle']['p50 ms']:.2f} → {profile['under burst']['p50 ms']:.2f} ms"
+            )
+    finally:
+        drop_database(name)
+
+
+if __name__ == "__main__":
+    main()

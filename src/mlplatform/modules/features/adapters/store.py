@@ -1,0 +1,103 @@
+"""Feast's `FeatureStore`, one per project, used only from worker threads with the module's own limiter.
+
+Every Feast call is synchronous and holds the GIL (FACTS.md); running them on the event loop would
+stall every request. `FeastGateway.run` sends a call to a thread through a `CapacityLimiter` of its
+own, so Feast work never starves the thread pool other integrations use.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+import anyio
+import structlog
+
+from mlplatform.kernel.errors import Unavailable
+from mlplatform.modules.features.adapters.feast_config import FeastSettings
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+log = structlog.get_logger("mlplatform.features")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+FEAST_THREADS = 4
+
+_FEAST_ENV = ("PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_MULTIPROCESS_DIR")
+"""Importing Feast (`feast.metrics`) points prometheus_client at a multiprocess directory through these
+variables, which empties the platform's own `/metrics`. They are put back after every Feast call."""
+_ENV_BEFORE = {name: os.environ.get(name) for name in _FEAST_ENV}
+
+
+def restore_environment() -> None:
+    for name, value in _ENV_BEFORE.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+class FeastGateway:
+    def __init__(self, settings: FeastSettings, *, threads: int = FEAST_THREADS) -> None:
+        self.settings = settings
+        self.limiter = anyio.CapacityLimiter(threads)
+        self._stores: dict[str, FeatureStore] = {}
+        self._lock = threading.Lock()
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run blocking `fn` in a worker thread (Redis/database outages become 503s naming them)."""
+        try:
+            return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=self.limiter)
+        except Exception as exc:
+            raise translate(exc) from exc
+        finally:
+            restore_environment()
+
+    def store(self, project: str) -> FeatureStore:
+        """The project's FeatureStore (blocking: call from a worker thread)."""
+        with self._lock:
+            store = self._stores.get(project)
+            if store is None:
+                from feast import FeatureStore, RepoConfig
+
+                store = FeatureStore(config=RepoConfig(**self.settings.repo_config(project)))
+                self._stores[project] = store
+            return store
+
+    def close(self) -> None:
+        with self._lock:
+            stores = list(self._stores.values())
+            self._stores.clear()
+        for store in stores:
+            registry = getattr(store, "_registry", None)
+            engine = getattr(registry, "write_engine", None)
+            if engine is not None:
+                engine.dispose()
+
+
+def translate(exc: BaseException) -> BaseException:
+    """Infrastructure failures inside Feast as platform errors; everything else unchanged."""
+    from mlplatform.kernel.errors import PlatformError
+
+    if isinstance(exc, PlatformError):
+        return exc
+    module = type(exc).__module__
+    if module.startswith("redis") and type(exc).__name__ in {"ConnectionError", "TimeoutError", "BusyLoadingError"}:
+        return Unavailable(f"Redis is unreachable: {exc}", component="redis")
+    if module.startswith(("sqlalchemy", "psycopg")) and "connect" in str(exc).lower():
+        return Unavailable("the feature registry database is unreachable", component="database")
+    return exc
+
+
+def load_feast() -> Any:
+    """Import Feast (4-6 s the first time): done in a thread at start-up so no request pays for it."""
+    import feast
+
+    restore_environment()
+    return feast

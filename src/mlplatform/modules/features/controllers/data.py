@@ -1,0 +1,132 @@
+"""Materializations, training sets, validation runs (all jobs), datasets, reports and feature_store.yaml."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from litestar import Request, Response, get, post
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mlplatform.kernel.jobs import Job
+from mlplatform.modules.features import repositories, schemas
+from mlplatform.modules.features.adapters.feast_config import feature_store_yaml
+from mlplatform.modules.features.runtime import FeaturesRuntime
+from mlplatform.modules.features.services import jobs
+from mlplatform.modules.gateway.api import Principal, Role, requires_role
+
+BASE = "/api/v1/projects/{project:str}/features"
+Limit = Annotated[int | None, Parameter(ge=1, le=500)]
+VIEW = [requires_role(Role.VIEWER)]
+EDIT = [requires_role(Role.CONTRIBUTOR)]
+
+
+@post(f"{BASE}/materializations", guards=EDIT, tags=["features"], status_code=202, summary="Materialize (job)")
+async def create_materialization(
+    project: str,
+    data: schemas.MaterializationCreate,
+    features: FeaturesRuntime,
+    db_session: AsyncSession,
+    principal: Principal,
+) -> Job:
+    """Copy the newest offline rows of the views into the online store, as a job (follow it at
+    `/api/v1/jobs/{id}`). Full range (start..end) or incremental (from where the last run ended)."""
+    record = await jobs.submit_materialization(db_session, features, project, data, principal.subject)
+    return Job.from_row(record)
+
+
+@post(f"{BASE}/historical", guards=EDIT, tags=["features"], status_code=202, summary="Build a training dataset (job)")
+async def create_training_dataset(
+    project: str,
+    data: schemas.HistoricalCreate,
+    features: FeaturesRuntime,
+    db_session: AsyncSession,
+    principal: Principal,
+) -> Job:
+    """Point-in-time-correct features for entity rows (inline or a parquet object), written as parquet
+    to the object store with a dataset record. Every entity row is kept (nulls where no value was valid)."""
+    record = await jobs.submit_historical(db_session, features, project, data, principal.subject)
+    return Job.from_row(record)
+
+
+@get(f"{BASE}/datasets", guards=VIEW, tags=["features"], summary="List training datasets")
+async def list_datasets(
+    project: str, db_session: AsyncSession, cursor: str | None = None, limit: Limit = None
+) -> schemas.DatasetPage:
+    return await repositories.list_datasets(db_session, project, cursor, limit)
+
+
+@get(f"{BASE}/datasets/{{dataset_id:uuid}}", guards=VIEW, tags=["features"], summary="Get a training dataset")
+async def get_dataset(project: str, dataset_id: uuid.UUID, db_session: AsyncSession) -> schemas.Dataset:
+    return await repositories.get_dataset(db_session, project, dataset_id)
+
+
+@post(
+    f"{BASE}/feature-views/{{name:str}}/validations",
+    guards=EDIT,
+    tags=["features"],
+    status_code=202,
+    summary="Profile a feature view and check its expectations (job)",
+)
+async def create_validation_run(
+    project: str,
+    name: str,
+    data: schemas.ValidationRunCreate,
+    features: FeaturesRuntime,
+    db_session: AsyncSession,
+    principal: Principal,
+) -> Job:
+    """Count, null fraction, min/max/mean/std per feature and freshness over the view's offline data
+    (optionally a time range); stores a report."""
+    record = await jobs.submit_validation(db_session, features, project, name, data, principal.subject)
+    return Job.from_row(record)
+
+
+@get(
+    f"{BASE}/feature-views/{{name:str}}/validations", guards=VIEW, tags=["features"], summary="List validation reports"
+)
+async def list_validation_reports(
+    project: str, name: str, db_session: AsyncSession, cursor: str | None = None, limit: Limit = None
+) -> schemas.ValidationReportPage:
+    return await repositories.list_reports(db_session, project, name, cursor, limit)
+
+
+@get(
+    f"{BASE}/feature-views/{{name:str}}/validations/{{report_id:uuid}}",
+    guards=VIEW,
+    tags=["features"],
+    summary="Get a validation report",
+)
+async def get_validation_report(
+    project: str, name: str, report_id: uuid.UUID, db_session: AsyncSession
+) -> schemas.ValidationReport:
+    return await repositories.get_report(db_session, project, name, report_id)
+
+
+@get(
+    f"{BASE}/feature_store.yaml",
+    guards=EDIT,
+    tags=["features"],
+    summary="A Feast feature_store.yaml for this project",
+    media_type="application/yaml",
+)
+async def get_feature_store_yaml(
+    project: str, features: FeaturesRuntime, request: Request[Any, Any, Any]
+) -> Response[str]:
+    """Same registry as the platform, online reads through `/feast/{project}` with a platform token
+    (`MLPLATFORM_TOKEN`); database passwords are `${...}` placeholders."""
+    base = features.platform.settings.server.public_url or str(request.base_url).rstrip("/")
+    return Response(feature_store_yaml(features.feast, project, base_url=base), media_type="application/yaml")
+
+
+DATA_HANDLERS = [
+    create_materialization,
+    create_training_dataset,
+    list_datasets,
+    get_dataset,
+    create_validation_run,
+    list_validation_reports,
+    get_validation_report,
+    get_feature_store_yaml,
+]

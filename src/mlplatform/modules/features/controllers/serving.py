@@ -1,0 +1,151 @@
+"""Online serving (platform and Feast-compatible endpoints) and pushes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, post
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mlplatform.modules.features import schemas
+from mlplatform.modules.features.runtime import FeaturesRuntime
+from mlplatform.modules.features.services import push as push_service
+from mlplatform.modules.features.services.serving import online_features
+from mlplatform.modules.gateway.api import READ_ONLY, Principal, Role, rate_group, requires_role
+
+BASE = "/api/v1/projects/{project:str}/features"
+_encoder = msgspec.json.Encoder()
+ONLINE_RESPONSES = {200: ResponseSpec(data_container=schemas.OnlineFeaturesResponse, description="Columnar features")}
+
+
+ONLINE_OPT = {**rate_group("online"), **READ_ONLY}
+"""Online reads are queries sent as POST (Feast's wire format): their own rate budget, and no audit row
+(the gateway audits mutations; a row per read would cost a database transaction per read)."""
+
+
+def _json(answer: dict[str, Any]) -> Response[bytes]:
+    return Response(content=_encoder.encode(answer), media_type="application/json", status_code=200)
+
+
+async def _serve(features: FeaturesRuntime, project: str, data: schemas.OnlineFeaturesRequest) -> Response[bytes]:
+    answer = await online_features(
+        features,
+        project,
+        entities=data.entities,
+        feature_service=data.feature_service,
+        features=data.features,
+        full_feature_names=data.full_feature_names,
+    )
+    return _json(answer)
+
+
+@post(
+    f"{BASE}/online",
+    guards=[requires_role(Role.VIEWER)],
+    opt=ONLINE_OPT,
+    tags=["features"],
+    summary="Read online features",
+    responses=ONLINE_RESPONSES,
+    status_code=200,
+)
+async def read_online_features(
+    project: str, data: schemas.OnlineFeaturesRequest, features: FeaturesRuntime
+) -> Response[bytes]:
+    """A feature service or a list of `view:feature`, and entity keys (columnar). Statuses: PRESENT,
+    NULL_VALUE, NOT_FOUND (no such entity), OUTSIDE_MAX_AGE (older than the view's TTL; value null)."""
+    return await _serve(features, project, data)
+
+
+@post(
+    "/feast/{project:str}/get-online-features",
+    guards=[requires_role(Role.VIEWER)],
+    opt=ONLINE_OPT,
+    tags=["features"],
+    summary="Feast feature server: get-online-features",
+    responses=ONLINE_RESPONSES,
+    status_code=200,
+)
+async def feast_get_online_features(
+    project: str, data: schemas.OnlineFeaturesRequest, features: FeaturesRuntime
+) -> Response[bytes]:
+    """Same request and response as Feast's feature server, so `online_store: {type: remote, path:
+    <base>/feast/<project>}` works with a platform token."""
+    return await _serve(features, project, data)
+
+
+@post(
+    "/feast/{project:str}/push",
+    guards=[requires_role(Role.CONTRIBUTOR)],
+    tags=["features"],
+    summary="Feast feature server: push",
+    status_code=200,
+)
+async def feast_push(
+    project: str,
+    data: schemas.FeastPushRequest,
+    features: FeaturesRuntime,
+    db_session: AsyncSession,
+    principal: Principal,
+) -> schemas.PushResult:
+    frame = push_service.frame_from_json(None, data.df)
+    return await push_service.push(
+        db_session,
+        features,
+        project,
+        push_source=data.push_source_name,
+        frame=frame,
+        to=data.to,
+        actor=principal.subject,
+    )
+
+
+@post(f"{BASE}/push", guards=[requires_role(Role.CONTRIBUTOR)], tags=["features"], summary="Push rows", status_code=200)
+async def push_rows(
+    project: str,
+    data: schemas.PushRequest,
+    features: FeaturesRuntime,
+    db_session: AsyncSession,
+    principal: Principal,
+) -> schemas.PushResult:
+    """Rows (or columns) into a push source, to the online store, the offline store or both. Views with
+    expectations validate the batch: `reject` views refuse it (422 with `reports`), `flag` views accept it
+    with a flagged report."""
+    frame = push_service.frame_from_json(data.rows, data.columns)
+    return await push_service.push(
+        db_session, features, project, push_source=data.push_source, frame=frame, to=data.to, actor=principal.subject
+    )
+
+
+@post(
+    f"{BASE}/push/batches",
+    guards=[requires_role(Role.CONTRIBUTOR)],
+    tags=["features"],
+    summary="Push a Parquet or Arrow batch",
+    status_code=200,
+    request_max_body_size=512 * 1024 * 1024,
+)
+async def push_batch(
+    project: str,
+    request: Request[Any, Any, Any],
+    features: FeaturesRuntime,
+    db_session: AsyncSession,
+    principal: Principal,
+    push_source: Annotated[str, Parameter(query="push_source")],
+    to: Annotated[str, Parameter(query="to")] = "online",
+) -> schemas.PushResult:
+    """Body: a Parquet file (`application/vnd.apache.parquet`) or an Arrow IPC stream
+    (`application/vnd.apache.arrow.stream`); same validation as JSON pushes."""
+    from mlplatform.kernel.errors import Invalid
+
+    if to not in {"online", "offline", "online_and_offline"}:
+        raise Invalid("to: one of online, offline, online_and_offline", parameter="to")
+    frame = push_service.frame_from_upload(await request.body(), request.headers.get("content-type", ""))
+    return await push_service.push(
+        db_session, features, project, push_source=push_source, frame=frame, to=to, actor=principal.subject
+    )
+
+
+SERVING_HANDLERS = [read_online_features, feast_get_online_features, feast_push, push_rows, push_batch]

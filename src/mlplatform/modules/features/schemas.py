@@ -1,0 +1,363 @@
+"""Request and response bodies of the features API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+Name = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$",
+        description="Letters, digits and underscores; not starting with a digit; at most 128 characters.",
+    ),
+]
+Description = Annotated[str, msgspec.Meta(max_length=2000)]
+Tags = Annotated[dict[str, str], msgspec.Meta(description="Free-form labels.")]
+EntityValueType = Literal["int64", "int32", "string", "bytes"]
+SourceKind = Literal["parquet", "postgres", "push"]
+PushTarget = Literal["online", "offline", "online_and_offline"]
+
+
+# ---------------------------------------------------------------- entities
+
+
+class EntityCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    name: Name
+    join_key: Name | None = None
+    """Column that identifies the entity in data and requests (default: the entity's name)."""
+    value_type: EntityValueType = "int64"
+    description: Description = ""
+    tags: Tags = msgspec.field(default_factory=dict)
+    owner: str = ""
+
+
+class Entity(msgspec.Struct, kw_only=True):
+    name: str
+    join_key: str
+    value_type: str
+    description: str
+    tags: dict[str, str]
+    owner: str
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class EntityPage(msgspec.Struct, kw_only=True):
+    items: list[Entity]
+    next_cursor: str | None = None
+
+
+# ---------------------------------------------------------------- data sources
+
+
+class DataSourceCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    name: Name
+    kind: SourceKind
+    timestamp_field: str | None = None
+    """Event-time column (required for parquet and postgres sources; push sources use their batch source's)."""
+    created_timestamp_column: str | None = None
+    """Optional column breaking ties between rows with the same event time."""
+    path: str | None = None
+    """parquet: object key of a parquet file or folder of parquet files in the platform's object store."""
+    table: str | None = None
+    """postgres: `schema.table` in the platform's PostgreSQL database."""
+    query: str | None = None
+    """postgres: a SELECT instead of a table."""
+    batch_source: Name | None = None
+    """push: the parquet or postgres source pushed rows are also written to (offline)."""
+    field_mapping: dict[str, str] = msgspec.field(default_factory=dict)
+    """Source column -> feature name."""
+    description: Description = ""
+    tags: Tags = msgspec.field(default_factory=dict)
+    owner: str = ""
+
+
+class DataSource(msgspec.Struct, kw_only=True):
+    name: str
+    kind: str
+    timestamp_field: str | None
+    created_timestamp_column: str | None
+    path: str | None
+    uri: str | None
+    """Where the parquet data is (resolved against the object store)."""
+    table: str | None
+    query: str | None
+    batch_source: str | None
+    field_mapping: dict[str, str]
+    description: str
+    tags: dict[str, str]
+    owner: str
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class DataSourcePage(msgspec.Struct, kw_only=True):
+    items: list[DataSource]
+    next_cursor: str | None = None
+
+
+# ---------------------------------------------------------------- feature views
+
+
+class FieldSpec(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name
+    dtype: str
+    """int32, int64, float32, float64, string, bytes, bool, unix_timestamp, or array<one of those>."""
+
+
+ScalarValue = str | int | float | bool
+
+
+class ColumnExpectation(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
+    not_null: bool = False
+    min: float | None = None
+    max: float | None = None
+    allowed_values: list[ScalarValue] | None = None
+
+
+class Expectations(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    columns: dict[str, ColumnExpectation] = msgspec.field(default_factory=dict)
+    max_staleness_seconds: int | None = None
+    """A row whose event time is older than this (at push time) fails; profiles report staleness."""
+    policy: Literal["reject", "flag"] = "reject"
+    """On a failing push: reject the batch (422 with the report) or accept it and store a flagged report."""
+
+
+class FeatureViewCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    name: Name
+    entities: list[Name]
+    features: list[FieldSpec]
+    """The features (the entities' join keys are added to the schema automatically)."""
+    source: Name
+    ttl_seconds: Annotated[int, msgspec.Meta(ge=0)] = 0
+    """How long a value stays valid (online reads answer OUTSIDE_MAX_AGE after it; training sets ignore older
+    values); 0 = forever."""
+    online: bool = True
+    description: Description = ""
+    tags: Tags = msgspec.field(default_factory=dict)
+    owner: str = ""
+    expectations: Expectations | None = None
+
+
+class FeatureView(msgspec.Struct, kw_only=True):
+    name: str
+    entities: list[str]
+    join_keys: list[str]
+    features: list[FieldSpec]
+    source: str
+    ttl_seconds: int
+    online: bool
+    description: str
+    tags: dict[str, str]
+    owner: str
+    expectations: Expectations | None
+    version: str
+    """Fingerprint of the definition: changes whenever the view does (recorded on training sets)."""
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class FeatureViewPage(msgspec.Struct, kw_only=True):
+    items: list[FeatureView]
+    next_cursor: str | None = None
+
+
+# ---------------------------------------------------------------- feature services
+
+
+class FeatureServiceCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    name: Name
+    features: list[str]
+    """`view` (all its features) or `view:feature`."""
+    description: Description = ""
+    tags: Tags = msgspec.field(default_factory=dict)
+    owner: str = ""
+
+
+class FeatureService(msgspec.Struct, kw_only=True):
+    name: str
+    features: list[str]
+    """`view:feature`, in order."""
+    feature_views: list[str]
+    description: str
+    tags: dict[str, str]
+    owner: str
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class FeatureServicePage(msgspec.Struct, kw_only=True):
+    items: list[FeatureService]
+    next_cursor: str | None = None
+
+
+# ---------------------------------------------------------------- online serving (Feast's wire format)
+
+
+class OnlineFeaturesRequest(msgspec.Struct, kw_only=True):
+    """Feast feature-server request: `entities` is columnar (join key -> values)."""
+
+    entities: dict[str, list[Any]]
+    feature_service: str | None = None
+    features: list[str] = msgspec.field(default_factory=list)
+    full_feature_names: bool = False
+    include_feature_view_version_metadata: bool = False
+
+
+class FeatureVector(msgspec.Struct):
+    values: list[Any]
+    statuses: list[str]
+    """PRESENT, NULL_VALUE, NOT_FOUND or OUTSIDE_MAX_AGE."""
+    event_timestamps: list[str]
+
+
+class OnlineFeaturesMetadata(msgspec.Struct):
+    feature_names: list[str]
+
+
+class OnlineFeaturesResponse(msgspec.Struct):
+    """Columnar: one vector per entity column, then one per feature; row i of every vector is entity row i."""
+
+    metadata: OnlineFeaturesMetadata
+    results: list[FeatureVector]
+
+
+# ---------------------------------------------------------------- push
+
+
+class PushRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    push_source: Name
+    rows: list[dict[str, Any]] | None = None
+    """Row-wise data, or use `columns`."""
+    columns: dict[str, list[Any]] | None = None
+    """Columnar data (column -> values)."""
+    to: PushTarget = "online"
+
+
+class FeastPushRequest(msgspec.Struct, kw_only=True):
+    """Feast feature-server `/push` body."""
+
+    push_source_name: str
+    df: dict[str, list[Any]]
+    to: PushTarget = "online"
+    allow_registry_cache: bool = True
+    transform_on_write: bool = True
+
+
+class ColumnFailure(msgspec.Struct, kw_only=True):
+    column: str
+    check: str
+    """not_null, min, max, allowed_values, max_staleness or type."""
+    failed_rows: int
+    rows: list[int]
+    """Positions (0-based) of the first failing rows in the batch."""
+    message: str
+
+
+class ColumnProfile(msgspec.Struct, kw_only=True, omit_defaults=True):
+    count: int
+    nulls: int
+    null_fraction: float
+    min: Any = None
+    max: Any = None
+    mean: float | None = None
+    std: float | None = None
+    distinct: int | None = None
+
+
+class ValidationReport(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    project: str
+    feature_view: str
+    kind: str
+    """push (a batch checked on the way in) or profile (an on-demand run over the view's offline data)."""
+    outcome: str
+    """passed, failed (profile), rejected or flagged (push)."""
+    rows_checked: int
+    rows_failed: int
+    failures: list[ColumnFailure]
+    profile: dict[str, ColumnProfile] | None
+    freshness_seconds: float | None
+    """Age of the newest row, when known."""
+    job_id: uuid.UUID | None
+    created_by: str | None
+    created_at: datetime
+
+
+class ValidationReportPage(msgspec.Struct, kw_only=True):
+    items: list[ValidationReport]
+    next_cursor: str | None = None
+
+
+class PushResult(msgspec.Struct, kw_only=True):
+    push_source: str
+    rows: int
+    to: str
+    feature_views: list[str]
+    reports: list[ValidationReport]
+    """Validation reports of views with expectations (flagged or passed)."""
+
+
+# ---------------------------------------------------------------- jobs: materialization, training sets, validation
+
+
+class MaterializationCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    feature_views: list[Name] | None = None
+    """Default: every online feature view of the project."""
+    start: datetime | None = None
+    """Full range: rows with event time >= start (default: end - the view's TTL, or everything)."""
+    end: datetime | None = None
+    """Default: now."""
+    incremental: bool = False
+    """Start each view where its last materialization ended."""
+
+
+class HistoricalCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    feature_service: Name | None = None
+    features: list[str] = msgspec.field(default_factory=list)
+    entity_rows: list[dict[str, Any]] | None = None
+    """Inline entity rows: join keys + `event_timestamp` (ISO 8601)."""
+    entity_columns: dict[str, list[Any]] | None = None
+    """Inline entity rows, columnar."""
+    entity_path: str | None = None
+    """Or: object key of a parquet file of entity rows in the object store."""
+    full_feature_names: bool = False
+    name: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+
+class ValidationRunCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+class FeatureViewVersion(msgspec.Struct):
+    name: str
+    version: str
+
+
+class Dataset(msgspec.Struct, kw_only=True):
+    """A training dataset: point-in-time-correct features for a set of entity rows, stored as parquet."""
+
+    id: uuid.UUID
+    project: str
+    name: str | None
+    feature_service: str | None
+    features: list[str]
+    feature_views: list[FeatureViewVersion]
+    row_count: int
+    columns: list[str]
+    uri: str
+    object_key: str
+    size_bytes: int
+    job_id: uuid.UUID | None
+    created_by: str | None
+    created_at: datetime
+
+
+class DatasetPage(msgspec.Struct, kw_only=True):
+    items: list[Dataset]
+    next_cursor: str | None = None

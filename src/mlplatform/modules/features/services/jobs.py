@@ -1,0 +1,152 @@
+"""Registering the module's job kinds, and submitting jobs from requests (validated up front, so a bad
+request is a 422, not a failed job)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mlplatform.kernel.context import PlatformContext
+from mlplatform.kernel.errors import Invalid, NotFound
+from mlplatform.kernel.jobs import JobDefinition, KernelJob, jobs_runtime
+from mlplatform.modules.features import schemas
+from mlplatform.modules.features.runtime import FeaturesRuntime
+from mlplatform.modules.features.services.job_inputs import entity_frame, iso, parquet_bytes, requested
+from mlplatform.modules.features.services.job_runs import historical_job, materialize_job, validate_job
+
+if TYPE_CHECKING:
+    pass
+
+MATERIALIZE = "features.materialize"
+HISTORICAL = "features.historical"
+VALIDATE = "features.validate"
+
+
+def register_jobs(platform: PlatformContext) -> None:
+    registry = jobs_runtime(platform).registry
+    registry.register(
+        JobDefinition(
+            MATERIALIZE,
+            materialize_job,
+            max_attempts=3,
+            timeout_seconds=6 * 3600,
+            description="Offline -> online store",
+        )
+    )
+    registry.register(
+        JobDefinition(
+            HISTORICAL, historical_job, max_attempts=2, timeout_seconds=6 * 3600, description="Training dataset"
+        )
+    )
+    registry.register(
+        JobDefinition(VALIDATE, validate_job, max_attempts=2, timeout_seconds=3600, description="Profile a view")
+    )
+
+
+# ---------------------------------------------------------------- submission (request side)
+
+
+async def submit_materialization(
+    session: AsyncSession,
+    runtime: FeaturesRuntime,
+    project: str,
+    data: schemas.MaterializationCreate,
+    actor: str | None,
+) -> KernelJob:
+    from mlplatform.modules.features.adapters import registry as r
+
+    store = await runtime.gateway.run(runtime.gateway.store, project)
+    names = data.feature_views
+    if names:
+        for position, name in enumerate(names):
+            try:
+                await runtime.gateway.run(r.get_view, store, name)
+            except NotFound:
+                raise Invalid(
+                    f"feature_views[{position}]: no feature view named {name!r}", field=f"feature_views[{position}]"
+                ) from None
+    else:
+        views = await runtime.gateway.run(r.list_views, store)
+        names = [v.name for v in views if v.online]
+        if not names:
+            raise Invalid("feature_views: the project has no online feature views", field="feature_views")
+    if data.start and data.end and data.start >= data.end:
+        raise Invalid("start: must be before end", field="start")
+    if data.incremental and data.start:
+        raise Invalid("start: an incremental materialization starts where the last one ended", field="start")
+    params = {
+        "project": project,
+        "feature_views": names,
+        "start": iso(data.start),
+        "end": iso(data.end),
+        "incremental": data.incremental,
+    }
+    return await jobs_runtime(runtime.platform).submit(
+        session, kind=MATERIALIZE, params=params, project=project, created_by=actor
+    )
+
+
+async def submit_historical(
+    session: AsyncSession, runtime: FeaturesRuntime, project: str, data: schemas.HistoricalCreate, actor: str | None
+) -> KernelJob:
+    sources = [data.entity_rows is not None, data.entity_columns is not None, data.entity_path is not None]
+    if sum(sources) != 1:
+        raise Invalid(
+            "entity_rows: give exactly one of entity_rows, entity_columns or entity_path", field="entity_rows"
+        )
+    if bool(data.feature_service) == bool(data.features):
+        raise Invalid("features: give either feature_service or features", field="features")
+    store = await runtime.gateway.run(runtime.gateway.store, project)
+    refs, join_keys = await runtime.gateway.run(requested, store, data.feature_service, data.features)
+    if data.entity_path is not None:
+        key = data.entity_path.lstrip("/")
+        try:
+            exists = await runtime.platform.object_store.exists(key)
+        except ValueError as exc:
+            raise Invalid(f"entity_path: {exc}", field="entity_path") from None
+        if not exists:
+            raise Invalid(f"entity_path: no object at {key!r}", field="entity_path")
+    else:
+        import pandas as pd
+
+        frame = (
+            pd.DataFrame.from_records(data.entity_rows)
+            if data.entity_rows is not None
+            else pd.DataFrame(data.entity_columns)
+        )
+        frame = entity_frame(frame, join_keys)
+        key = f"features/{project}/entity-rows/{uuid.uuid4()}.parquet"
+        await runtime.platform.object_store.put(
+            key, parquet_bytes(frame), content_type="application/vnd.apache.parquet"
+        )
+    params = {
+        "project": project,
+        "feature_service": data.feature_service,
+        "features": refs,
+        "entity_key": key,
+        "full_feature_names": data.full_feature_names,
+        "name": data.name,
+    }
+    return await jobs_runtime(runtime.platform).submit(
+        session, kind=HISTORICAL, params=params, project=project, created_by=actor
+    )
+
+
+async def submit_validation(
+    session: AsyncSession,
+    runtime: FeaturesRuntime,
+    project: str,
+    view: str,
+    data: schemas.ValidationRunCreate,
+    actor: str | None,
+) -> KernelJob:
+    from mlplatform.modules.features.adapters import registry as r
+
+    store = await runtime.gateway.run(runtime.gateway.store, project)
+    await runtime.gateway.run(r.get_view, store, view)
+    params = {"project": project, "feature_view": view, "start": iso(data.start), "end": iso(data.end)}
+    return await jobs_runtime(runtime.platform).submit(
+        session, kind=VALIDATE, params=params, project=project, created_by=actor
+    )

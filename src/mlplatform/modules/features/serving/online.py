@@ -1,0 +1,340 @@
+"""The online read path: resolve the request against cached metadata, read Redis in one pipelined round
+trip, answer in Feast's feature-server format with honest statuses.
+
+Statuses (Feast's Redis store gets two of them wrong, FACTS.md):
+- NOT_FOUND: the entity has no row for the view (no `_ts:{view}` in its hash);
+- OUTSIDE_MAX_AGE: the row is older than the view's TTL (the value is withheld: null);
+- NULL_VALUE: the row exists but holds no value for the feature;
+- PRESENT otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mlplatform.kernel.errors import Invalid, NotFound, Unavailable
+from mlplatform.modules.features.serving.layout import (
+    EPOCH,
+    EntityValueError,
+    ValueDecoder,
+    decode_timestamp,
+    encode_value,
+)
+from mlplatform.modules.features.serving.layout import format_timestamp as _format
+from mlplatform.modules.features.serving.metadata import ProjectMeta, ViewMeta
+
+PRESENT = "PRESENT"
+NULL_VALUE = "NULL_VALUE"
+NOT_FOUND = "NOT_FOUND"
+OUTSIDE_MAX_AGE = "OUTSIDE_MAX_AGE"
+
+MAX_ENTITY_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class ViewRead:
+    view: ViewMeta
+    ts_index: int
+    """Position of `_ts:{view}` in the group's field list."""
+    features: tuple[tuple[int, int], ...]
+    """(position in the group's field list, output column) per requested feature."""
+
+
+@dataclass(frozen=True)
+class Group:
+    """Views sharing one set of join keys share one Redis hash per entity: one HMGET reads them all."""
+
+    join_keys: tuple[str, ...]
+    key_types: tuple[int, ...]
+    header: bytes
+    fields: tuple[bytes, ...]
+    reads: tuple[ViewRead, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    feature_names: tuple[str, ...]
+    """Output names of the features, in order (entity columns come first in responses)."""
+    refs: tuple[str, ...]
+    """`view:feature` of each output feature."""
+    column_ttls: tuple[float, ...]
+    groups: tuple[Group, ...]
+    join_keys: frozenset[str]
+
+
+def resolve(
+    meta: ProjectMeta, *, feature_service: str | None, features: Sequence[str], full_feature_names: bool
+) -> Plan:
+    """Turn a request into a read plan (cached on the metadata snapshot)."""
+    cache_key = (feature_service, tuple(features), full_feature_names)
+    plan: Plan | None = meta.plans.get(cache_key)
+    if plan is None:
+        plan = _resolve(meta, feature_service, features, full_feature_names)
+        if len(meta.plans) < 1024:
+            meta.plans[cache_key] = plan
+    return plan
+
+
+def _resolve(meta: ProjectMeta, feature_service: str | None, features: Sequence[str], full_names: bool) -> Plan:
+    refs: list[tuple[ViewMeta, str]] = []
+    if feature_service:
+        if features:
+            raise Invalid("give either feature_service or features, not both", field="features")
+        projections = meta.services.get(feature_service)
+        if projections is None:
+            raise NotFound(f"feature service {feature_service!r} not found in project {meta.project!r}")
+        for view_name, wanted in projections:
+            view = meta.views.get(view_name)
+            if view is None:
+                raise Invalid(f"feature service {feature_service!r} uses a missing feature view {view_name!r}")
+            refs.extend((view, name) for name in (wanted or tuple(view.features)))
+    else:
+        if not features:
+            raise Invalid("features: give a feature_service or a list of 'view:feature' references", field="features")
+        for position, ref in enumerate(features):
+            view_name, sep, name = ref.partition(":")
+            view = meta.views.get(view_name)
+            if not sep or view is None or name not in view.features:
+                raise Invalid(f"features[{position}]: unknown feature {ref!r}", field=f"features[{position}]")
+            refs.append((view, name))
+    names: list[str] = []
+    for view, name in refs:
+        if not view.online:
+            raise Invalid(f"feature view {view.name!r} is not served online", field="features")
+        names.append(f"{view.name}__{name}" if full_names else name)
+    if len(set(names)) != len(names):
+        duplicate = next(n for n in names if names.count(n) > 1)
+        raise Invalid(
+            f"feature name {duplicate!r} is requested twice (from different views): set full_feature_names",
+            field="full_feature_names",
+        )
+    by_keys: dict[tuple[str, ...], list[tuple[ViewMeta, list[tuple[str, int]]]]] = {}
+    for column, (view, name) in enumerate(refs):
+        members = by_keys.setdefault(view.join_keys, [])
+        entry = next((m for m in members if m[0].name == view.name), None)
+        if entry is None:
+            entry = (view, [])
+            members.append(entry)
+        entry[1].append((name, column))
+    groups: list[Group] = []
+    for join_keys, members in by_keys.items():
+        fields: list[bytes] = []
+        reads: list[ViewRead] = []
+        for view, requested in members:
+            positions = []
+            for name, column in requested:
+                positions.append((len(fields), column))
+                fields.append(view.features[name])
+            reads.append(ViewRead(view=view, ts_index=len(fields), features=tuple(positions)))
+            fields.append(view.ts_field)
+        first = members[0][0]
+        groups.append(
+            Group(
+                join_keys=join_keys,
+                key_types=first.key_types,
+                header=first.header,
+                fields=tuple(fields),
+                reads=tuple(reads),
+            )
+        )
+    return Plan(
+        feature_names=tuple(names),
+        refs=tuple(f"{view.name}:{name}" for view, name in refs),
+        column_ttls=tuple(view.ttl_seconds for view, _ in refs),
+        groups=tuple(groups),
+        join_keys=frozenset(k for g in groups for k in g.join_keys),
+    )
+
+
+def check_entities(plan: Plan, entities: Mapping[str, Sequence[Any]]) -> int:
+    """Validate the entity columns against the plan; returns the number of rows."""
+    missing = sorted(plan.join_keys - entities.keys())
+    if missing:
+        raise Invalid(f"entities: missing join key column(s) {', '.join(missing)}", field="entities")
+    lengths = {len(values) for values in entities.values()}
+    if len(lengths) > 1:
+        raise Invalid("entities: every column must have the same number of values", field="entities")
+    rows = lengths.pop() if lengths else 0
+    if rows > MAX_ENTITY_ROWS:
+        raise Invalid(f"entities: at most {MAX_ENTITY_ROWS} rows per request", field="entities")
+    return rows
+
+
+def validate_entity_values(plan: Plan, entities: Mapping[str, Sequence[Any]]) -> None:
+    """Every join key value must be usable as a key of its entity's type (422 naming the column)."""
+    for group in plan.groups:
+        for key, value_type in zip(group.join_keys, group.key_types, strict=True):
+            for row, value in enumerate(entities[key]):
+                try:
+                    encode_value(value_type, value)
+                except EntityValueError as exc:
+                    raise Invalid(f"entities.{key}[{row}]: {exc}", field=f"entities.{key}") from None
+
+
+def _entity_columns(entities: Mapping[str, Sequence[Any]], rows: int) -> tuple[list[str], list[dict[str, Any]]]:
+    names = list(entities)
+    columns: list[dict[str, Any]] = [
+        {"values": list(entities[name]), "statuses": [PRESENT] * rows, "event_timestamps": [EPOCH] * rows}
+        for name in names
+    ]
+    return names, columns
+
+
+READ_SCRIPT = """
+local fields = ARGV
+local out = {}
+for i, key in ipairs(KEYS) do
+  out[i] = redis.call('HMGET', key, unpack(fields))
+end
+return out
+"""
+"""HMGET of the same fields from many hashes in one command: the server does the loop, so a 100-entity
+read costs one command to pack and one reply to parse instead of 100 (redis-py's per-command pipeline
+overhead dominated the read). Keys of one group may span hash slots: plain Redis (not Cluster)."""
+
+_scripts: dict[int, Any] = {}
+
+
+def _read_script(redis: Any) -> Any:
+    script = _scripts.get(id(redis))
+    if script is None:
+        script = redis.register_script(READ_SCRIPT)
+        _scripts[id(redis)] = script
+    return script
+
+
+async def _fetch(redis: Any, batches: list[tuple[list[bytes], tuple[bytes, ...]]]) -> list[list[list[bytes | None]]]:
+    """Per batch (keys, fields): the HMGET reply of every key; one round trip in total."""
+    script = _read_script(redis)
+    try:
+        if len(batches) == 1:
+            keys, fields = batches[0]
+            return [await script(keys=keys, args=fields)]
+        async with redis.pipeline(transaction=False) as pipe:
+            for keys, fields in batches:
+                await script(keys=keys, args=fields, client=pipe)
+            replies: list[list[list[bytes | None]]] = await pipe.execute()
+            return replies
+    except (OSError, TimeoutError) as exc:
+        raise Unavailable(f"Redis is unreachable: {exc}", component="redis") from exc
+    except Exception as exc:
+        if type(exc).__module__.startswith("redis"):
+            raise Unavailable(f"Redis is unreachable: {exc}", component="redis") from exc
+        raise
+
+
+async def read_redis(
+    redis: Any,
+    meta: ProjectMeta,
+    plan: Plan,
+    entities: Mapping[str, Sequence[Any]],
+    decoder: ValueDecoder,
+    *,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """One round trip for every (entity, view group); returns Feast's response shape."""
+    rows = check_entities(plan, entities)
+    suffix = meta.key_suffix
+    group_rows: list[list[int]] = []
+    batches: list[tuple[list[bytes], tuple[bytes, ...]]] = []
+    for group in plan.groups:
+        value_columns = [entities[key] for key in group.join_keys]
+        unique: dict[bytes, int] = {}
+        keys: list[bytes] = []
+        per_row: list[int] = []
+        for row in range(rows):
+            try:
+                encoded = b"".join(
+                    encode_value(value_type, column[row])
+                    for value_type, column in zip(group.key_types, value_columns, strict=True)
+                )
+            except EntityValueError as exc:
+                culprit = next(
+                    (
+                        k
+                        for k, t, c in zip(group.join_keys, group.key_types, value_columns, strict=True)
+                        if _bad(t, c[row])
+                    ),
+                    group.join_keys[0],
+                )
+                raise Invalid(f"entities.{culprit}[{row}]: {exc}", field=f"entities.{culprit}") from None
+            key = group.header + encoded + suffix
+            index = unique.get(key)
+            if index is None:
+                index = len(keys)
+                unique[key] = index
+                keys.append(key)
+            per_row.append(index)
+        group_rows.append(per_row)
+        batches.append((keys, group.fields))
+    replies = await _fetch(redis, batches) if rows else [[] for _ in batches]
+    clock = time.time() if now is None else now
+    names, columns = _entity_columns(entities, rows)
+    feature_columns: list[dict[str, list[Any]]] = [
+        {"values": [None] * rows, "statuses": [NOT_FOUND] * rows, "event_timestamps": [EPOCH] * rows}
+        for _ in plan.feature_names
+    ]
+    decode = decoder.decode
+    for group, per_row, reply_rows in zip(plan.groups, group_rows, replies, strict=True):
+        for row, index in enumerate(per_row):
+            reply = reply_rows[index]
+            for read in group.reads:
+                raw_ts = reply[read.ts_index]
+                if raw_ts is None:
+                    continue  # NOT_FOUND (the defaults)
+                seconds, nanos = decode_timestamp(raw_ts)
+                stamp = _format(seconds, nanos)
+                ttl = read.view.ttl_seconds
+                expired = ttl > 0 and clock - (seconds + nanos / 1e9) > ttl
+                for position, column in read.features:
+                    target = feature_columns[column]
+                    target["event_timestamps"][row] = stamp
+                    if expired:
+                        target["statuses"][row] = OUTSIDE_MAX_AGE
+                        continue
+                    raw = reply[position]
+                    present, value = decode(raw) if raw else (False, None)
+                    target["values"][row] = value
+                    target["statuses"][row] = PRESENT if present else NULL_VALUE
+    return {
+        "metadata": {"feature_names": [*names, *plan.feature_names]},
+        "results": [*columns, *feature_columns],
+    }
+
+
+def _bad(value_type: int, value: Any) -> bool:
+    try:
+        encode_value(value_type, value)
+    except EntityValueError:
+        return True
+    return False
+
+
+def apply_statuses(response: dict[str, Any], plan: Plan, *, now: float | None = None) -> dict[str, Any]:
+    """Fix statuses of a Feast SDK answer (SQLite online store): TTL -> OUTSIDE_MAX_AGE, missing -> NOT_FOUND."""
+    from datetime import datetime
+
+    clock = time.time() if now is None else now
+    ttls = dict(zip(plan.feature_names, plan.column_ttls, strict=True))
+    for name, column in zip(response["metadata"]["feature_names"], response["results"], strict=True):
+        ttl = ttls.get(name)
+        if ttl is None:
+            continue  # an entity column
+        stamps = column.get("event_timestamps") or [EPOCH] * len(column["values"])
+        column["event_timestamps"] = stamps
+        for row, status in enumerate(column["statuses"]):
+            if stamps[row] == EPOCH:
+                column["statuses"][row] = NOT_FOUND
+                column["values"][row] = None
+                continue
+            if status == PRESENT and column["values"][row] is None:
+                column["statuses"][row] = NULL_VALUE
+            if ttl > 0:
+                seen = datetime.fromisoformat(stamps[row].replace("Z", "+00:00")).timestamp()
+                if clock - seen > ttl:
+                    column["statuses"][row] = OUTSIDE_MAX_AGE
+                    column["values"][row] = None
+    return response

@@ -1,0 +1,22 @@
+"""The lineage module's public facade: what other modules (and users' tooling) may import.
+
+The lineage module needs nothing from the others but their domain events (read by type string); what
+it offers them is the vocabulary of the graph and the names under which a run declares its inputs:
+
+- `TRAINING_DATASET_TAG` (`mlplatform.training_dataset`): MLflow run tag or param holding the dataset
+  id(s) the features API returned; `FEATURE_SERVICE_TAG` (`mlplatform.feature_service`) likewise;
+- `NodeType`, `EdgeKind`, `node_id(type, key)`: how nodes are named in `GET /api/v1/lineage?node=...`.
+"""
+
+from __future__ import annotations
+
+from mlplatform.modules.lineage.vocabulary import (
+    FEATURE_SERVICE_TAG,
+    TRAINING_DATASET_TAG,
+    EdgeKind,
+    NodeType,
+    named_key,
+    node_id,
+)
+
+__all__ = ["FEATURE_SERVICE_TAG", "TRAINING_DATASET_TAG", "EdgeKind", "NodeType", "named_key", "node_id"]

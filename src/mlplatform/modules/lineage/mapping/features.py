@@ -1,0 +1,243 @@
+"""Features events → graph (read from `mlplatform/modules/features/events.py` by field name).
+
+| event | nodes | edges |
+|---|---|---|
+| DataSourceApplied | data_source `<project>/<name>` | push source read → its batch source |
+| FeatureViewApplied | feature_view `<project>/<name>` | data_source read → view (replaced on re-apply) |
+| FeatureServiceApplied | feature_service `<project>/<name>` | view part_of → service (replaced on re-apply) |
+| FeatureDefinitionDeleted | the definition, marked `deleted` | |
+| FeaturesMaterialized | job `<job id>` | source read → job, job produced → view |
+| TrainingDatasetCreated | training_dataset `<dataset id>` (alias: URI) | service, views read →; job produced → |
+| ValidationReportCreated | validation_report `<report id>` | view validated_by → report |
+"""
+
+from __future__ import annotations
+
+from mlplatform.modules.lineage.graph_store import GraphWriter, NodeRef, find_node, neighbours
+from mlplatform.modules.lineage.mapping.payload import EventView
+from mlplatform.modules.lineage.vocabulary import EdgeKind, NodeType, named_key
+
+
+def _view_names(event: EventView) -> list[str]:
+    """Views named by `feature_views` (names, or `{"name", "version"}` objects), `feature_view`, or the
+    `view:feature` references of `features`."""
+    views = event.strings("feature_views")
+    single = event.text("feature_view")
+    if single:
+        views = [single, *views]
+    for feature in event.strings("features"):
+        view, found, _ = feature.partition(":")
+        if found and view:
+            views.append(view)
+    return list(dict.fromkeys(views))
+
+
+def _view_versions(event: EventView) -> dict[str, str]:
+    versions: dict[str, str] = {}
+    for item in event.items("feature_views"):
+        if isinstance(item, dict) and isinstance(item.get("name"), str) and item.get("version") is not None:
+            versions[item["name"]] = str(item["version"])
+    return versions
+
+
+async def on_data_source(graph: GraphWriter, event: EventView) -> None:
+    project, name = event.project, event.text("name")
+    if project is None or name is None:
+        return
+    source = await graph.node(
+        NodeType.DATA_SOURCE,
+        named_key(project, name),
+        project=project,
+        name=name,
+        attributes={
+            "name": name,
+            "kind": event.text("kind"),
+            "uri": event.text("uri"),
+            "table": event.text("table"),
+            "batch_source": event.text("batch_source"),
+        },
+    )
+    batch = event.text("batch_source")
+    if batch:
+        # Rows pushed to a push source land in its batch source (the offline copy).
+        target = await graph.reference(NodeType.DATA_SOURCE, named_key(project, batch), project=project, name=batch)
+        await graph.edge(source, target, EdgeKind.READ, project=project)
+
+
+async def on_feature_view(graph: GraphWriter, event: EventView) -> None:
+    project, name = event.project, event.text("name")
+    if project is None or name is None:
+        return
+    view = await graph.node(
+        NodeType.FEATURE_VIEW,
+        named_key(project, name),
+        project=project,
+        name=name,
+        attributes={
+            "name": name,
+            "version": event.text("version"),
+            "entities": event.strings("entities") or None,
+            "features": event.strings("features") or None,
+            "source": event.text("source"),
+            "deleted": False,
+        },
+    )
+    source = event.text("source")
+    sources = (
+        [await graph.reference(NodeType.DATA_SOURCE, named_key(project, source), project=project, name=source)]
+        if source
+        else []
+    )
+    await graph.replace_inbound(view, EdgeKind.READ, sources, project=project, source_type=NodeType.DATA_SOURCE)
+
+
+async def on_feature_service(graph: GraphWriter, event: EventView) -> None:
+    project, name = event.project, event.text("name")
+    if project is None or name is None:
+        return
+    service = await graph.node(
+        NodeType.FEATURE_SERVICE,
+        named_key(project, name),
+        project=project,
+        name=name,
+        attributes={"name": name, "features": event.strings("features") or None, "deleted": False},
+    )
+    views = [
+        await graph.reference(NodeType.FEATURE_VIEW, named_key(project, view), project=project, name=view)
+        for view in _view_names(event)
+    ]
+    await graph.replace_inbound(service, EdgeKind.PART_OF, views, project=project, source_type=NodeType.FEATURE_VIEW)
+
+
+DELETABLE = {
+    "data_source": NodeType.DATA_SOURCE,
+    "feature_view": NodeType.FEATURE_VIEW,
+    "feature_service": NodeType.FEATURE_SERVICE,
+}
+
+
+async def on_definition_deleted(graph: GraphWriter, event: EventView) -> None:
+    """The definition stays in the graph (what was built from it still was), marked deleted."""
+    project, name, kind = event.project, event.text("name"), event.text("kind")
+    node_type = DELETABLE.get(kind or "")
+    if project is None or name is None or node_type is None:
+        return
+    await graph.node(node_type, named_key(project, name), project=project, name=name, attributes={"deleted": True})
+
+
+async def on_materialized(graph: GraphWriter, event: EventView) -> None:
+    project, job_id = event.project, event.text("job_id")
+    views = _view_names(event)
+    if project is None or job_id is None or not views:
+        return
+    job = await graph.node(
+        NodeType.JOB,
+        job_id,
+        project=project,
+        name=f"materialize {', '.join(views)}",
+        attributes={
+            "kind": "features.materialize",
+            "feature_views": views,
+            "start": event.text("start"),
+            "end": event.text("end"),
+            "rows": event.integer("rows"),
+        },
+    )
+    for view in views:
+        view_node = await graph.reference(NodeType.FEATURE_VIEW, named_key(project, view), project=project, name=view)
+        await graph.edge(job, view_node, EdgeKind.PRODUCED, project=project)
+        for source in await neighbours(
+            graph.session, view_node.id, kind=EdgeKind.READ, upstream=True, node_type=NodeType.DATA_SOURCE
+        ):
+            await graph.edge(NodeRef(source.id, source.type, source.key), job, EdgeKind.READ, project=project)
+
+
+async def _columns(graph: GraphWriter, project: str, views: list[str]) -> list[str]:
+    """The feature columns a retrieval of `views` returns, as far as the graph knows the views."""
+    columns: list[str] = []
+    for view in views:
+        node = await find_node(graph.session, NodeType.FEATURE_VIEW, named_key(project, view))
+        features = (node.attributes or {}).get("features") if node is not None else None
+        if isinstance(features, list):
+            columns += [f for f in features if isinstance(f, str)]
+    return list(dict.fromkeys(columns))
+
+
+async def on_training_dataset(graph: GraphWriter, event: EventView) -> None:
+    project, dataset_id = event.project, event.text("dataset_id")
+    if project is None or dataset_id is None:
+        return
+    uri = event.text("uri")
+    service = event.text("feature_service")
+    views = _view_names(event)
+    dataset = await graph.node(
+        NodeType.TRAINING_DATASET,
+        dataset_id,
+        project=project,
+        name=event.text("name") or (f"{service} {dataset_id[:8]}" if service else dataset_id),
+        alias=uri,
+        attributes={
+            "dataset_id": dataset_id,
+            "uri": uri,
+            "feature_service": service,
+            "feature_views": views or None,
+            "feature_view_versions": _view_versions(event) or None,
+            "row_count": event.integer("row_count"),
+            "columns": event.items("columns") or await _columns(graph, project, views) or None,
+            "job_id": event.text("job_id"),
+        },
+    )
+    if uri:
+        await graph.absorb(dataset, uri)
+    if service:
+        service_node = await graph.reference(
+            NodeType.FEATURE_SERVICE, named_key(project, service), project=project, name=service
+        )
+        await graph.edge(service_node, dataset, EdgeKind.READ, project=project)
+    for view in views:
+        view_node = await graph.reference(NodeType.FEATURE_VIEW, named_key(project, view), project=project, name=view)
+        await graph.edge(view_node, dataset, EdgeKind.READ, project=project)
+    job_id = event.text("job_id")
+    if job_id:
+        job = await graph.node(
+            NodeType.JOB,
+            job_id,
+            project=project,
+            name=f"historical retrieval {service or dataset_id}",
+            attributes={"kind": "features.historical"},
+        )
+        await graph.edge(job, dataset, EdgeKind.PRODUCED, project=project)
+
+
+async def on_validation_report(graph: GraphWriter, event: EventView) -> None:
+    project, report_id, view = event.project, event.text("report_id"), event.text("feature_view")
+    if project is None or report_id is None or view is None:
+        return
+    kind = event.text("kind") or "validation"
+    report = await graph.node(
+        NodeType.VALIDATION_REPORT,
+        report_id,
+        project=project,
+        name=f"{kind} check of {view}",
+        attributes={
+            "subject": "feature_view",
+            "feature_view": view,
+            "kind": kind,
+            "status": event.text("outcome"),
+            "rows_checked": event.integer("rows_checked"),
+            "rows_failed": event.integer("rows_failed"),
+        },
+    )
+    view_node = await graph.reference(NodeType.FEATURE_VIEW, named_key(project, view), project=project, name=view)
+    await graph.edge(view_node, report, EdgeKind.VALIDATED_BY, project=project)
+
+
+HANDLERS = {
+    "DataSourceApplied": on_data_source,
+    "FeatureViewApplied": on_feature_view,
+    "FeatureServiceApplied": on_feature_service,
+    "FeatureDefinitionDeleted": on_definition_deleted,
+    "FeaturesMaterialized": on_materialized,
+    "TrainingDatasetCreated": on_training_dataset,
+    "ValidationReportCreated": on_validation_report,
+}

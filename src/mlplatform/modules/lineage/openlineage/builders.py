@@ -1,0 +1,209 @@
+"""Domain events → OpenLineage RunEvents (catalogue and experiments; features in `features.py`).
+
+Jobs live in the namespace `mlplatform/<project>`.
+
+- experiments.RunFinished → job `train.<experiment name>`: START, then COMPLETE / FAIL / ABORT.
+  Inputs: the training datasets and feature services the run trained on; outputs: the model versions
+  registered from the run so far.
+- catalogue.ModelVersionCreated, experiments.RunLinked, for a run that already finished → OTHER on that run
+  (same runId), with the new model version as output.
+- catalogue.ValidationRecorded → job `validate.<model>.<check>`: START, COMPLETE (FAIL for a check that errored);
+  input: the model version with a `dataQualityAssertions` facet; output: the report.
+- catalogue.DeploymentChanged → job `deploy.<model>.<environment>`: START, COMPLETE (FAIL for a failed deployment);
+  model version → deployment (with `lifecycleStateChange: DROP` when retired).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from openlineage.client.event_v2 import RunEvent, RunState
+from openlineage.client.generated.base import InputDatasetFacet
+from openlineage.client.generated.data_quality_assertions_dataset import (
+    Assertion,
+    DataQualityAssertionsDatasetFacet,
+)
+from openlineage.client.generated.lifecycle_state_change_dataset import (
+    LifecycleStateChange,
+    LifecycleStateChangeDatasetFacet,
+)
+
+from mlplatform.modules.lineage.mapping.payload import EventView
+from mlplatform.modules.lineage.models import LineageNode
+from mlplatform.modules.lineage.openlineage import naming
+from mlplatform.modules.lineage.openlineage.datasets import (
+    BuildContext,
+    dataset_of,
+    deployment_dataset,
+    model_version_dataset,
+    validation_report_dataset,
+)
+from mlplatform.modules.lineage.openlineage.facets import PRODUCER
+from mlplatform.modules.lineage.openlineage.runs import run_event, run_facets, run_id, start_and_end
+from mlplatform.modules.lineage.vocabulary import EdgeKind, NodeType, named_key
+
+Builder = Callable[[BuildContext, EventView], Awaitable[list[RunEvent]]]
+
+RUN_STATES = {"FINISHED": RunState.COMPLETE, "FAILED": RunState.FAIL, "KILLED": RunState.ABORT}
+
+
+def training_run_id(mlflow_run_id: str) -> str:
+    return run_id("mlflow-run", mlflow_run_id)
+
+
+def _training_job(run: LineageNode) -> str:
+    attributes = run.attributes or {}
+    name = attributes.get("experiment_name")
+    experiment = attributes.get("experiment_id")
+    return naming.training_job(
+        name if isinstance(name, str) else None, experiment if isinstance(experiment, str) else None
+    )
+
+
+async def training_run(ctx: BuildContext, event: EventView) -> list[RunEvent]:
+    run_id_value, project = event.text("run_id"), event.project
+    if run_id_value is None or project is None:
+        return []
+    run = await ctx.node(NodeType.EXPERIMENT_RUN, run_id_value)
+    if run is None:
+        return []
+    inputs = [
+        dataset.as_input()
+        for node in await ctx.upstream(run, EdgeKind.TRAINED_ON)
+        if (dataset := dataset_of(node, ctx.postgres)) is not None
+    ]
+    outputs = [
+        model_version_dataset(node).as_output()
+        for node in await ctx.downstream(run, EdgeKind.REGISTERED_AS, NodeType.MODEL_VERSION)
+    ]
+    status = (event.text("status") or "FINISHED").upper()
+    ended = event.time("end_time") or event.occurred_at
+    started = event.time("start_time") or ended
+    return start_and_end(
+        terminal=RUN_STATES.get(status, RunState.COMPLETE),
+        started=started,
+        ended=ended,
+        run=training_run_id(run_id_value),
+        namespace=naming.project_namespace(project),
+        job=_training_job(run),
+        job_type="TRAINING",
+        inputs=inputs,
+        outputs=outputs,
+        error=f"MLflow run ended {status}" if status in {"FAILED", "KILLED"} else None,
+        parameters=event.mapping("params"),
+    )
+
+
+async def _registration(ctx: BuildContext, event: EventView, run_key: str, version_key: str) -> list[RunEvent]:
+    """A model version registered from a run that already ended: an OTHER event on that run adds it as an
+    output (before the run ends, the run's COMPLETE lists it instead)."""
+    run = await ctx.node(NodeType.EXPERIMENT_RUN, run_key)
+    version = await ctx.node(NodeType.MODEL_VERSION, version_key)
+    if run is None or version is None or run.placeholder or run.project is None:
+        return []
+    return [
+        run_event(
+            RunState.OTHER,
+            at=event.occurred_at,
+            run=training_run_id(run_key),
+            namespace=naming.project_namespace(run.project),
+            job=_training_job(run),
+            job_type="TRAINING",
+            outputs=[model_version_dataset(version).as_output()],
+        )
+    ]
+
+
+async def model_version_registered(ctx: BuildContext, event: EventView) -> list[RunEvent]:
+    project, model, version, source_run = (
+        event.project,
+        event.text("model"),
+        event.integer("version"),
+        event.text("source_run_id"),
+    )
+    if project is None or model is None or version is None or source_run is None:
+        return []
+    return await _registration(ctx, event, source_run, named_key(project, model, version))
+
+
+async def run_linked(ctx: BuildContext, event: EventView) -> list[RunEvent]:
+    project, model, version, source_run = (
+        event.project,
+        event.text("model"),
+        event.integer("version"),
+        event.text("run_id"),
+    )
+    if project is None or model is None or version is None or source_run is None:
+        return []
+    return await _registration(ctx, event, source_run, named_key(project, model, version))
+
+
+async def model_validation(ctx: BuildContext, event: EventView) -> list[RunEvent]:
+    project, model, version = event.project, event.text("model"), event.integer("version")
+    validation_id, check = event.text("validation_id"), event.text("name") or "validation"
+    if project is None or model is None or version is None or validation_id is None:
+        return []
+    version_node = await ctx.node(NodeType.MODEL_VERSION, named_key(project, model, version))
+    report = await ctx.node(NodeType.VALIDATION_REPORT, validation_id)
+    if version_node is None or report is None:
+        return []
+    status = (event.text("status") or "").lower()
+    assertions: dict[str, InputDatasetFacet] = {
+        "dataQualityAssertions": DataQualityAssertionsDatasetFacet(
+            assertions=[Assertion(assertion=check, success=status == "passed", name=check, severity="error")],
+            producer=PRODUCER,
+        )
+    }
+    at = event.occurred_at
+    return start_and_end(
+        terminal=RunState.COMPLETE if status in {"passed", "failed"} else RunState.FAIL,
+        started=at,
+        ended=at,
+        run=run_id("validation", validation_id),
+        namespace=naming.project_namespace(project),
+        job=naming.model_validation_job(model, check),
+        job_type="VALIDATION",
+        inputs=[model_version_dataset(version_node).as_input(assertions)],
+        outputs=[validation_report_dataset(report).as_output()],
+        error=None if status in {"passed", "failed"} else f"validation {check} ended {status or 'without a status'}",
+    )
+
+
+async def deployment_changed(ctx: BuildContext, event: EventView) -> list[RunEvent]:
+    project, model, version = event.project, event.text("model"), event.integer("version")
+    environment = event.text("environment") or "default"
+    if project is None or model is None or version is None:
+        return []
+    version_node = await ctx.node(NodeType.MODEL_VERSION, named_key(project, model, version))
+    deployment = await ctx.node(NodeType.DEPLOYMENT, event.stored.aggregate_id)
+    if version_node is None or deployment is None:
+        return []
+    output = deployment_dataset(deployment)
+    if event.text("change") == "retired":
+        output.facets["lifecycleStateChange"] = LifecycleStateChangeDatasetFacet(
+            lifecycleStateChange=LifecycleStateChange.DROP, producer=PRODUCER
+        )
+    failed = event.text("status") == "failed"
+    return start_and_end(
+        terminal=RunState.FAIL if failed else RunState.COMPLETE,
+        started=event.occurred_at,
+        ended=event.occurred_at,
+        run=run_id("deployment-change", str(event.stored.id)),
+        namespace=naming.project_namespace(project),
+        job=naming.deployment_job(model, environment),
+        job_type="DEPLOYMENT",
+        inputs=[model_version_dataset(version_node).as_input()],
+        outputs=[output.as_output()],
+        error=f"deployment to {environment} failed" if failed else None,
+    )
+
+
+BUILDERS: dict[str, Builder] = {
+    "experiments.RunFinished": training_run,
+    "catalogue.ModelVersionCreated": model_version_registered,
+    "experiments.RunLinked": run_linked,
+    "catalogue.ValidationRecorded": model_validation,
+    "catalogue.DeploymentChanged": deployment_changed,
+}
+
+__all__ = ["BUILDERS", "Builder", "run_facets", "training_run_id"]

@@ -1,0 +1,202 @@
+"""Sending stored RunEvents to the OpenLineage endpoint, off the request path, with retries.
+
+The lineage subscriber only *stores* events (inside the outbox delivery's transaction); this loop sends
+them, so a slow or broken Marquez never delays a request, a commit or another subscriber. It claims
+due `pending` rows oldest first with a short lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so
+replicas share the work), posts each through openlineage-python's `HttpTransport` in a worker thread
+of its own, and records the outcome. A failure backs off exponentially and holds back the later rows
+of the batch (runs keep START before COMPLETE); after `max_attempts` the row is marked `failed`, kept
+and listed, and `mlplatform lineage replay` can send it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, cast
+
+import anyio
+import structlog
+from anyio import CapacityLimiter
+from sqlalchemy import func, or_, select, update
+
+from mlplatform.kernel.db import Database, utcnow
+from mlplatform.modules.lineage.models import OpenLineageEventRow
+
+log = structlog.get_logger("mlplatform.lineage")
+
+
+@dataclass(frozen=True)
+class EmitterSettings:
+    timeout_seconds: float = 5.0
+    """Per HTTP request."""
+    http_retries: int = 2
+    """Immediate retries inside one attempt (connection errors, 5xx), by the transport."""
+    max_attempts: int = 15
+    """Attempts (each with its immediate retries) before a row is marked `failed`."""
+    backoff_base_seconds: float = 1.0
+    backoff_max_seconds: float = 600.0
+    batch_size: int = 50
+    lease_seconds: float = 120.0
+    """A claimed row is not claimed again for this long (a crashed replica's rows come back after it)."""
+    poll_interval_seconds: float = 2.0
+    """How often due rows are looked for when no new event woke the emitter (retries are found this way)."""
+    endpoint: str = "api/v1/lineage"
+    """Path under the URL (Marquez: `api/v1/lineage`)."""
+
+
+def build_transport(url: str, settings: EmitterSettings) -> Any:
+    """openlineage-python's HTTP transport, with few immediate retries (the emitter does the backing off)."""
+    from openlineage.client.transport.http import HttpConfig, HttpTransport
+
+    retry = {
+        "total": settings.http_retries,
+        "read": settings.http_retries,
+        "connect": settings.http_retries,
+        "backoff_factor": 0.2,
+        "status_forcelist": [429, 500, 502, 503, 504],
+        "allowed_methods": ["POST"],
+    }
+    return HttpTransport(HttpConfig(url=url, endpoint=settings.endpoint, timeout=settings.timeout_seconds, retry=retry))
+
+
+def send(transport: Any, body: dict[str, Any]) -> None:
+    """POST one event (blocking). The transport serialises dicts exactly like its own event classes."""
+    transport.emit(cast(Any, body))
+
+
+def rejected(exc: Exception) -> bool:
+    """The endpoint refused the event itself (a 4xx other than timeout/rate limit): retrying cannot help."""
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    return isinstance(status, int) and 400 <= status < 500 and status not in (408, 429)
+
+
+@dataclass
+class OpenLineageEmitter:
+    database: Database
+    url: str
+    settings: EmitterSettings = field(default_factory=EmitterSettings)
+
+    def __post_init__(self) -> None:
+        self._transport = build_transport(self.url, self.settings)
+        self._limiter = CapacityLimiter(1)
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="openlineage-emitter")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._transport.close()
+
+    async def _run(self) -> None:
+        while True:
+            self._wakeup.clear()
+            try:
+                await self.run_until_idle()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("openlineage_round_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout=self.settings.poll_interval_seconds)
+
+    async def run_until_idle(self, max_rounds: int = 1000) -> int:
+        """Send due events until none is due or a send fails. Returns how many were emitted."""
+        emitted = 0
+        for _ in range(max_rounds):
+            sent, claimed, failed = await self.send_due()
+            emitted += sent
+            if claimed == 0 or failed:
+                break
+        return emitted
+
+    async def _claim(self) -> list[tuple[int, dict[str, Any], int]]:
+        """Due rows, oldest first, stopping before the first pending row that is not due (backing off after
+        a failure, or leased by another replica): events go out in the order they were built."""
+        now = utcnow()
+        blocked_from = (
+            select(func.min(OpenLineageEventRow.id))
+            .where(OpenLineageEventRow.status == "pending", OpenLineageEventRow.next_attempt_at > now)
+            .scalar_subquery()
+        )
+        async with self.database.transaction() as session:
+            rows = (
+                await session.execute(
+                    select(OpenLineageEventRow.id, OpenLineageEventRow.body, OpenLineageEventRow.attempts)
+                    .where(
+                        OpenLineageEventRow.status == "pending",
+                        OpenLineageEventRow.next_attempt_at <= now,
+                        or_(blocked_from.is_(None), OpenLineageEventRow.id < blocked_from),
+                    )
+                    .order_by(OpenLineageEventRow.id)
+                    .limit(self.settings.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if rows:
+                await session.execute(
+                    update(OpenLineageEventRow)
+                    .where(OpenLineageEventRow.id.in_([row.id for row in rows]))
+                    .values(next_attempt_at=now + timedelta(seconds=self.settings.lease_seconds))
+                )
+        return [(row.id, row.body, row.attempts) for row in rows]
+
+    async def send_due(self) -> tuple[int, int, bool]:
+        """One batch. Returns (emitted, claimed, whether a send failed)."""
+        claimed = await self._claim()
+        sent = 0
+        for index, (row_id, body, attempts) in enumerate(claimed):
+            try:
+                await anyio.to_thread.run_sync(send, self._transport, body, limiter=self._limiter)
+            except Exception as exc:
+                await self._failed(row_id, attempts + 1, exc, held=[r[0] for r in claimed[index + 1 :]])
+                return sent, len(claimed), True
+            await self._emitted(row_id, attempts + 1)
+            sent += 1
+        return sent, len(claimed), False
+
+    async def _emitted(self, row_id: int, attempts: int) -> None:
+        async with self.database.transaction() as session:
+            await session.execute(
+                update(OpenLineageEventRow)
+                .where(OpenLineageEventRow.id == row_id)
+                .values(status="emitted", attempts=attempts, emitted_at=utcnow(), last_error=None)
+            )
+
+    async def _failed(self, row_id: int, attempts: int, exc: Exception, *, held: list[int]) -> None:
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        give_up = attempts >= self.settings.max_attempts or rejected(exc)
+        delay = min(self.settings.backoff_base_seconds * 2 ** (attempts - 1), self.settings.backoff_max_seconds)
+        retry_at = utcnow() + timedelta(seconds=delay)
+        log.warning("openlineage_emit_failed", event_row=row_id, attempts=attempts, error=error[:300], gave_up=give_up)
+        async with self.database.transaction() as session:
+            await session.execute(
+                update(OpenLineageEventRow)
+                .where(OpenLineageEventRow.id == row_id)
+                .values(
+                    status="failed" if give_up else "pending",
+                    attempts=attempts,
+                    last_error=error,
+                    next_attempt_at=retry_at,
+                )
+            )
+            if held:
+                # Later events wait for the failed one (or, once it is given up, go right after it).
+                await session.execute(
+                    update(OpenLineageEventRow)
+                    .where(OpenLineageEventRow.id.in_(held))
+                    .values(next_attempt_at=utcnow() if give_up else retry_at)
+                )

@@ -1,0 +1,7 @@
+"""Every OpenLineage builder, by domain event type."""
+
+from __future__ import annotations
+
+from mlplatform.modules.lineage.openlineage import builders, features
+
+ALL_BUILDERS: dict[str, builders.Builder] = {**builders.BUILDERS, **features.BUILDERS}

@@ -1,0 +1,69 @@
+"""Wire types of the lineage API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+
+
+class LineageNode(msgspec.Struct, kw_only=True):
+    id: str
+    """`<type>:<key>`: what `node=` takes."""
+    type: str
+    key: str
+    project: str | None
+    name: str
+    attributes: dict[str, Any]
+    placeholder: bool
+    """True when the node is only known because another event referred to it."""
+    first_seen: datetime
+    last_seen: datetime
+    relation: Literal["root", "upstream", "downstream"]
+    distance: int
+    """Hops from the queried node."""
+
+
+class LineageEdge(msgspec.Struct, kw_only=True):
+    source: str
+    """Upstream end (`<type>:<key>`): data flows from source to target."""
+    target: str
+    kind: str
+    project: str | None
+    created_at: datetime
+
+
+class LineageGraph(msgspec.Struct, kw_only=True):
+    root: str
+    direction: Literal["upstream", "downstream", "both"]
+    depth: int
+    nodes: list[LineageNode]
+    edges: list[LineageEdge]
+    truncated: bool = False
+    """True when more than `MAX_NODES` nodes were reachable: the nearest ones are returned."""
+
+
+class OpenLineageEvent(msgspec.Struct, kw_only=True):
+    id: int
+    source_event_id: uuid.UUID
+    source_event_type: str
+    project: str | None
+    event_type: str
+    job_namespace: str
+    job_name: str
+    run_id: str
+    event_time: datetime
+    status: Literal["pending", "emitted", "failed", "unsent"]
+    attempts: int
+    emitted_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+    event: dict[str, Any]
+    """The RunEvent exactly as sent (OpenLineage 2-0-2 JSON)."""
+
+
+class OpenLineageEventPage(msgspec.Struct, kw_only=True):
+    items: list[OpenLineageEvent]
+    next_cursor: str | None = None

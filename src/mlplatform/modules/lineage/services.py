@@ -1,0 +1,148 @@
+"""Lineage queries: a node's neighbourhood (provenance, impact) and the OpenLineage event log."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mlplatform.kernel.errors import Invalid, NotFound
+from mlplatform.kernel.pagination import check_limit, decode_cursor, encode_cursor
+from mlplatform.modules.lineage import repositories, schemas
+from mlplatform.modules.lineage.access import Visibility
+from mlplatform.modules.lineage.graph_store import find_node
+from mlplatform.modules.lineage.models import LineageEdge, LineageNode, OpenLineageEventRow
+from mlplatform.modules.lineage.vocabulary import Direction, check_depth, node_id, parse_direction, parse_node_ref
+
+MAX_NODES = 5000
+"""Largest answer (per direction); the nearest nodes win when more are reachable."""
+EVENT_STATUSES = ("pending", "emitted", "failed", "unsent")
+EVENTS_SORT = "-id"
+
+
+def _node(row: LineageNode, relation: Literal["root", "upstream", "downstream"], distance: int) -> schemas.LineageNode:
+    return schemas.LineageNode(
+        id=node_id(row.type, row.key),
+        type=row.type,
+        key=row.key,
+        project=row.project,
+        name=row.name,
+        attributes=row.attributes or {},
+        placeholder=row.placeholder,
+        first_seen=row.first_seen,
+        last_seen=row.last_seen,
+        relation=relation,
+        distance=distance,
+    )
+
+
+class LineageService:
+    def __init__(self, session: AsyncSession, visibility: Visibility) -> None:
+        self.session = session
+        self.visibility = visibility
+
+    async def graph(self, node: str, *, depth: int | None, direction: str | None) -> schemas.LineageGraph:
+        """Nodes within `depth` hops of `node` upstream (provenance), downstream (impact) or both, and the
+        edges between them. A node the caller cannot read answers 404, exactly like one that does not exist."""
+        node_type, key = parse_node_ref(node)
+        hops = check_depth(depth)
+        way = parse_direction(direction)
+        root = await find_node(self.session, node_type, key)
+        if root is None or not self.visibility.allows(root.project):
+            raise NotFound(f"no lineage for {node_type.value}:{key}")
+        found: dict[int, tuple[Literal["upstream", "downstream"], int]] = {}
+        truncated = False
+        sides: list[Literal["upstream", "downstream"]] = []
+        if way in (Direction.UPSTREAM, Direction.BOTH):
+            sides.append("upstream")
+        if way in (Direction.DOWNSTREAM, Direction.BOTH):
+            sides.append("downstream")
+        for side in sides:
+            reached = await repositories.walk(
+                self.session,
+                root.id,
+                hops,
+                upstream=side == "upstream",
+                visibility=self.visibility,
+                limit=MAX_NODES + 1,
+            )
+            truncated = truncated or len(reached) > MAX_NODES
+            for reached_id, distance in reached[:MAX_NODES]:
+                found.setdefault(reached_id, (side, distance))
+        rows = await repositories.nodes_by_id(self.session, list(found))
+        by_id = {root.id: root, **{row.id: row for row in rows}}
+        nodes = [_node(root, "root", 0)]
+        nodes.extend(_node(row, *found[row.id]) for row in sorted(rows, key=lambda r: (found[r.id][1], r.type, r.key)))
+        edges = await repositories.edges_among(self.session, list(by_id))
+        return schemas.LineageGraph(
+            root=node_id(root.type, root.key),
+            direction=way.value,
+            depth=hops,
+            nodes=nodes,
+            edges=[self._edge(edge, by_id) for edge in edges],
+            truncated=truncated,
+        )
+
+    @staticmethod
+    def _edge(edge: LineageEdge, by_id: dict[int, LineageNode]) -> schemas.LineageEdge:
+        source, target = by_id[edge.source_id], by_id[edge.target_id]
+        return schemas.LineageEdge(
+            source=node_id(source.type, source.key),
+            target=node_id(target.type, target.key),
+            kind=edge.kind,
+            project=edge.project,
+            created_at=edge.created_at,
+        )
+
+    async def events(
+        self,
+        *,
+        project: str | None,
+        status: str | None,
+        job_name: str | None,
+        run_id: str | None,
+        cursor: str | None,
+        limit: int | None,
+    ) -> schemas.OpenLineageEventPage:
+        size = check_limit(limit)
+        if status is not None and status not in EVENT_STATUSES:
+            raise Invalid(f"status: one of {', '.join(EVENT_STATUSES)}", parameter="status")
+        before_id: int | None = None
+        if cursor is not None:
+            (value,) = decode_cursor(cursor, sort=EVENTS_SORT, arity=1)
+            if not isinstance(value, int):
+                raise Invalid("cursor: not a cursor issued by this API", parameter="cursor")
+            before_id = value
+        rows = await repositories.list_events(
+            self.session,
+            visibility=self.visibility,
+            project=project,
+            status=status,
+            job_name=job_name,
+            run_id=run_id,
+            before_id=before_id,
+            limit=size + 1,
+        )
+        items = [_event(row) for row in rows[:size]]
+        next_cursor = encode_cursor(EVENTS_SORT, [items[-1].id]) if len(rows) > size and items else None
+        return schemas.OpenLineageEventPage(items=items, next_cursor=next_cursor)
+
+
+def _event(row: OpenLineageEventRow) -> schemas.OpenLineageEvent:
+    return schemas.OpenLineageEvent(
+        id=row.id,
+        source_event_id=row.source_event_id,
+        source_event_type=row.source_event_type,
+        project=row.project,
+        event_type=row.event_type,
+        job_namespace=row.job_namespace,
+        job_name=row.job_name,
+        run_id=row.run_id,
+        event_time=row.event_time,
+        status=row.status,  # type: ignore[arg-type]
+        attempts=row.attempts,
+        emitted_at=row.emitted_at,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        event=row.body,
+    )

@@ -1,0 +1,74 @@
+"""The platform under test and what tests need to drive it (shared by the features tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import create_engine, text
+
+from mlplatform.modules.features.adapters.feast_config import psycopg_url
+from mlplatform.modules.features.adapters.files import StoreLocation
+from mlplatform.settings import Settings
+from tests.support.auth import grant
+
+TERMINAL = {"succeeded", "failed", "cancelled"}
+
+
+@dataclass
+class Stack:
+    """One running platform and what tests need to drive it."""
+
+    name: str
+    settings: Settings
+    app: Litestar
+    client: AsyncTestClient[Litestar]
+    location: StoreLocation
+    worker_log: Path | None = None
+
+    @property
+    def full(self) -> bool:
+        return self.name == "full"
+
+    async def project(self, role: str = "contributor") -> tuple[str, dict[str, str]]:
+        """A fresh project and headers of a member with `role`."""
+        project = f"p-{uuid.uuid4().hex[:10]}"
+        return project, await grant(self.app, project=project, role=role)
+
+    def write_parquet(self, key: str, frame: pd.DataFrame) -> str:
+        uri = self.location.uri_for(key)
+        self.location.write(uri, pa.Table.from_pandas(frame, preserve_index=False))
+        return uri
+
+    def create_table(self, frame: pd.DataFrame, dtypes: dict[str, str]) -> str:
+        """A PostgreSQL table holding `frame` (full stack only); returns `public.<name>`."""
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        engine = create_engine(psycopg_url(self.settings.resolved_database_url))
+        try:
+            with engine.begin() as connection:
+                columns = ", ".join(f'"{c}" {t}' for c, t in dtypes.items())
+                connection.execute(text(f"CREATE TABLE public.{name} ({columns})"))
+                frame.to_sql(name, connection, schema="public", if_exists="append", index=False)
+        finally:
+            engine.dispose()
+        return f"public.{name}"
+
+    async def wait_job(self, headers: dict[str, str], job: dict[str, Any], seconds: float = 90) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + seconds
+        while True:
+            response = await self.client.get(f"/api/v1/jobs/{job['id']}", headers=headers)
+            assert response.status_code == 200, response.text
+            current: dict[str, Any] = response.json()
+            if current["status"] in TERMINAL:
+                return current
+            if asyncio.get_running_loop().time() > deadline:
+                log = self.worker_log.read_text(errors="replace")[-4000:] if self.worker_log else ""
+                raise AssertionError(f"job still {current['status']} after {seconds} s: {current}\n{log}")
+            await asyncio.sleep(0.2)

@@ -1,0 +1,81 @@
+"""Feast configuration built from settings, and the pieces of Feast's Redis layout we re-implement."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlplatform.modules.features.adapters.feast_config import (
+    FeastSettings,
+    feast_project,
+    feature_store_yaml,
+    redis_connection_string,
+)
+from mlplatform.modules.features.serving.layout import (
+    INT64,
+    STRING,
+    EntityValueError,
+    decode_timestamp,
+    encode_value,
+    format_timestamp,
+)
+from mlplatform.settings import Settings
+
+
+def test_project_names_map_injectively_to_feast_names() -> None:
+    assert feast_project("ride-share-2") == "ride_share_2"
+
+
+def test_redis_connection_strings() -> None:
+    assert redis_connection_string("redis://127.0.0.1:6380/3") == "127.0.0.1:6380,db=3"
+    assert redis_connection_string("rediss://:s3cret@cache:6379") == "cache:6379,db=0,password=s3cret,ssl=true"
+
+
+def test_postgres_settings_use_psycopg_and_the_feast_schema(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url="postgresql+asyncpg://app:pw@db:5432/platform",
+        redis_url="redis://cache:6379/1",
+    )
+    feast = FeastSettings.from_settings(settings, "s3://bucket/root")
+    config = feast.repo_config("churn-model")
+    assert config["project"] == "churn_model"
+    assert config["registry"]["path"] == "postgresql+psycopg://app:pw@db:5432/platform?options=-csearch_path%3Dfeast"
+    assert config["online_store"] == {"type": "redis", "connection_string": "cache:6379,db=1"}
+    assert config["offline_store"]["postgres_url"] == "postgresql+psycopg://app:pw@db:5432/platform"
+    text = feature_store_yaml(feast, "churn-model", base_url="https://ml.example.com/")
+    assert "pw" not in text
+    loaded = yaml.safe_load(text)
+    assert loaded["registry"]["path"].startswith("postgresql+psycopg://app:${FEAST_REGISTRY_PASSWORD}@db:5432/")
+    assert loaded["online_store"]["path"] == "https://ml.example.com/feast/churn-model"
+    assert loaded["offline_store"]["password"] == "${FEAST_OFFLINE_PASSWORD}"
+
+
+def test_embedded_settings_use_sqlite_files(tmp_path: Path) -> None:
+    feast = FeastSettings.from_settings(Settings(data_dir=tmp_path), f"file://{tmp_path}/objects")
+    config = feast.repo_config("p")
+    assert config["registry"]["path"] == f"sqlite:///{tmp_path.resolve()}/feast_registry.db"
+    assert config["online_store"]["type"] == "sqlite"
+    assert not feast.online_is_redis
+
+
+def test_entity_values_are_checked() -> None:
+    assert encode_value(INT64, "12") == encode_value(INT64, 12)
+    for bad in (True, "x", 1.5, 2**64):
+        with pytest.raises(EntityValueError):
+            encode_value(INT64, bad)
+    with pytest.raises(EntityValueError):
+        encode_value(STRING, None)
+
+
+def test_timestamps_round_trip_like_feast() -> None:
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    stamp = Timestamp(seconds=1_767_225_600, nanos=123_000_000)
+    assert decode_timestamp(stamp.SerializeToString()) == (1_767_225_600, 123_000_000)
+    assert format_timestamp(1_767_225_600, 123_000_000) == "2026-01-01T00:00:00.123Z"
+    assert format_timestamp(1_767_225_600, 0) == "2026-01-01T00:00:00Z"
+    assert format_timestamp(0, 0) == "1970-01-01T00:00:00Z"
+    assert decode_timestamp(Timestamp(seconds=-5).SerializeToString()) == (-5, 0)
