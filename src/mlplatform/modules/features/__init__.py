@@ -42,6 +42,8 @@ def provide_features(platform: PlatformContext) -> FeaturesRuntime:
 def health_checks(platform: PlatformContext) -> Sequence[HealthCheck]:
     async def registry() -> None:
         runtime = features_runtime(platform)
+        if not runtime.feast_loaded:
+            raise RuntimeError("Feast is still loading (first seconds after start)")
         await runtime.gateway.run(lambda: runtime.gateway.store("health").registry.list_projects(allow_cache=False))
 
     return [HealthCheck("feature_registry", registry, required=False, timeout_seconds=10.0)]

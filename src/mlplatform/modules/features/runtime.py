@@ -57,6 +57,11 @@ class FeaturesRuntime:
         except Exception:
             log.warning("feast_import_failed", exc_info=True)
 
+    @property
+    def feast_loaded(self) -> bool:
+        """Whether the background Feast import has finished (readiness must not wait for it)."""
+        return self._warmup is not None and self._warmup.done()
+
     async def decoder(self) -> ValueDecoder:
         if self._decoder is None:
             self._decoder = await self.gateway.run(_build_decoder)
