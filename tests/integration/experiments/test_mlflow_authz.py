@@ -341,6 +341,9 @@ async def test_writes_are_audited_and_searches_are_not(
     assert any(p.endswith("experiments/create") and o == "success" for _, p, o in paths), paths
     assert any(p.endswith("runs/create") and o == "denied" for _, p, o in paths), paths
     assert not any(p.endswith("runs/search") for _, p, _ in paths), paths
+    created = next(e for e in mlflow_rows if e["path"].rstrip("/").endswith("experiments/create"))
+    assert created["action"].startswith("mlflow."), created
+    assert created["project"], created
 
 
 async def test_a_get_with_a_json_body_is_read_like_mlflow_reads_it(mlflow_client: Client, members: Members) -> None:

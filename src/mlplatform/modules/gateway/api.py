@@ -31,6 +31,8 @@ from mlplatform.kernel.errors import Forbidden, NotFound, Unauthenticated
 from mlplatform.kernel.system import PUBLIC
 
 __all__ = [
+    "AUDITED_FLAG",
+    "AUDIT_DETAILS",
     "PUBLIC",
     "READ_ONLY",
     "Principal",
@@ -160,6 +162,10 @@ async def requires_platform_admin(connection: ASGIConnection[Any, Any, Any, Any]
         raise Forbidden("this needs a platform admin")
 
 
+AUDITED_FLAG = "mlplatform.audited"
+"""Set `scope[AUDITED_FLAG] = True` when a request needs no audit row from the gateway (a read sent as POST)."""
+AUDIT_DETAILS = "mlplatform.audit"
+"""Set `scope[AUDIT_DETAILS] = {"action", "project", "resource"}` to name what a request did in its audit row."""
 READ_ONLY = {"read_only": True}
 """Route `opt` for a POST that only reads (online feature serving, searches): not audited as a mutation,
 and open to viewers by the route-table test."""

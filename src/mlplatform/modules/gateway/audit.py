@@ -19,13 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.db import Database
 from mlplatform.kernel.request_ids import current_request_id
-from mlplatform.modules.gateway.api import Principal
+from mlplatform.modules.gateway.api import AUDIT_DETAILS, AUDITED_FLAG, Principal
 from mlplatform.modules.gateway.models import AuditEvent
 
 log = structlog.get_logger("mlplatform.audit")
 
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-AUDITED_FLAG = "mlplatform.audited"
 
 
 def action_of(scope: Any) -> str:
@@ -52,14 +51,19 @@ def audit_row(
     path_params = scope.get("path_params") or {}
     project = path_params.get("project")
     client = scope.get("client")
-    resource_parts = [f"{k}={v}" for k, v in path_params.items() if k != "project"]
+    resource = ",".join(f"{k}={v}" for k, v in path_params.items() if k != "project")
+    details = scope.get(AUDIT_DETAILS)
+    if isinstance(details, dict):
+        action = action or details.get("action")
+        project = details.get("project") or project
+        resource = details.get("resource") or resource
     return AuditEvent(
         actor=principal.subject if principal else None,
         action=action or action_of(scope),
         method=scope.get("method", ""),
         path=str(scope.get("path", ""))[:2000],
         project=str(project)[:63] if project is not None else None,
-        resource=",".join(resource_parts)[:500] or None,
+        resource=str(resource)[:500] or None,
         outcome=outcome,
         status_code=status_code,
         request_id=current_request_id.get(),

@@ -31,16 +31,17 @@ from mlplatform.modules.experiments.authz.projects import ProjectResolver
 from mlplatform.modules.experiments.authz.request import MlflowCall
 from mlplatform.modules.experiments.config import MOUNT_PATH
 from mlplatform.modules.experiments.runtime import MlflowRuntime
-from mlplatform.modules.gateway.api import Principal, ProjectDirectory
+from mlplatform.modules.gateway.api import AUDIT_DETAILS, Principal, ProjectDirectory
+from mlplatform.modules.gateway.api import AUDITED_FLAG as GATEWAY_AUDITED_FLAG
 
 log = structlog.get_logger("mlplatform.experiments")
 
 RULES = RuleBook([*tracking_rules.rule.rules, *registry_rules.rule.rules, *graphql_rules.rule.rules])
 ADMIN_RULE = Rule(frozenset(), "", "admin", True, admins_only)
 
-AUDIT_KEY = "mlplatform.audit"
+AUDIT_KEY = AUDIT_DETAILS
 """Scope key the gateway's audit reads for the action/project/resource of an MLflow write."""
-AUDITED_FLAG = "mlplatform.audited"
+AUDITED_FLAG = GATEWAY_AUDITED_FLAG
 """Scope key telling the gateway not to write an audit row (set for MLflow reads sent as POST)."""
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
