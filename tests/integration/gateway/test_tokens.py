@@ -207,3 +207,13 @@ async def test_rotation_keeps_old_tokens_valid(app: Litestar, client: Client, se
     assert (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {old}"})).status_code == 200
     kids = {k["kid"] for k in (await client.get("/.well-known/jwks.json")).json()["keys"]}
     assert kids == {old_kid, new_kid}
+
+
+async def test_a_browser_without_a_session_is_sent_to_the_login_page(client: Client) -> None:
+    page = await client.get(
+        "/api/v1/projects/p1?x=1", headers={"Accept": "text/html,application/xhtml+xml"}, follow_redirects=False
+    )
+    assert page.status_code == 303
+    assert page.headers["location"] == "/login?next=%2Fapi%2Fv1%2Fprojects%2Fp1%3Fx%3D1"
+    api = await client.get("/api/v1/projects/p1", headers={"Accept": "application/json"})
+    problem(api, 401)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 import structlog
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -68,6 +69,11 @@ def gateway_middleware(app: ASGIApp) -> ASGIApp:
             raise Unauthenticated(f"invalid credentials: {exc.reason}", headers=_WWW_AUTHENTICATE) from None
         except IdentityProviderDown as exc:
             raise Unavailable(str(exc), component="identity-provider") from None
+
+        if principal is None and not public and _browser_navigation(scope):
+            await _limit(runtime, "anonymous", f"ip:{client_addr}")
+            await _redirect_to_login(scope, send)
+            return
 
         if principal is None and not public:
             await _limit(runtime, "anonymous", f"ip:{client_addr}")
@@ -135,6 +141,30 @@ def _warn_redis_down() -> None:
 def _after_response_row(scope: Scope, principal: Principal | None, status: int) -> Any:
     outcome = "success" if status < 400 else "denied" if status in {401, 403} else "failed"
     return audit_row(scope, principal=principal, outcome=outcome, status_code=status)
+
+
+def _browser_navigation(scope: Scope) -> bool:
+    """A browser opening a page (GET preferring HTML): send it to the sign-in page instead of a 401 body."""
+    if scope.get("method") != "GET":
+        return False
+    accept = next((v for k, v in scope["headers"] if k == b"accept"), b"")
+    return accept.startswith(b"text/html")
+
+
+async def _redirect_to_login(scope: Scope, send: Send) -> None:
+    target = scope["path"]
+    query = (scope.get("query_string") or b"").decode("latin-1")
+    if query:
+        target = f"{target}?{query}"
+    location = ("/login?" + urlencode({"next": target})).encode("latin-1")
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 303,
+            "headers": [(b"location", location), (b"content-length", b"0"), (b"cache-control", b"no-store")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def _headers(scope: Scope) -> dict[str, str]:
