@@ -117,7 +117,7 @@ class RateLimitSettings(BaseModel):
     window_seconds: float = Field(default=60.0, gt=0)
     """Window the limits below are counted over (GCRA: bursts up to the limit, then a smooth refill)."""
     groups: dict[str, int] = Field(
-        default_factory=lambda: {"api": 1200, "auth": 60, "online": 60_000, "mlflow": 6000, "anonymous": 300}
+        default_factory=lambda: {"api": 1200, "auth": 60, "online": 60_000, "mlflow": 60_000, "anonymous": 300}
     )
     """Limit per route group. `anonymous` applies per client address to requests without credentials;
     `auth` to the token endpoint and failed authentications per address."""
