@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -144,15 +145,23 @@ def test_feast_sdk_reads_online_features_through_the_platform(
         repo = tmp_path / "repo"
         repo.mkdir()
         (repo / "feature_store.yaml").write_text(yaml_text)
+        expected = {"driver_id": [1, 2], "trips": [12, 34], "rating": [4.5, 3.5]}
         os.environ["MLPLATFORM_TOKEN"] = key
         try:
             store = FeatureStore(repo_path=str(repo))
-            rows = store.get_online_features(
-                features=["driver_stats:trips", "driver_stats:rating"], entity_rows=[{"driver_id": 1}, {"driver_id": 2}]
-            ).to_dict()
+            # Definitions reach the serving process's metadata cache through Redis pub/sub: allow it a moment.
+            deadline = time.monotonic() + 15
+            while True:
+                rows = store.get_online_features(
+                    features=["driver_stats:trips", "driver_stats:rating"],
+                    entity_rows=[{"driver_id": 1}, {"driver_id": 2}],
+                ).to_dict()
+                if rows == expected or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
         finally:
             del os.environ["MLPLATFORM_TOKEN"]
-        assert rows == {"driver_id": [1, 2], "trips": [12, 34], "rating": [4.5, 3.5]}
+        assert rows == expected
 
         # 2. OIDC client credentials against the platform's own token endpoint.
         config = RepoConfig(
