@@ -52,7 +52,11 @@ def base_url(tmp_path: Path) -> Iterator[str]:
         yield base
     finally:
         process.terminate()
-        process.wait(timeout=20)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # graceful shutdown waits for a running Feast import thread
+            process.kill()
+            process.wait()
 
 
 def key_for(admin: httpx.Client, user: str, role: str) -> dict[str, str]:

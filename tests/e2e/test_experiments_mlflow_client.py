@@ -103,7 +103,11 @@ async def served(
         yield Served(base, process, database)
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # graceful shutdown waits for a running Feast import thread
+            process.kill()
+            process.wait()
         log.close()
         await database.dispose()
 

@@ -81,7 +81,11 @@ def served(tmp_path: Path) -> Iterator[Served]:
                 yield Served(base, data_dir, marquez)
             finally:
                 process.terminate()
-                process.wait(timeout=30)
+                try:
+                    process.wait(timeout=60)
+                except subprocess.TimeoutExpired:  # graceful shutdown waits for a running Feast import thread
+                    process.kill()
+                    process.wait()
 
 
 def write_raw_data(served: Served, project: str) -> str:
