@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
@@ -19,10 +19,6 @@ from mlplatform.modules.features import events, schemas
 from mlplatform.modules.features.models import DatasetRow
 from mlplatform.modules.features.repositories import new_report
 from mlplatform.modules.features.runtime import FeaturesRuntime, features_runtime
-
-if TYPE_CHECKING:
-    pass
-
 from mlplatform.modules.features.services.job_inputs import entity_frame, iso, parse, requested
 
 CHUNK_ROWS = 20_000

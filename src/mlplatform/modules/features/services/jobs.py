@@ -4,7 +4,6 @@ request is a 422, not a failed job)."""
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,9 +14,6 @@ from mlplatform.modules.features import schemas
 from mlplatform.modules.features.runtime import FeaturesRuntime
 from mlplatform.modules.features.services.job_inputs import entity_frame, iso, parquet_bytes, requested
 from mlplatform.modules.features.services.job_runs import historical_job, materialize_job, validate_job
-
-if TYPE_CHECKING:
-    pass
 
 MATERIALIZE = "features.materialize"
 HISTORICAL = "features.historical"
