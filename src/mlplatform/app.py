@@ -19,6 +19,9 @@ from mlplatform.kernel.context import PlatformContext, build_context
 from mlplatform.kernel.dependencies import provide_db_session, provide_platform
 from mlplatform.kernel.errors import EXCEPTION_HANDLERS
 from mlplatform.kernel.events import Dispatcher
+from mlplatform.kernel.jobs.hosting import start_jobs, stop_jobs
+from mlplatform.kernel.jobs.http import TAG as JOBS_TAG
+from mlplatform.kernel.jobs.http import jobs_router
 from mlplatform.kernel.logging import configure_logging
 from mlplatform.kernel.migrations import current_revisions, head_revisions, upgrade_async
 from mlplatform.kernel.module import Module
@@ -31,6 +34,7 @@ log = structlog.get_logger("mlplatform.app")
 
 TAGS = [
     Tag(name="system", description="Health, readiness and metrics."),
+    Tag(name=JOBS_TAG[0], description=JOBS_TAG[1]),
 ]
 
 
@@ -86,10 +90,12 @@ def create_app(settings: Settings | None = None, *, modules: Sequence[Module] | 
                 for hook in module.on_startup:
                     await hook(context)
                 started.append(module)
+            await start_jobs(context, [register for m in chosen for register in m.jobs])
             dispatcher.start()
             log.info("started", modules=[m.name for m in chosen], database=context.database.dialect)
             yield
         finally:
+            await stop_jobs(context)  # before the modules: running jobs use them
             await dispatcher.stop()
             for module in reversed(started):
                 for hook in module.on_shutdown:
@@ -97,6 +103,7 @@ def create_app(settings: Settings | None = None, *, modules: Sequence[Module] | 
             await context.close()
 
     module_routers = [Router(path="/", route_handlers=list(m.route_handlers)) for m in chosen if m.route_handlers]
+    jobs_routes = jobs_router(next((m.job_access for m in chosen if m.job_access), None))
     cors = (
         CORSConfig(allow_origins=settings.http.cors_origins, allow_credentials=True, expose_headers=["X-Request-ID"])
         if settings.http.cors_origins
@@ -104,7 +111,7 @@ def create_app(settings: Settings | None = None, *, modules: Sequence[Module] | 
     )
     prometheus = PrometheusConfig(app_name="mlplatform", prefix="mlplatform", group_path=True, exclude=["/metrics"])
     app = Litestar(
-        route_handlers=[*SYSTEM_ROUTES, *module_routers],
+        route_handlers=[*SYSTEM_ROUTES, jobs_routes, *module_routers],
         dependencies={
             "platform": Provide(provide_platform, sync_to_thread=False),
             "db_session": Provide(provide_db_session),
@@ -129,7 +136,9 @@ def create_app(settings: Settings | None = None, *, modules: Sequence[Module] | 
         logging_config=None,
     )
     # Outermost, so unknown routes and wrong methods (answered before route middleware) carry an id too.
-    app.asgi_handler = request_id_middleware(app.asgi_handler)
+    app.asgi_handler = request_id_middleware(
+        app.asgi_handler, access_log_sample_rate=settings.http.access_log_sample_rate
+    )
     app.state.platform = context
     app.state.settings = settings
     return app

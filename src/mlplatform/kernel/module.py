@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from mlplatform.kernel.context import PlatformContext
     from mlplatform.kernel.events import Subscriber
     from mlplatform.kernel.health import HealthCheck
+    from mlplatform.kernel.jobs.hosting import JobRegistrar
+    from mlplatform.kernel.jobs.http import JobAccess
 
 Hook = Callable[["PlatformContext"], Awaitable[None]]
 
@@ -40,3 +42,8 @@ class Module:
     """App-wide Litestar dependencies the module provides (e.g. the gateway's `principal`)."""
     openapi_tags: Sequence[tuple[str, str]] = ()
     """(name, description) of the OpenAPI tags the module's routes use."""
+    jobs: Sequence[JobRegistrar] = ()
+    """Register the module's job kinds in the kernel's jobs runtime (called once at start-up, after every
+    module's `on_startup`); the kernel starts and stops the runtime and serves `/api/v1/jobs`."""
+    job_access: JobAccess | None = None
+    """From the identity module: guards and `JobScope` provider of the kernel's `/api/v1/jobs` routes."""

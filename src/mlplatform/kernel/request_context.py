@@ -1,8 +1,15 @@
 """Per-request context: a request id (taken from `X-Request-ID` when sane, else generated), echoed
-on the response, bound into every log line of the request, and an access log line at the end."""
+on the response, bound into every log line of the request, and an access log line at the end.
+
+High-volume routes (online feature reads) mark themselves with `opt=SAMPLED_ACCESS_LOG`: only a sample of
+their successful requests is logged (`http.access_log_sample_rate`), each sampled line saying how many
+requests it stands for (`sampled`). A JSON line costs about as much as the whole read it describes.
+"""
 
 from __future__ import annotations
 
+import itertools
+import logging
 import re
 import time
 import uuid
@@ -14,9 +21,28 @@ from mlplatform.kernel.request_ids import current_request_id
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 access_log = structlog.get_logger("mlplatform.access")
+_access_logger = logging.getLogger("mlplatform.access")
+
+SAMPLED_ACCESS_LOG = {"access_log": "sampled"}
+"""Route `opt` of high-volume routes: their successful requests are logged as a sample."""
 
 
-def request_id_middleware(app: ASGIApp) -> ASGIApp:
+def request_id_middleware(app: ASGIApp, *, access_log_sample_rate: float = 1.0) -> ASGIApp:
+    """`access_log_sample_rate`: share of successful requests to `SAMPLED_ACCESS_LOG` routes that are logged."""
+    every = round(1 / access_log_sample_rate) if access_log_sample_rate > 0 else 0
+    counter = itertools.count()
+
+    def wanted(scope: Scope, status: int) -> int:
+        """0: no line; else the number of requests the line stands for."""
+        if status >= 400:
+            return 1
+        handler = scope.get("route_handler")
+        if handler is None or handler.opt.get("access_log") != "sampled":
+            return 1
+        if every == 0 or next(counter) % every:
+            return 0
+        return every
+
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
@@ -41,13 +67,15 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send_with_id)
         finally:
-            access_log.info(
-                "request",
-                method=scope.get("method"),
-                path=scope["path"],
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            )
+            if _access_logger.isEnabledFor(logging.INFO) and (stands_for := wanted(scope, status)):
+                access_log.info(
+                    "request",
+                    method=scope.get("method"),
+                    path=scope["path"],
+                    status=status,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                    **({"sampled": stands_for} if stands_for > 1 else {}),
+                )
             structlog.contextvars.unbind_contextvars("request_id")
             current_request_id.reset(token)
 

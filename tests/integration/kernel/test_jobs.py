@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from mlplatform.kernel.context import PlatformContext, build_context
 from mlplatform.kernel.db import utcnow
+from mlplatform.kernel.events.model import OutboxEvent
 from mlplatform.kernel.jobs import JobContext, JobDefinition, JobRuntime, KernelJob, jobs_runtime
 from mlplatform.kernel.jobs.backends import LocalBackend, SaqBackend
 from mlplatform.kernel.jobs.builtin import SELFTEST_KIND
@@ -34,6 +35,7 @@ async def _started(settings: Settings) -> AsyncIterator[JobRuntime]:
     runtime = jobs_runtime(platform)
     runtime.registry.register(JobDefinition(kind="test.echo", function=echo, max_attempts=2))
     runtime.registry.register(JobDefinition(kind="test.block", function=block, heartbeat_seconds=2))
+    runtime.registry.register(JobDefinition(kind="test.sleep", function=sleep, max_attempts=3))
     await runtime.start()
     try:
         yield runtime
@@ -59,6 +61,12 @@ async def block(ctx: JobContext) -> dict[str, Any]:
 
     await asyncio.to_thread(work)
     return {"finished": True}
+
+
+async def sleep(ctx: JobContext) -> dict[str, Any]:
+    """Cancellable on the event loop (no thread left behind when a time-out stops it)."""
+    await asyncio.sleep(float(ctx.params.get("seconds", 30)))
+    return {"slept": True}
 
 
 @pytest.fixture
@@ -116,6 +124,16 @@ def ended(job: KernelJob) -> bool:
     return job.status in {"succeeded", "failed", "cancelled"}
 
 
+async def job_failed_events(platform: PlatformContext, job_id: uuid.UUID) -> list[OutboxEvent]:
+    async with platform.database.transaction() as session:
+        rows = await session.scalars(
+            select(OutboxEvent)
+            .where(OutboxEvent.event_type == "JobFailed", OutboxEvent.aggregate_id == str(job_id))
+            .order_by(OutboxEvent.seq)
+        )
+        return list(rows.all())
+
+
 async def test_job_runs_to_success_with_result(runtime: JobRuntime) -> None:
     job_id = await submit(runtime, "test.echo", params={"n": 1}, project="p1", created_by="user:ann")
     job = await wait_for(runtime.platform, job_id, ended)
@@ -127,6 +145,7 @@ async def test_job_runs_to_success_with_result(runtime: JobRuntime) -> None:
     assert job.finished_at is not None
     assert job.finished_at >= job.started_at
     assert job.worker
+    assert await job_failed_events(runtime.platform, job_id) == []
 
 
 async def test_progress_is_visible_while_running(runtime: JobRuntime) -> None:
@@ -243,6 +262,9 @@ async def test_stale_running_job_without_attempts_left_fails(local_runtime: JobR
             attempts=2,
             max_attempts=2,
             heartbeat_seconds=5,
+            params={"lost": True},
+            project="p2",
+            created_by="user:bob",
             worker="gone-host:1",
             started_at=long_ago,
             heartbeat_at=long_ago,
@@ -252,6 +274,13 @@ async def test_stale_running_job_without_attempts_left_fails(local_runtime: JobR
     assert done.status == "failed"
     assert done.error is not None
     assert done.error.startswith("worker lost: no heartbeat from gone-host:1")
+    [event] = await job_failed_events(runtime.platform, job.id)
+    assert event.payload["error"] == done.error
+    assert event.payload["attempts"] == 2
+    assert event.payload["params"] == {"lost": True}
+    assert event.payload["kind"] == "test.echo"
+    assert event.project == "p2"
+    assert event.actor == "user:bob"
 
 
 async def test_saq_backend_is_used_with_redis(saq_runtime: JobRuntime) -> None:
@@ -264,3 +293,61 @@ async def test_saq_backend_is_used_with_redis(saq_runtime: JobRuntime) -> None:
     saq_job = await runtime.backend.queue.job(job.queue_key)
     assert saq_job is not None
     assert saq_job.status.value == "complete"
+
+
+async def test_failed_job_publishes_one_job_failed_event(runtime: JobRuntime) -> None:
+    job_id = await submit(runtime, SELFTEST_KIND, params={"seconds": -5}, project="p1", created_by="user:ann")
+    job = await wait_for(runtime.platform, job_id, ended)
+    assert job.status == "failed"
+    [event] = await job_failed_events(runtime.platform, job_id)
+    assert event.aggregate_type == "job"
+    assert event.project == "p1"
+    assert event.actor == "user:ann"
+    payload = event.payload
+    assert payload["job_id"] == str(job_id)
+    assert payload["kind"] == SELFTEST_KIND
+    assert payload["params"] == {"seconds": -5}
+    assert payload["error"] == "seconds: must be a number between 0 and 3600"
+    assert payload["attempts"] == 1
+    assert job.started_at is not None
+    assert payload["started_at"] == job.started_at.isoformat()
+
+
+async def test_retried_then_failed_job_publishes_one_event(runtime: JobRuntime) -> None:
+    job_id = await submit(
+        runtime, SELFTEST_KIND, params={"seconds": 0.2, "fail_attempts": 9}, project="p1", max_attempts=2
+    )
+    job = await wait_for(runtime.platform, job_id, ended)
+    assert job.status == "failed"
+    assert job.attempts == 2
+    [event] = await job_failed_events(runtime.platform, job_id)
+    assert event.payload["attempts"] == 2
+    assert event.payload["params"] == {"seconds": 0.2, "fail_attempts": 9}
+    assert "simulated failure in attempt 2" in event.payload["error"]
+    assert event.payload["error"] == job.error
+
+
+async def test_timed_out_job_publishes_one_event(local_runtime: JobRuntime) -> None:
+    runtime = local_runtime
+    job_id = await submit(runtime, "test.sleep", params={"seconds": 30}, timeout_seconds=1)
+    job = await wait_for(runtime.platform, job_id, ended)
+    assert job.status == "failed"
+    [event] = await job_failed_events(runtime.platform, job_id)
+    assert event.payload["error"] == "timed out after 1 s"
+    assert event.payload["kind"] == "test.sleep"
+    assert event.payload["attempts"] == 1
+
+
+async def test_succeeded_and_cancelled_jobs_publish_no_job_failed(local_runtime: JobRuntime) -> None:
+    runtime = local_runtime
+    async with runtime.platform.database.transaction() as session:
+        queued = await runtime.submit(session, kind="test.echo")
+        await runtime.cancel(session, queued.id)
+    running = await submit(runtime, "test.sleep", params={"seconds": 30})
+    await wait_for(runtime.platform, running, lambda j: j.status == "running")
+    async with runtime.platform.database.transaction() as session:
+        await runtime.cancel(session, running)
+    assert (await wait_for(runtime.platform, running, ended)).status == "cancelled"
+    assert (await load(runtime.platform, queued.id)).status == "cancelled"
+    assert await job_failed_events(runtime.platform, running) == []
+    assert await job_failed_events(runtime.platform, queued.id) == []

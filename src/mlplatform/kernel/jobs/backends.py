@@ -15,6 +15,7 @@ from sqlalchemy import or_, select, update
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.db import utcnow
 from mlplatform.kernel.jobs.execution import JobExecutor, Outcome
+from mlplatform.kernel.jobs.failures import publish_job_failed
 from mlplatform.kernel.jobs.model import JobStatus, KernelJob
 
 log = structlog.get_logger("mlplatform.jobs")
@@ -87,6 +88,8 @@ async def requeue_stale(platform: PlatformContext, *, grace_seconds: float = 0.0
                 log.warning("job_worker_lost", job_id=str(job.id), outcome=values["status"])
                 if values["status"] == JobStatus.QUEUED.value:
                     requeued.append(detached_copy(job))
+                elif values["status"] == JobStatus.FAILED.value:
+                    await publish_job_failed(session, job, values["error"])
     return requeued
 
 

@@ -23,6 +23,7 @@ from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.db import utcnow
 from mlplatform.kernel.errors import PlatformError, Unavailable
 from mlplatform.kernel.jobs.context import JobCancelled, JobContext
+from mlplatform.kernel.jobs.failures import publish_failed_by_id
 from mlplatform.kernel.jobs.model import JobStatus, KernelJob
 from mlplatform.kernel.jobs.registry import JobRegistry
 from mlplatform.kernel.request_ids import current_actor, current_request_id
@@ -247,13 +248,16 @@ class JobExecutor:
             if status is not JobStatus.SUCCEEDED:
                 values["progress"] = context.progress
         async with self.platform.database.transaction() as session:
-            await session.execute(
+            ended = await session.execute(
                 update(KernelJob)
                 .where(KernelJob.id == job_id, KernelJob.status == JobStatus.RUNNING.value)
                 .where(KernelJob.worker == self.worker, KernelJob.attempts == attempt)
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
+            # Only the update that ended the attempt announces it: a lost lease (rowcount 0) stays silent.
+            if status is JobStatus.FAILED and getattr(ended, "rowcount", 0) == 1:
+                await publish_failed_by_id(session, job_id, error or "failed")
         log.info("job_" + status.value, job_id=str(job_id))
 
 
