@@ -4,8 +4,9 @@ Both read the same Redis data through the same SQL registry (PostgreSQL, schema 
 
 - platform: `mlplatform serve --workers 1` with authentication (an API key) and rate limiting on (the
   `online` group given a budget above the offered load), answering `POST /feast/<project>/get-online-features`;
-  measured twice: as configured by default (a JSON access-log line per request) and with
-  `MLPLATFORM_LOG_LEVEL=WARNING` (no access log, like Feast below);
+  measured twice: as configured by default (online reads get a sampled access log: one JSON line per
+  100 successful reads, `http.access_log_sample_rate`) and with `MLPLATFORM_LOG_LEVEL=WARNING` (no
+  access log at all, like Feast below);
 - Feast: `feast serve --workers 1 --max-requests 0 --no-access-log` on a `feature_store.yaml` with the
   same registry and Redis, answering `POST /get-online-features`.
 
@@ -58,11 +59,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes], seconds: float = 120) -> None:
+def wait_ready(url: str, process: subprocess.Popen[bytes], seconds: float = 120, log: Path | None = None) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{process.args} exited with {process.returncode}")
+            tail = log.read_text(errors="replace")[-3000:] if log is not None else ""
+            raise RuntimeError(f"{process.args} exited with {process.returncode}\n{tail}")
         try:
             if httpx.get(url, timeout=2).status_code == 200:
                 return
@@ -180,7 +182,12 @@ def wrk_script(path: Path, target: str, headers: dict[str, str], bodies: list[st
 
 
 def _ms(text: str) -> float:
-    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()  # type: ignore[union-attr]
+    """wrk's latency text (`812.00us`, `1.43ms`, `2.01s`) in ms; NaN when it has none (`-nanus`: no request
+    completed in the window)."""
+    parsed = re.match(r"([\d.]+)(us|ms|s|m)$", text)
+    if parsed is None:
+        return float("nan")
+    value, unit = parsed.groups()
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
@@ -258,8 +265,8 @@ def main() -> None:
             ) as quiet,
             running([sys.executable, "-m", "mlplatform.cli", "worker"], env, workdir / "worker.log"),
         ):
-            wait_ready(f"{platform_url}/health/live", server)
-            wait_ready(f"{quiet_url}/health/live", quiet)
+            wait_ready(f"{platform_url}/health/live", server, log=workdir / "serve.log")
+            wait_ready(f"{quiet_url}/health/live", quiet, log=workdir / "quiet.log")
             admin = httpx.Client(base_url=platform_url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=120)
             admin.post("/api/v1/projects", json={"name": PROJECT}).raise_for_status()
             api = f"/api/v1/projects/{PROJECT}/features"

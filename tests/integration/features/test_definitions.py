@@ -9,6 +9,7 @@ import yaml
 
 from tests.integration.features.data import define, driver_rows
 from tests.integration.features.stack import Stack
+from tests.support.auth import grant
 
 
 def base(project: str) -> str:
@@ -164,8 +165,6 @@ async def test_postgres_source_is_checked_against_its_table(full_stack: Stack) -
 
 
 async def test_viewer_reads_but_cannot_write(stack: Stack) -> None:
-    from tests.support.auth import grant
-
     project, headers = await stack.project()
     viewer = await grant(stack.app, project=project, role="viewer")
     assert (await stack.client.get(f"{base(project)}/entities", headers=viewer)).status_code == 200
@@ -194,20 +193,25 @@ async def test_feature_store_yaml_points_at_the_platform(stack: Stack) -> None:
         assert config["registry"]["path"].startswith("sqlite:///")
 
 
-async def test_definition_events_are_published(stack: Stack) -> None:
+async def outbox(stack: Stack, project: str) -> list[Any]:
     from sqlalchemy import select
 
     from mlplatform.kernel.db import Database
     from mlplatform.kernel.events.model import OutboxEvent
 
-    project, headers = await stack.project()
-    await define(stack, project, headers)
     database = Database(stack.settings.resolved_database_url, pool_size=1)
     try:
         async with database.transaction() as session:
-            rows = (await session.scalars(select(OutboxEvent).where(OutboxEvent.project == project))).all()
+            query = select(OutboxEvent).where(OutboxEvent.project == project).order_by(OutboxEvent.seq)
+            return list((await session.scalars(query)).all())
     finally:
         await database.dispose()
+
+
+async def test_definition_events_are_published(stack: Stack) -> None:
+    project, headers = await stack.project()
+    await define(stack, project, headers)
+    rows = await outbox(stack, project)
     kinds = sorted(row.event_type for row in rows)
     assert kinds == sorted(
         ["EntityApplied"] * 2 + ["DataSourceApplied"] * 2 + ["FeatureViewApplied"] * 2 + ["FeatureServiceApplied"]
@@ -216,3 +220,139 @@ async def test_definition_events_are_published(stack: Stack) -> None:
     assert applied.payload["features"] == ["trips", "rating"]
     assert applied.actor is not None
     assert applied.actor.startswith("user:")
+
+
+DRIVER_STATS = {
+    "name": "driver_stats",
+    "entities": ["driver"],
+    "features": [{"name": "trips", "dtype": "int64"}, {"name": "rating", "dtype": "float64"}],
+    "source": "drivers",
+    "ttl_seconds": 3 * 3600,
+}
+
+
+async def test_put_creates_then_replaces_every_kind(stack: Stack) -> None:
+    project, headers = await stack.project()
+    await define(stack, project, headers)
+    client = stack.client
+    url = base(project)
+    before = (await client.get(f"{url}/feature-views/driver_stats", headers=headers)).json()
+
+    created = await client.put(f"{url}/entities/merchant", json={"name": "merchant"}, headers=headers)
+    assert created.status_code == 201, created.text
+    assert created.json()["join_key"] == "merchant"
+    renamed_key = {"name": "merchant", "join_key": "merchant_id", "value_type": "string", "description": "shops"}
+    replaced = await client.put(f"{url}/entities/merchant", json=renamed_key, headers=headers)
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["join_key"] == "merchant_id"
+    assert replaced.json()["value_type"] == "string"
+
+    source = {
+        "name": "drivers",
+        "kind": "parquet",
+        "path": f"raw/{project}/drivers",
+        "timestamp_field": "event_timestamp",
+        "description": "trips per driver",
+        "tags": {"team": "rides"},
+    }
+    response = await client.put(f"{url}/data-sources/drivers", json=source, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["description"] == "trips per driver"
+
+    view = {**DRIVER_STATS, "ttl_seconds": 6 * 3600, "description": "longer TTL"}
+    response = await client.put(f"{url}/feature-views/driver_stats", json=view, headers=headers)
+    assert response.status_code == 200, response.text
+    after = response.json()
+    assert after["ttl_seconds"] == 6 * 3600
+    assert after["version"] != before["version"]
+    assert (await client.get(f"{url}/feature-views/driver_stats", headers=headers)).json() == after
+
+    service = {"name": "training", "features": ["driver_stats:trips", "customer_stats:spend"]}
+    response = await client.put(f"{url}/feature-services/training", json=service, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["features"] == ["driver_stats:trips", "customer_stats:spend"]
+    new_service = {"name": "scoring", "features": ["driver_stats"]}
+    response = await client.put(f"{url}/feature-services/scoring", json=new_service, headers=headers)
+    assert response.status_code == 201, response.text
+
+    online = await client.post(
+        f"{url}/online",
+        json={"feature_service": "training", "entities": {"driver_id": [1], "customer_id": [7]}},
+        headers=headers,
+    )
+    assert online.status_code == 200, online.text
+    assert online.json()["metadata"]["feature_names"] == ["driver_id", "customer_id", "trips", "spend"]
+
+    applied = [(row.event_type, row.payload["name"]) for row in await outbox(stack, project)][7:]
+    assert applied == [
+        ("EntityApplied", "merchant"),
+        ("EntityApplied", "merchant"),
+        ("DataSourceApplied", "drivers"),
+        ("FeatureViewApplied", "driver_stats"),
+        ("FeatureServiceApplied", "training"),
+        ("FeatureServiceApplied", "scoring"),
+    ]
+    view_event = next(row for row in await outbox(stack, project) if row.payload.get("version") == after["version"])
+    assert view_event.payload["features"] == ["trips", "rating"]
+
+
+async def test_put_refuses_bad_bodies_and_breaking_changes(stack: Stack) -> None:
+    project, headers = await stack.project()
+    await define(stack, project, headers)
+    client = stack.client
+    url = base(project)
+    views_before = (await client.get(f"{url}/feature-views", headers=headers)).json()
+    sources_before = (await client.get(f"{url}/data-sources", headers=headers)).json()
+    entities_before = (await client.get(f"{url}/entities", headers=headers)).json()
+    events_before = len(await outbox(stack, project))
+
+    invalid: list[tuple[str, dict[str, Any], str]] = [
+        ("feature-views/driver_stats", {**DRIVER_STATS, "name": "other"}, "name"),
+        ("feature-views/driver_stats", {**DRIVER_STATS, "entities": ["nobody"]}, "entities[0]"),
+        (
+            "feature-views/driver_stats",
+            {**DRIVER_STATS, "features": [{"name": "trips", "dtype": "string"}]},
+            "features[0].dtype",
+        ),
+        ("data-sources/drivers", {"name": "drivers", "kind": "push"}, "batch_source"),
+        ("feature-services/training", {"name": "training", "features": ["ghost"]}, "features[0]"),
+    ]
+    for path, body, field in invalid:
+        response = await client.put(f"{url}/{path}", json=body, headers=headers)
+        assert response.status_code == 422, (path, body, response.text)
+        assert response.json()["field"] == field, (path, response.text)
+    malformed = await client.put(
+        f"{url}/feature-views/driver_stats", json={**DRIVER_STATS, "ttl_seconds": "x"}, headers=headers
+    )
+    assert malformed.status_code == 422, malformed.text
+    assert malformed.json()["errors"][0]["key"] == "ttl_seconds"
+
+    conflicts: list[tuple[str, dict[str, Any], str]] = [
+        ("entities/driver", {"name": "driver", "join_key": "driver_key"}, "driver_stats"),
+        (
+            "data-sources/drivers",
+            {
+                "name": "drivers",
+                "kind": "parquet",
+                "path": f"raw/{project}/customers.parquet",
+                "timestamp_field": "event_timestamp",
+            },
+            "driver_stats",
+        ),
+        ("feature-views/driver_stats", {**DRIVER_STATS, "features": [{"name": "trips", "dtype": "int64"}]}, "training"),
+    ]
+    for path, body, named in conflicts:
+        response = await client.put(f"{url}/{path}", json=body, headers=headers)
+        assert response.status_code == 409, (path, response.text)
+        assert named in response.json()["detail"]
+
+    viewer = await grant(stack.app, project=project, role="viewer")
+    refused = await client.put(
+        f"{url}/entities/driver", json={"name": "driver", "join_key": "driver_id"}, headers=viewer
+    )
+    assert refused.status_code == 403
+
+    assert (await client.get(f"{url}/feature-views", headers=headers)).json() == views_before
+    assert (await client.get(f"{url}/data-sources", headers=headers)).json() == sources_before
+    assert (await client.get(f"{url}/entities", headers=headers)).json() == entities_before
+    assert len(await outbox(stack, project)) == events_before

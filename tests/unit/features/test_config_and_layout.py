@@ -79,3 +79,50 @@ def test_timestamps_round_trip_like_feast() -> None:
     assert format_timestamp(1_767_225_600, 0) == "2026-01-01T00:00:00Z"
     assert format_timestamp(0, 0) == "1970-01-01T00:00:00Z"
     assert decode_timestamp(Timestamp(seconds=-5).SerializeToString()) == (-5, 0)
+    assert format_timestamp(-5, 0) == "1969-12-31T23:59:55Z"
+    assert format_timestamp(1_767_225_599, 1_500) == "2025-12-31T23:59:59.000001500Z"
+
+
+def test_values_decode_as_feast_does_with_or_without_protobuf() -> None:
+    """Scalars in their usual encoding are decoded without protobuf; everything else goes through it.
+    Both must give what Feast's feature server answers (`_value_to_native`)."""
+    from feast.feature_server_utils import _value_to_native
+    from feast.protos.feast.types.Value_pb2 import Int64List, Value
+
+    from mlplatform.modules.features.serving.layout import ValueDecoder
+
+    decoder = ValueDecoder()
+    values = [
+        Value(int64_val=0),
+        Value(int64_val=127),
+        Value(int64_val=128),
+        Value(int64_val=-1),
+        Value(int64_val=2**63 - 1),
+        Value(int64_val=-(2**63)),
+        Value(int32_val=-5),
+        Value(int32_val=2**31 - 1),
+        Value(int32_val=-(2**31)),
+        Value(unix_timestamp_val=1_767_225_600),
+        Value(double_val=4.5),
+        Value(double_val=-0.0),
+        Value(double_val=float("nan")),
+        Value(double_val=float("inf")),
+        Value(float_val=0.1),
+        Value(float_val=float("-inf")),
+        Value(bool_val=True),
+        Value(bool_val=False),
+        Value(string_val=""),
+        Value(string_val="paris"),
+        Value(string_val="ünïcødé ✓" * 40),  # a length of more than one varint byte
+        Value(bytes_val=b"\x00\x01"),
+        Value(int64_list_val=Int64List(val=[1, 2])),
+        Value(),
+    ]
+    for value in values:
+        raw = value.SerializeToString()
+        expected = _value_to_native(value)
+        present, got = decoder.decode(raw)
+        assert present == (expected is not None), value
+        assert got == expected or (got != got and expected != expected), (value, got, expected)
+        assert type(got) is type(expected), (value, got, expected)
+    assert decoder.decode(b"") == (False, None)

@@ -1,5 +1,5 @@
 """Features: a Feast-backed feature store (definitions, push with validation, materialization, online
-serving on a direct Redis read path, point-in-time training sets) and the host of the jobs API."""
+serving on a direct Redis read path, point-in-time training sets). Its long work runs as kernel jobs."""
 
 from __future__ import annotations
 
@@ -9,12 +9,9 @@ from litestar.di import Provide
 
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.health import HealthCheck
-from mlplatform.kernel.jobs import jobs_runtime
-from mlplatform.kernel.jobs.http import TAG as JOBS_TAG
 from mlplatform.kernel.module import Module
 from mlplatform.modules.features.controllers.data import DATA_HANDLERS
 from mlplatform.modules.features.controllers.definitions import DEFINITION_CONTROLLERS
-from mlplatform.modules.features.controllers.jobs_api import build_jobs_router
 from mlplatform.modules.features.controllers.serving import SERVING_HANDLERS
 from mlplatform.modules.features.runtime import RUNTIME_KEY, FeaturesRuntime, features_runtime
 from mlplatform.modules.features.services.jobs import register_jobs
@@ -24,12 +21,9 @@ async def start_features(platform: PlatformContext) -> None:
     runtime = FeaturesRuntime.create(platform)
     platform.extras[RUNTIME_KEY] = runtime
     await runtime.start()
-    register_jobs(platform)
-    await jobs_runtime(platform).start()
 
 
 async def stop_features(platform: PlatformContext) -> None:
-    await jobs_runtime(platform).stop()
     runtime = platform.extras.pop(RUNTIME_KEY, None)
     if isinstance(runtime, FeaturesRuntime):
         await runtime.stop()
@@ -51,13 +45,13 @@ def health_checks(platform: PlatformContext) -> Sequence[HealthCheck]:
 
 module = Module(
     name="features",
-    route_handlers=[*DEFINITION_CONTROLLERS, *SERVING_HANDLERS, *DATA_HANDLERS, build_jobs_router()],
+    route_handlers=[*DEFINITION_CONTROLLERS, *SERVING_HANDLERS, *DATA_HANDLERS],
     health_checks=health_checks,
     on_startup=[start_features],
     on_shutdown=[stop_features],
+    jobs=[register_jobs],
     dependencies={"features": Provide(provide_features, sync_to_thread=False)},
     openapi_tags=[
         ("features", "Feature store: definitions, online serving, pushes, materialization, training sets."),
-        JOBS_TAG,
     ],
 )

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import threading
+import time
 from dataclasses import dataclass, field
 
+import anyio
 import structlog
 
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.modules.features.adapters.feast_config import FeastSettings
 from mlplatform.modules.features.adapters.files import StoreLocation
-from mlplatform.modules.features.adapters.store import FeastGateway, load_feast
+from mlplatform.modules.features.adapters.store import FeastGateway, load_feast, restore_environment
 from mlplatform.modules.features.serving.layout import ValueDecoder
 from mlplatform.modules.features.serving.metadata import MetadataCache, ProjectMeta, load_project_meta
 
@@ -29,7 +32,7 @@ class FeaturesRuntime:
     location: StoreLocation
     metadata: MetadataCache
     _decoder: ValueDecoder | None = None
-    _warmup: asyncio.Task[None] | None = field(default=None)
+    _warmup: asyncio.Future[None] | None = field(default=None)
 
     @classmethod
     def create(cls, platform: PlatformContext) -> FeaturesRuntime:
@@ -46,16 +49,41 @@ class FeaturesRuntime:
 
     async def start(self) -> None:
         """Import Feast in the background (4-6 s): the app starts serving at once; the first Feast call waits."""
-        self._warmup = asyncio.create_task(self._warm(), name="features-feast-import")
+        self._warmup = self._start_warmup()
+        self.gateway.loading(self._warmup)
         await self.metadata.start()
 
-    async def _warm(self) -> None:
-        try:
-            await self.gateway.run(load_feast)
-            self._decoder = await self.gateway.run(_build_decoder)
-            gc.freeze()
-        except Exception:
-            log.warning("feast_import_failed", exc_info=True)
+    def _start_warmup(self) -> asyncio.Future[None]:
+        """Import Feast in a daemon thread of its own; `stop()` never waits for it.
+
+        A daemon thread is dropped when the process exits, whereas a worker-pool thread would be joined:
+        a process stopped during the import (seconds, more under load) would wait for it. The import
+        touches nothing `stop()` releases. Feast calls made meanwhile wait for the returned future on the
+        event loop (`FeastGateway.loading`), holding no thread.
+        """
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def settle() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        def warm() -> None:
+            started = time.monotonic()
+            try:
+                load_feast()
+                log.info("feast_loaded", seconds=round(time.monotonic() - started, 2))
+                self._decoder = _build_decoder()
+                gc.freeze()  # Feast's many long-lived objects: out of every later full collection
+            except Exception:
+                log.warning("feast_import_failed", exc_info=True)
+            finally:
+                restore_environment()
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the app already stopped
+                loop.call_soon_threadsafe(settle)
+
+        threading.Thread(target=warm, name="features-feast-import", daemon=True).start()
+        return done
 
     @property
     def feast_loaded(self) -> bool:
@@ -68,12 +96,10 @@ class FeaturesRuntime:
         return self._decoder
 
     async def stop(self) -> None:
-        if self._warmup is not None and not self._warmup.done():
-            self._warmup.cancel()
-            with contextlib.suppress(BaseException):
-                await self._warmup
+        """Never waits for the Feast import (see `_start_warmup`): closing only disposes of the registry
+        engines of stores already built, outside the Feast limiter, whose slots may all be busy."""
         await self.metadata.stop()
-        await self.gateway.run(self.gateway.close)
+        await anyio.to_thread.run_sync(self.gateway.close)
 
 
 def _build_decoder() -> ValueDecoder:

@@ -8,7 +8,7 @@ untouched.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from feast import Entity as FeastEntity
@@ -27,6 +27,7 @@ from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source i
 from mlplatform.kernel.errors import Conflict, Invalid
 from mlplatform.kernel.storage import InvalidObjectKey, validate_key
 from mlplatform.modules.features import schemas
+from mlplatform.modules.features.adapters import replacement
 from mlplatform.modules.features.adapters.offline import OFFLINE_ERRORS, column_types, view_batch_source
 from mlplatform.modules.features.adapters.registry import (
     ENTITY_TO_FIELD,
@@ -47,26 +48,36 @@ from mlplatform.modules.features.adapters.registry import (
 )
 
 
-def _exists(lookup: Any, name: str) -> bool:
+class Built(NamedTuple):
+    """A validated Feast object, ready to apply; `created` is false when it replaces one of the same name."""
+
+    obj: Any
+    created: bool
+
+
+def _current(store: FeatureStore, getter: str, name: str, *, replace: bool, what: str) -> Any:
+    """The registered object named `name` (read with `store.registry.<getter>`), or None. Without `replace`
+    an existing one is a 422 on `name`."""
     try:
-        lookup(name)
+        existing = getattr(store.registry, getter)(name, store.project, allow_cache=False)
     except (
         EntityNotFoundException,
         DataSourceObjectNotFoundException,
         FeatureViewNotFoundException,
         FeatureServiceNotFoundException,
     ):
-        return False
-    return True
+        return None
+    if not replace:
+        raise Invalid(f"name: {what} named {name!r} already exists", field="name")
+    return existing
 
 
 # ---------------------------------------------------------------- JSON -> Feast (validated)
 
 
-def build_entity(store: FeatureStore, data: schemas.EntityCreate) -> FeastEntity:
-    if _exists(lambda n: store.registry.get_entity(n, store.project, allow_cache=False), data.name):
-        raise Invalid(f"name: an entity named {data.name!r} already exists", field="name")
-    return FeastEntity(
+def build_entity(store: FeatureStore, data: schemas.EntityCreate, *, replace: bool = False) -> Built:
+    existing = _current(store, "get_entity", data.name, replace=replace, what="an entity")
+    entity = FeastEntity(
         name=data.name,
         join_keys=[data.join_key or data.name],
         value_type=ENTITY_TYPES[data.value_type],
@@ -74,11 +85,22 @@ def build_entity(store: FeatureStore, data: schemas.EntityCreate) -> FeastEntity
         tags=data.tags,
         owner=data.owner,
     )
+    if existing is not None:
+        replacement.check_entity(store, existing, entity)
+    return Built(entity, existing is None)
 
 
-def build_source(store: FeatureStore, data: schemas.DataSourceCreate, *, has_postgres: bool) -> FeastSource:
-    if _exists(lambda n: store.registry.get_data_source(n, store.project, allow_cache=False), data.name):
-        raise Invalid(f"name: a data source named {data.name!r} already exists", field="name")
+def build_source(
+    store: FeatureStore, data: schemas.DataSourceCreate, *, has_postgres: bool, replace: bool = False
+) -> Built:
+    existing = _current(store, "get_data_source", data.name, replace=replace, what="a data source")
+    source = _source(store, data, has_postgres=has_postgres)
+    if existing is not None:
+        replacement.check_source(store, existing, source)
+    return Built(source, existing is None)
+
+
+def _source(store: FeatureStore, data: schemas.DataSourceCreate, *, has_postgres: bool) -> FeastSource:
     common: dict[str, Any] = {
         "name": data.name,
         "description": data.description,
@@ -155,9 +177,15 @@ def _check_source_columns(store: FeatureStore, source: FeastSource, data: schema
             raise Invalid(f"field_mapping: the source has no column {column!r}", field="field_mapping")
 
 
-def build_view(store: FeatureStore, data: schemas.FeatureViewCreate) -> FeastView:
-    if _exists(lambda n: store.registry.get_feature_view(n, store.project, allow_cache=False), data.name):
-        raise Invalid(f"name: a feature view named {data.name!r} already exists", field="name")
+def build_view(store: FeatureStore, data: schemas.FeatureViewCreate, *, replace: bool = False) -> Built:
+    existing = _current(store, "get_feature_view", data.name, replace=replace, what="a feature view")
+    view = _view(store, data)
+    if existing is not None:
+        replacement.check_view(store, existing, view)
+    return Built(view, existing is None)
+
+
+def _view(store: FeatureStore, data: schemas.FeatureViewCreate) -> FeastView:
     if not data.entities:
         raise Invalid("entities: a feature view needs at least one entity", field="entities")
     if not data.features:
@@ -243,9 +271,12 @@ def _check_view_columns(
             )
 
 
-def build_service(store: FeatureStore, data: schemas.FeatureServiceCreate) -> FeastService:
-    if _exists(lambda n: store.registry.get_feature_service(n, store.project, allow_cache=False), data.name):
-        raise Invalid(f"name: a feature service named {data.name!r} already exists", field="name")
+def build_service(store: FeatureStore, data: schemas.FeatureServiceCreate, *, replace: bool = False) -> Built:
+    existing = _current(store, "get_feature_service", data.name, replace=replace, what="a feature service")
+    return Built(_service(store, data), existing is None)
+
+
+def _service(store: FeatureStore, data: schemas.FeatureServiceCreate) -> FeastService:
     if not data.features:
         raise Invalid("features: a feature service needs at least one feature", field="features")
     wanted: dict[str, list[str] | None] = {}

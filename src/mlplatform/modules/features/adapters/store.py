@@ -7,6 +7,7 @@ own, so Feast work never starves the thread pool other integrations use.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from collections.abc import Callable
@@ -49,9 +50,22 @@ class FeastGateway:
         self.limiter = anyio.CapacityLimiter(threads)
         self._stores: dict[str, FeatureStore] = {}
         self._lock = threading.Lock()
+        """Guards `_stores` only (held for dictionary operations, never while a store is built)."""
+        self._build_lock = threading.Lock()
+        self._loading: asyncio.Future[None] | None = None
+
+    def loading(self, done: asyncio.Future[None]) -> None:
+        """Feast is being imported in the background until `done` resolves: calls wait for it first."""
+        self._loading = done
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run blocking `fn` in a worker thread (Redis/database outages become 503s naming them)."""
+        """Run blocking `fn` in a worker thread (Redis/database outages become 503s naming them).
+
+        While Feast is still being imported, calls wait on the event loop rather than in threads stuck
+        behind the import lock: no thread or limiter slot is held, and a cancelled request leaves nothing
+        running behind it."""
+        if self._loading is not None and not self._loading.done():
+            await asyncio.shield(self._loading)
         try:
             return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=self.limiter)
         except Exception as exc:
@@ -60,14 +74,25 @@ class FeastGateway:
             restore_environment()
 
     def store(self, project: str) -> FeatureStore:
-        """The project's FeatureStore (blocking: call from a worker thread)."""
+        """The project's FeatureStore (blocking: call from a worker thread).
+
+        Stores are built one at a time, registry included: Feast creates its registry lazily, and two
+        registries initialising at once race to create the same tables ("table projects already
+        exists"). The build lock is not the one `close` takes, so closing never waits for a build."""
         with self._lock:
             store = self._stores.get(project)
+        if store is not None:
+            return store
+        with self._build_lock:
+            with self._lock:
+                store = self._stores.get(project)
             if store is None:
                 from feast import FeatureStore, RepoConfig
 
                 store = FeatureStore(config=RepoConfig(**self.settings.repo_config(project)))
-                self._stores[project] = store
+                store.registry  # noqa: B018 - created now, under the lock
+                with self._lock:
+                    self._stores[project] = store
             return store
 
     def close(self) -> None:

@@ -1,10 +1,19 @@
-"""Entities, data sources, feature views and feature services as JSON over REST."""
+"""Entities, data sources, feature views and feature services as JSON over REST.
+
+The four kinds have the same routes — list, create (POST), get, create-or-replace (PUT by name),
+delete — so `definition_router` builds them from a `Resource`: one set of handlers, with each kind's
+body and response types, handler names (hence OpenAPI operation ids such as `features_list_entities`,
+`features_replace_feature_view`) and documentation.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from litestar import Controller, delete, get, post
+from litestar import Response, Router, delete, get, post, put
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,118 +28,149 @@ VIEW = [requires_role(Role.VIEWER)]
 EDIT = [requires_role(Role.CONTRIBUTOR)]
 
 
-def _service(features: FeaturesRuntime) -> DefinitionService:
-    return DefinitionService(features)
+@dataclass(frozen=True)
+class Resource:
+    kind: str
+    """The service's name for the kind, singular in handler names (`create_feature_view`)."""
+    many: str
+    """Plural in handler names (`list_feature_views`) and, with dashes, the path (`feature-views`)."""
+    body: type[Any]
+    out: type[Any]
+    page: type[Any]
+    create_doc: str
+    replace_doc: str
+    delete_summary: str
+
+    @property
+    def path(self) -> str:
+        return self.many.replace("_", "-")
+
+    @property
+    def label(self) -> str:
+        """`an entity`, `a feature view`: for summaries."""
+        words = self.kind.replace("_", " ")
+        return f"{'an' if words[0] in 'aeiou' else 'a'} {words}"
 
 
-class EntityController(Controller):
-    path = f"{BASE}/entities"
-    tags = ["features"]
+def _as(name: str, doc: str | None, **types: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Name a generated handler (its operation id) and give it the kind's types (Litestar reads them)."""
 
-    @get("/", guards=VIEW, summary="List entities")
-    async def list_entities(
-        self, project: str, features: FeaturesRuntime, cursor: str | None = None, limit: Limit = None
-    ) -> schemas.EntityPage:
-        return await _service(features).list_entities(project, cursor, limit)
+    def rename(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn.__name__ = fn.__qualname__ = name
+        fn.__doc__ = doc
+        fn.__annotations__ = {**fn.__annotations__, **types}
+        return fn
 
-    @post("/", guards=EDIT, status_code=201, summary="Create an entity")
-    async def create_entity(
-        self, project: str, data: schemas.EntityCreate, features: FeaturesRuntime, db_session: AsyncSession
-    ) -> schemas.Entity:
-        """422 naming the field for a duplicate name."""
-        return await _service(features).create_entity(db_session, project, data)
-
-    @get("/{name:str}", guards=VIEW, summary="Get an entity")
-    async def get_entity(self, project: str, name: str, features: FeaturesRuntime) -> schemas.Entity:
-        return await _service(features).get_entity(project, name)
-
-    @delete("/{name:str}", guards=EDIT, summary="Delete an entity (409 while a feature view uses it)")
-    async def delete_entity(self, project: str, name: str, features: FeaturesRuntime, db_session: AsyncSession) -> None:
-        await _service(features).delete_entity(db_session, project, name)
+    return rename
 
 
-class DataSourceController(Controller):
-    path = f"{BASE}/data-sources"
-    tags = ["features"]
+def definition_router(res: Resource) -> Router:
+    @_as(f"list_{res.many}", None, **{"return": res.page})
+    async def listing(project: str, features: FeaturesRuntime, cursor: str | None = None, limit: Limit = None) -> Any:
+        items, next_cursor = await DefinitionService(features).page(res.kind, project, cursor, limit)
+        return res.page(items=items, next_cursor=next_cursor)
 
-    @get("/", guards=VIEW, summary="List data sources")
-    async def list_data_sources(
-        self, project: str, features: FeaturesRuntime, cursor: str | None = None, limit: Limit = None
-    ) -> schemas.DataSourcePage:
-        return await _service(features).list_sources(project, cursor, limit)
+    @_as(f"create_{res.kind}", res.create_doc, data=res.body, **{"return": res.out})
+    async def create(project: str, data: Any, features: FeaturesRuntime, db_session: AsyncSession) -> Any:
+        created, _ = await DefinitionService(features).save(db_session, res.kind, project, data)
+        return created
 
-    @post("/", guards=EDIT, status_code=201, summary="Create a data source (parquet, postgres or push)")
-    async def create_data_source(
-        self, project: str, data: schemas.DataSourceCreate, features: FeaturesRuntime, db_session: AsyncSession
-    ) -> schemas.DataSource:
-        """When data already exists, its columns are checked (timestamp and mapped columns must exist)."""
-        return await _service(features).create_source(db_session, project, data)
+    @_as(f"get_{res.kind}", None, **{"return": res.out})
+    async def read(project: str, name: str, features: FeaturesRuntime) -> Any:
+        return await DefinitionService(features).read(res.kind, project, name)
 
-    @get("/{name:str}", guards=VIEW, summary="Get a data source")
-    async def get_data_source(self, project: str, name: str, features: FeaturesRuntime) -> schemas.DataSource:
-        return await _service(features).get_source(project, name)
+    answer = Response[res.out]  # type: ignore[name-defined]  # a runtime type: the kind's response schema
 
-    @delete("/{name:str}", guards=EDIT, summary="Delete a data source (409 while something uses it)")
-    async def delete_data_source(
-        self, project: str, name: str, features: FeaturesRuntime, db_session: AsyncSession
-    ) -> None:
-        await _service(features).delete_source(db_session, project, name)
+    @_as(f"replace_{res.kind}", res.replace_doc, data=res.body, **{"return": answer})
+    async def replace(project: str, name: str, data: Any, features: FeaturesRuntime, db_session: AsyncSession) -> Any:
+        saved, created = await DefinitionService(features).replace(db_session, res.kind, project, name, data)
+        return Response(saved, status_code=201 if created else 200)
 
+    @_as(f"delete_{res.kind}", None)
+    async def remove(project: str, name: str, features: FeaturesRuntime, db_session: AsyncSession) -> None:
+        await DefinitionService(features).delete(db_session, res.kind, project, name)
 
-class FeatureViewController(Controller):
-    path = f"{BASE}/feature-views"
-    tags = ["features"]
-
-    @get("/", guards=VIEW, summary="List feature views")
-    async def list_feature_views(
-        self, project: str, features: FeaturesRuntime, cursor: str | None = None, limit: Limit = None
-    ) -> schemas.FeatureViewPage:
-        return await _service(features).list_views(project, cursor, limit)
-
-    @post("/", guards=EDIT, status_code=201, summary="Create a feature view")
-    async def create_feature_view(
-        self, project: str, data: schemas.FeatureViewCreate, features: FeaturesRuntime, db_session: AsyncSession
-    ) -> schemas.FeatureView:
-        """422 naming the field for an unknown entity or source, a duplicate name, or a type that does not
-        match the source's data; the registry is left unchanged."""
-        return await _service(features).create_view(db_session, project, data)
-
-    @get("/{name:str}", guards=VIEW, summary="Get a feature view")
-    async def get_feature_view(self, project: str, name: str, features: FeaturesRuntime) -> schemas.FeatureView:
-        return await _service(features).get_view(project, name)
-
-    @delete("/{name:str}", guards=EDIT, summary="Delete a feature view and its online data")
-    async def delete_feature_view(
-        self, project: str, name: str, features: FeaturesRuntime, db_session: AsyncSession
-    ) -> None:
-        await _service(features).delete_view(db_session, project, name)
+    created = ResponseSpec(
+        data_container=res.out, description="Created (no definition had this name)", generate_examples=False
+    )
+    return Router(
+        path=f"{BASE}/{res.path}",
+        tags=["features"],
+        route_handlers=[
+            get("/", guards=VIEW, summary=f"List {res.many.replace('_', ' ')}")(listing),
+            post("/", guards=EDIT, status_code=201, summary=f"Create {res.label}")(create),
+            get("/{name:str}", guards=VIEW, summary=f"Get {res.label}")(read),
+            put(
+                "/{name:str}",
+                guards=EDIT,
+                status_code=200,
+                summary=f"Create or replace {res.label}",
+                responses={201: created},
+            )(replace),
+            delete("/{name:str}", guards=EDIT, summary=res.delete_summary)(remove),
+        ],
+    )
 
 
-class FeatureServiceController(Controller):
-    path = f"{BASE}/feature-services"
-    tags = ["features"]
+_REPLACE = (
+    "Create-or-replace by name: the body's `name` must be the one in the path. 201 when it was created, 200 "
+    "when it replaced the existing definition; the same checks as creating it (422 naming the field), the "
+    "same event."
+)
 
-    @get("/", guards=VIEW, summary="List feature services")
-    async def list_feature_services(
-        self, project: str, features: FeaturesRuntime, cursor: str | None = None, limit: Limit = None
-    ) -> schemas.FeatureServicePage:
-        return await _service(features).list_services(project, cursor, limit)
+RESOURCES = [
+    Resource(
+        kind="entity",
+        many="entities",
+        body=schemas.EntityCreate,
+        out=schemas.Entity,
+        page=schemas.EntityPage,
+        create_doc="422 naming the field for a duplicate name.",
+        replace_doc=f"{_REPLACE} 409 when feature views use the entity and its join key or value type changes.",
+        delete_summary="Delete an entity (409 while a feature view uses it)",
+    ),
+    Resource(
+        kind="data_source",
+        many="data_sources",
+        body=schemas.DataSourceCreate,
+        out=schemas.DataSource,
+        page=schemas.DataSourcePage,
+        create_doc=(
+            "Kinds: parquet, postgres or push. When data already exists, its columns are checked (timestamp and "
+            "mapped columns must exist)."
+        ),
+        replace_doc=(
+            f"{_REPLACE} 409 when feature views or push sources use the source and more than its description, "
+            "tags or owner changes (they keep a copy of it)."
+        ),
+        delete_summary="Delete a data source (409 while something uses it)",
+    ),
+    Resource(
+        kind="feature_view",
+        many="feature_views",
+        body=schemas.FeatureViewCreate,
+        out=schemas.FeatureView,
+        page=schemas.FeatureViewPage,
+        create_doc=(
+            "422 naming the field for an unknown entity or source, a duplicate name, or a type that does not "
+            "match the source's data; the registry is left unchanged."
+        ),
+        replace_doc=(
+            f"{_REPLACE} The view's `version` changes with its definition; rows already in the online store stay. "
+            "409 when a feature service serves a feature the new definition drops."
+        ),
+        delete_summary="Delete a feature view and its online data",
+    ),
+    Resource(
+        kind="feature_service",
+        many="feature_services",
+        body=schemas.FeatureServiceCreate,
+        out=schemas.FeatureService,
+        page=schemas.FeatureServicePage,
+        create_doc="422 naming the field for an unknown feature view or feature.",
+        replace_doc=_REPLACE,
+        delete_summary="Delete a feature service",
+    ),
+]
 
-    @post("/", guards=EDIT, status_code=201, summary="Create a feature service")
-    async def create_feature_service(
-        self, project: str, data: schemas.FeatureServiceCreate, features: FeaturesRuntime, db_session: AsyncSession
-    ) -> schemas.FeatureService:
-        return await _service(features).create_service(db_session, project, data)
-
-    @get("/{name:str}", guards=VIEW, summary="Get a feature service")
-    async def get_feature_service(self, project: str, name: str, features: FeaturesRuntime) -> schemas.FeatureService:
-        return await _service(features).get_service(project, name)
-
-    @delete("/{name:str}", guards=EDIT, summary="Delete a feature service")
-    async def delete_feature_service(
-        self, project: str, name: str, features: FeaturesRuntime, db_session: AsyncSession
-    ) -> None:
-        await _service(features).delete_service(db_session, project, name)
-
-
-DEFINITION_CONTROLLERS = [EntityController, DataSourceController, FeatureViewController, FeatureServiceController]
+DEFINITION_CONTROLLERS = [definition_router(resource) for resource in RESOURCES]

@@ -4,12 +4,12 @@ request is a 422, not a failed job)."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.errors import Invalid, NotFound
-from mlplatform.kernel.jobs import JobDefinition, KernelJob, jobs_runtime
+from mlplatform.kernel.jobs import JobDefinition, JobRegistry, KernelJob, jobs_runtime
 from mlplatform.modules.features import schemas
 from mlplatform.modules.features.runtime import FeaturesRuntime
 from mlplatform.modules.features.services.job_inputs import entity_frame, iso, parquet_bytes, requested
@@ -20,8 +20,8 @@ HISTORICAL = "features.historical"
 VALIDATE = "features.validate"
 
 
-def register_jobs(platform: PlatformContext) -> None:
-    registry = jobs_runtime(platform).registry
+def register_jobs(registry: JobRegistry) -> None:
+    """The module's job kinds (`Module.jobs`: the kernel calls this once at start-up)."""
     registry.register(
         JobDefinition(
             MATERIALIZE,
@@ -51,23 +51,8 @@ async def submit_materialization(
     data: schemas.MaterializationCreate,
     actor: str | None,
 ) -> KernelJob:
-    from mlplatform.modules.features.adapters import registry as r
-
     store = await runtime.gateway.run(runtime.gateway.store, project)
-    names = data.feature_views
-    if names:
-        for position, name in enumerate(names):
-            try:
-                await runtime.gateway.run(r.get_view, store, name)
-            except NotFound:
-                raise Invalid(
-                    f"feature_views[{position}]: no feature view named {name!r}", field=f"feature_views[{position}]"
-                ) from None
-    else:
-        views = await runtime.gateway.run(r.list_views, store)
-        names = [v.name for v in views if v.online]
-        if not names:
-            raise Invalid("feature_views: the project has no online feature views", field="feature_views")
+    names = await runtime.gateway.run(_views_to_materialize, store, data.feature_views)
     if data.start and data.end and data.start >= data.end:
         raise Invalid("start: must be before end", field="start")
     if data.incremental and data.start:
@@ -105,18 +90,9 @@ async def submit_historical(
         if not exists:
             raise Invalid(f"entity_path: no object at {key!r}", field="entity_path")
     else:
-        import pandas as pd
-
-        frame = (
-            pd.DataFrame.from_records(data.entity_rows)
-            if data.entity_rows is not None
-            else pd.DataFrame(data.entity_columns)
-        )
-        frame = entity_frame(frame, join_keys)
         key = f"features/{project}/entity-rows/{uuid.uuid4()}.parquet"
-        await runtime.platform.object_store.put(
-            key, parquet_bytes(frame), content_type="application/vnd.apache.parquet"
-        )
+        body = await runtime.gateway.run(_entity_parquet, data, join_keys)
+        await runtime.platform.object_store.put(key, body, content_type="application/vnd.apache.parquet")
     params = {
         "project": project,
         "feature_service": data.feature_service,
@@ -138,11 +114,48 @@ async def submit_validation(
     data: schemas.ValidationRunCreate,
     actor: str | None,
 ) -> KernelJob:
-    from mlplatform.modules.features.adapters import registry as r
-
     store = await runtime.gateway.run(runtime.gateway.store, project)
-    await runtime.gateway.run(r.get_view, store, view)
+    await runtime.gateway.run(_view_exists, store, view)
     params = {"project": project, "feature_view": view, "start": iso(data.start), "end": iso(data.end)}
     return await jobs_runtime(runtime.platform).submit(
         session, kind=VALIDATE, params=params, project=project, created_by=actor
     )
+
+
+# ---------------------------------------------------------------- blocking helpers (Feast, pandas: worker threads)
+
+
+def _views_to_materialize(store: Any, names: list[str] | None) -> list[str]:
+    """The named views, which must exist (422 naming the position); none named: every online view."""
+    from mlplatform.modules.features.adapters import registry as r
+
+    if not names:
+        online = [v.name for v in r.list_views(store) if v.online]
+        if not online:
+            raise Invalid("feature_views: the project has no online feature views", field="feature_views")
+        return online
+    for position, name in enumerate(names):
+        try:
+            r.get_view(store, name)
+        except NotFound:
+            raise Invalid(
+                f"feature_views[{position}]: no feature view named {name!r}", field=f"feature_views[{position}]"
+            ) from None
+    return names
+
+
+def _view_exists(store: Any, name: str) -> None:
+    from mlplatform.modules.features.adapters import registry as r
+
+    r.get_view(store, name)
+
+
+def _entity_parquet(data: schemas.HistoricalCreate, join_keys: set[str]) -> bytes:
+    import pandas as pd
+
+    frame = (
+        pd.DataFrame.from_records(data.entity_rows)
+        if data.entity_rows is not None
+        else pd.DataFrame(data.entity_columns)
+    )
+    return parquet_bytes(entity_frame(frame, join_keys))

@@ -13,17 +13,16 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from mlplatform.kernel.errors import Invalid, NotFound, Unavailable
 from mlplatform.modules.features.serving.layout import (
     EPOCH,
     EntityValueError,
     ValueDecoder,
-    decode_timestamp,
     encode_value,
+    read_timestamp,
 )
-from mlplatform.modules.features.serving.layout import format_timestamp as _format
 from mlplatform.modules.features.serving.metadata import ProjectMeta, ViewMeta
 
 PRESENT = "PRESENT"
@@ -184,16 +183,39 @@ def _entity_columns(entities: Mapping[str, Sequence[Any]], rows: int) -> tuple[l
 
 
 READ_SCRIPT = """
-local fields = ARGV
-local out = {}
-for i, key in ipairs(KEYS) do
-  out[i] = redis.call('HMGET', key, unpack(fields))
+local prefix, suffix, per_key, values = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local out, position, n = {}, 1, 0
+while position <= #values do
+  local start = position
+  for _ = 1, per_key do
+    local b1, b2, b3, b4 = string.byte(values, position + 4, position + 7)
+    position = position + 8 + b1 + b2 * 256 + b3 * 65536 + b4 * 16777216
+  end
+  n = n + 1
+  out[n] = redis.call('HMGET', prefix .. string.sub(values, start, position - 1) .. suffix, unpack(ARGV, 5))
 end
 return out
 """
 """HMGET of the same fields from many hashes in one command: the server does the loop, so a 100-entity
 read costs one command to pack and one reply to parse instead of 100 (redis-py's per-command pipeline
-overhead dominated the read). Keys of one group may span hash slots: plain Redis (not Cluster)."""
+overhead dominated the read). The keys travel as one argument — their encoded entity values back to back
+(each `<u32 type><u32 length><bytes>`, `per_key` of them per key), the script adds the common prefix and
+suffix — because redis-py's packing of a hundred key arguments cost more than the read. Keys are built
+in the script, so this needs plain Redis (not Cluster)."""
+
+
+class Batch(NamedTuple):
+    """The keys of one view group (see `READ_SCRIPT`) and the hash fields to read from each."""
+
+    prefix: bytes
+    suffix: bytes
+    per_key: int
+    values: bytes
+    fields: tuple[bytes, ...]
+
+    def args(self) -> list[bytes | int]:
+        return [self.prefix, self.suffix, self.per_key, self.values, *self.fields]
+
 
 _scripts: dict[int, Any] = {}
 
@@ -206,16 +228,15 @@ def _read_script(redis: Any) -> Any:
     return script
 
 
-async def _fetch(redis: Any, batches: list[tuple[list[bytes], tuple[bytes, ...]]]) -> list[list[list[bytes | None]]]:
-    """Per batch (keys, fields): the HMGET reply of every key; one round trip in total."""
+async def _fetch(redis: Any, batches: list[Batch]) -> list[list[list[bytes | None]]]:
+    """Per batch: the HMGET reply of every key, in order; one round trip in total."""
     script = _read_script(redis)
     try:
         if len(batches) == 1:
-            keys, fields = batches[0]
-            return [await script(keys=keys, args=fields)]
+            return [await script(keys=(), args=batches[0].args())]
         async with redis.pipeline(transaction=False) as pipe:
-            for keys, fields in batches:
-                await script(keys=keys, args=fields, client=pipe)
+            for batch in batches:
+                await script(keys=(), args=batch.args(), client=pipe)
             replies: list[list[list[bytes | None]]] = await pipe.execute()
             return replies
     except (OSError, TimeoutError) as exc:
@@ -239,78 +260,78 @@ async def read_redis(
     rows = check_entities(plan, entities)
     suffix = meta.key_suffix
     group_rows: list[list[int]] = []
-    batches: list[tuple[list[bytes], tuple[bytes, ...]]] = []
+    batches: list[Batch] = []
     for group in plan.groups:
-        value_columns = [entities[key] for key in group.join_keys]
-        unique: dict[bytes, int] = {}
-        keys: list[bytes] = []
-        per_row: list[int] = []
-        for row in range(rows):
-            try:
-                encoded = b"".join(
-                    encode_value(value_type, column[row])
-                    for value_type, column in zip(group.key_types, value_columns, strict=True)
-                )
-            except EntityValueError as exc:
-                culprit = next(
-                    (
-                        k
-                        for k, t, c in zip(group.join_keys, group.key_types, value_columns, strict=True)
-                        if _bad(t, c[row])
-                    ),
-                    group.join_keys[0],
-                )
-                raise Invalid(f"entities.{culprit}[{row}]: {exc}", field=f"entities.{culprit}") from None
-            key = group.header + encoded + suffix
-            index = unique.get(key)
-            if index is None:
-                index = len(keys)
-                unique[key] = index
-                keys.append(key)
-            per_row.append(index)
+        key_values, per_row = _key_values(group, entities, rows)
         group_rows.append(per_row)
-        batches.append((keys, group.fields))
+        batches.append(Batch(group.header, suffix, len(group.join_keys), key_values, group.fields))
     replies = await _fetch(redis, batches) if rows else [[] for _ in batches]
     clock = time.time() if now is None else now
-    names, columns = _entity_columns(entities, rows)
-    feature_columns: list[dict[str, list[Any]]] = [
-        {"values": [None] * rows, "statuses": [NOT_FOUND] * rows, "event_timestamps": [EPOCH] * rows}
-        for _ in plan.feature_names
-    ]
+    columns = len(plan.feature_names)
+    values: list[list[Any]] = [[None] * rows for _ in range(columns)]
+    statuses = [[NOT_FOUND] * rows for _ in range(columns)]
+    stamps = [[EPOCH] * rows for _ in range(columns)]
     decode = decoder.decode
     for group, per_row, reply_rows in zip(plan.groups, group_rows, replies, strict=True):
+        reads = [(read.ts_index, read.view.ttl_seconds, read.features) for read in group.reads]
         for row, index in enumerate(per_row):
             reply = reply_rows[index]
-            for read in group.reads:
-                raw_ts = reply[read.ts_index]
+            for ts_index, ttl, features in reads:
+                raw_ts = reply[ts_index]
                 if raw_ts is None:
                     continue  # NOT_FOUND (the defaults)
-                seconds, nanos = decode_timestamp(raw_ts)
-                stamp = _format(seconds, nanos)
-                ttl = read.view.ttl_seconds
-                expired = ttl > 0 and clock - (seconds + nanos / 1e9) > ttl
-                for position, column in read.features:
-                    target = feature_columns[column]
-                    target["event_timestamps"][row] = stamp
+                moment, stamp = read_timestamp(raw_ts)
+                expired = ttl > 0 and clock - moment > ttl
+                for position, column in features:
+                    stamps[column][row] = stamp
                     if expired:
-                        target["statuses"][row] = OUTSIDE_MAX_AGE
+                        statuses[column][row] = OUTSIDE_MAX_AGE
                         continue
-                    raw = reply[position]
-                    present, value = decode(raw) if raw else (False, None)
-                    target["values"][row] = value
-                    target["statuses"][row] = PRESENT if present else NULL_VALUE
+                    present, value = decode(reply[position] or b"")
+                    values[column][row] = value
+                    statuses[column][row] = PRESENT if present else NULL_VALUE
+    names, entity_columns = _entity_columns(entities, rows)
     return {
         "metadata": {"feature_names": [*names, *plan.feature_names]},
-        "results": [*columns, *feature_columns],
+        "results": [
+            *entity_columns,
+            *(
+                {"values": v, "statuses": s, "event_timestamps": t}
+                for v, s, t in zip(values, statuses, stamps, strict=True)
+            ),
+        ],
     }
 
 
-def _bad(value_type: int, value: Any) -> bool:
+def _key_values(group: Group, entities: Mapping[str, Sequence[Any]], rows: int) -> tuple[bytes, list[int]]:
+    """The group's distinct encoded entity values (the variable part of its Redis keys) back to back, and
+    for each entity row the index of its key."""
+    columns = [entities[key] for key in group.join_keys]
     try:
-        encode_value(value_type, value)
+        if len(columns) == 1:  # the usual case: one join key
+            value_type = group.key_types[0]
+            encoded = [encode_value(value_type, value) for value in columns[0]]
+        else:
+            encoded = [
+                b"".join(encode_value(t, column[row]) for t, column in zip(group.key_types, columns, strict=True))
+                for row in range(rows)
+            ]
     except EntityValueError:
-        return True
-    return False
+        raise _invalid_entity(group, columns, rows) from None
+    unique: dict[bytes, int] = {}
+    per_row = [unique.setdefault(key, len(unique)) for key in encoded]
+    return b"".join(unique), per_row
+
+
+def _invalid_entity(group: Group, columns: list[Sequence[Any]], rows: int) -> Invalid:
+    """The 422 naming the first value that cannot be a key of its join key's type."""
+    for row in range(rows):
+        for key, value_type, column in zip(group.join_keys, group.key_types, columns, strict=True):
+            try:
+                encode_value(value_type, column[row])
+            except EntityValueError as exc:
+                return Invalid(f"entities.{key}[{row}]: {exc}", field=f"entities.{key}")
+    return Invalid("entities: a value cannot be used as an entity key", field="entities")
 
 
 def apply_statuses(response: dict[str, Any], plan: Plan, *, now: float | None = None) -> dict[str, Any]:
