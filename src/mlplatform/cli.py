@@ -71,6 +71,7 @@ def serve(
         proxy_headers=bool(settings.http.trusted_proxies),
         forwarded_allow_ips=",".join(settings.http.trusted_proxies) or None,
         server_header=False,
+        timeout_graceful_shutdown=settings.server.graceful_shutdown_seconds,
     )
 
 

@@ -215,5 +215,7 @@ async def test_a_browser_without_a_session_is_sent_to_the_login_page(client: Cli
     )
     assert page.status_code == 303
     assert page.headers["location"] == "/login?next=%2Fapi%2Fv1%2Fprojects%2Fp1%3Fx%3D1"
+    mounted = await client.get("/mlflow/", headers={"Accept": "text/html"}, follow_redirects=False)
+    assert mounted.headers["location"] == "/login?next=%2Fmlflow%2F", "the mount prefix is kept"
     api = await client.get("/api/v1/projects/p1", headers={"Accept": "application/json"})
     problem(api, 401)

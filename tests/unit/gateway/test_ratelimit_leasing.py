@@ -66,8 +66,26 @@ async def test_concurrent_requests_share_one_refill(redis: Redis) -> None:
     import asyncio
 
     inner = CountingLimiter(redis, prefix=f"t:{uuid.uuid4().hex}:")
-    leasing = LeasingRateLimiter(inner, max_batch=20, lease_seconds=60)
+    leasing = LeasingRateLimiter(inner, max_batch=100, lease_seconds=60)
     policy = RateLimitPolicy(100_000, 60)
     results = await asyncio.gather(*(leasing.hit("hot", policy) for _ in range(16)))
     assert all(r.allowed for r in results)
     assert inner.calls == 1
+
+
+async def test_last_quarter_of_a_lease_takes_the_next_batch_in_the_background(redis: Redis) -> None:
+    import asyncio
+
+    inner = CountingLimiter(redis, prefix=f"t:{uuid.uuid4().hex}:")
+    leasing = LeasingRateLimiter(inner, max_batch=20, lease_seconds=60)
+    policy = RateLimitPolicy(1000, 3600)
+    for _ in range(15):
+        assert (await leasing.hit("k", policy)).allowed
+    assert inner.calls == 1, "three quarters of the first batch are spent without a round trip"
+    assert (await leasing.hit("k", policy)).remaining == 984
+    await asyncio.sleep(0.2)  # the top-up runs while the rest of the lease is spent
+    assert inner.calls == 2
+    results = [await leasing.hit("k", policy) for _ in range(24)]
+    assert all(r.allowed for r in results)
+    assert inner.calls == 2, "the topped-up lease (4 left + 20) covers the next 24 requests"
+    assert results[-1].remaining == 960

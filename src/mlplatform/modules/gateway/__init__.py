@@ -11,6 +11,7 @@ from mlplatform.kernel.health import HealthCheck
 from mlplatform.kernel.module import Module
 from mlplatform.modules.gateway.api import DIRECTORY_KEY
 from mlplatform.modules.gateway.audit import record_in_transaction
+from mlplatform.modules.gateway.audit_writer import AuditWriter
 from mlplatform.modules.gateway.authn import Authenticator
 from mlplatform.modules.gateway.bootstrap import announce, ensure_admin
 from mlplatform.modules.gateway.controllers.audit import list_audit_events
@@ -30,6 +31,7 @@ from mlplatform.modules.gateway.controllers.principals import (
     UserController,
 )
 from mlplatform.modules.gateway.controllers.projects import ProjectController
+from mlplatform.modules.gateway.jobs_access import JOB_ACCESS
 from mlplatform.modules.gateway.keystore import KeyStore
 from mlplatform.modules.gateway.middleware import gateway_middleware
 from mlplatform.modules.gateway.oidc import ExternalProvider, RoleMapping
@@ -82,6 +84,8 @@ async def start_gateway(platform: PlatformContext) -> None:
         for group, limit in settings.rate_limits.groups.items()
     }
     projects = ProjectCache(platform.database)
+    audit = AuditWriter(platform.database)
+    audit.start()
     platform.extras[RUNTIME_KEY] = GatewayRuntime(
         keystore=keystore,
         authenticator=Authenticator(
@@ -96,6 +100,7 @@ async def start_gateway(platform: PlatformContext) -> None:
         policies=policies,
         projects=projects,
         providers=providers,
+        audit=audit,
     )
     platform.extras[DIRECTORY_KEY] = projects
     platform.before_request_commit.append(record_in_transaction)
@@ -107,6 +112,7 @@ async def start_gateway(platform: PlatformContext) -> None:
 async def stop_gateway(platform: PlatformContext) -> None:
     runtime: GatewayRuntime | None = platform.extras.get(RUNTIME_KEY)
     if runtime is not None:
+        await runtime.audit.stop()
         for provider in runtime.providers:
             await provider.aclose()
 
@@ -143,6 +149,7 @@ module = Module(
     on_startup=[start_gateway],
     on_shutdown=[stop_gateway],
     middleware=[gateway_middleware],
+    job_access=JOB_ACCESS,
     dependencies={
         "principal": Provide(provide_principal, sync_to_thread=False),
         "gateway": Provide(provide_gateway, sync_to_thread=False),

@@ -9,6 +9,7 @@ verified JWTs until they expire, API keys and principals' roles for `auth.creden
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -94,18 +95,26 @@ class Authenticator:
         self._external: TTLCache[tuple[str, str], uuid.UUID] = TTLCache(max_size=50_000, default_ttl=ttl)
         self._by_credential: TTLCache[str, Principal] = TTLCache(max_size=50_000, default_ttl=ttl)
         """Whole presented credential -> Principal: the hot path is one dictionary lookup."""
+        self._refresh_margin = ttl / 4
+        self._verifying: dict[str, asyncio.Future[Principal]] = {}
+        """Credentials being verified: concurrent requests with the same one share that verification."""
+        self._generation = 0
+        """Bumped by every `forget_*`: a verification that started before it is not cached."""
         self._last_used_written: dict[str, float] = {}
 
     # -- cache invalidation (called by services after changes in this replica) --------------------
     def forget_key(self, key_id: str) -> None:
+        self._generation += 1
         self._keys.invalidate(key_id)
         self._by_credential.clear()
 
     def forget_principal(self, principal_id: uuid.UUID) -> None:
+        self._generation += 1
         self._principals.invalidate(principal_id)
         self._by_credential.clear()
 
     def forget_all(self) -> None:
+        self._generation += 1
         self._keys.clear()
         self._principals.clear()
         self._tokens.clear()
@@ -120,10 +129,47 @@ class Authenticator:
         credential = authorization or (f"cookie {session_cookie}" if session_cookie else None)
         if credential is None:
             return None
-        cached = self._by_credential.get(credential)
+        cached = self._by_credential.get_with_remaining(credential)
         if cached is not None:
-            return cached
+            principal, left = cached
+            if left < self._refresh_margin and credential not in self._verifying:
+                self._verify(credential, authorization, session_cookie, refresh=True)
+            return principal
+        pending = self._verifying.get(credential) or self._verify(credential, authorization, session_cookie)
+        return await asyncio.shield(pending)
+
+    def _verify(
+        self, credential: str, authorization: str | None, session_cookie: str | None, *, refresh: bool = False
+    ) -> asyncio.Future[Principal]:
+        """Verify `credential` once, however many requests present it meanwhile, and cache the result.
+
+        With `refresh`, a still-valid cached entry is being renewed ahead of its expiry, in the background, so
+        that busy credentials never make requests wait for the database: if the credential turns out to be
+        revoked or expired, the entry is dropped; if the check cannot be made, the entry expires as usual."""
+        task = asyncio.ensure_future(self._verify_and_cache(credential, authorization, session_cookie))
+        self._verifying[credential] = task
+
+        def done(finished: asyncio.Future[Principal]) -> None:
+            if self._verifying.get(credential) is finished:
+                del self._verifying[credential]
+            if finished.cancelled():
+                return
+            error = finished.exception()  # retrieved here, so an unawaited refresh is never reported as lost
+            if refresh and isinstance(error, AuthenticationFailed):
+                self._by_credential.invalidate(credential)
+            elif refresh and error is not None:
+                log.warning("credential_refresh_failed", error=f"{type(error).__name__}: {error}")
+
+        task.add_done_callback(done)
+        return task
+
+    async def _verify_and_cache(
+        self, credential: str, authorization: str | None, session_cookie: str | None
+    ) -> Principal:
+        generation = self._generation
         principal, expires_at = await self._authenticate(authorization, session_cookie)
+        if generation != self._generation:
+            return principal  # revoked or changed meanwhile: answer this request, cache nothing
         if expires_at is None:
             self._by_credential.set(credential, principal)
         else:

@@ -24,6 +24,7 @@ from mlplatform.kernel.request_ids import current_actor
 from mlplatform.modules.gateway.api import Principal
 from mlplatform.modules.gateway.audit import AUDITED_FLAG, MUTATING_METHODS, audit_row, record_separately
 from mlplatform.modules.gateway.authn import SESSION_COOKIE, AuthenticationFailed, IdentityProviderDown
+from mlplatform.modules.gateway.guard_calls import skip_handler_copies
 from mlplatform.modules.gateway.ratelimit import LimiterUnavailable, RateLimitResult
 from mlplatform.modules.gateway.runtime import GatewayRuntime, gateway_runtime
 from mlplatform.modules.gateway.security_headers import security_headers
@@ -37,26 +38,32 @@ _last_redis_warning = 0.0
 
 
 def gateway_middleware(app: ASGIApp) -> ASGIApp:
+    # Litestar builds this once per route; what never changes is looked up on the first request.
+    seen: set[int] = set()
+    runtime: GatewayRuntime | None = None
+    security: tuple[tuple[bytes, bytes], ...] = ()
+
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        nonlocal runtime, security
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        runtime = gateway_runtime(scope["app"].state.platform)
-        handler = scope.get("route_handler")
-        opt = getattr(handler, "opt", {}) or {}
-        public = bool(opt.get("public")) or scope["path"].startswith(PUBLIC_PATH_PREFIXES)
-        headers = _headers(scope)
         platform = scope["app"].state.platform
+        if runtime is None:
+            runtime = gateway_runtime(platform)
+            security = security_headers(platform.settings.is_production)
+        handler = scope.get("route_handler")
+        if id(handler) not in seen:
+            seen.add(id(handler))
+            skip_handler_copies(handler)
+        opt = getattr(handler, "opt", None) or {}
+        public = bool(opt.get("public")) or scope["path"].startswith(PUBLIC_PATH_PREFIXES)
         client = scope.get("client")
         client_addr = client[0] if client else "unknown"
 
         try:
             principal = (
-                None
-                if opt.get("own_authorization")
-                else await runtime.authenticator.authenticate(
-                    headers.get("authorization"), _cookie(headers.get("cookie"), SESSION_COOKIE)
-                )
+                None if opt.get("own_authorization") else await runtime.authenticator.authenticate(*_credentials(scope))
             )
         except AuthenticationFailed as exc:
             await _limit(runtime, "auth", f"ip:{client_addr}")
@@ -86,19 +93,18 @@ def gateway_middleware(app: ASGIApp) -> ASGIApp:
         if principal is not None:
             scope["user"] = principal
             current_actor.set(principal.subject)
-            result = await _limit(runtime, str(opt.get("rate_group", "api")), f"p:{principal.id}")
+            result = await _limit(runtime, opt.get("rate_group", "api"), f"p:{principal.id}")
         else:
             result = await _limit(runtime, "anonymous", f"ip:{client_addr}")
 
         status = 500
-        security = security_headers(platform.settings.is_production)
+        extra = [*security, *result.raw_headers()] if result is not None else security
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                extra = [(k.lower().encode(), v.encode()) for k, v in result.headers().items()] if result else []
-                message["headers"] = [*message.get("headers", []), *security, *extra]
+                message["headers"] = [*message.get("headers", ()), *extra]
             await send(message)
 
         try:
@@ -107,7 +113,7 @@ def gateway_middleware(app: ASGIApp) -> ASGIApp:
             if (
                 scope["method"] in MUTATING_METHODS and not opt.get("read_only") and not scope.get(AUDITED_FLAG)  # type: ignore[typeddict-item]
             ):
-                await record_separately(platform.database, _after_response_row(scope, principal, status))
+                runtime.audit.add(_after_response_row(scope, principal, status))
 
     return middleware
 
@@ -152,7 +158,9 @@ def _browser_navigation(scope: Scope) -> bool:
 
 
 async def _redirect_to_login(scope: Scope, send: Send) -> None:
-    target = scope["path"]
+    # A mounted app (MLflow at /mlflow) sees its path without the prefix; `raw_path` is what the browser asked for.
+    raw = scope.get("raw_path")
+    target = raw.decode("latin-1").partition("?")[0] if raw else scope["path"]  # some clients leave the query in
     query = (scope.get("query_string") or b"").decode("latin-1")
     if query:
         target = f"{target}?{query}"
@@ -167,9 +175,16 @@ async def _redirect_to_login(scope: Scope, send: Send) -> None:
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-def _headers(scope: Scope) -> dict[str, str]:
-    wanted = {b"authorization", b"cookie"}
-    return {k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in wanted}
+def _credentials(scope: Scope) -> tuple[str | None, str | None]:
+    """The Authorization header and the session cookie, if present."""
+    authorization: str | None = None
+    session: str | None = None
+    for key, value in scope["headers"]:
+        if key == b"authorization":
+            authorization = value.decode("latin-1")
+        elif key == b"cookie":
+            session = _cookie(value.decode("latin-1"), SESSION_COOKIE)
+    return authorization, session
 
 
 def _cookie(header: str | None, name: str) -> str | None:

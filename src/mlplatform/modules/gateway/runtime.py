@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mlplatform.kernel.context import PlatformContext
+from mlplatform.modules.gateway.audit_writer import AuditWriter
 from mlplatform.modules.gateway.authn import Authenticator
 from mlplatform.modules.gateway.keystore import KeyStore
 from mlplatform.modules.gateway.oidc import ExternalProvider
@@ -24,6 +25,7 @@ class GatewayRuntime:
         policies: dict[str, RateLimitPolicy],
         projects: ProjectCache,
         providers: list[ExternalProvider],
+        audit: AuditWriter,
     ) -> None:
         self.keystore = keystore
         self.authenticator = authenticator
@@ -31,6 +33,7 @@ class GatewayRuntime:
         self.policies = policies
         self.projects = projects
         self.providers = providers
+        self.audit = audit
 
     def policy(self, group: str) -> RateLimitPolicy | None:
         return self.policies.get(group) or self.policies.get("api")

@@ -73,6 +73,18 @@ class TTLCache(Generic[K, V]):
         self._data.move_to_end(key)
         return value
 
+    def get_with_remaining(self, key: K) -> tuple[V, float] | None:
+        """The live value for ``key`` and the seconds it has left, or None if absent or expired."""
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        left = entry[0] - self._clock()
+        if left <= 0:
+            del self._data[key]
+            return None
+        self._data.move_to_end(key)
+        return entry[1], left
+
     def set(self, key: K, value: V, ttl: float | None = None) -> None:
         """Store ``value`` for ``min(ttl, default_ttl)`` seconds (``default_ttl`` if ``ttl`` is None).
         A non-positive ttl stores nothing (and removes any previous entry)."""

@@ -12,6 +12,7 @@ from mlplatform.kernel.errors import Forbidden, Invalid
 from mlplatform.kernel.pagination import Page, check_limit, decode_cursor, make_page
 from mlplatform.modules.gateway.api import Principal, Role, requires_authenticated
 from mlplatform.modules.gateway.models import AuditEvent
+from mlplatform.modules.gateway.runtime import GatewayRuntime
 from mlplatform.modules.gateway.schemas import AuditEventOut
 
 
@@ -25,6 +26,7 @@ from mlplatform.modules.gateway.schemas import AuditEventOut
 async def list_audit_events(
     db_session: AsyncSession,
     principal: Principal,
+    gateway: GatewayRuntime,
     project: str | None = None,
     actor: str | None = None,
     action: str | None = None,
@@ -37,6 +39,7 @@ async def list_audit_events(
     if not principal.platform_admin and (project is None or not principal.can(project, Role.ADMIN)):
         raise Forbidden("the audit log is for platform admins, or project admins with `project` set")
     size = check_limit(limit)
+    await gateway.audit.flush()  # rows of requests this process answered a moment ago are visible at once
     statement = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(size + 1)
     for column, value in (
         (AuditEvent.project, project),

@@ -1,0 +1,73 @@
+"""After-response audit rows: written in batches, kept through a database outage, flushed on stop."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import func, select
+
+from mlplatform.kernel.db import Database
+from mlplatform.modules.gateway.audit_writer import AuditWriter
+from mlplatform.modules.gateway.models import AuditEvent
+
+BROKEN = "postgresql+asyncpg://postgres@127.0.0.1:5432/no_such_database"
+"""A database that refuses every write, standing in for an outage."""
+
+
+def row(n: int) -> AuditEvent:
+    return AuditEvent(
+        actor="user:writer", action=f"test_{n}", method="POST", path=f"/x/{n}", outcome="success", status_code=200
+    )
+
+
+async def count(database: Database) -> int:
+    async with database.sessionmaker() as session:
+        return int(await session.scalar(select(func.count()).select_from(AuditEvent)) or 0)
+
+
+async def test_a_burst_is_written_in_the_background(clean_postgres: str) -> None:
+    database = Database(clean_postgres)
+    writer = AuditWriter(database, flush_seconds=0.05)
+    writer.start()
+    try:
+        for n in range(300):
+            writer.add(row(n))
+        assert writer.pending == 300, "adding never waits for the database"
+        for _ in range(100):
+            if writer.pending == 0 and await count(database) == 300:
+                break
+            await asyncio.sleep(0.05)
+        assert await count(database) == 300
+        async with database.sessionmaker() as session:
+            times = (await session.scalars(select(AuditEvent.occurred_at))).all()
+        assert all(t is not None for t in times)
+    finally:
+        await writer.stop()
+        await database.dispose()
+
+
+async def test_rows_wait_out_an_outage_and_stop_flushes(clean_postgres: str) -> None:
+    down = Database(BROKEN)
+    writer = AuditWriter(down, flush_seconds=0.01)
+    for n in range(3):
+        writer.add(row(n))
+    await writer.flush()
+    assert writer.pending == 3, "a failed write keeps the rows"
+    up = Database(clean_postgres)
+    try:
+        writer.database = up
+        writer.add(row(3))
+        await writer.stop()
+        assert writer.pending == 0
+        assert await count(up) == 4
+    finally:
+        await up.dispose()
+        await down.dispose()
+
+
+async def test_the_buffer_is_bounded() -> None:
+    writer = AuditWriter(Database(BROKEN), max_buffered=2)
+    for n in range(5):
+        writer.add(row(n))
+    assert (writer.pending, writer.dropped) == (2, 3)
+    await writer.database.dispose()

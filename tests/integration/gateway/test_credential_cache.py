@@ -1,0 +1,71 @@
+"""Verified credentials: one verification for concurrent requests, renewed ahead of expiry in the
+background, and a revocation found by that renewal takes effect without waiting for the entry to expire."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from bench.bench_auth import viewer_key
+from sqlalchemy import update
+
+from mlplatform.kernel.db import Database, utcnow
+from mlplatform.modules.gateway.api_keys import parse_api_key
+from mlplatform.modules.gateway.authn import AuthenticationFailed, Authenticator
+from mlplatform.modules.gateway.keystore import KeyStore
+from mlplatform.modules.gateway.models import ApiKeyRow
+
+TTL = 2.0
+
+
+def left(auth: Authenticator, header: str) -> float:
+    cached = auth._by_credential.get_with_remaining(header)
+    assert cached is not None
+    return cached[1]
+
+
+async def sleep_into_last_quarter(auth: Authenticator, header: str) -> None:
+    """Until 0.4 s of the entry's life is left (the last quarter of 2 s starts at 0.5 s left)."""
+    await asyncio.sleep(left(auth, header) - 0.4)
+
+
+class CountingAuthenticator(Authenticator):
+    checks = 0
+
+    async def _authenticate(self, authorization: str | None, session_cookie: str | None) -> Any:
+        self.checks += 1
+        return await super()._authenticate(authorization, session_cookie)
+
+
+async def test_verification_is_shared_renewed_early_and_revocation_found(clean_postgres: str) -> None:
+    key = await viewer_key(clean_postgres, project="cache")
+    database = Database(clean_postgres)
+    keystore = KeyStore(database, environment="development", algorithm="ES256", max_token_age=timedelta(hours=1))
+    auth = CountingAuthenticator(database, keystore, issuer="http://test", audience="mlplatform", cache_seconds=TTL)
+    header = f"Bearer {key}"
+    try:
+        principals = await asyncio.gather(*(auth.authenticate(header, None) for _ in range(10)))
+        assert auth.checks == 1, "ten concurrent requests share one verification"
+        assert len({p.id for p in principals}) == 1
+
+        await sleep_into_last_quarter(auth, header)
+        assert (await auth.authenticate(header, None)).id == principals[0].id
+        await asyncio.sleep(0.15)
+        assert auth.checks == 2, "the entry was renewed in the background"
+        assert left(auth, header) > TTL / 2, "the renewed entry lives on"
+
+        parsed = parse_api_key(key)
+        assert parsed is not None
+        key_id = parsed[0]
+        async with database.transaction() as session:
+            await session.execute(update(ApiKeyRow).where(ApiKeyRow.key_id == key_id).values(revoked_at=utcnow()))
+        await sleep_into_last_quarter(auth, header)
+        await auth.authenticate(header, None)  # still cached: starts the renewal, which finds the revocation
+        await asyncio.sleep(0.15)
+        assert auth.checks == 3
+        with pytest.raises(AuthenticationFailed):
+            await auth.authenticate(header, None)  # before the old entry would have expired
+    finally:
+        await database.dispose()
