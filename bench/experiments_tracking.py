@@ -6,7 +6,7 @@ called with a contributor's API key, so every request pays authentication, rate 
 project authorization and auditing. Then a burst of MLflow logging runs against the platform while a
 non-MLflow route (`GET /api/v1/me`) is timed, against the same route on an idle platform.
 
-    uv run python bench/experiments_tracking.py [--quick]
+    uv run python bench/experiments_tracking.py [--quick] [--burst-only] [--samples N]
 
 Needs PostgreSQL (MLPLATFORM_TEST_POSTGRES_URL, default postgres@127.0.0.1) and Redis
 (MLPLATFORM_TEST_REDIS_URL, default 127.0.0.1:6379/13).
@@ -331,6 +331,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer calls (a smoke run)")
     parser.add_argument("--burst-workers", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=7, help="alternating rounds per measure")
+    parser.add_argument("--burst-only", action="store_true", help="only the non-MLflow route under a burst")
+    parser.add_argument("--samples", type=int, default=None, help="timed GET /api/v1/me per profile")
     args = parser.parse_args()
     name, url = create_database()
     try:
@@ -338,17 +340,17 @@ def main() -> None:
             standalone, platform = start_servers(stack, url, Path(tmp))
             project = "bench"
             token = contributor_key(platform, project)
-            seeded = seed_runs(f"{platform}/mlflow", token, f"{project}/search-1k")
-            report: dict[str, Any] = {}
-            report["tracking"] = paired(
-                Target(standalone, None, "standalone-bench", seeded),
-                Target(f"{platform}/mlflow", token, f"{project}/bench", seeded),
-                args.quick,
-                args.rounds,
-            )
-            report["non-mlflow route (GET /api/v1/me)"] = burst(
-                platform, token, project, args.burst_workers, 200 if args.quick else 1000
-            )
+            report: dict[str, Any] = {"tracking": {}}
+            if not args.burst_only:
+                seeded = seed_runs(f"{platform}/mlflow", token, f"{project}/search-1k")
+                report["tracking"] = paired(
+                    Target(standalone, None, "standalone-bench", seeded),
+                    Target(f"{platform}/mlflow", token, f"{project}/bench", seeded),
+                    args.quick,
+                    args.rounds,
+                )
+            samples = args.samples or (200 if args.quick else 1000)
+            report["non-mlflow route (GET /api/v1/me)"] = burst(platform, token, project, args.burst_workers, samples)
             print(json.dumps(report, indent=2))
             print()
             print("| measure | standalone mlflow server | platform /mlflow | ratio |")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from litestar import Litestar
@@ -59,3 +62,54 @@ async def test_tracking_and_artifacts_on_the_embedded_default(
     assert (data_dir / "objects" / "mlflow" / path).read_bytes() == b"hello"
     typed = await client.get(f"/api/v1/projects/solo/runs/{run_id}", headers=headers)
     assert typed.json()["metrics"] == {"m": 2.5}
+
+
+async def test_the_reconciler_publishes_a_lost_event_on_sqlite(tmp_path: Path) -> None:
+    """The app's own reconciler, in the background, on the embedded default (no `FOR UPDATE` in SQLite)."""
+    from mlflow.entities import RunStatus
+
+    from mlplatform.app import create_app
+    from mlplatform.modules.experiments.api import RunFinished
+    from mlplatform.modules.experiments.config import mlflow_config
+    from mlplatform.modules.experiments.models import ReconcileMarkRow
+    from mlplatform.modules.experiments.runtime import MlflowRuntime
+    from tests.integration.experiments.test_events import events_of
+
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        server={"public_url": "http://testserver.local"},
+        log_json=False,
+        experiments={"reconcile_interval_seconds": 0.2, "reconcile_settle_seconds": 0},
+    )
+    async with AsyncTestClient(create_app(settings)) as client:
+        database = Database(settings.resolved_database_url, pool_size=1)
+        runtime = MlflowRuntime(mlflow_config(settings))
+        await runtime.start()
+        try:
+            headers = await grant_in(database, project="solo", role="contributor")
+            created = await client.post(f"{API}/experiments/create", json={"name": "solo/lost"}, headers=headers)
+            assert created.status_code == 200, created.text
+            stores = await runtime.stores()
+
+            def finish_behind_the_observers_back() -> str:
+                run = stores.tracking.create_run(created.json()["experiment_id"], "someone", 1, [], "lost")
+                stores.tracking.update_run_info(run.info.run_id, RunStatus.FINISHED, int(time.time() * 1000), None)
+                return str(run.info.run_id)
+
+            for _ in range(200):  # the first round (once MLflow is loaded) sets the watermark
+                async with database.sessionmaker() as session:
+                    if await session.get(ReconcileMarkRow, "runs") is not None:
+                        break
+                await asyncio.sleep(0.05)
+            run_id = await runtime.call(finish_behind_the_observers_back)
+            rows: list[Any] = []
+            for _ in range(200):
+                rows = await events_of(database, RunFinished.event_type, run_id)
+                if rows:
+                    break
+                await asyncio.sleep(0.05)
+            assert len(rows) == 1
+            assert rows[0].payload["project"] == "solo"
+        finally:
+            await runtime.stop()
+            await database.dispose()

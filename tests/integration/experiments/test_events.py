@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -80,6 +82,78 @@ async def test_run_finished_is_published_once_per_transition(
     )
     assert renamed.status_code == 200
     assert await events_of(test_database, RunFinished.event_type, still_running) == []
+
+
+async def test_run_finished_carries_platform_tags_and_dataset_inputs(
+    test_database: Database, mlflow_client: Client, members: Members
+) -> None:
+    """What lineage links a run to its training data with: `mlplatform.*` tags and MLflow dataset inputs."""
+    experiment_id = await create_experiment(mlflow_client, members)
+    run_id = await create_run(mlflow_client, members.contributor, experiment_id)
+    tags = [
+        {"key": "mlplatform.training_dataset", "value": "ds-1"},
+        {"key": "mlplatform.feature_service", "value": "card_features"},
+        {"key": "team", "value": "risk"},
+    ]
+    logged = await call(
+        mlflow_client, "POST", "runs/log-batch", members.contributor, json={"run_id": run_id, "tags": tags}
+    )
+    assert logged.status_code == 200, logged.text
+    source = '{"uri": "s3://lake/features/fraud/datasets/ds-1.parquet"}'
+    dataset = {"name": "ds-1", "digest": "a1b2c3", "source_type": "s3", "source": source}
+    inputs = await call(
+        mlflow_client,
+        "POST",
+        "runs/log-inputs",
+        members.contributor,
+        json={
+            "run_id": run_id,
+            "datasets": [
+                {"dataset": dataset, "tags": [{"key": "mlflow.data.context", "value": "training"}]},
+                {"dataset": {**dataset, "name": "holdout", "digest": "d4e5f6"}},
+            ],
+        },
+    )
+    assert inputs.status_code == 200, inputs.text
+    failed = await call(
+        mlflow_client, "POST", "runs/update", members.contributor, json={"run_id": run_id, "status": "FAILED"}
+    )
+    assert failed.status_code == 200, failed.text
+
+    (row,) = await events_of(test_database, RunFinished.event_type, run_id)
+    event = row.to_stored().decode(RunFinished)
+    assert event.status == "FAILED"
+    assert event.tags == {"mlplatform.training_dataset": "ds-1", "mlplatform.feature_service": "card_features"}
+    assert {(d.name, d.digest, d.source_type, d.source, d.context) for d in event.dataset_inputs} == {
+        ("ds-1", "a1b2c3", "s3", source, "training"),
+        ("holdout", "d4e5f6", "s3", source, None),
+    }
+
+
+def test_run_finished_stored_before_tags_existed_still_decodes() -> None:
+    old = {
+        "aggregate_id": "r1",
+        "project": "fraud",
+        "run_id": "r1",
+        "experiment_id": "1",
+        "experiment_name": "fraud/exp",
+        "status": "FINISHED",
+        "params": {"depth": "6"},
+    }
+    stored = StoredEvent(
+        id=uuid.uuid4(),
+        seq=1,
+        event_type=RunFinished.event_type,
+        aggregate_type=RunFinished.aggregate_type,
+        aggregate_id="r1",
+        project="fraud",
+        actor=None,
+        request_id=None,
+        occurred_at=datetime.now(UTC),
+        payload=old,
+    )
+    event = stored.decode(RunFinished)
+    assert (event.tags, event.dataset_inputs, event.params) == ({}, [], {"depth": "6"})
 
 
 async def test_failed_writes_publish_nothing(test_database: Database, mlflow_client: Client, members: Members) -> None:

@@ -58,3 +58,16 @@ def test_the_server_app_still_mounts_flask_through_the_efficient_wsgi_bridge() -
     source = _mlflow_file("server", "fastapi_app.py").read_text()
     assert 'fastapi_app.mount("/", _EfficientWSGIMiddleware(flask_app))' in source
     assert "class _EfficientWSGIMiddleware" in source
+
+
+def test_the_server_app_still_has_the_two_function_middlewares_the_runtime_replaces() -> None:
+    """`mlflow_middleware.lighten_function_middlewares` re-implements exactly these two (by MLflow's own
+    helpers): a new or changed one must be looked at."""
+    source = _mlflow_file("server", "fastapi_app.py").read_text()
+    assert source.count('@fastapi_app.middleware("http")') == 2
+    for name in ("workspace_context_middleware", "gateway_timing_middleware"):
+        assert f"async def {name}(request: Request, call_next):" in source
+    assert "resolve_workspace_for_request_if_enabled(" in source
+    assert "set_server_request_workspace(workspace.name if workspace else None)" in source
+    assert "clear_server_request_workspace()" in source
+    assert "if not get_routed_asgi_path(request).startswith(gateway_path_prefix):" in source

@@ -3,8 +3,9 @@
 - `/mlflow/...`: MLflow's own REST API, ajax API, GraphQL, UI and proxied artifacts (`mount.py`),
   authorized per endpoint and project (`authz/`);
 - `/api/v1/projects/{project}/experiments|runs/...`: the typed platform API (`controllers.py`);
-- successful run completions and model-version creations become domain events (`observer.py`), which
-  the catalogue subscriber turns into catalogue model versions (`subscribers.py`).
+- successful run completions and model-version creations become domain events (`observer.py`; events a
+  crash lost are published later by `reconciler.py`), which the catalogue subscriber turns into catalogue
+  model versions (`subscribers.py`).
 MLflow is configured from the platform settings at start-up and imported on first use (`runtime.py`).
 """
 

@@ -5,7 +5,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar
 
+import msgspec
+
 from mlplatform.kernel.events import DomainEvent
+
+PLATFORM_TAG_PREFIX = "mlplatform."
+"""Run tags under this prefix (`mlplatform.training_dataset`, `mlplatform.feature_service`) travel with
+`RunFinished`: they are how a run names the platform data it used (see docs/lineage.md)."""
+
+
+class DatasetInput(msgspec.Struct, frozen=True, kw_only=True):
+    """An MLflow dataset input of a run (`mlflow.log_input`), as MLflow stores it."""
+
+    name: str
+    digest: str
+    source_type: str
+    """MLflow's source type: `s3`, `local`, `http`, `code` ..."""
+    source: str
+    """MLflow's JSON of the source, e.g. `{"uri": "s3://bucket/key.parquet"}`."""
+    context: str | None = None
+    """The input's `mlflow.data.context` tag (`training`, `validation` ...), when set."""
 
 
 class RunFinished(DomainEvent, frozen=True, kw_only=True):
@@ -25,6 +44,10 @@ class RunFinished(DomainEvent, frozen=True, kw_only=True):
     artifact_uri: str | None = None
     metrics: dict[str, float] = {}
     params: dict[str, str] = {}
+    tags: dict[str, str] = {}
+    """The run's tags under `PLATFORM_TAG_PREFIX` (not MLflow's own `mlflow.*` tags)."""
+    dataset_inputs: list[DatasetInput] = []
+    """The run's MLflow dataset inputs (events stored before this field existed decode with none)."""
 
 
 class ModelVersionCreated(DomainEvent, frozen=True, kw_only=True):

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mlplatform.modules.experiments.models import RunLinkRow
+from mlplatform.kernel.events.model import OutboxEvent
+from mlplatform.modules.experiments.events import ModelVersionCreated, RunFinished
+from mlplatform.modules.experiments.models import ReconcileMarkRow, RunLinkRow
+
+IN_CHUNK = 500
+"""Ids per `IN (...)` list when looking events up."""
 
 
 async def links_of_run(session: AsyncSession, project: str, run_id: str) -> Sequence[RunLinkRow]:
@@ -54,3 +59,58 @@ async def insert_link(session: AsyncSession, row: RunLinkRow) -> bool:
 async def delete_link(session: AsyncSession, row: RunLinkRow) -> None:
     await session.delete(row)
     await session.flush()
+
+
+async def ensure_mark(session: AsyncSession, stream: str, until_ms: int) -> None:
+    """Create the stream's watermark (first round: start and end at `until_ms`) unless it exists."""
+    if await session.get(ReconcileMarkRow, stream) is not None:
+        return
+    try:
+        async with session.begin_nested():
+            session.add(ReconcileMarkRow(stream=stream, started_ms=until_ms, until_ms=until_ms))
+            await session.flush()
+    except IntegrityError:
+        pass
+
+
+async def lock_mark(session: AsyncSession, stream: str) -> ReconcileMarkRow | None:
+    """The stream's watermark, locked for this transaction; None while another replica holds it."""
+    row: ReconcileMarkRow | None = await session.scalar(
+        select(ReconcileMarkRow)
+        .where(ReconcileMarkRow.stream == stream)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    return row
+
+
+async def published_run_statuses(session: AsyncSession, run_ids: Collection[str]) -> set[tuple[str, str]]:
+    """(run id, status) of every RunFinished in the outbox for these runs."""
+    found: set[tuple[str, str]] = set()
+    ids = list(run_ids)
+    for start in range(0, len(ids), IN_CHUNK):
+        rows = await session.execute(
+            select(OutboxEvent.aggregate_id, OutboxEvent.payload["status"].as_string()).where(
+                OutboxEvent.aggregate_type == RunFinished.aggregate_type,
+                OutboxEvent.aggregate_id.in_(ids[start : start + IN_CHUNK]),
+                OutboxEvent.event_type == RunFinished.event_type,
+            )
+        )
+        found.update((run_id, status) for run_id, status in rows)
+    return found
+
+
+async def published_model_versions(session: AsyncSession, names: Collection[str]) -> set[tuple[str, int]]:
+    """(registered model, version) of every ModelVersionCreated in the outbox for these models."""
+    found: set[tuple[str, int]] = set()
+    ids = list(names)
+    for start in range(0, len(ids), IN_CHUNK):
+        rows = await session.execute(
+            select(OutboxEvent.aggregate_id, OutboxEvent.payload["version"].as_integer()).where(
+                OutboxEvent.aggregate_type == ModelVersionCreated.aggregate_type,
+                OutboxEvent.aggregate_id.in_(ids[start : start + IN_CHUNK]),
+                OutboxEvent.event_type == ModelVersionCreated.event_type,
+            )
+        )
+        found.update((name, int(version)) for name, version in rows)
+    return found

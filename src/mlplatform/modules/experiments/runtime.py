@@ -126,7 +126,8 @@ def bridge_limiter() -> anyio.CapacityLimiter:
 
 
 def _import_server_app() -> ASGIApp:
-    """`mlflow.server.fastapi_app:app`, with its Flask bridge running on MLflow's own limiter."""
+    """`mlflow.server.fastapi_app:app`, with its Flask bridge running on MLflow's own limiter and its two
+    function middlewares as plain ASGI (`mlflow_middleware.py`: less work on the event loop)."""
     import warnings
 
     with warnings.catch_warnings():
@@ -134,8 +135,11 @@ def _import_server_app() -> ASGIApp:
         warnings.filterwarnings("ignore", message="starlette.middleware.wsgi is deprecated")
         from mlflow.server import fastapi_app
 
+    from mlplatform.modules.experiments.mlflow_middleware import lighten_function_middlewares
+
     app: Any = fastapi_app.app
     _route_flask_bridge_through_own_limiter(app, fastapi_app)
+    lighten_function_middlewares(app)
     return app
 
 
@@ -230,6 +234,7 @@ class MlflowRuntime:
         self.preload = preload
         self.store_limiter = anyio.CapacityLimiter(STORE_THREADS)
         self._loading: asyncio.Task[tuple[ASGIApp, Stores]] | None = None
+        self._loaded = asyncio.Event()
         self._started = False
 
     async def start(self) -> None:
@@ -259,7 +264,16 @@ class MlflowRuntime:
             self._loading = asyncio.get_running_loop().create_task(
                 to_thread.run_sync(_PROCESS.load, id(self), self.config), name="mlflow-load"
             )
+            self._loading.add_done_callback(self._on_loaded)
         return self._loading
+
+    def _on_loaded(self, task: asyncio.Task[tuple[ASGIApp, Stores]]) -> None:
+        if not task.cancelled() and task.exception() is None:
+            self._loaded.set()
+
+    async def wait_loaded(self) -> None:
+        """Return once MLflow is loaded for this app, without causing the load (which stays lazy)."""
+        await self._loaded.wait()
 
     async def _load(self) -> tuple[ASGIApp, Stores]:
         if not self._started:

@@ -22,8 +22,8 @@ from mlplatform.modules.experiments import repositories, schemas
 from mlplatform.modules.experiments.authz.projects import PROJECT_TAG
 from mlplatform.modules.experiments.events import RunLinked
 from mlplatform.modules.experiments.models import RunLinkRow
-from mlplatform.modules.experiments.observer import from_millis
 from mlplatform.modules.experiments.runtime import MlflowRuntime
+from mlplatform.modules.experiments.snapshots import from_millis
 
 T = TypeVar("T")
 EPOCH = datetime.fromtimestamp(0, tz=UTC)

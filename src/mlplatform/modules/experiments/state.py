@@ -10,6 +10,7 @@ from mlplatform.modules.experiments.authz.gate import MlflowGate
 from mlplatform.modules.experiments.authz.projects import ProjectResolver
 from mlplatform.modules.experiments.config import MlflowConfig
 from mlplatform.modules.experiments.observer import OutboxEventSink
+from mlplatform.modules.experiments.reconciler import EventReconciler
 from mlplatform.modules.experiments.runtime import MlflowRuntime
 
 STATE_KEY = "experiments"
@@ -22,6 +23,7 @@ class ExperimentsState:
     resolver: ProjectResolver
     events: OutboxEventSink
     gate: MlflowGate
+    reconciler: EventReconciler
 
 
 def experiments_state(platform: PlatformContext) -> ExperimentsState:

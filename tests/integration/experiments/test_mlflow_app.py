@@ -1,0 +1,32 @@
+"""MLflow's app as the module runs it: its function middlewares as plain ASGI, behaving as MLflow's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlplatform.modules.experiments.mlflow_middleware import GatewayTimingOnGatewayPaths, WorkspaceContext
+from mlplatform.modules.experiments.state import experiments_state
+from tests.integration.experiments.conftest import Client, Members, call, create_experiment
+
+
+async def test_mlflow_runs_without_function_middlewares(mlflow_client: Client, members: Members) -> None:
+    await create_experiment(mlflow_client, members)  # MLflow is loaded
+    app: Any = await experiments_state(mlflow_client.app.state.platform).runtime.app()
+    from starlette.middleware.base import BaseHTTPMiddleware
+
+    classes = [m.cls for m in app.user_middleware]
+    assert BaseHTTPMiddleware not in classes
+    assert WorkspaceContext in classes
+    assert GatewayTimingOnGatewayPaths in classes
+
+
+async def test_a_workspace_header_still_gets_mlflows_answer(mlflow_client: Client, members: Members) -> None:
+    """Workspaces are off: MLflow refuses a request naming one, in its own error shape, as before."""
+    experiment_id = await create_experiment(mlflow_client, members)
+    headers = {**members.contributor, "X-MLFLOW-WORKSPACE": "team-a"}
+    refused = await call(mlflow_client, "GET", f"experiments/get?experiment_id={experiment_id}", headers)
+    assert refused.status_code >= 400
+    assert refused.json()["error_code"] == "FEATURE_DISABLED"
+    found = await call(mlflow_client, "GET", f"experiments/get?experiment_id={experiment_id}", members.contributor)
+    assert found.status_code == 200
+    assert found.json()["experiment"]["experiment_id"] == experiment_id
