@@ -314,14 +314,15 @@ async def bench_emit(url: str) -> dict[str, Any]:
 
     from mlplatform.kernel.db import Database
     from mlplatform.modules.lineage.models import OpenLineageEventRow
-    from mlplatform.modules.lineage.openlineage.emitter import EmitterSettings, OpenLineageEmitter
+    from mlplatform.modules.lineage.openlineage.emitter import OpenLineageEmitter
+    from mlplatform.settings import LineageSettings
 
     database = Database(url)
     async with database.transaction() as session:
         await session.execute(update(OpenLineageEventRow).values(status="pending"))
         count = await session.scalar(select(func.count()).select_from(OpenLineageEventRow)) or 0
     with capture_server() as server:
-        emitter = OpenLineageEmitter(database, server.url, EmitterSettings(batch_size=200))
+        emitter = OpenLineageEmitter(database, server.url, LineageSettings(batch_size=200))
         started = time.perf_counter()
         sent = await emitter.run_until_idle()
         elapsed = time.perf_counter() - started

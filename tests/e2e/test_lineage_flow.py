@@ -121,10 +121,13 @@ async def finished_job(client: httpx.AsyncClient, job: dict[str, Any]) -> dict[s
     raise AssertionError(f"job {job['id']} did not finish")
 
 
-def train_and_register(base: str, project: str, dataset_id: str) -> str:
-    """What a data scientist runs: the stock mlflow client, with the dataset id the features API returned."""
+def train_and_register(base: str, project: str, dataset_id: str, dataset_uri: str) -> str:
+    """What a data scientist runs: the stock mlflow client, with the dataset id the features API returned
+    (as a param) and the dataset itself (as an MLflow dataset input whose source is its storage URI)."""
     import mlflow
     import numpy as np
+    import pandas as pd
+    from mlflow.data.pandas_dataset import from_pandas
     from sklearn.linear_model import LogisticRegression
 
     os.environ["MLFLOW_TRACKING_URI"] = f"{base}/mlflow"
@@ -137,6 +140,8 @@ def train_and_register(base: str, project: str, dataset_id: str) -> str:
         with mlflow.start_run(run_name="baseline") as run:
             mlflow.log_param("mlplatform.training_dataset", dataset_id)
             mlflow.set_tag("mlplatform.feature_service", "card_features")
+            frame = pd.read_parquet(dataset_uri)
+            mlflow.log_input(from_pandas(frame, source=dataset_uri, name="cards"), context="training")
             model = LogisticRegression().fit(features, labels)
             mlflow.log_metric("accuracy", float(model.score(features, labels)))
             mlflow.sklearn.log_model(model, name="model", registered_model_name=f"{project}.scorer")
@@ -204,9 +209,10 @@ async def test_data_flow_lineage_both_ways(served: Served) -> None:
             202,
             json={"feature_service": "card_features", "entity_rows": entity_rows},
         )
-        dataset_id = (await finished_job(client, historical))["result"]["dataset_id"]
+        result = (await finished_job(client, historical))["result"]
+        dataset_id = result["dataset_id"]
 
-        run_id = await asyncio.to_thread(train_and_register, served.base, project, dataset_id)
+        run_id = await asyncio.to_thread(train_and_register, served.base, project, dataset_id, result["uri"])
 
         catalogue = f"/api/v1/projects/{project}"
         for _ in range(300):
@@ -291,11 +297,15 @@ async def test_data_flow_lineage_both_ways(served: Served) -> None:
         validate_run_event(event)
     training = [e for e in sent if e["job"]["name"] == f"train.{project}/card-fraud"]
     assert {e["eventType"] for e in training} >= {"START", "COMPLETE"}
-    inputs = {(d["namespace"], d["name"]) for e in training for d in e.get("inputs", [])}
-    assert (
+    inputs = {(d["namespace"], d["name"]): d for e in training for d in e.get("inputs", [])}
+    parquet = (
         "file",
         str(served.data_dir.resolve() / "objects" / "features" / project / "datasets" / f"{dataset_id}.parquet"),
-    ) in inputs
+    )
+    assert parquet in inputs
+    # The MLflow dataset input named the same dataset: one input, carrying MLflow's digest.
+    assert len([key for key in inputs if key[1].endswith(".parquet")]) == 1
+    assert inputs[parquet]["facets"]["version"]["datasetVersion"]
     outputs = [d for e in training for d in e.get("outputs", [])]
     assert any(
         d["name"] == "models/scorer/versions/1" and d["facets"]["datasetType"]["datasetType"] == "MODEL"

@@ -16,6 +16,7 @@ import msgspec
 
 from mlplatform.kernel.db import Database
 from mlplatform.kernel.events import DomainEvent, StoredEvent
+from mlplatform.kernel.jobs.events import JobFailed
 from mlplatform.modules.catalogue import events as catalogue
 from mlplatform.modules.experiments import events as experiments
 from mlplatform.modules.features import events as features
@@ -211,7 +212,14 @@ class Flow:
             at=self.at(8),
         )
 
-    def run_finished(self, status: str = "FINISHED") -> StoredEvent:
+    def run_finished(
+        self,
+        status: str = "FINISHED",
+        *,
+        params: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+        dataset_inputs: list[experiments.DatasetInput] | None = None,
+    ) -> StoredEvent:
         return from_domain(
             experiments.RunFinished(
                 aggregate_id=self.run_id,
@@ -224,9 +232,28 @@ class Flow:
                 start_time=self.at(7),
                 end_time=self.at(9),
                 metrics={"auc": 0.93},
-                params={"mlplatform.training_dataset": self.dataset_id, "max_depth": "6"},
+                params={"mlplatform.training_dataset": self.dataset_id, "max_depth": "6"} if params is None else params,
+                tags=tags or {},
+                dataset_inputs=dataset_inputs or [],
             ),
             at=self.at(9),
+        )
+
+    def job_failed(self, kind: str, params: dict[str, Any], *, job_id: str | None = None) -> StoredEvent:
+        """What the kernel's job runner publishes when a job ends failed (its last attempt)."""
+        job = job_id or str(uuid.uuid4())
+        return from_domain(
+            JobFailed(
+                aggregate_id=job,
+                project=self.project,
+                job_id=job,
+                kind=kind,
+                params={"project": self.project, **params},
+                error="OSError: the offline store is unreachable",
+                attempts=3,
+                started_at=self.at(3).isoformat(),
+            ),
+            at=self.at(4),
         )
 
     def validation(self, status: str = "passed") -> StoredEvent:

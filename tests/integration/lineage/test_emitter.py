@@ -12,13 +12,14 @@ from typer.testing import CliRunner
 
 from mlplatform.kernel.db import Database
 from mlplatform.modules.lineage.models import OpenLineageEventRow
-from mlplatform.modules.lineage.openlineage.emitter import EmitterSettings, OpenLineageEmitter
+from mlplatform.modules.lineage.openlineage.emitter import OpenLineageEmitter
 from mlplatform.modules.lineage.replay import replay
+from mlplatform.settings import LineageSettings
 from tests.integration.lineage.capture import CaptureServer, capture_server
 from tests.integration.lineage.flow import Flow, apply_all
 from tests.integration.lineage.schema import validate_run_event
 
-FAST = EmitterSettings(
+FAST = LineageSettings(
     timeout_seconds=2.0, http_retries=0, max_attempts=3, backoff_base_seconds=0.01, backoff_max_seconds=0.02
 )
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from mlplatform.kernel.db import Database
 from mlplatform.modules.lineage.models import OpenLineageEventRow
-from mlplatform.settings import Settings
+from mlplatform.settings import LineageSettings, Settings
 from tests.integration.lineage.capture import CaptureServer
 from tests.integration.lineage.flow import Flow, apply_all
 from tests.integration.lineage.schema import validate_run_event
@@ -132,7 +132,10 @@ async def test_event_log_pages_and_is_filtered_by_project(app: Litestar, client:
 async def emitting_client(settings: Settings, capture: CaptureServer) -> AsyncIterator[Client]:
     from mlplatform.app import create_app
 
-    app = create_app(settings.model_copy(update={"openlineage_url": capture.url}))
+    lineage = LineageSettings(
+        namespace="staging", endpoint="api/v1/lineage", backoff_base_seconds=0.05, poll_interval_seconds=0.1
+    )
+    app = create_app(settings.model_copy(update={"openlineage_url": capture.url, "lineage": lineage}))
     async with AsyncTestClient(app) as test_client:
         yield test_client
 
@@ -167,7 +170,7 @@ async def test_a_down_endpoint_never_fails_the_request(emitting_client: Client, 
 
     database = Database(app.state.platform.database.url, pool_size=1)
     try:
-        failing = await wait_for(database, lambda rows: len(rows) == 2 and rows[0].attempts >= 1)
+        failing = await wait_for(database, lambda rows: len(rows) == 2 and rows[0].attempts >= 3)
         assert failing[0].status == "pending"
         assert "503" in (failing[0].last_error or "")
         capture.fail_next, capture.delay_seconds = 0, 0.0
@@ -176,5 +179,8 @@ async def test_a_down_endpoint_never_fails_the_request(emitting_client: Client, 
         await database.dispose()
     assert [e["eventType"] for e in capture.events] == ["START", "COMPLETE"]
     assert capture.events == [row.body for row in done]
+    # The `lineage` settings reach the app: its namespace names the events.
+    assert {e["job"]["namespace"] for e in capture.events} == {"staging/fraud"}
+    assert set(capture.paths) == {"/api/v1/lineage"}
     for event in capture.events:
         validate_run_event(event)

@@ -236,3 +236,54 @@ async def test_incomplete_or_malformed_payloads_are_skipped_not_failed(database:
     ]
     await apply_all(database, events, emit=True)
     assert await counts(database) == (0, 0, 0)
+
+
+async def test_a_failed_job_is_a_job_node_with_status_failed(database: Database) -> None:
+    flow = Flow()
+    failed = flow.job_failed("features.materialize", {"feature_views": ["card_stats"], "start": None, "end": None})
+    retrieval = flow.job_failed("features.historical", {"feature_service": "card_features", "features": []})
+    definitions = [flow.data_source(), flow.feature_view(), flow.feature_service(), flow.materialized()]
+    await apply_all(database, [*definitions, failed, failed, retrieval])  # the second: a redelivery
+    nodes, edges = await graph(database)
+    job = nodes[f"job:{failed.aggregate_id}"]
+    assert job.name == "materialize card_stats"
+    assert {k: job.attributes[k] for k in ("kind", "status", "attempts", "feature_views")} == {
+        "kind": "features.materialize",
+        "status": "failed",
+        "attempts": 3,
+        "feature_views": ["card_stats"],
+    }
+    assert job.attributes["error"] == "OSError: the offline store is unreachable"
+    assert nodes[f"job:{flow.materialization_job}"].attributes["status"] == "succeeded"
+    # It read the view's source and produced nothing.
+    assert {e for e in edges if f"job:{failed.aggregate_id}" in e} == {
+        ("data_source:fraud/transactions", "read", f"job:{failed.aggregate_id}")
+    }
+    assert {e for e in edges if f"job:{retrieval.aggregate_id}" in e} == {
+        ("feature_service:fraud/card_features", "read", f"job:{retrieval.aggregate_id}")
+    }
+    assert await project_counts(database, "fraud") == (6, 6, 6)
+
+
+async def test_mlflow_dataset_inputs_link_runs_by_uri_or_dataset_id(database: Database) -> None:
+    from mlplatform.modules.experiments.events import DatasetInput
+
+    flow = Flow()
+    other = Flow()
+    inputs = [
+        DatasetInput(name="train", digest="1", source_type="s3", source=f'{{"uri": "{flow.dataset_uri}"}}'),
+        DatasetInput(name=other.dataset_id, digest="2", source_type="code", source="{}", context="training"),
+        DatasetInput(name="eval", digest="3", source_type="local", source="/data/holdout.csv", context="evaluation"),
+        DatasetInput(name="dataset", digest="4", source_type="code", source='{"tags": {}}'),
+    ]
+    run = flow.run_finished(params={}, tags={"mlplatform.feature_service": "card_features"}, dataset_inputs=inputs)
+    await apply_all(database, [flow.training_dataset(), run])
+    nodes, edges = await graph(database)
+    into_run = {(source, kind) for source, kind, target in edges if target == f"experiment_run:{flow.run_id}"}
+    assert into_run == {
+        (f"training_dataset:{flow.dataset_id}", "trained_on"),
+        (f"training_dataset:{other.dataset_id}", "trained_on"),
+        ("training_dataset:/data/holdout.csv", "read"),
+        ("feature_service:fraud/card_features", "trained_on"),
+    }
+    assert nodes[f"training_dataset:{other.dataset_id}"].placeholder

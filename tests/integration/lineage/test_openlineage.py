@@ -226,3 +226,134 @@ async def test_postgres_sources_and_job_times(database: Database) -> None:
     assert (source["namespace"], source["name"]) == ("postgres://db.internal:5433", "platform.raw.tx")
     assert source["facets"]["datasetType"]["datasetType"] == "TABLE"
     validate_run_event(complete)
+
+
+async def test_failed_jobs_end_in_fail_on_the_same_jobs(database: Database) -> None:
+    """JobFailed (kernel job runner) → START + FAIL with `errorMessage`, on the job names (and, for
+    materializations and retrievals, the runId scheme) their COMPLETE uses."""
+    from mlplatform.modules.lineage.openlineage.runs import run_id
+
+    flow = Flow()
+    materialize = flow.job_failed(
+        "features.materialize",
+        {"feature_views": ["card_stats"], "start": "2026-11-01T00:00:00+00:00", "end": None, "incremental": False},
+    )
+    retrieve = flow.job_failed(
+        "features.historical",
+        {
+            "feature_service": "card_features",
+            "features": ["card_stats:txn_count_7d", "card_stats:amount_avg_7d"],
+            "entity_key": "features/fraud/entity-rows/x.parquet",
+            "name": None,
+        },
+    )
+    check = flow.job_failed("features.validate", {"feature_view": "card_stats", "start": None, "end": None})
+    definitions = [flow.data_source(), flow.feature_view(), flow.feature_service()]
+    await apply_all(database, [*definitions, flow.materialized(), materialize, retrieve, check])
+    rows = await stored_events(database)
+    failed = [row for row in rows if row.source_event_type == "JobFailed"]
+    assert [(row.job_name, row.event_type) for row in failed] == [
+        ("materialize.card_stats", "START"),
+        ("materialize.card_stats", "FAIL"),
+        ("historical_retrieval.card_features", "START"),
+        ("historical_retrieval.card_features", "FAIL"),
+        ("validate.feature_views.card_stats", "START"),
+        ("validate.feature_views.card_stats", "FAIL"),
+    ]
+    completed = next(row for row in rows if row.source_event_type == "FeaturesMaterialized")
+    assert completed.job_name == failed[0].job_name
+    assert completed.run_id == run_id("job", flow.materialization_job)
+    for row, source in zip(failed[::2], (materialize, retrieve, check), strict=True):
+        assert row.run_id == run_id("job", source.aggregate_id)
+    for row in failed:
+        validate_run_event(row.body)
+        assert row.body["outputs"] == []
+    start, fail = failed[0].body, failed[1].body
+    assert start["run"]["runId"] == fail["run"]["runId"]
+    assert start["eventTime"].startswith("2026-11-27T09:03:00")
+    assert fail["eventTime"].startswith("2026-11-27T09:04:00")
+    assert fail["run"]["facets"]["errorMessage"] == {
+        "_producer": fail["producer"],
+        "_schemaURL": fail["run"]["facets"]["errorMessage"]["_schemaURL"],
+        "message": "OSError: the offline store is unreachable (after 3 attempts)",
+        "programmingLanguage": "python",
+    }
+    assert fail["job"]["facets"]["jobType"]["jobType"] == "MATERIALIZATION"
+    assert [(d["namespace"], d["name"]) for d in fail["inputs"]] == [("s3://lake", "raw/transactions.parquet")]
+    retrieval_fail = failed[3].body
+    assert {(d["namespace"], d["name"]) for d in retrieval_fail["inputs"]} == {
+        ("mlplatform/fraud", "feature_views/card_stats"),
+        ("mlplatform/fraud", "feature_services/card_features"),
+    }
+    assert [d["name"] for d in failed[5].body["inputs"]] == ["feature_views/card_stats"]
+
+
+async def test_jobs_of_other_kinds_are_ignored(database: Database) -> None:
+    flow = Flow()
+    await apply_all(database, [flow.job_failed("catalogue.reindex", {"model": "scorer"})])
+    assert await stored_events(database) == []
+
+
+@pytest.mark.parametrize(("status", "terminal"), [("FAILED", "FAIL"), ("KILLED", "ABORT")])
+async def test_a_run_that_did_not_finish_ends_in_fail_or_abort(database: Database, status: str, terminal: str) -> None:
+    flow = Flow()
+    await apply_all(database, [flow.training_dataset(), flow.run_finished(status=status)])
+    start, end = by_job(await stored_events(database), "train.")
+    assert (start["eventType"], end["eventType"]) == ("START", terminal)
+    assert end["run"]["facets"]["errorMessage"]["message"] == f"MLflow run ended {status}"
+    validate_run_event(end)
+
+
+async def test_mlflow_dataset_inputs_become_inputs_with_their_digest(database: Database) -> None:
+    """A run that logged its training dataset with `mlflow.log_input` (source: the dataset's storage URI)
+    and a holdout set for evaluation, and named nothing in params or tags."""
+    from mlplatform.modules.experiments.events import DatasetInput
+
+    flow = Flow()
+    logged = [
+        DatasetInput(
+            name="train",
+            digest="a1b2c3",
+            source_type="s3",
+            source=f'{{"uri": "{flow.dataset_uri}"}}',
+            context="training",
+        ),
+        DatasetInput(
+            name="holdout",
+            digest="d4e5f6",
+            source_type="s3",
+            source='{"uri": "s3://lake/eval/holdout.parquet"}',
+            context="validation",
+        ),
+        DatasetInput(name="dataset", digest="0f0f0f", source_type="code", source='{"tags": {"mlflow.user": "a"}}'),
+    ]
+    run = flow.run_finished(params={"max_depth": "6"}, dataset_inputs=logged)
+    await apply_all(database, [flow.training_dataset(), run])
+    _, complete = by_job(await stored_events(database), "train.")
+    validate_run_event(complete)
+    by_name = {(d["namespace"], d["name"]): d for d in complete["inputs"]}
+    assert set(by_name) == {
+        ("s3://lake", f"platform/datasets/{flow.dataset_id}.parquet"),
+        ("s3://lake", "eval/holdout.parquet"),
+    }
+    dataset = by_name[("s3://lake", f"platform/datasets/{flow.dataset_id}.parquet")]
+    assert dataset["facets"]["version"]["datasetVersion"] == "a1b2c3"
+    assert dataset["facets"]["symlinks"]["identifiers"][0]["name"] == f"training_datasets/{flow.dataset_id}"
+    holdout = by_name[("s3://lake", "eval/holdout.parquet")]
+    assert holdout["facets"]["version"]["datasetVersion"] == "d4e5f6"
+    assert "symlinks" not in holdout["facets"]
+
+
+async def test_the_namespace_prefix_names_every_platform_object(database: Database) -> None:
+    """`lineage.namespace`: jobs and platform-owned datasets move to `<prefix>/<project>`; data named
+    where it lives (s3://, file, postgres://) keeps its physical namespace."""
+    from mlplatform.modules.lineage.subscriber import apply_event
+
+    flow = Flow()
+    for event in flow.events():
+        async with database.transaction() as session:
+            await apply_event(session, event, emit=False, namespace="staging")
+    rows = await stored_events(database)
+    assert {row.job_namespace for row in rows} == {"staging/fraud"}
+    namespaces = {dataset["namespace"] for row in rows for side in ("inputs", "outputs") for dataset in row.body[side]}
+    assert namespaces == {"staging/fraud", "s3://lake"}

@@ -187,3 +187,20 @@ async def test_the_walk_does_not_pass_through_unreadable_nodes(database: Databas
     reader = await query(database, "feature_view:fraud/v", direction="downstream", who=FRAUD)
     assert ids(reader) == {"feature_view:fraud/v"}
     assert reader.edges == []
+
+
+async def test_a_walk_that_reaches_too_many_nodes_keeps_the_nearest(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlplatform.modules.lineage import services
+
+    flow = Flow()
+    await apply_all(database, flow.events())
+    whole = await query(database, "feature_view:fraud/card_stats", depth=10, direction="downstream")
+    assert not whole.truncated
+    monkeypatch.setattr(services, "MAX_NODES", 3)
+    cut = await query(database, "feature_view:fraud/card_stats", depth=10, direction="downstream")
+    assert cut.truncated
+    nearest = sorted((n.distance, n.type, n.key) for n in whole.nodes[1:])[:3]
+    assert [(n.distance, n.type, n.key) for n in cut.nodes[1:]] == nearest
+    assert all(e.source in ids(cut) and e.target in ids(cut) for e in cut.edges)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import msgspec
 
 from mlplatform.kernel.events import DomainEvent
+from mlplatform.kernel.jobs import events as jobs
 from mlplatform.modules.catalogue import events as catalogue
 from mlplatform.modules.experiments import events as experiments
 from mlplatform.modules.features import events as features
@@ -56,6 +57,8 @@ RELIED_ON: dict[type[DomainEvent], set[str]] = {
         "artifact_uri",
         "metrics",
         "params",
+        "tags",
+        "dataset_inputs",
     },
     experiments.ModelVersionCreated: {"run_id", "model", "params"},
     experiments.RunLinked: {"run_id", "model", "version", "catalogue_version_id"},
@@ -74,7 +77,20 @@ RELIED_ON: dict[type[DomainEvent], set[str]] = {
         "job_id",
     },
     features.ValidationReportCreated: {"report_id", "feature_view", "kind", "outcome", "rows_checked", "rows_failed"},
+    jobs.JobFailed: {"job_id", "kind", "params", "error", "attempts", "started_at"},
 }
+
+
+def test_dataset_inputs_carry_what_the_mapping_reads() -> None:
+    declared = {field.name for field in msgspec.structs.fields(experiments.DatasetInput)}
+    assert {"name", "digest", "source", "context"} <= declared
+
+
+def test_the_failed_job_kinds_are_the_features_modules() -> None:
+    from mlplatform.modules.features.services.jobs import HISTORICAL, MATERIALIZE, VALIDATE
+    from mlplatform.modules.lineage.mapping.jobs import FAILED_JOB_KINDS
+
+    assert {MATERIALIZE, HISTORICAL, VALIDATE} == FAILED_JOB_KINDS
 
 
 def test_every_relied_on_event_is_subscribed_with_its_fields() -> None:

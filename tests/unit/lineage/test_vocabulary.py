@@ -66,8 +66,10 @@ def test_datasets_are_named_by_where_they_live(uri: str, expected: tuple[str, st
 
 
 def test_platform_objects_live_in_the_project_namespace() -> None:
-    assert naming.feature_view("fraud", "card_stats") == ("mlplatform/fraud", "feature_views/card_stats")
-    assert naming.model_version("fraud", "scorer", 3) == ("mlplatform/fraud", "models/scorer/versions/3")
+    prefix = naming.NAMESPACE_PREFIX
+    assert naming.feature_view("fraud", "card_stats", prefix=prefix) == ("mlplatform/fraud", "feature_views/card_stats")
+    assert naming.model_version("fraud", "scorer", 3, prefix=prefix) == ("mlplatform/fraud", "models/scorer/versions/3")
+    assert naming.model_version("fraud", "scorer", 3, prefix="staging") == ("staging/fraud", "models/scorer/versions/3")
     assert naming.training_job("fraud/baseline", "1") == "train.fraud/baseline"
     assert naming.training_job(None, "7") == "train.experiment-7"
     assert naming.materialization_job(["b", "a"]) == "materialize.a+b"

@@ -88,7 +88,13 @@ def replay_command(
         database = Database(settings.resolved_database_url, pool_size=1)
         try:
             return await replay(
-                database, target, since=started_after, after_id=after_id, project=project, statuses=statuses or None
+                database,
+                target,
+                since=started_after,
+                after_id=after_id,
+                project=project,
+                statuses=statuses or None,
+                settings=settings.lineage,
             )
         finally:
             await database.dispose()

@@ -18,7 +18,8 @@ from sqlalchemy import select
 
 from mlplatform.kernel.db import Database
 from mlplatform.modules.lineage.models import OpenLineageEventRow
-from mlplatform.modules.lineage.openlineage.emitter import EmitterSettings, build_transport, send
+from mlplatform.modules.lineage.openlineage.emitter import build_transport, send
+from mlplatform.settings import LineageSettings
 
 PAGE = 500
 
@@ -60,10 +61,10 @@ async def replay(
     after_id: int | None = None,
     project: str | None = None,
     statuses: list[str] | None = None,
-    settings: EmitterSettings | None = None,
+    settings: LineageSettings | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ReplayResult:
-    transport = build_transport(url, settings or EmitterSettings())
+    transport = build_transport(url, settings or LineageSettings())
     result = ReplayResult()
     try:
         async for row_id, body in _stored(database, since=since, after_id=after_id, project=project, statuses=statuses):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -10,8 +10,7 @@ from mlplatform.kernel.errors import Invalid, NotFound
 from mlplatform.kernel.pagination import check_limit, decode_cursor, encode_cursor
 from mlplatform.modules.lineage import repositories, schemas
 from mlplatform.modules.lineage.access import Visibility
-from mlplatform.modules.lineage.graph_store import find_node
-from mlplatform.modules.lineage.models import LineageEdge, LineageNode, OpenLineageEventRow
+from mlplatform.modules.lineage.models import OpenLineageEventRow
 from mlplatform.modules.lineage.vocabulary import Direction, check_depth, node_id, parse_direction, parse_node_ref
 
 MAX_NODES = 5000
@@ -20,7 +19,8 @@ EVENT_STATUSES = ("pending", "emitted", "failed", "unsent")
 EVENTS_SORT = "-id"
 
 
-def _node(row: LineageNode, relation: Literal["root", "upstream", "downstream"], distance: int) -> schemas.LineageNode:
+def _node(row: Any) -> schemas.LineageNode:
+    """A row of `repositories.neighbourhood` (node columns + relation + distance) as the wire type."""
     return schemas.LineageNode(
         id=node_id(row.type, row.key),
         type=row.type,
@@ -31,8 +31,8 @@ def _node(row: LineageNode, relation: Literal["root", "upstream", "downstream"],
         placeholder=row.placeholder,
         first_seen=row.first_seen,
         last_seen=row.last_seen,
-        relation=relation,
-        distance=distance,
+        relation=row.relation,
+        distance=row.distance,
     )
 
 
@@ -43,48 +43,54 @@ class LineageService:
 
     async def graph(self, node: str, *, depth: int | None, direction: str | None) -> schemas.LineageGraph:
         """Nodes within `depth` hops of `node` upstream (provenance), downstream (impact) or both, and the
-        edges between them. A node the caller cannot read answers 404, exactly like one that does not exist."""
+        edges between them. A node the caller cannot read answers 404, exactly like one that does not exist.
+
+        One statement (see `repositories.neighbourhood`): the root, the walk in each direction, the edges."""
         node_type, key = parse_node_ref(node)
         hops = check_depth(depth)
         way = parse_direction(direction)
-        root = await find_node(self.session, node_type, key)
+        rows = await repositories.neighbourhood(
+            self.session,
+            node_type.value,
+            key,
+            hops,
+            upstream=way in (Direction.UPSTREAM, Direction.BOTH),
+            downstream=way in (Direction.DOWNSTREAM, Direction.BOTH),
+            visibility=self.visibility,
+            limit=MAX_NODES + 1,
+        )
+        reached: dict[str, list[Any]] = {"root": [], "upstream": [], "downstream": []}
+        edges: list[Any] = []
+        for row in rows:
+            if row.row_kind == "edge":
+                edges.append(row)
+            else:
+                reached[row.relation].append(row)
+        root = reached["root"][0] if reached["root"] else None
         if root is None or not self.visibility.allows(root.project):
             raise NotFound(f"no lineage for {node_type.value}:{key}")
-        found: dict[int, tuple[Literal["upstream", "downstream"], int]] = {}
-        truncated = False
-        sides: list[Literal["upstream", "downstream"]] = []
-        if way in (Direction.UPSTREAM, Direction.BOTH):
-            sides.append("upstream")
-        if way in (Direction.DOWNSTREAM, Direction.BOTH):
-            sides.append("downstream")
-        for side in sides:
-            reached = await repositories.walk(
-                self.session,
-                root.id,
-                hops,
-                upstream=side == "upstream",
-                visibility=self.visibility,
-                limit=MAX_NODES + 1,
-            )
-            truncated = truncated or len(reached) > MAX_NODES
-            for reached_id, distance in reached[:MAX_NODES]:
-                found.setdefault(reached_id, (side, distance))
-        rows = await repositories.nodes_by_id(self.session, list(found))
-        by_id = {root.id: root, **{row.id: row for row in rows}}
-        nodes = [_node(root, "root", 0)]
-        nodes.extend(_node(row, *found[row.id]) for row in sorted(rows, key=lambda r: (found[r.id][1], r.type, r.key)))
-        edges = await repositories.edges_among(self.session, list(by_id))
+        truncated = len(reached["upstream"]) > MAX_NODES or len(reached["downstream"]) > MAX_NODES
+        by_id: dict[int, Any] = {root.id: root}
+        # Nearest first, in the order the walk's limit chose them; a node reached both ways stays upstream.
+        for relation in ("upstream", "downstream"):
+            for row in sorted(reached[relation], key=lambda r: (r.distance, r.id))[:MAX_NODES]:
+                by_id.setdefault(row.id, row)
+        ordered = sorted(by_id.values(), key=lambda row: (row.distance, row.type, row.key))
         return schemas.LineageGraph(
             root=node_id(root.type, root.key),
             direction=way.value,
             depth=hops,
-            nodes=nodes,
-            edges=[self._edge(edge, by_id) for edge in edges],
+            nodes=[_node(row) for row in ordered],
+            edges=[
+                self._edge(edge, by_id)
+                for edge in sorted(edges, key=lambda e: e.id)
+                if edge.source_id in by_id and edge.target_id in by_id
+            ],
             truncated=truncated,
         )
 
     @staticmethod
-    def _edge(edge: LineageEdge, by_id: dict[int, LineageNode]) -> schemas.LineageEdge:
+    def _edge(edge: Any, by_id: dict[int, Any]) -> schemas.LineageEdge:
         source, target = by_id[edge.source_id], by_id[edge.target_id]
         return schemas.LineageEdge(
             source=node_id(source.type, source.key),

@@ -24,7 +24,7 @@ from mlplatform.kernel.events import StoredEvent, Subscriber
 from mlplatform.modules.lineage.graph_store import GraphWriter
 from mlplatform.modules.lineage.mapping import GRAPH_HANDLERS
 from mlplatform.modules.lineage.mapping.payload import EventView
-from mlplatform.modules.lineage.openlineage.naming import PostgresLocation
+from mlplatform.modules.lineage.openlineage.naming import NAMESPACE_PREFIX, PostgresLocation
 
 log = structlog.get_logger("mlplatform.lineage")
 
@@ -56,10 +56,16 @@ def postgres_location(database_url: str) -> PostgresLocation | None:
 
 
 async def apply_event(
-    session: AsyncSession, stored: StoredEvent, *, emit: bool, postgres: PostgresLocation | None = None
+    session: AsyncSession,
+    stored: StoredEvent,
+    *,
+    emit: bool,
+    postgres: PostgresLocation | None = None,
+    namespace: str = NAMESPACE_PREFIX,
 ) -> int:
     """Update the graph for one domain event and store its OpenLineage events (status `pending` when an
-    endpoint is configured, `unsent` otherwise). Returns how many OpenLineage events were new."""
+    endpoint is configured, `unsent` otherwise), named in the namespace prefix `namespace`. Returns how
+    many OpenLineage events were new."""
     view = EventView(stored)
     handler = GRAPH_HANDLERS.get(stored.event_type)
     if handler is not None:
@@ -71,7 +77,7 @@ async def apply_event(
     from mlplatform.modules.lineage.openlineage.store import store_events
 
     await session.flush()
-    events = await builder(BuildContext(session, postgres=postgres), view)
+    events = await builder(BuildContext(session, postgres=postgres, prefix=namespace), view)
     if not events:
         return 0
     return await store_events(
@@ -88,12 +94,13 @@ async def apply_event(
 def lineage_subscriber(platform: PlatformContext) -> Subscriber:
     postgres = postgres_location(platform.settings.resolved_database_url)
     emit = bool(platform.settings.openlineage_url)
+    namespace = platform.settings.lineage.namespace
 
     async def handle(session: AsyncSession, stored: StoredEvent) -> None:
         ready: asyncio.Task[None] | None = platform.extras.get(READY_KEY)
         if ready is not None:
             await asyncio.shield(ready)
-        created = await apply_event(session, stored, emit=emit, postgres=postgres)
+        created = await apply_event(session, stored, emit=emit, postgres=postgres, namespace=namespace)
         emitter = platform.extras.get(EMITTER_KEY)
         if created and emitter is not None:
             wake: Callable[[], None] = emitter.wake

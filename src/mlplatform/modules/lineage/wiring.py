@@ -33,7 +33,7 @@ async def _prepare(platform: PlatformContext) -> None:
     if url:
         from mlplatform.modules.lineage.openlineage.emitter import OpenLineageEmitter
 
-        emitter = OpenLineageEmitter(platform.database, url)
+        emitter = OpenLineageEmitter(platform.database, url, platform.settings.lineage)
         platform.extras[EMITTER_KEY] = emitter
         emitter.start()
 

@@ -9,9 +9,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from mlplatform.modules.lineage.graph_store import GraphWriter
-from mlplatform.modules.lineage.mapping import catalogue, experiments, features
+from mlplatform.modules.lineage.mapping import catalogue, experiments, features, jobs
 from mlplatform.modules.lineage.mapping.payload import EventView
 
 GraphHandler = Callable[[GraphWriter, EventView], Awaitable[None]]
 
-GRAPH_HANDLERS: dict[str, GraphHandler] = {**catalogue.HANDLERS, **experiments.HANDLERS, **features.HANDLERS}
+GRAPH_HANDLERS: dict[str, GraphHandler] = {
+    **catalogue.HANDLERS,
+    **experiments.HANDLERS,
+    **features.HANDLERS,
+    **jobs.HANDLERS,
+}

@@ -6,7 +6,7 @@
 | FeatureViewApplied | feature_view `<project>/<name>` | data_source read → view (replaced on re-apply) |
 | FeatureServiceApplied | feature_service `<project>/<name>` | view part_of → service (replaced on re-apply) |
 | FeatureDefinitionDeleted | the definition, marked `deleted` | |
-| FeaturesMaterialized | job `<job id>` | source read → job, job produced → view |
+| FeaturesMaterialized | job `<job id>` (status `succeeded`) | source read → job, job produced → view |
 | TrainingDatasetCreated | training_dataset `<dataset id>` (alias: URI) | service, views read →; job produced → |
 | ValidationReportCreated | validation_report `<report id>` | view validated_by → report |
 """
@@ -137,6 +137,7 @@ async def on_materialized(graph: GraphWriter, event: EventView) -> None:
         name=f"materialize {', '.join(views)}",
         attributes={
             "kind": "features.materialize",
+            "status": "succeeded",
             "feature_views": views,
             "start": event.text("start"),
             "end": event.text("end"),
@@ -204,7 +205,7 @@ async def on_training_dataset(graph: GraphWriter, event: EventView) -> None:
             job_id,
             project=project,
             name=f"historical retrieval {service or dataset_id}",
-            attributes={"kind": "features.historical"},
+            attributes={"kind": "features.historical", "status": "succeeded"},
         )
         await graph.edge(job, dataset, EdgeKind.PRODUCED, project=project)
 

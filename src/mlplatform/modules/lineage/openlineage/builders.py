@@ -2,9 +2,10 @@
 
 Jobs live in the namespace `mlplatform/<project>`.
 
-- experiments.RunFinished → job `train.<experiment name>`: START, then COMPLETE / FAIL / ABORT.
-  Inputs: the training datasets and feature services the run trained on; outputs: the model versions
-  registered from the run so far.
+- experiments.RunFinished → job `train.<experiment name>`: START, then COMPLETE / FAIL / ABORT (MLflow's
+  FINISHED / FAILED / KILLED; `errorMessage` on FAIL and ABORT). Inputs: the training datasets and
+  feature services the run trained on, and the evaluation data it logged (an MLflow dataset input's
+  digest becomes the `version` facet); outputs: the model versions registered from the run so far.
 - catalogue.ModelVersionCreated, experiments.RunLinked, for a run that already finished → OTHER on that run
   (same runId), with the new model version as output.
 - catalogue.ValidationRecorded → job `validate.<model>.<check>`: START, COMPLETE (FAIL for a check that errored);
@@ -23,11 +24,13 @@ from openlineage.client.generated.data_quality_assertions_dataset import (
     Assertion,
     DataQualityAssertionsDatasetFacet,
 )
+from openlineage.client.generated.dataset_version_dataset import DatasetVersionDatasetFacet
 from openlineage.client.generated.lifecycle_state_change_dataset import (
     LifecycleStateChange,
     LifecycleStateChangeDatasetFacet,
 )
 
+from mlplatform.modules.lineage.mapping.experiments import dataset_refs
 from mlplatform.modules.lineage.mapping.payload import EventView
 from mlplatform.modules.lineage.models import LineageNode
 from mlplatform.modules.lineage.openlineage import naming
@@ -36,6 +39,7 @@ from mlplatform.modules.lineage.openlineage.datasets import (
     dataset_of,
     deployment_dataset,
     model_version_dataset,
+    node_uri,
     validation_report_dataset,
 )
 from mlplatform.modules.lineage.openlineage.facets import PRODUCER
@@ -67,13 +71,21 @@ async def training_run(ctx: BuildContext, event: EventView) -> list[RunEvent]:
     run = await ctx.node(NodeType.EXPERIMENT_RUN, run_id_value)
     if run is None:
         return []
-    inputs = [
-        dataset.as_input()
-        for node in await ctx.upstream(run, EdgeKind.TRAINED_ON)
-        if (dataset := dataset_of(node, ctx.postgres)) is not None
-    ]
+    digests = {found.ref: found.digest for found in dataset_refs(event) if found.digest}
+    inputs = []
+    seen: set[tuple[str, str]] = set()
+    for kind in (EdgeKind.TRAINED_ON, EdgeKind.READ):
+        for node in await ctx.upstream(run, kind):
+            dataset = dataset_of(node, ctx.postgres, prefix=ctx.prefix)
+            if dataset is None or dataset.identity in seen:
+                continue
+            seen.add(dataset.identity)
+            digest = next((digests[ref] for ref in (node.key, node.alias, node_uri(node)) if ref in digests), None)
+            if digest is not None:
+                dataset.facets["version"] = DatasetVersionDatasetFacet(datasetVersion=digest, producer=PRODUCER)
+            inputs.append(dataset.as_input())
     outputs = [
-        model_version_dataset(node).as_output()
+        model_version_dataset(node, prefix=ctx.prefix).as_output()
         for node in await ctx.downstream(run, EdgeKind.REGISTERED_AS, NodeType.MODEL_VERSION)
     ]
     status = (event.text("status") or "FINISHED").upper()
@@ -84,7 +96,7 @@ async def training_run(ctx: BuildContext, event: EventView) -> list[RunEvent]:
         started=started,
         ended=ended,
         run=training_run_id(run_id_value),
-        namespace=naming.project_namespace(project),
+        namespace=ctx.namespace(project),
         job=_training_job(run),
         job_type="TRAINING",
         inputs=inputs,
@@ -106,10 +118,10 @@ async def _registration(ctx: BuildContext, event: EventView, run_key: str, versi
             RunState.OTHER,
             at=event.occurred_at,
             run=training_run_id(run_key),
-            namespace=naming.project_namespace(run.project),
+            namespace=ctx.namespace(run.project),
             job=_training_job(run),
             job_type="TRAINING",
-            outputs=[model_version_dataset(version).as_output()],
+            outputs=[model_version_dataset(version, prefix=ctx.prefix).as_output()],
         )
     ]
 
@@ -160,11 +172,11 @@ async def model_validation(ctx: BuildContext, event: EventView) -> list[RunEvent
         started=at,
         ended=at,
         run=run_id("validation", validation_id),
-        namespace=naming.project_namespace(project),
+        namespace=ctx.namespace(project),
         job=naming.model_validation_job(model, check),
         job_type="VALIDATION",
-        inputs=[model_version_dataset(version_node).as_input(assertions)],
-        outputs=[validation_report_dataset(report).as_output()],
+        inputs=[model_version_dataset(version_node, prefix=ctx.prefix).as_input(assertions)],
+        outputs=[validation_report_dataset(report, prefix=ctx.prefix).as_output()],
         error=None if status in {"passed", "failed"} else f"validation {check} ended {status or 'without a status'}",
     )
 
@@ -178,7 +190,7 @@ async def deployment_changed(ctx: BuildContext, event: EventView) -> list[RunEve
     deployment = await ctx.node(NodeType.DEPLOYMENT, event.stored.aggregate_id)
     if version_node is None or deployment is None:
         return []
-    output = deployment_dataset(deployment)
+    output = deployment_dataset(deployment, prefix=ctx.prefix)
     if event.text("change") == "retired":
         output.facets["lifecycleStateChange"] = LifecycleStateChangeDatasetFacet(
             lifecycleStateChange=LifecycleStateChange.DROP, producer=PRODUCER
@@ -189,10 +201,10 @@ async def deployment_changed(ctx: BuildContext, event: EventView) -> list[RunEve
         started=event.occurred_at,
         ended=event.occurred_at,
         run=run_id("deployment-change", str(event.stored.id)),
-        namespace=naming.project_namespace(project),
+        namespace=ctx.namespace(project),
         job=naming.deployment_job(model, environment),
         job_type="DEPLOYMENT",
-        inputs=[model_version_dataset(version_node).as_input()],
+        inputs=[model_version_dataset(version_node, prefix=ctx.prefix).as_input()],
         outputs=[output.as_output()],
         error=f"deployment to {environment} failed" if failed else None,
     )

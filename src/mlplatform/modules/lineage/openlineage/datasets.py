@@ -46,9 +46,16 @@ class JobRecord:
 class BuildContext:
     """What a builder may ask the graph (and the job table) while building events for one domain event."""
 
-    def __init__(self, session: AsyncSession, *, postgres: PostgresLocation | None = None) -> None:
+    def __init__(
+        self, session: AsyncSession, *, postgres: PostgresLocation | None = None, prefix: str = naming.NAMESPACE_PREFIX
+    ) -> None:
         self.session = session
         self.postgres = postgres
+        self.prefix = prefix
+        """Namespace prefix of the platform's projects (`lineage.namespace`)."""
+
+    def namespace(self, project: str | None) -> str:
+        return naming.project_namespace(project, self.prefix)
 
     async def job(self, job_id: str | None) -> JobRecord | None:
         if not job_id:
@@ -150,10 +157,10 @@ class Dataset:
         return OutputDataset(namespace=self.namespace, name=self.name, facets=dict(self.facets))
 
 
-def feature_view_dataset(node: LineageNode) -> Dataset:
+def feature_view_dataset(node: LineageNode, *, prefix: str) -> Dataset:
     attributes = node.attributes or {}
     project = node.project or ""
-    namespace, name = naming.feature_view(project, _text(attributes, "name") or _tail(node.key))
+    namespace, name = naming.feature_view(project, _text(attributes, "name") or _tail(node.key), prefix=prefix)
     facets: dict[str, DatasetFacet] = {"datasetType": _dataset_type("VIEW", "FEATURE_VIEW")}
     schema = schema_facet(attributes.get("schema") or attributes.get("features"))
     if schema is not None:
@@ -164,9 +171,11 @@ def feature_view_dataset(node: LineageNode) -> Dataset:
     return Dataset(namespace, name, facets)
 
 
-def feature_service_dataset(node: LineageNode) -> Dataset:
+def feature_service_dataset(node: LineageNode, *, prefix: str) -> Dataset:
     attributes = node.attributes or {}
-    namespace, name = naming.feature_service(node.project or "", _text(attributes, "name") or _tail(node.key))
+    namespace, name = naming.feature_service(
+        node.project or "", _text(attributes, "name") or _tail(node.key), prefix=prefix
+    )
     facets: dict[str, DatasetFacet] = {"datasetType": _dataset_type("VIEW", "FEATURE_SERVICE")}
     schema = schema_facet(attributes.get("features"))
     if schema is not None:
@@ -174,7 +183,7 @@ def feature_service_dataset(node: LineageNode) -> Dataset:
     return Dataset(namespace, name, facets)
 
 
-def data_source_dataset(node: LineageNode, postgres: PostgresLocation | None = None) -> Dataset:
+def data_source_dataset(node: LineageNode, postgres: PostgresLocation | None, *, prefix: str) -> Dataset:
     attributes = node.attributes or {}
     physical = None
     uri = _text(attributes, "uri", "path", "url")
@@ -188,7 +197,9 @@ def data_source_dataset(node: LineageNode, postgres: PostgresLocation | None = N
         )
     facets: dict[str, DatasetFacet] = {}
     if physical is None:
-        namespace, name = naming.data_source(node.project or "", _text(attributes, "name") or _tail(node.key))
+        namespace, name = naming.data_source(
+            node.project or "", _text(attributes, "name") or _tail(node.key), prefix=prefix
+        )
         facets["datasetType"] = _dataset_type("STREAM" if attributes.get("kind") == "push" else "TABLE")
         facets["documentation"] = DocumentationDatasetFacet(
             description=f"{attributes.get('kind') or 'data'} source {node.name} of feature project {node.project}",
@@ -201,32 +212,42 @@ def data_source_dataset(node: LineageNode, postgres: PostgresLocation | None = N
     return Dataset(namespace, name, facets)
 
 
-def training_dataset(node: LineageNode) -> Dataset:
+def node_uri(node: LineageNode) -> str | None:
+    """Where a training dataset node's data lives: its recorded URI, its alias, or its key when a run
+    named data by URI that is no platform dataset (yet)."""
+    uri = _text(node.attributes or {}, "uri", "storage_uri", "path") or node.alias
+    if uri is None and naming.dataset_from_uri(node.key) is not None:
+        uri = node.key
+    return uri
+
+
+def training_dataset(node: LineageNode, *, prefix: str) -> Dataset:
     attributes = node.attributes or {}
-    uri = _text(attributes, "uri", "storage_uri", "path") or node.alias
+    uri = node_uri(node)
     physical = naming.dataset_from_uri(uri) if uri else None
     facets: dict[str, DatasetFacet] = {"datasetType": _dataset_type("FILE", "TRAINING_DATASET")}
     if physical is None:
-        namespace, name = naming.training_dataset(node.project or "", node.key)
+        namespace, name = naming.training_dataset(node.project or "", node.key, prefix=prefix)
     else:
         namespace, name = physical
         facets["dataSource"] = _datasource(namespace)
-        logical_namespace, logical_name = naming.training_dataset(node.project or "", node.key)
-        facets["symlinks"] = _symlink(logical_namespace, logical_name, "TRAINING_DATASET")
+        if uri != node.key:
+            logical_namespace, logical_name = naming.training_dataset(node.project or "", node.key, prefix=prefix)
+            facets["symlinks"] = _symlink(logical_namespace, logical_name, "TRAINING_DATASET")
     schema = schema_facet(attributes.get("schema") or attributes.get("columns"))
     if schema is not None:
         facets["schema"] = schema
     return Dataset(namespace, name, facets)
 
 
-def model_version_dataset(node: LineageNode) -> Dataset:
+def model_version_dataset(node: LineageNode, *, prefix: str) -> Dataset:
     attributes = node.attributes or {}
     project = node.project or ""
     parts = node.key.split("/")
     model = _text(attributes, "model") or (parts[1] if len(parts) >= 3 else node.key)
     version_value = attributes.get("version")
     version = version_value if isinstance(version_value, int) else int(parts[-1]) if parts[-1].isdigit() else 0
-    namespace, name = naming.model_version(project, model, version)
+    namespace, name = naming.model_version(project, model, version, prefix=prefix)
     metrics = attributes.get("metrics")
     facets: dict[str, DatasetFacet] = {
         "datasetType": _dataset_type("MODEL"),
@@ -248,19 +269,19 @@ def model_version_dataset(node: LineageNode) -> Dataset:
     return Dataset(namespace, name, facets)
 
 
-def deployment_dataset(node: LineageNode) -> Dataset:
+def deployment_dataset(node: LineageNode, *, prefix: str) -> Dataset:
     attributes = node.attributes or {}
     model = _text(attributes, "model") or node.name
     environment = _text(attributes, "environment") or "default"
-    namespace, name = naming.deployment(node.project or "", model, environment)
+    namespace, name = naming.deployment(node.project or "", model, environment, prefix=prefix)
     return Dataset(namespace, name, {"datasetType": _dataset_type("MODEL", "DEPLOYMENT")})
 
 
-def validation_report_dataset(node: LineageNode) -> Dataset:
+def validation_report_dataset(node: LineageNode, *, prefix: str) -> Dataset:
     attributes = node.attributes or {}
     uri = _text(attributes, "report_uri")
     physical = naming.dataset_from_uri(uri) if uri else None
-    namespace, name = physical or naming.validation_report(node.project or "", node.key)
+    namespace, name = physical or naming.validation_report(node.project or "", node.key, prefix=prefix)
     facets: dict[str, DatasetFacet] = {"datasetType": _dataset_type("FILE", "VALIDATION_REPORT")}
     if physical is not None:
         facets["dataSource"] = _datasource(namespace)
@@ -277,9 +298,9 @@ DATASET_BUILDERS = {
 }
 
 
-def dataset_of(node: LineageNode, postgres: PostgresLocation | None = None) -> Dataset | None:
+def dataset_of(node: LineageNode, postgres: PostgresLocation | None, *, prefix: str) -> Dataset | None:
     """The dataset a node is in OpenLineage terms (runs, jobs and models are not datasets)."""
     if node.type == NodeType.DATA_SOURCE.value:
-        return data_source_dataset(node, postgres)
+        return data_source_dataset(node, postgres, prefix=prefix)
     builder = DATASET_BUILDERS.get(node.type)
-    return builder(node) if builder is not None else None
+    return builder(node, prefix=prefix) if builder is not None else None

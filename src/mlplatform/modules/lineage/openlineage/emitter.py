@@ -6,7 +6,8 @@ due `pending` rows oldest first with a short lease (`FOR UPDATE SKIP LOCKED` on 
 replicas share the work), posts each through openlineage-python's `HttpTransport` in a worker thread
 of its own, and records the outcome. A failure backs off exponentially and holds back the later rows
 of the batch (runs keep START before COMPLETE); after `max_attempts` the row is marked `failed`, kept
-and listed, and `mlplatform lineage replay` can send it again.
+and listed, and `mlplatform lineage replay` can send it again. Timeouts, retries, back-off, batch size
+and lease come from the `lineage` settings group (`MLPLATFORM_LINEAGE__*`).
 """
 
 from __future__ import annotations
@@ -24,30 +25,12 @@ from sqlalchemy import func, or_, select, update
 
 from mlplatform.kernel.db import Database, utcnow
 from mlplatform.modules.lineage.models import OpenLineageEventRow
+from mlplatform.settings import LineageSettings
 
 log = structlog.get_logger("mlplatform.lineage")
 
 
-@dataclass(frozen=True)
-class EmitterSettings:
-    timeout_seconds: float = 5.0
-    """Per HTTP request."""
-    http_retries: int = 2
-    """Immediate retries inside one attempt (connection errors, 5xx), by the transport."""
-    max_attempts: int = 15
-    """Attempts (each with its immediate retries) before a row is marked `failed`."""
-    backoff_base_seconds: float = 1.0
-    backoff_max_seconds: float = 600.0
-    batch_size: int = 50
-    lease_seconds: float = 120.0
-    """A claimed row is not claimed again for this long (a crashed replica's rows come back after it)."""
-    poll_interval_seconds: float = 2.0
-    """How often due rows are looked for when no new event woke the emitter (retries are found this way)."""
-    endpoint: str = "api/v1/lineage"
-    """Path under the URL (Marquez: `api/v1/lineage`)."""
-
-
-def build_transport(url: str, settings: EmitterSettings) -> Any:
+def build_transport(url: str, settings: LineageSettings) -> Any:
     """openlineage-python's HTTP transport, with few immediate retries (the emitter does the backing off)."""
     from openlineage.client.transport.http import HttpConfig, HttpTransport
 
@@ -78,7 +61,7 @@ def rejected(exc: Exception) -> bool:
 class OpenLineageEmitter:
     database: Database
     url: str
-    settings: EmitterSettings = field(default_factory=EmitterSettings)
+    settings: LineageSettings = field(default_factory=LineageSettings)
 
     def __post_init__(self) -> None:
         self._transport = build_transport(self.url, self.settings)

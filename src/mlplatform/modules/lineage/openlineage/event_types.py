@@ -16,5 +16,6 @@ OPENLINEAGE_EVENT_TYPES: frozenset[str] = frozenset(
         "FeaturesMaterialized",
         "TrainingDatasetCreated",
         "ValidationReportCreated",
+        "JobFailed",
     }
 )

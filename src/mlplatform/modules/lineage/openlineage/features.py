@@ -7,8 +7,8 @@
 - ValidationReportCreated → job `validate.feature_views.<view>`: START, COMPLETE; the view with a
   `dataQualityAssertions` input facet (and its row count) → the report.
 
-A job that fails publishes no domain event (the features module reports success only), so these runs
-only end in COMPLETE; a FAIL needs a "failed" event from the features module or the job runner.
+A job that fails is reported by the kernel's job runner (`JobFailed`): `jobs.py` turns it into START +
+FAIL on the same job (and, for materializations and retrievals, the same runId).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ async def materialization(ctx: BuildContext, event: EventView) -> list[RunEvent]
         return []
     views = await ctx.downstream(job, EdgeKind.PRODUCED, NodeType.FEATURE_VIEW)
     sources = await ctx.upstream(job, EdgeKind.READ, NodeType.DATA_SOURCE)
-    outputs = [feature_view_dataset(node).as_output() for node in views]
+    outputs = [feature_view_dataset(node, prefix=ctx.prefix).as_output() for node in views]
     rows = event.integer("rows")
     if rows is not None and len(outputs) == 1:
         outputs[0].outputFacets = {
@@ -60,10 +60,10 @@ async def materialization(ctx: BuildContext, event: EventView) -> list[RunEvent]
         started=(record.started_at if record else None) or ended,
         ended=ended,
         run=run_id("job", job_id),
-        namespace=naming.project_namespace(project),
+        namespace=ctx.namespace(project),
         job=naming.materialization_job([node.name for node in views]),
         job_type="MATERIALIZATION",
-        inputs=[data_source_dataset(node, ctx.postgres).as_input() for node in sources],
+        inputs=[data_source_dataset(node, ctx.postgres, prefix=ctx.prefix).as_input() for node in sources],
         outputs=outputs,
         parameters=window,
     )
@@ -79,9 +79,9 @@ async def historical_retrieval(ctx: BuildContext, event: EventView) -> list[RunE
     inputs = [
         built.as_input()
         for node in await ctx.upstream(dataset, EdgeKind.READ)
-        if (built := dataset_of(node, ctx.postgres)) is not None
+        if (built := dataset_of(node, ctx.postgres, prefix=ctx.prefix)) is not None
     ]
-    output = training_dataset(dataset).as_output()
+    output = training_dataset(dataset, prefix=ctx.prefix).as_output()
     rows = event.integer("row_count")
     if rows is not None:
         output.outputFacets = {"outputStatistics": OutputStatisticsOutputDatasetFacet(rowCount=rows, producer=PRODUCER)}
@@ -93,7 +93,7 @@ async def historical_retrieval(ctx: BuildContext, event: EventView) -> list[RunE
         started=(record.started_at if record else None) or ended,
         ended=ended,
         run=run_id("job", job_id or f"dataset:{dataset_id}"),
-        namespace=naming.project_namespace(project),
+        namespace=ctx.namespace(project),
         job=naming.retrieval_job(event.text("feature_service")),
         job_type="HISTORICAL_RETRIEVAL",
         inputs=inputs,
@@ -133,11 +133,11 @@ async def feature_validation(ctx: BuildContext, event: EventView) -> list[RunEve
         started=event.occurred_at,
         ended=event.occurred_at,
         run=run_id("validation", report_id),
-        namespace=naming.project_namespace(project),
+        namespace=ctx.namespace(project),
         job=naming.feature_validation_job(view_name),
         job_type="VALIDATION",
-        inputs=[feature_view_dataset(view).as_input(_quality_facets(event))],
-        outputs=[validation_report_dataset(report).as_output()],
+        inputs=[feature_view_dataset(view, prefix=ctx.prefix).as_input(_quality_facets(event))],
+        outputs=[validation_report_dataset(report, prefix=ctx.prefix).as_output()],
     )
 
 

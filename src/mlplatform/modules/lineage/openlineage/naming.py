@@ -4,7 +4,8 @@ Physical data is named where it lives: `s3://{bucket}` + `{key}`, `file` + `{abs
 `postgres://{host}:{port}` + `{database}.{schema}.{table}`. Things that only exist inside the
 platform (feature views and services, model versions, deployments) live in the project's namespace
 `mlplatform/{project}` with typed names (`feature_views/{view}`, `models/{model}/versions/{n}`); jobs
-use the same namespace: they belong to the project that ran them.
+use the same namespace: they belong to the project that ran them. The prefix (`mlplatform`) is the
+`lineage.namespace` setting, so two installations can share one Marquez.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 NAMESPACE_PREFIX = "mlplatform"
+"""Default of the `lineage.namespace` setting: projects are `<prefix>/<project>`."""
 BLOB_SCHEMES = {"s3": "s3", "s3a": "s3", "s3n": "s3", "gs": "gs", "gcs": "gs"}
 
 
@@ -25,8 +27,8 @@ class PostgresLocation:
     database: str
 
 
-def project_namespace(project: str | None) -> str:
-    return f"{NAMESPACE_PREFIX}/{project}" if project else NAMESPACE_PREFIX
+def project_namespace(project: str | None, prefix: str) -> str:
+    return f"{prefix}/{project}" if project else prefix
 
 
 def dataset_from_uri(uri: str) -> tuple[str, str] | None:
@@ -58,34 +60,34 @@ def postgres_table(host: str, port: int, database: str, schema: str, table: str)
     return f"postgres://{host}:{port}", f"{database}.{schema}.{table}"
 
 
-def feature_view(project: str, name: str) -> tuple[str, str]:
-    return project_namespace(project), f"feature_views/{name}"
+def feature_view(project: str, name: str, *, prefix: str) -> tuple[str, str]:
+    return project_namespace(project, prefix), f"feature_views/{name}"
 
 
-def feature_service(project: str, name: str) -> tuple[str, str]:
-    return project_namespace(project), f"feature_services/{name}"
+def feature_service(project: str, name: str, *, prefix: str) -> tuple[str, str]:
+    return project_namespace(project, prefix), f"feature_services/{name}"
 
 
-def data_source(project: str, name: str) -> tuple[str, str]:
+def data_source(project: str, name: str, *, prefix: str) -> tuple[str, str]:
     """A data source with no physical location we can name (a push source)."""
-    return project_namespace(project), f"data_sources/{name}"
+    return project_namespace(project, prefix), f"data_sources/{name}"
 
 
-def training_dataset(project: str, dataset_id: str) -> tuple[str, str]:
+def training_dataset(project: str, dataset_id: str, *, prefix: str) -> tuple[str, str]:
     """A training dataset whose storage URI is not known."""
-    return project_namespace(project), f"training_datasets/{dataset_id}"
+    return project_namespace(project, prefix), f"training_datasets/{dataset_id}"
 
 
-def model_version(project: str, model: str, version: int | str) -> tuple[str, str]:
-    return project_namespace(project), f"models/{model}/versions/{version}"
+def model_version(project: str, model: str, version: int | str, *, prefix: str) -> tuple[str, str]:
+    return project_namespace(project, prefix), f"models/{model}/versions/{version}"
 
 
-def deployment(project: str, model: str, environment: str) -> tuple[str, str]:
-    return project_namespace(project), f"deployments/{environment}/{model}"
+def deployment(project: str, model: str, environment: str, *, prefix: str) -> tuple[str, str]:
+    return project_namespace(project, prefix), f"deployments/{environment}/{model}"
 
 
-def validation_report(project: str, validation_id: str) -> tuple[str, str]:
-    return project_namespace(project), f"validation_reports/{validation_id}"
+def validation_report(project: str, validation_id: str, *, prefix: str) -> tuple[str, str]:
+    return project_namespace(project, prefix), f"validation_reports/{validation_id}"
 
 
 def training_job(experiment_name: str | None, experiment_id: str | None) -> str:

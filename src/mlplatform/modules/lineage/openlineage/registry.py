@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from mlplatform.modules.lineage.openlineage import builders, features
+from mlplatform.modules.lineage.openlineage import builders, features, jobs
 
-ALL_BUILDERS: dict[str, builders.Builder] = {**builders.BUILDERS, **features.BUILDERS}
+ALL_BUILDERS: dict[str, builders.Builder] = {**builders.BUILDERS, **features.BUILDERS, **jobs.BUILDERS}
