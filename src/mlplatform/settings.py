@@ -41,6 +41,8 @@ class ServerSettings(BaseModel):
     """Worker processes (uvicorn)."""
     public_url: str | None = None
     """External base URL (scheme://host[:port]) when behind a proxy; used in token issuer and links."""
+    graceful_shutdown_seconds: int = Field(default=30, ge=1, le=3600)
+    """On SIGTERM, how long requests in flight may take to finish before the server closes them."""
 
 
 class HttpSettings(BaseModel):
@@ -52,6 +54,9 @@ class HttpSettings(BaseModel):
     """Largest request body accepted on the REST API (uploads to `/mlflow` artifacts stream and are exempt)."""
     trusted_proxies: list[str] = Field(default_factory=list)
     """Client addresses whose X-Forwarded-For/-Proto are believed (the TLS-terminating proxy)."""
+    access_log_sample_rate: float = Field(default=0.01, ge=0.0, le=1.0)
+    """Share of requests to high-volume routes (online feature reads) that get an access-log line; their
+    failures (status >= 400) are always logged. 1 logs every request, 0 only failures. Other routes: all."""
 
 
 class OutboxSettings(BaseModel):
@@ -67,6 +72,18 @@ class OutboxSettings(BaseModel):
     """First retry delay; doubles each attempt up to `backoff_max_seconds`."""
     backoff_max_seconds: float = Field(default=300.0, gt=0)
     """Longest retry delay."""
+
+
+class ExperimentsSettings(BaseModel):
+    """The experiments module (MLflow)."""
+
+    reconcile_interval_seconds: float = Field(default=60.0, ge=0)
+    """How often MLflow's stores are compared with the outbox, to publish the RunFinished /
+    ModelVersionCreated events a crash lost (also once when MLflow is loaded). 0 turns this off."""
+    reconcile_overlap_seconds: float = Field(default=300.0, ge=0)
+    """Each comparison reaches this far back before where the previous one ended (late commits, clocks)."""
+    reconcile_settle_seconds: float = Field(default=30.0, ge=0)
+    """Objects younger than this are left to the next comparison: their event is normally being written."""
 
 
 class OIDCProviderSettings(BaseModel):
@@ -121,12 +138,39 @@ class RateLimitSettings(BaseModel):
     )
     """Limit per route group. `anonymous` applies per client address to requests without credentials;
     `auth` to the token endpoint and failed authentications per address."""
-    lease_batch: int = Field(default=20, ge=1, le=1000)
+    lease_batch: int = Field(default=100, ge=1, le=1000)
     """With Redis: a process takes up to this many requests of a busy key in one round trip and spends
     them locally (keys with limits under 50x this get smaller batches; under 100 per window: exact).
     1 = one Redis round trip per request."""
     lease_seconds: float = Field(default=1.0, gt=0, le=60)
     """How long a process may spend a leased batch."""
+
+
+class LineageSettings(BaseModel):
+    """OpenLineage events: how they are named and sent. The endpoint itself is `openlineage_url`
+    (MLPLATFORM_OPENLINEAGE_URL); without it events are only stored."""
+
+    namespace: str = Field(default="mlplatform", min_length=1, max_length=100, pattern=r"^[^\s/][^\s]*$")
+    """Namespace prefix of the platform's jobs and datasets (`<namespace>/<project>`): give installations that
+    share one Marquez different ones. Applies to events built from now on; stored events keep theirs."""
+    endpoint: str = "api/v1/lineage"
+    """Path under the URL events are POSTed to (Marquez: `api/v1/lineage`)."""
+    timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    """Per HTTP request."""
+    http_retries: int = Field(default=2, ge=0, le=10)
+    """Immediate retries inside one attempt (connection errors, 429, 5xx), by the HTTP transport."""
+    max_attempts: int = Field(default=15, ge=1)
+    """Attempts (each with its immediate retries) before an event is marked `failed` (4xx: at once)."""
+    backoff_base_seconds: float = Field(default=1.0, gt=0)
+    """Delay after the first failed attempt; doubles each attempt up to `backoff_max_seconds`."""
+    backoff_max_seconds: float = Field(default=600.0, gt=0)
+    """Longest delay between attempts."""
+    batch_size: int = Field(default=50, ge=1, le=1000)
+    """Events claimed per round by a replica's emitter."""
+    lease_seconds: float = Field(default=120.0, gt=0)
+    """A claimed event is not claimed again for this long (a crashed replica's events come back after it)."""
+    poll_interval_seconds: float = Field(default=2.0, gt=0)
+    """How often due events (retries) are looked for when no new event woke the emitter."""
 
 
 class Settings(BaseSettings):
@@ -168,8 +212,10 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    lineage: LineageSettings = Field(default_factory=LineageSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    experiments: ExperimentsSettings = Field(default_factory=ExperimentsSettings)
 
     @classmethod
     def settings_customise_sources(
