@@ -243,7 +243,13 @@ async def bench_http(
 
         modules = [gateway, lineage]
     async with AsyncTestClient(create_app(settings, modules=modules)) as client:
-        await asyncio.sleep(3)  # let start-up work of the other modules (MLflow, Feast) settle
+        # Measure the steady state: Feast loads in a background thread after start (its import holds the GIL
+        # for seconds at a time); wait until readiness reports every component up, then a moment more.
+        for _ in range(240):
+            if (await client.get("/health/ready")).json().get("status") == "up":
+                break
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(1)
 
         async def call() -> None:
             node = rng.choice(starts["data_source"])[0]
