@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from mlplatform.kernel.db import Database
 from mlplatform.modules.gateway.api_keys import generate_api_key, hash_secret, opaque_key, parse_api_key
@@ -21,7 +22,22 @@ BOOTSTRAP_KEY_NAME = "bootstrap"
 
 
 async def ensure_admin(database: Database, bootstrap_key: str | None) -> str | None:
-    """Make sure an admin credential exists. Returns a newly generated key (to print once), else None."""
+    """Make sure an admin credential exists. Returns a newly generated key (to print once), else None.
+
+    Several processes (replicas, `serve` workers) may start at once on an empty database: the row lock
+    cannot cover a row that does not exist yet, so the loser of the insert race sees a unique violation
+    and simply runs again, now finding the winner's admin."""
+    attempts_left = 3
+    while True:
+        try:
+            return await _ensure_admin(database, bootstrap_key)
+        except IntegrityError:
+            attempts_left -= 1
+            if not attempts_left:
+                raise
+
+
+async def _ensure_admin(database: Database, bootstrap_key: str | None) -> str | None:
     async with database.transaction() as session:
         admin = await session.scalar(
             select(PrincipalRow).where(PrincipalRow.kind == "user", PrincipalRow.name == ADMIN_NAME).with_for_update()
