@@ -19,6 +19,7 @@ from mlplatform.kernel.context import PlatformContext, build_context
 from mlplatform.kernel.dependencies import provide_db_session, provide_platform
 from mlplatform.kernel.errors import EXCEPTION_HANDLERS
 from mlplatform.kernel.events import Dispatcher
+from mlplatform.kernel.express import express_middleware
 from mlplatform.kernel.jobs.hosting import start_jobs, stop_jobs
 from mlplatform.kernel.jobs.http import TAG as JOBS_TAG
 from mlplatform.kernel.jobs.http import jobs_router
@@ -135,9 +136,15 @@ def create_app(settings: Settings | None = None, *, modules: Sequence[Module] | 
         debug=False,
         logging_config=None,
     )
+    express = [route for m in chosen if m.express_routes for route in m.express_routes(context)]
     # Outermost, so unknown routes and wrong methods (answered before route middleware) carry an id too.
     app.asgi_handler = request_id_middleware(
-        app.asgi_handler, access_log_sample_rate=settings.http.access_log_sample_rate
+        express_middleware(
+            app.asgi_handler,
+            express if settings.http.express_routes else (),
+            max_body_bytes=settings.http.max_body_bytes,
+        ),
+        access_log_sample_rate=settings.http.access_log_sample_rate,
     )
     app.state.platform = context
     app.state.settings = settings

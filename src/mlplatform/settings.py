@@ -57,6 +57,9 @@ class HttpSettings(BaseModel):
     access_log_sample_rate: float = Field(default=0.01, ge=0.0, le=1.0)
     """Share of requests to high-volume routes (online feature reads) that get an access-log line; their
     failures (status >= 400) are always logged. 1 logs every request, 0 only failures. Other routes: all."""
+    express_routes: bool = True
+    """Answer the common case of high-volume routes (online feature reads) before the framework's router
+    (same answers, a fraction of the per-request cost); off: every request takes the full stack."""
 
 
 class OutboxSettings(BaseModel):

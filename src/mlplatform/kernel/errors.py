@@ -126,6 +126,21 @@ def problem_response(
     **extra: Any,
 ) -> Response[dict[str, Any]]:
     """Build an `application/problem+json` response (RFC 9457)."""
+    body = problem_document(
+        status=status,
+        detail=detail,
+        title=title,
+        slug=slug,
+        instance=request.url.path if request is not None else None,
+        **extra,
+    )
+    return Response(content=body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem_document(
+    *, status: int, detail: str, title: str | None = None, slug: str | None = None, instance: str | None, **extra: Any
+) -> dict[str, Any]:
+    """The problem+json body; `instance` is the request path (the request id is added with it)."""
     default_title, default_slug = _STATUS_TITLES.get(status, ("Error", "error"))
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + (slug or default_slug),
@@ -133,13 +148,13 @@ def problem_response(
         "status": status,
         "detail": detail,
     }
-    if request is not None:
-        body["instance"] = request.url.path
+    if instance is not None:
+        body["instance"] = instance
         request_id = current_request_id.get()
         if request_id:
             body["request_id"] = request_id
     body.update({k: v for k, v in extra.items() if v is not None})
-    return Response(content=body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return body
 
 
 def _platform_error_handler(request: Request[Any, Any, Any], exc: PlatformError) -> Response[dict[str, Any]]:
@@ -202,5 +217,6 @@ __all__ = [
     "RateLimited",
     "Unauthenticated",
     "Unavailable",
+    "problem_document",
     "problem_response",
 ]

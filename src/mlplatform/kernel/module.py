@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 
     from mlplatform.kernel.context import PlatformContext
     from mlplatform.kernel.events import Subscriber
+    from mlplatform.kernel.express import ExpressRoute
     from mlplatform.kernel.health import HealthCheck
     from mlplatform.kernel.jobs.hosting import JobRegistrar
     from mlplatform.kernel.jobs.http import JobAccess
@@ -47,3 +48,6 @@ class Module:
     module's `on_startup`); the kernel starts and stops the runtime and serves `/api/v1/jobs`."""
     job_access: JobAccess | None = None
     """From the identity module: guards and `JobScope` provider of the kernel's `/api/v1/jobs` routes."""
+    express_routes: Callable[[PlatformContext], Sequence[ExpressRoute]] | None = None
+    """High-volume routes whose common case is answered before Litestar's router (`kernel/express.py`);
+    each also exists in `route_handlers`, which answers whatever the express handler declines."""

@@ -17,6 +17,7 @@ import uuid
 import structlog
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from mlplatform.kernel.express import EXPRESS_SAMPLED_LOG
 from mlplatform.kernel.request_ids import current_request_id
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
@@ -37,7 +38,7 @@ def request_id_middleware(app: ASGIApp, *, access_log_sample_rate: float = 1.0) 
         if status >= 400:
             return 1
         handler = scope.get("route_handler")
-        if handler is None or handler.opt.get("access_log") != "sampled":
+        if not scope.get(EXPRESS_SAMPLED_LOG) and (handler is None or handler.opt.get("access_log") != "sampled"):
             return 1
         if every == 0 or next(counter) % every:
             return 0
