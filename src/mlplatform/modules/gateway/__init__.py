@@ -9,7 +9,7 @@ from litestar.di import Provide
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.health import HealthCheck
 from mlplatform.kernel.module import Module
-from mlplatform.modules.gateway.api import DIRECTORY_KEY
+from mlplatform.modules.gateway.api import DIRECTORY_KEY, EXPRESS_GATE_KEY
 from mlplatform.modules.gateway.audit import record_in_transaction
 from mlplatform.modules.gateway.audit_writer import AuditWriter
 from mlplatform.modules.gateway.authn import Authenticator
@@ -31,6 +31,7 @@ from mlplatform.modules.gateway.controllers.principals import (
     UserController,
 )
 from mlplatform.modules.gateway.controllers.projects import ProjectController
+from mlplatform.modules.gateway.express_gate import ExpressGate
 from mlplatform.modules.gateway.jobs_access import JOB_ACCESS
 from mlplatform.modules.gateway.keystore import KeyStore
 from mlplatform.modules.gateway.middleware import gateway_middleware
@@ -86,7 +87,7 @@ async def start_gateway(platform: PlatformContext) -> None:
     projects = ProjectCache(platform.database)
     audit = AuditWriter(platform.database)
     audit.start()
-    platform.extras[RUNTIME_KEY] = GatewayRuntime(
+    runtime = platform.extras[RUNTIME_KEY] = GatewayRuntime(
         keystore=keystore,
         authenticator=Authenticator(
             platform.database,
@@ -103,6 +104,7 @@ async def start_gateway(platform: PlatformContext) -> None:
         audit=audit,
     )
     platform.extras[DIRECTORY_KEY] = projects
+    platform.extras[EXPRESS_GATE_KEY] = ExpressGate(runtime, production=settings.is_production)
     platform.before_request_commit.append(record_in_transaction)
     generated = await ensure_admin(platform.database, settings.bootstrap_admin_key)
     if generated is not None:

@@ -24,7 +24,7 @@ from typing import Any, Literal, Protocol
 
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
-from litestar.types import Guard
+from litestar.types import Guard, Scope
 
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.errors import Forbidden, NotFound, Unauthenticated
@@ -35,11 +35,14 @@ __all__ = [
     "AUDIT_DETAILS",
     "PUBLIC",
     "READ_ONLY",
+    "ExpressAdmission",
+    "ExpressGate",
     "Principal",
     "ProjectDirectory",
     "Role",
     "current_principal",
     "ensure_role",
+    "express_gate",
     "project_directory",
     "rate_group",
     "requires_authenticated",
@@ -122,6 +125,31 @@ DIRECTORY_KEY = "gateway.projects"
 def project_directory(platform: PlatformContext) -> ProjectDirectory:
     directory: ProjectDirectory = platform.extras[DIRECTORY_KEY]
     return directory
+
+
+class ExpressAdmission(Protocol):
+    @property
+    def principal(self) -> Principal: ...
+    @property
+    def headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        """Security and rate-limit headers for the answer."""
+        ...
+
+
+class ExpressGate(Protocol):
+    """The gateway's checks for express routes (`kernel/express.py`): `admit` returns None when the
+    request must take the full stack instead (no bearer credential, invalid, not allowed in the project;
+    nothing was counted or recorded), raises `RateLimited` when over the group's budget."""
+
+    async def admit(self, scope: Scope, *, project: str, role: Role, rate_group: str) -> ExpressAdmission | None: ...
+
+
+EXPRESS_GATE_KEY = "gateway.express"
+
+
+def express_gate(platform: PlatformContext) -> ExpressGate:
+    gate: ExpressGate = platform.extras[EXPRESS_GATE_KEY]
+    return gate
 
 
 def current_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:

@@ -66,7 +66,7 @@ def gateway_middleware(app: ASGIApp) -> ASGIApp:
                 None if opt.get("own_authorization") else await runtime.authenticator.authenticate(*_credentials(scope))
             )
         except AuthenticationFailed as exc:
-            await _limit(runtime, "auth", f"ip:{client_addr}")
+            await limit_rate(runtime, "auth", f"ip:{client_addr}")
             await record_separately(
                 platform.database,
                 audit_row(
@@ -78,12 +78,12 @@ def gateway_middleware(app: ASGIApp) -> ASGIApp:
             raise Unavailable(str(exc), component="identity-provider") from None
 
         if principal is None and not public and _browser_navigation(scope):
-            await _limit(runtime, "anonymous", f"ip:{client_addr}")
+            await limit_rate(runtime, "anonymous", f"ip:{client_addr}")
             await _redirect_to_login(scope, send)
             return
 
         if principal is None and not public:
-            await _limit(runtime, "anonymous", f"ip:{client_addr}")
+            await limit_rate(runtime, "anonymous", f"ip:{client_addr}")
             await record_separately(
                 platform.database,
                 audit_row(scope, principal=None, outcome="denied", status_code=401, detail="no credentials"),
@@ -93,9 +93,9 @@ def gateway_middleware(app: ASGIApp) -> ASGIApp:
         if principal is not None:
             scope["user"] = principal
             current_actor.set(principal.subject)
-            result = await _limit(runtime, opt.get("rate_group", "api"), f"p:{principal.id}")
+            result = await limit_rate(runtime, opt.get("rate_group", "api"), f"p:{principal.id}")
         else:
-            result = await _limit(runtime, "anonymous", f"ip:{client_addr}")
+            result = await limit_rate(runtime, "anonymous", f"ip:{client_addr}")
 
         status = 500
         extra = [*security, *result.raw_headers()] if result is not None else security
@@ -118,7 +118,7 @@ def gateway_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-async def _limit(runtime: GatewayRuntime, group: str, who: str) -> RateLimitResult | None:
+async def limit_rate(runtime: GatewayRuntime, group: str, who: str) -> RateLimitResult | None:
     """Count one hit; raise RateLimited when over budget. None when limiting is off or Redis is down."""
     policy = runtime.policy(group)
     if runtime.rate_limiter is None or policy is None:

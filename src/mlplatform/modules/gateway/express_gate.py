@@ -1,0 +1,54 @@
+"""The gateway for express routes (`kernel/express.py`): the same checks as the middleware and the
+project guard, for requests answered before Litestar's router.
+
+Only the common case is admitted: a bearer credential (API key or token) that verifies, held by a
+member of the project with at least the route's role. Everything else — no credential, a session
+cookie, an invalid credential, a caller without the role — is declined *before any side effect*, so
+the full stack answers it (with its 401/403/404, audit row and rate limit) as if the express route did
+not exist. An admitted request counts against the route's rate-limit group exactly once; over budget
+raises `RateLimited` (429 with `Retry-After`, as from the middleware).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from litestar.types import Scope
+
+from mlplatform.kernel.request_ids import current_actor
+from mlplatform.modules.gateway.api import Principal, Role
+from mlplatform.modules.gateway.authn import AuthenticationFailed, IdentityProviderDown
+from mlplatform.modules.gateway.middleware import limit_rate
+from mlplatform.modules.gateway.runtime import GatewayRuntime
+from mlplatform.modules.gateway.security_headers import security_headers
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    principal: Principal
+    headers: tuple[tuple[bytes, bytes], ...]
+    """Security and rate-limit headers for the answer (what the middleware adds to routed responses)."""
+
+
+class ExpressGate:
+    def __init__(self, runtime: GatewayRuntime, *, production: bool) -> None:
+        self._runtime = runtime
+        self._security = tuple(security_headers(production))
+
+    async def admit(self, scope: Scope, *, project: str, role: Role, rate_group: str) -> Admission | None:
+        authorization = next((v for k, v in scope["headers"] if k == b"authorization"), None)
+        if authorization is None:
+            return None
+        try:
+            principal = await self._runtime.authenticator.authenticate(authorization.decode("latin-1"), None)
+        except (AuthenticationFailed, IdentityProviderDown):
+            return None
+        if principal is None or not principal.can(project, role):
+            return None
+        if principal.platform_admin and not await self._runtime.projects.exists(project):
+            return None
+        scope["user"] = principal
+        current_actor.set(principal.subject)
+        result = await limit_rate(self._runtime, rate_group, f"p:{principal.id}")
+        headers = self._security if result is None else (*self._security, *result.raw_headers())
+        return Admission(principal=principal, headers=headers)
