@@ -15,6 +15,7 @@ from mlplatform.modules.features.controllers.definitions import DEFINITION_CONTR
 from mlplatform.modules.features.controllers.serving import SERVING_HANDLERS
 from mlplatform.modules.features.runtime import RUNTIME_KEY, FeaturesRuntime, features_runtime
 from mlplatform.modules.features.services.jobs import register_jobs
+from mlplatform.modules.features.serving.express import express_routes
 
 
 async def start_features(platform: PlatformContext) -> None:
@@ -50,6 +51,7 @@ module = Module(
     on_startup=[start_features],
     on_shutdown=[stop_features],
     jobs=[register_jobs],
+    express_routes=express_routes,
     dependencies={"features": Provide(provide_features, sync_to_thread=False)},
     openapi_tags=[
         ("features", "Feature store: definitions, online serving, pushes, materialization, training sets."),

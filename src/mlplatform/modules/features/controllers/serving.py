@@ -28,7 +28,11 @@ ONLINE_RESPONSES = {
 }
 
 
-ONLINE_OPT = {**rate_group("online"), **READ_ONLY, **SAMPLED_ACCESS_LOG}
+ONLINE_PATH = f"{BASE}/online"
+FEAST_ONLINE_PATH = "/feast/{project:str}/get-online-features"
+ONLINE_ROLE = Role.VIEWER
+ONLINE_RATE_GROUP = "online"
+ONLINE_OPT = {**rate_group(ONLINE_RATE_GROUP), **READ_ONLY, **SAMPLED_ACCESS_LOG}
 """Online reads are queries sent as POST (Feast's wire format): their own rate budget, no audit row (the
 gateway audits mutations; a row per read would cost a database transaction per read), and a sampled
 access log (a JSON line per read costs about as much as the read)."""
@@ -49,8 +53,8 @@ async def _serve(features: FeaturesRuntime, project: str, data: schemas.OnlineFe
 
 
 @post(
-    f"{BASE}/online",
-    guards=[requires_role(Role.VIEWER)],
+    ONLINE_PATH,
+    guards=[requires_role(ONLINE_ROLE)],
     opt=ONLINE_OPT,
     tags=["features"],
     summary="Read online features",
@@ -64,8 +68,8 @@ async def read_online_features(project: str, data: schemas.OnlineFeaturesRequest
 
 
 @post(
-    "/feast/{project:str}/get-online-features",
-    guards=[requires_role(Role.VIEWER)],
+    FEAST_ONLINE_PATH,
+    guards=[requires_role(ONLINE_ROLE)],
     opt=ONLINE_OPT,
     tags=["features"],
     summary="Feast feature server: get-online-features",
