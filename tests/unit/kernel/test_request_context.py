@@ -80,3 +80,18 @@ def test_a_zero_rate_logs_only_failures(logs: pytest.LogCaptureFixture) -> None:
         request(app)
     request(app, status=500)
     assert [line["status"] for line in access_lines(logs)] == [500]
+
+
+def test_express_answers_of_sampled_routes_are_sampled(logs: pytest.LogCaptureFixture) -> None:
+    from mlplatform.kernel.express import ExpressAnswer, ExpressRoute, express_middleware
+
+    async def answer(scope: Any, body: bytes, params: dict[str, str]) -> ExpressAnswer:
+        return ExpressAnswer(body=b"{}")
+
+    express = express_middleware(
+        app_answering(Handler()), [ExpressRoute("POST", "/online", answer, sampled_access_log=True)], max_body_bytes=64
+    )
+    app = request_id_middleware(express, access_log_sample_rate=0.01)
+    for _ in range(150):
+        request(app)
+    assert [line.get("sampled") for line in access_lines(logs)] == [100, 100]
