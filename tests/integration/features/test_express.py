@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from tests.integration.features.test_online import base, materialized
 from tests.integration.features.stack import Stack
+from tests.integration.features.test_online import base, materialized
 
 SAME_HEADERS = (
     "content-type",
