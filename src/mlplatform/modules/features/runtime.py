@@ -13,11 +13,13 @@ import anyio
 import structlog
 
 from mlplatform.kernel.context import PlatformContext
+from mlplatform.kernel.errors import Unavailable
 from mlplatform.modules.features.adapters.feast_config import FeastSettings
 from mlplatform.modules.features.adapters.files import StoreLocation
 from mlplatform.modules.features.adapters.store import FeastGateway, load_feast, restore_environment
 from mlplatform.modules.features.serving.layout import ValueDecoder
 from mlplatform.modules.features.serving.metadata import MetadataCache, ProjectMeta, load_project_meta
+from mlplatform.modules.features.serving.resp_client import RespClient
 
 log = structlog.get_logger("mlplatform.features")
 
@@ -31,6 +33,8 @@ class FeaturesRuntime:
     gateway: FeastGateway
     location: StoreLocation
     metadata: MetadataCache
+    online_redis: RespClient | None = None
+    """The online read path's own Redis connection (`serving/resp_client.py`), when the online store is Redis."""
     _decoder: ValueDecoder | None = None
     _warmup: asyncio.Future[None] | None = field(default=None)
 
@@ -45,7 +49,15 @@ class FeaturesRuntime:
             return await gateway.run(lambda: load_project_meta(gateway.store(project), project))
 
         metadata = MetadataCache(load, redis=platform.redis)
-        return cls(platform=platform, feast=feast, gateway=gateway, location=location, metadata=metadata)
+        online_redis = RespClient(feast.redis_url) if feast.online_is_redis and feast.redis_url else None
+        return cls(
+            platform=platform,
+            feast=feast,
+            gateway=gateway,
+            location=location,
+            metadata=metadata,
+            online_redis=online_redis,
+        )
 
     async def start(self) -> None:
         """Import Feast in the background (4-6 s): the app starts serving at once; the first Feast call waits."""
@@ -90,6 +102,11 @@ class FeaturesRuntime:
         """Whether the background Feast import has finished (readiness must not wait for it)."""
         return self._warmup is not None and self._warmup.done()
 
+    def require_online_redis(self) -> RespClient:
+        if self.online_redis is None:
+            raise Unavailable("the online store is not Redis (MLPLATFORM_REDIS_URL)", component="redis")
+        return self.online_redis
+
     async def decoder(self) -> ValueDecoder:
         if self._decoder is None:
             self._decoder = await self.gateway.run(_build_decoder)
@@ -99,6 +116,8 @@ class FeaturesRuntime:
         """Never waits for the Feast import (see `_start_warmup`): closing only disposes of the registry
         engines of stores already built, outside the Feast limiter, whose slots may all be busy."""
         await self.metadata.stop()
+        if self.online_redis is not None:
+            await self.online_redis.aclose()
         await anyio.to_thread.run_sync(self.gateway.close)
 
 

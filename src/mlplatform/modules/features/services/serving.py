@@ -49,8 +49,8 @@ async def online_features(
         raise Invalid("entities: give at least one join key column", field="entities")
     meta, plan = await _plan(runtime, project, feature_service, features, full_feature_names)
     if runtime.feast.online_is_redis:
-        redis = runtime.platform.require_redis()
-        return await read_redis(redis, meta, plan, entities, await runtime.decoder())
+        client = runtime.require_online_redis()
+        return await read_redis(client, meta, plan, entities, await runtime.decoder())
     check_entities(plan, entities)
     validate_entity_values(plan, entities)
     return await _sdk_read(runtime, project, plan, entities, feature_service, full_feature_names)

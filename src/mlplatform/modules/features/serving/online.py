@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from mlplatform.kernel.errors import Invalid, NotFound, Unavailable
+from mlplatform.kernel.errors import Invalid, NotFound
 from mlplatform.modules.features.serving.layout import (
     EPOCH,
     EntityValueError,
@@ -24,6 +24,7 @@ from mlplatform.modules.features.serving.layout import (
     read_timestamp,
 )
 from mlplatform.modules.features.serving.metadata import ProjectMeta, ViewMeta
+from mlplatform.modules.features.serving.resp_client import RespClient, Script
 
 PRESENT = "PRESENT"
 NULL_VALUE = "NULL_VALUE"
@@ -217,38 +218,19 @@ class Batch(NamedTuple):
         return [self.prefix, self.suffix, self.per_key, self.values, *self.fields]
 
 
-_scripts: dict[int, Any] = {}
+_READ = Script(READ_SCRIPT)
 
 
-def _read_script(redis: Any) -> Any:
-    script = _scripts.get(id(redis))
-    if script is None:
-        script = redis.register_script(READ_SCRIPT)
-        _scripts[id(redis)] = script
-    return script
-
-
-async def _fetch(redis: Any, batches: list[Batch]) -> list[list[list[bytes | None]]]:
-    """Per batch: the HMGET reply of every key, in order; one round trip in total."""
-    script = _read_script(redis)
-    try:
-        if len(batches) == 1:
-            return [await script(keys=(), args=batches[0].args())]
-        async with redis.pipeline(transaction=False) as pipe:
-            for batch in batches:
-                await script(keys=(), args=batch.args(), client=pipe)
-            replies: list[list[list[bytes | None]]] = await pipe.execute()
-            return replies
-    except (OSError, TimeoutError) as exc:
-        raise Unavailable(f"Redis is unreachable: {exc}", component="redis") from exc
-    except Exception as exc:
-        if type(exc).__module__.startswith("redis"):
-            raise Unavailable(f"Redis is unreachable: {exc}", component="redis") from exc
-        raise
+async def _fetch(client: RespClient, batches: list[Batch]) -> list[list[list[bytes | None]]]:
+    """Per batch: the HMGET reply of every key, in order; one round trip in total (one write, one reply
+    read; a NOSCRIPT after a Redis restart costs one more). Failures are `Unavailable` naming Redis."""
+    if len(batches) == 1:
+        return [await _READ(client, args=batches[0].args())]
+    return await _READ.many(client, [((), batch.args()) for batch in batches])
 
 
 async def read_redis(
-    redis: Any,
+    client: RespClient,
     meta: ProjectMeta,
     plan: Plan,
     entities: Mapping[str, Sequence[Any]],
@@ -265,7 +247,7 @@ async def read_redis(
         key_values, per_row = _key_values(group, entities, rows)
         group_rows.append(per_row)
         batches.append(Batch(group.header, suffix, len(group.join_keys), key_values, group.fields))
-    replies = await _fetch(redis, batches) if rows else [[] for _ in batches]
+    replies = await _fetch(client, batches) if rows else [[] for _ in batches]
     clock = time.time() if now is None else now
     columns = len(plan.feature_names)
     values: list[list[Any]] = [[None] * rows for _ in range(columns)]
