@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,8 @@ class Stack:
     client: AsyncTestClient[Litestar]
     location: StoreLocation
     worker_log: Path | None = None
+    shared: dict[str, Any] = field(default_factory=dict)
+    """What read-only tests of one module may share on this stack (e.g. a materialized project)."""
 
     @property
     def full(self) -> bool:
