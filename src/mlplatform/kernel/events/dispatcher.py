@@ -13,7 +13,6 @@ A failure is recorded with exponential backoff; after `max_attempts` the deliver
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -23,6 +22,7 @@ from sqlalchemy import and_, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from mlplatform.kernel.background import PollingLoop
 from mlplatform.kernel.db import Database, utcnow
 from mlplatform.kernel.events.model import OutboxDelivery, OutboxEvent, StoredEvent
 from mlplatform.settings import OutboxSettings
@@ -59,35 +59,22 @@ class Dispatcher:
         if len(names) != len(set(names)):
             raise ValueError(f"duplicate subscriber names: {names}")
         self._by_name = {s.name: s for s in self.subscribers}
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = PollingLoop(
+            "outbox-dispatcher",
+            self.run_until_idle,
+            interval=self.settings.poll_interval_seconds,
+            failure_event="outbox_round_failed",
+        )
 
     def wake(self) -> None:
         """Ask the loop to run a round now (called after a commit that wrote events)."""
-        self._wakeup.set()
+        self._loop.wake()
 
     def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="outbox-dispatcher")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            self._wakeup.clear()
-            try:
-                await self.run_until_idle()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("outbox_round_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout=self.settings.poll_interval_seconds)
+        await self._loop.stop()
 
     async def run_until_idle(self, max_rounds: int = 1000) -> int:
         """Fan out and deliver until nothing is due. Returns how many deliveries succeeded."""

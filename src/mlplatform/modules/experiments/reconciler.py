@@ -20,7 +20,6 @@ of them already have their event in the outbox, and publishes the missing ones.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mlplatform.kernel.background import BackgroundTask
 from mlplatform.kernel.db import Database
 from mlplatform.kernel.events import publish
 from mlplatform.kernel.request_ids import current_actor
@@ -68,19 +68,15 @@ class EventReconciler:
         self.builder = builder
         self.settings = settings
         self.clock = clock
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("mlflow-reconciler", self._run)
 
     def start(self) -> None:
         """Reconcile in the background once MLflow is loaded, then every interval (0: never)."""
-        if self.settings.reconcile_interval_seconds > 0 and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="mlflow-reconciler")
+        if self.settings.reconcile_interval_seconds > 0:
+            self._task.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
 
     async def _run(self) -> None:
         await self.runtime.wait_loaded()

@@ -15,11 +15,11 @@ the change's own transaction (`audit.record_in_transaction`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 
 import structlog
 
+from mlplatform.kernel.background import BackgroundTask
 from mlplatform.kernel.db import Database, utcnow
 from mlplatform.modules.gateway.models import AuditEvent
 
@@ -37,7 +37,7 @@ class AuditWriter:
         self._rows: deque[AuditEvent] = deque()
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("audit-writer", self._run)
         self.dropped = 0
 
     def add(self, row: AuditEvent) -> None:
@@ -57,16 +57,11 @@ class AuditWriter:
         return len(self._rows)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="audit-writer")
+        self._task.start()
 
     async def stop(self) -> None:
         """Stop the background loop and write what is left."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
         await self.flush()
         if self._rows:
             log.error("audit_rows_not_recorded_at_shutdown", rows=len(self._rows))

@@ -12,8 +12,6 @@ and lease come from the `lineage` settings group (`MLPLATFORM_LINEAGE__*`).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
@@ -23,6 +21,7 @@ import structlog
 from anyio import CapacityLimiter
 from sqlalchemy import func, or_, select, update
 
+from mlplatform.kernel.background import PollingLoop
 from mlplatform.kernel.db import Database, utcnow
 from mlplatform.modules.lineage.models import OpenLineageEventRow
 from mlplatform.settings import LineageSettings
@@ -66,35 +65,22 @@ class OpenLineageEmitter:
     def __post_init__(self) -> None:
         self._transport = build_transport(self.url, self.settings)
         self._limiter = CapacityLimiter(1)
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = PollingLoop(
+            "openlineage-emitter",
+            self.run_until_idle,
+            interval=self.settings.poll_interval_seconds,
+            failure_event="openlineage_round_failed",
+        )
 
     def wake(self) -> None:
-        self._wakeup.set()
+        self._loop.wake()
 
     def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="openlineage-emitter")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
         self._transport.close()
-
-    async def _run(self) -> None:
-        while True:
-            self._wakeup.clear()
-            try:
-                await self.run_until_idle()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("openlineage_round_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout=self.settings.poll_interval_seconds)
 
     async def run_until_idle(self, max_rounds: int = 1000) -> int:
         """Send due events until none is due or a send fails. Returns how many were emitted."""
