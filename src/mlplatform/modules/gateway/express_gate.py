@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 from litestar.types import Scope
 
+from mlplatform.kernel.errors import Forbidden, NotFound
 from mlplatform.kernel.request_ids import current_actor
-from mlplatform.modules.gateway.api import Principal, Role
+from mlplatform.modules.gateway.api import Principal, Role, ensure_role
 from mlplatform.modules.gateway.authn import AuthenticationFailed, IdentityProviderDown
 from mlplatform.modules.gateway.middleware import limit_rate
 from mlplatform.modules.gateway.runtime import GatewayRuntime
@@ -33,7 +34,7 @@ class Admission:
 class ExpressGate:
     def __init__(self, runtime: GatewayRuntime, *, production: bool) -> None:
         self._runtime = runtime
-        self._security = tuple(security_headers(production))
+        self._security = security_headers(production)
 
     async def admit(self, scope: Scope, *, project: str, role: Role, rate_group: str) -> Admission | None:
         authorization = next((v for k, v in scope["headers"] if k == b"authorization"), None)
@@ -43,9 +44,11 @@ class ExpressGate:
             principal = await self._runtime.authenticator.authenticate(authorization.decode("latin-1"), None)
         except (AuthenticationFailed, IdentityProviderDown):
             return None
-        if principal is None or not principal.can(project, role):
+        if principal is None:
             return None
-        if principal.platform_admin and not await self._runtime.projects.exists(project):
+        try:  # the project guard's own check (`requires_role`)
+            await ensure_role(principal, project, role, projects=self._runtime.projects)
+        except (NotFound, Forbidden):
             return None
         scope["user"] = principal
         current_actor.set(principal.subject)
