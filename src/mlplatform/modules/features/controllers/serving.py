@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import msgspec
 from litestar import Request, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
@@ -16,11 +15,10 @@ from mlplatform.kernel.request_context import SAMPLED_ACCESS_LOG
 from mlplatform.modules.features import schemas
 from mlplatform.modules.features.runtime import FeaturesRuntime
 from mlplatform.modules.features.services import push as push_service
-from mlplatform.modules.features.services.serving import online_features
+from mlplatform.modules.features.services.serving import encoded_online_features
 from mlplatform.modules.gateway.api import READ_ONLY, Principal, Role, rate_group, requires_role
 
 BASE = "/api/v1/projects/{project:str}/features"
-_encoder = msgspec.json.Encoder()
 ONLINE_RESPONSES = {
     200: ResponseSpec(
         data_container=schemas.OnlineFeaturesResponse, description="Columnar features", generate_examples=False
@@ -41,15 +39,7 @@ access log (a JSON line per read costs about as much as the read)."""
 async def _serve(features: FeaturesRuntime, project: str, data: schemas.OnlineFeaturesRequest) -> ASGIApp:
     """The hottest path: the answer is encoded once with msgspec and handed to the server as a ready ASGI
     response (a `Response` would be converted into one per request)."""
-    answer = await online_features(
-        features,
-        project,
-        entities=data.entities,
-        feature_service=data.feature_service,
-        features=data.features,
-        full_feature_names=data.full_feature_names,
-    )
-    return ASGIResponse(body=_encoder.encode(answer), media_type="application/json")
+    return ASGIResponse(body=await encoded_online_features(features, project, data), media_type="application/json")
 
 
 @post(

@@ -6,8 +6,11 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import msgspec
+
 from mlplatform.kernel.errors import Invalid, NotFound
 from mlplatform.modules.features.runtime import FeaturesRuntime
+from mlplatform.modules.features.schemas import OnlineFeaturesRequest
 from mlplatform.modules.features.serving.metadata import ProjectMeta
 from mlplatform.modules.features.serving.online import (
     Plan,
@@ -17,6 +20,8 @@ from mlplatform.modules.features.serving.online import (
     resolve,
     validate_entity_values,
 )
+
+_encoder = msgspec.json.Encoder()
 
 STALE_RETRY_SECONDS = 1.0
 """An unknown feature in a snapshot older than this triggers one reload (it may have just been applied)."""
@@ -54,6 +59,20 @@ async def online_features(
     check_entities(plan, entities)
     validate_entity_values(plan, entities)
     return await _sdk_read(runtime, project, plan, entities, feature_service, full_feature_names)
+
+
+async def encoded_online_features(runtime: FeaturesRuntime, project: str, request: OnlineFeaturesRequest) -> bytes:
+    """`online_features` for a decoded request, encoded once with msgspec (the Litestar handlers and the
+    express routes both answer with these bytes as they are)."""
+    answer = await online_features(
+        runtime,
+        project,
+        entities=request.entities,
+        feature_service=request.feature_service,
+        features=request.features,
+        full_feature_names=request.full_feature_names,
+    )
+    return _encoder.encode(answer)
 
 
 async def _sdk_read(

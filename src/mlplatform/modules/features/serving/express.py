@@ -28,11 +28,10 @@ from mlplatform.modules.features.controllers.serving import (
 )
 from mlplatform.modules.features.runtime import features_runtime
 from mlplatform.modules.features.schemas import OnlineFeaturesRequest
-from mlplatform.modules.features.services.serving import online_features
+from mlplatform.modules.features.services.serving import encoded_online_features
 from mlplatform.modules.gateway.api import express_gate
 
 _decoder = msgspec.json.Decoder(OnlineFeaturesRequest)
-_encoder = msgspec.json.Encoder()
 
 
 def express_routes(platform: PlatformContext) -> Sequence[ExpressRoute]:
@@ -68,14 +67,7 @@ async def _answer(platform: PlatformContext, scope: Scope, body: bytes, project:
     if admission is None:
         return None
     try:
-        answer = await online_features(
-            features_runtime(platform),
-            project,
-            entities=request.entities,
-            feature_service=request.feature_service,
-            features=request.features,
-            full_feature_names=request.full_feature_names,
-        )
+        body = await encoded_online_features(features_runtime(platform), project, request)
     except PlatformError as exc:
         return problem_answer(scope, exc, admission.headers)
-    return ExpressAnswer(body=_encoder.encode(answer), headers=admission.headers)
+    return ExpressAnswer(body=body, headers=admission.headers)
