@@ -418,6 +418,18 @@ async def _who(resp: RespClient) -> str:
     return f"{fields['user']} db={fields['db']}"
 
 
+async def _unreachable(url: str) -> Unavailable:
+    """The failure of a PING through a client of `url` that cannot get through (a 503 naming Redis)."""
+    resp = RespClient(url)
+    try:
+        with pytest.raises(Unavailable) as caught:
+            await resp.execute("PING")
+    finally:
+        await resp.aclose()
+    assert caught.value.component == "redis"
+    return caught.value
+
+
 async def test_password_and_user_from_the_url(private_server: PrivateServer) -> None:
     port = private_server.port
     default_user = RespClient(f"redis://:topsecret@127.0.0.1:{port}/2")
@@ -428,13 +440,9 @@ async def test_password_and_user_from_the_url(private_server: PrivateServer) -> 
     finally:
         await default_user.aclose()
         await named_user.aclose()
-    wrong = RespClient(f"redis://alice:nope@127.0.0.1:{port}/0")
-    with pytest.raises(Unavailable) as caught:
-        await wrong.execute("PING")
-    assert caught.value.component == "redis"
-    assert "refused the connection: WRONGPASS" in caught.value.detail
-    assert "nope" not in caught.value.detail
-    await wrong.aclose()
+    wrong = await _unreachable(f"redis://alice:nope@127.0.0.1:{port}/0")
+    assert "refused the connection: WRONGPASS" in wrong.detail
+    assert "nope" not in wrong.detail
     anonymous = RespClient(f"redis://127.0.0.1:{port}/0")
     with pytest.raises(RedisReplyError) as noauth:
         await anonymous.execute("PING")
@@ -451,12 +459,8 @@ async def test_tls_verifies_the_server_certificate(private_server: PrivateServer
         assert replies == [str(i).encode() for i in range(300)]
     finally:
         await trusted.aclose()
-    untrusted = RespClient(f"rediss://alice:wonderland@localhost:{port}/5")  # no CA: the system store
-    with pytest.raises(Unavailable) as caught:
-        await untrusted.execute("PING")
-    assert caught.value.component == "redis"
-    assert "CERTIFICATE_VERIFY_FAILED" in caught.value.detail
-    await untrusted.aclose()
+    untrusted = await _unreachable(f"rediss://alice:wonderland@localhost:{port}/5")  # no CA: the system store
+    assert "CERTIFICATE_VERIFY_FAILED" in untrusted.detail
     unchecked = RespClient(f"rediss://:topsecret@127.0.0.1:{port}/0?ssl_cert_reqs=none")
     assert await unchecked.execute("PING") == b"PONG"
     await unchecked.aclose()
@@ -469,8 +473,4 @@ async def test_unix_socket(private_server: PrivateServer) -> None:
         assert await resp.execute("ECHO", "over a unix socket") == b"over a unix socket"
     finally:
         await resp.aclose()
-    missing = RespClient(f"unix://{private_server.socket}.missing")
-    with pytest.raises(Unavailable) as caught:
-        await missing.execute("PING")
-    assert caught.value.component == "redis"
-    await missing.aclose()
+    await _unreachable(f"unix://{private_server.socket}.missing")
