@@ -11,7 +11,7 @@ import os
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -79,6 +79,12 @@ class OutboxSettings(BaseModel):
 
 class ExperimentsSettings(BaseModel):
     """The experiments module (MLflow)."""
+
+    server: Literal["process", "in-process"] = "process"
+    """Where MLflow's tracking server (REST API, UI, artifact proxy) runs. `process`: its own Python process,
+    started and supervised by the platform, reached over a private Unix socket — MLflow's CPU-heavy request
+    handling does not compete with the rest of the platform for the GIL. `in-process`: in the platform's
+    process (one process fewer, ~200 MB less memory; a burst of MLflow traffic slows other routes)."""
 
     reconcile_interval_seconds: float = Field(default=60.0, ge=0)
     """How often MLflow's stores are compared with the outbox, to publish the RunFinished /

@@ -134,6 +134,8 @@ def train_and_register(base: str, project: str, dataset_id: str, dataset_uri: st
     os.environ["MLFLOW_TRACKING_TOKEN"] = ADMIN_KEY
     try:
         mlflow.set_tracking_uri(f"{base}/mlflow")
+        # An earlier in-process app may have set this process' default registry URI to its own store.
+        mlflow.set_registry_uri(f"{base}/mlflow")
         mlflow.set_experiment(f"{project}/card-fraud")
         features = np.array([[3, 12.5], [8, 80.0], [1, 5.0], [4, 13.0], [9, 75.0], [2, 6.5]])
         labels = np.array([0, 1, 0, 0, 1, 0])

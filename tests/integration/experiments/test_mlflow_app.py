@@ -1,12 +1,26 @@
-"""MLflow's app as the module runs it: its function middlewares as plain ASGI, behaving as MLflow's."""
+"""MLflow's app as the module runs it: its function middlewares as plain ASGI, behaving as MLflow's.
+
+Served in the platform's process here (`experiments.server = "in-process"`), where the app can be
+inspected; the separate server process imports the same app (`server_app.import_server_app`).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from mlplatform.modules.experiments.mlflow_middleware import GatewayTimingOnGatewayPaths, WorkspaceContext
 from mlplatform.modules.experiments.state import experiments_state
+from mlplatform.settings import Settings
 from tests.integration.experiments.conftest import Client, Members, call, create_experiment
+
+
+@pytest.fixture
+def mlflow_settings(mlflow_settings: Settings) -> Settings:
+    return mlflow_settings.model_copy(
+        update={"experiments": mlflow_settings.experiments.model_copy(update={"server": "in-process"})}
+    )
 
 
 async def test_mlflow_runs_without_function_middlewares(mlflow_client: Client, members: Members) -> None:

@@ -45,7 +45,7 @@ def test_public_server_variables_are_still_read_by_mlflow() -> None:
 
 
 def test_handlers_keep_the_store_globals_the_runtime_resets() -> None:
-    """`runtime._ProcessMlflow._repoint` clears these module globals of mlflow.server.handlers."""
+    """`runtime._ProcessMlflow._retire` clears these module globals of mlflow.server.handlers."""
     tree = ast.parse(_mlflow_file("server", "handlers.py").read_text())
     names = {
         t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)
@@ -54,7 +54,7 @@ def test_handlers_keep_the_store_globals_the_runtime_resets() -> None:
 
 
 def test_the_server_app_still_mounts_flask_through_the_efficient_wsgi_bridge() -> None:
-    """`runtime._route_flask_bridge_through_own_limiter` replaces exactly this mount."""
+    """`server_app._route_flask_bridge_through_own_limiter` replaces exactly this mount."""
     source = _mlflow_file("server", "fastapi_app.py").read_text()
     assert 'fastapi_app.mount("/", _EfficientWSGIMiddleware(flask_app))' in source
     assert "class _EfficientWSGIMiddleware" in source

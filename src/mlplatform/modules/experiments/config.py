@@ -71,6 +71,8 @@ class MlflowConfig:
     s3_region: str | None = None
     auto_migrate: bool = True
     threads: int = MLFLOW_THREADS
+    separate_process: bool = True
+    """Serve MLflow's app from its own process (`worker.py`) instead of the platform's."""
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -178,4 +180,5 @@ def mlflow_config(settings: Settings) -> MlflowConfig:
         s3_endpoint_url=settings.s3_endpoint_url,
         s3_region=settings.s3_region,
         auto_migrate=settings.should_auto_migrate,
+        separate_process=settings.experiments.server == "process",
     )

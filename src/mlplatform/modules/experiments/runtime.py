@@ -1,39 +1,50 @@
-"""The in-process MLflow tracking server: configured at module start-up, imported lazily.
+"""MLflow in the platform: configured at module start-up, loaded lazily, served in its own process.
 
 `import mlflow.server` costs ~3.5 s and ~200 MB and reads its configuration from the environment at
 import, so:
 - `MlflowRuntime.start()` (the module's on_startup hook) only computes and applies the environment;
-- `await runtime.app()` / `await runtime.stores()` import MLflow in a worker thread on first use (the
+- `await runtime.app()` / `await runtime.stores()` load MLflow in a worker thread on first use (the
   first `/mlflow` or typed-API request) — or right after start-up, in the background, when
   `preload=True` (production) — so `mlplatform serve` is ready as fast without MLflow as with it.
+
+Loading opens MLflow's stores in this process (migrating its schema first): the platform's own calls —
+authorization look-ups, the typed API, events — use them. MLflow's server (its REST API, UI and artifact
+proxy) runs by default in a separate process that `runtime.app()` forwards to (`worker.py`, `proxy.py`),
+so a burst of MLflow requests does not compete for this process' GIL; `experiments.server = "in-process"`
+serves it here instead (`server_app.py`).
 
 MLflow's state (its stores, artifact repository and middleware) is process-wide. One process serves
 one MLflow configuration; a later app in the same process (test suites) may re-point MLflow at other
 stores once no other app is using it.
 
-All of MLflow's blocking work runs on worker threads bounded by MLflow's own `anyio.CapacityLimiter`s,
-separate from the default pool Litestar's sync handlers use: the WSGI bridge in front of MLflow's Flask
-app (`MlflowRuntime.bridge_limiter`) and the platform's own calls into MLflow's stores (`store_limiter`).
+MLflow's blocking work here runs on worker threads bounded by MLflow's own `anyio.CapacityLimiter`s,
+separate from the default pool Litestar's sync handlers use: the platform's own calls into MLflow's
+stores (`store_limiter`) and, in process, the WSGI bridge in front of MLflow's Flask app.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
+import sys
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import structlog
 from anyio import to_thread
 
 from mlplatform.kernel.errors import Unavailable
-from mlplatform.modules.experiments.asgi_types import ASGIApp, Receive, Scope, Send
+from mlplatform.modules.experiments.asgi_types import ASGIApp
 from mlplatform.modules.experiments.config import MlflowConfig
+from mlplatform.modules.experiments.server_app import import_server_app
+
+if TYPE_CHECKING:
+    from mlplatform.modules.experiments.worker import MlflowWorker
 
 log = structlog.get_logger("mlplatform.experiments")
 
@@ -58,7 +69,11 @@ class Stores:
 
 
 class _ProcessMlflow:
-    """The one MLflow of this process: the configuration applied to it and the apps using it."""
+    """The one MLflow of this process: the configuration applied to it and the apps using it.
+
+    The stores are always opened here (the platform's own calls use them); MLflow's server runs in its
+    own process (`config.separate_process`, `worker.py`) behind a forwarding app, or in this one.
+    """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -66,11 +81,13 @@ class _ProcessMlflow:
         self.holders: set[int] = set()
         self.asgi_app: ASGIApp | None = None
         self.stores: Stores | None = None
+        self.worker: MlflowWorker | None = None
         self.load_seconds: float | None = None
+        self._in_process_app: ASGIApp | None = None
 
     def load(self, owner: int, config: MlflowConfig) -> tuple[ASGIApp, Stores]:
-        """Apply `config` (if no other app holds another one), import MLflow's server and open its
-        stores. Blocking; idempotent."""
+        """Apply `config` (if no other app holds another one), open MLflow's stores (migrating its schema)
+        and start its server. Blocking; idempotent."""
         with self.lock:
             if self.config != config:
                 if self.holders - {owner}:
@@ -80,115 +97,79 @@ class _ProcessMlflow:
                     )
                 os.environ.update(config.environment())
                 self.config = config
-                if self.asgi_app is not None:
-                    self._repoint()
+                self._retire()
             self.holders.add(owner)
-            if self.asgi_app is None:
-                started = time.perf_counter()
-                self.asgi_app = _import_server_app()
-                self.load_seconds = time.perf_counter() - started
-                log.info("mlflow_imported", seconds=round(self.load_seconds, 2))
             if self.stores is None:
                 self.stores = _open_stores(config)
+            if self.asgi_app is None:
+                started = time.perf_counter()
+                self.asgi_app = self._start_server(config)
+                self.load_seconds = time.perf_counter() - started
+                log.info(
+                    "mlflow_server_ready",
+                    seconds=round(self.load_seconds, 2),
+                    process="separate" if config.separate_process else "in-process",
+                )
             return self.asgi_app, self.stores
 
     def release(self, owner: int) -> None:
         with self.lock:
             self.holders.discard(owner)
 
-    def _repoint(self) -> None:
-        """MLflow is imported already: make its handlers rebuild stores and artifact repository from
-        the new environment. (Allowed hosts and CORS origins were read at import and stay as they were.)"""
-        from mlflow.server import handlers
+    def revive(self) -> None:
+        """Restart MLflow's server process if it died (called by the forwarding app)."""
+        with self.lock:
+            if self.worker is not None:
+                self.worker.ensure_running()
 
-        handlers._tracking_store = None
-        handlers._model_registry_store = None
-        handlers._artifact_repo = None
-        handlers._job_store = None
+    def server_alive(self) -> bool:
+        return self.worker is None or self.worker.alive
+
+    def shutdown(self) -> None:
+        """Stop MLflow's server process (at interpreter exit)."""
+        with self.lock:
+            if self.worker is not None:
+                self.worker.stop()
+                self.worker = None
+                self.asgi_app = None
+
+    def _start_server(self, config: MlflowConfig) -> ASGIApp:
+        if config.separate_process:
+            from mlplatform.modules.experiments.proxy import MlflowProxy
+            from mlplatform.modules.experiments.worker import MlflowWorker
+
+            worker = MlflowWorker(config)
+            try:
+                worker.ensure_running()
+            except Exception:
+                worker.stop()
+                raise
+            self.worker = worker
+            return MlflowProxy(worker.socket_path, connections=config.threads, revive=self.revive)
+        if self._in_process_app is None:
+            self._in_process_app = import_server_app(bridge_threads=config.threads)
+        return self._in_process_app
+
+    def _retire(self) -> None:
+        """Another configuration: stop the server process, and make MLflow's handlers in this process
+        rebuild stores and artifact repository from the new environment. (An in-process server keeps the
+        allowed hosts and CORS origins it read at import.)"""
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+        self.asgi_app = None
+        if "mlflow.server.handlers" in sys.modules:
+            from mlflow.server import handlers
+
+            handlers._tracking_store = None
+            handlers._model_registry_store = None
+            handlers._artifact_repo = None
+            handlers._job_store = None
         self.stores = None
 
 
 _PROCESS = _ProcessMlflow()
-
-_bridge_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def bridge_limiter() -> anyio.CapacityLimiter:
-    """The limiter of MLflow's WSGI bridge for the running event loop (limiters belong to one loop)."""
-    loop = asyncio.get_running_loop()
-    limiter = _bridge_limiters.get(loop)
-    if limiter is None:
-        total = _PROCESS.config.threads if _PROCESS.config is not None else 16
-        limiter = _bridge_limiters[loop] = anyio.CapacityLimiter(total)
-    return limiter
-
-
-def _import_server_app() -> ASGIApp:
-    """`mlflow.server.fastapi_app:app`, with its Flask bridge running on MLflow's own limiter and its two
-    function middlewares as plain ASGI (`mlflow_middleware.py`: less work on the event loop)."""
-    import warnings
-
-    with warnings.catch_warnings():
-        # MLflow itself imports the deprecated starlette.middleware.wsgi; not ours to fix.
-        warnings.filterwarnings("ignore", message="starlette.middleware.wsgi is deprecated")
-        from mlflow.server import fastapi_app
-
-    from mlplatform.modules.experiments.mlflow_middleware import lighten_function_middlewares
-
-    app: Any = fastapi_app.app
-    _route_flask_bridge_through_own_limiter(app, fastapi_app)
-    lighten_function_middlewares(app)
-    return app
-
-
-def _route_flask_bridge_through_own_limiter(app: Any, fastapi_app: Any) -> None:
-    """Swap the catch-all mount in front of MLflow's Flask app for the same bridge on our limiter.
-
-    MLflow mounts `_EfficientWSGIMiddleware(flask_app)` at `/`; its responder runs every Flask request
-    with `anyio.to_thread.run_sync` on the default limiter, the 40 threads Litestar's sync handlers
-    use too. The replacement differs only in the limiter it passes.
-    """
-    from starlette.middleware.wsgi import WSGIResponder, build_environ
-    from starlette.routing import Mount
-
-    mounts = [r for r in app.routes if isinstance(r, Mount) and isinstance(r.app, fastapi_app._EfficientWSGIMiddleware)]
-    if len(mounts) != 1:
-        raise MlflowConfigurationError("unexpected MLflow app layout: no single Flask mount at '/'")
-    flask_app = cast(Any, mounts[0].app).app
-
-    class LimitedResponder(WSGIResponder):
-        async def __call__(self, receive: Receive, send: Send) -> None:
-            chunks: list[bytes] = []
-            more_body = True
-            while more_body:
-                message = await receive()
-                if chunk := message.get("body", b""):
-                    chunks.append(chunk)
-                more_body = message.get("more_body", False)
-            environ = build_environ(self.scope, b"".join(chunks))
-            del chunks
-            async with anyio.create_task_group() as task_group:
-                task_group.start_soon(self.sender, send)
-                async with self.stream_send:
-                    await to_thread.run_sync(self.wsgi, environ, self.start_response, limiter=bridge_limiter())
-            if self.exc_info is not None:
-                raise self.exc_info[0].with_traceback(self.exc_info[1], self.exc_info[2])
-
-    class LimitedWSGI:
-        def __init__(self, wsgi_app: Any) -> None:
-            self.app = wsgi_app
-
-        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http":
-                if scope["type"] == "websocket":
-                    await send({"type": "websocket.close", "code": 1000})
-                return
-            await LimitedResponder(self.app, scope)(receive, send)
-
-    mounts[0].app = LimitedWSGI(flask_app)
-    app.middleware_stack = None  # rebuilt on the next call
+atexit.register(_PROCESS.shutdown)
 
 
 def _open_stores(config: MlflowConfig) -> Stores:
@@ -247,6 +228,12 @@ class MlflowRuntime:
         self._started = False
         if self._loading is not None and not self._loading.done():
             await asyncio.wait([self._loading])
+        if self.loaded and self._loading is not None:
+            from mlplatform.modules.experiments.proxy import MlflowProxy
+
+            app = self._loading.result()[0]
+            if isinstance(app, MlflowProxy):
+                await app.aclose()
         _PROCESS.release(id(self))
 
     @property
@@ -298,8 +285,14 @@ class MlflowRuntime:
         return await to_thread.run_sync(fn, *args, limiter=self.store_limiter)
 
     async def check(self) -> None:
-        """Readiness probe: once loaded, one cheap store round trip; before that, nothing to check."""
+        """Readiness probe: once loaded, one cheap store round trip and MLflow's server process running
+        (restarted here if it died); before that, nothing to check."""
         if not self.loaded:
             return
+        if not _PROCESS.server_alive():
+            try:
+                await to_thread.run_sync(_PROCESS.revive)
+            except Exception as exc:
+                raise Unavailable(f"MLflow's server process cannot start: {exc}", component="mlflow") from exc
         stores = await self.stores()
         await self.call(stores.tracking.get_experiment, "0")
