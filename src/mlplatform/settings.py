@@ -85,6 +85,10 @@ class ExperimentsSettings(BaseModel):
     started and supervised by the platform, reached over a private Unix socket — MLflow's CPU-heavy request
     handling does not compete with the rest of the platform for the GIL. `in-process`: in the platform's
     process (one process fewer, ~200 MB less memory; a burst of MLflow traffic slows other routes)."""
+    server_niceness: int = Field(default=10, ge=0, le=19)
+    """CPU priority of MLflow's server process below the platform's (Unix niceness added at start): when the
+    CPUs are saturated, a burst of MLflow traffic waits for the rest of the platform rather than the other
+    way round; on CPUs with time to spare it changes nothing. 0: the same priority."""
 
     reconcile_interval_seconds: float = Field(default=60.0, ge=0)
     """How often MLflow's stores are compared with the outbox, to publish the RunFinished /

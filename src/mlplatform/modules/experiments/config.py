@@ -73,6 +73,8 @@ class MlflowConfig:
     threads: int = MLFLOW_THREADS
     separate_process: bool = True
     """Serve MLflow's app from its own process (`worker.py`) instead of the platform's."""
+    server_niceness: int = 10
+    """Niceness the separate server process adds to its own (lower CPU priority than the platform)."""
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -181,4 +183,5 @@ def mlflow_config(settings: Settings) -> MlflowConfig:
         s3_region=settings.s3_region,
         auto_migrate=settings.should_auto_migrate,
         separate_process=settings.experiments.server == "process",
+        server_niceness=settings.experiments.server_niceness,
     )

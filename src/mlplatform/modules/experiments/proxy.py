@@ -15,9 +15,10 @@ import weakref
 from collections.abc import AsyncIterator, Callable
 from urllib.parse import quote
 
-import httpx
+import aiohttp
 import structlog
 from anyio import to_thread
+from yarl import URL
 
 from mlplatform.modules.experiments.asgi_types import Receive, Scope, Send
 from mlplatform.modules.experiments.authz.errors import TEMPORARILY_UNAVAILABLE, send_error
@@ -31,10 +32,21 @@ from mlplatform.modules.experiments.server_process import (
 log = structlog.get_logger("mlplatform.experiments")
 
 HOP_BY_HOP = frozenset(
-    {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailer", b"upgrade"}
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
 )
-"""Headers that describe one connection, not the message (RFC 9110 §7.6.1). `transfer-encoding` is kept on
-requests (it frames the body we forward) and dropped from responses (the platform's server re-frames)."""
+"""Headers that describe one connection, not the message (RFC 9110 §7.6.1); each side frames its own body
+(a request without a length is sent on chunked, as it came)."""
+NO_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
+"""Headers aiohttp would add that the platform's client did not send: MLflow sees the request as sent."""
 CONNECT_TIMEOUT_SECONDS = 5.0
 
 
@@ -42,95 +54,106 @@ class ClientDisconnected(Exception):
     """The platform's client went away while its request body was being forwarded."""
 
 
-class _RequestBody(httpx.AsyncByteStream):
-    def __init__(self, receive: Receive) -> None:
-        self.receive = receive
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        more = True
-        while more:
-            message = await self.receive()
-            if message["type"] == "http.disconnect":
-                raise ClientDisconnected
-            if chunk := message.get("body", b""):
-                yield chunk
-            more = message.get("more_body", False)
+async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected
+        if chunk := message.get("body", b""):
+            yield chunk
+        more = message.get("more_body", False)
 
 
 class MlflowProxy:
+    """aiohttp's client: its C HTTP parser keeps the forwarding cost per request small on the event loop
+    that also serves the rest of the platform (measured in docs/experiments.md, Speed)."""
+
     def __init__(self, socket_path: str, *, connections: int, revive: Callable[[], None]) -> None:
         self.socket_path = socket_path
         self.connections = connections
         self.revive = revive
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+        self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
             weakref.WeakKeyDictionary()
         )
         self._reviving: asyncio.Future[None] | None = None
 
-    def _client(self) -> httpx.AsyncClient:
+    def _session(self) -> aiohttp.ClientSession:
         """One connection pool per event loop (its connections belong to the loop that opened them)."""
         loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = self._clients[loop] = httpx.AsyncClient(
-                transport=httpx.AsyncHTTPTransport(uds=self.socket_path, retries=0),
-                timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT_SECONDS),
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=self.connections),
+        session = self._sessions.get(loop)
+        if session is None or session.closed:
+            session = self._sessions[loop] = aiohttp.ClientSession(
+                connector=aiohttp.UnixConnector(path=self.socket_path, limit=0, limit_per_host=0),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,
+                timeout=aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT_SECONDS),
             )
-        return client
+        return session
 
     async def aclose(self) -> None:
         """Close this event loop's connections (an app stopping; the process itself keeps running)."""
-        client = self._clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
+        session = self._sessions.pop(asyncio.get_running_loop(), None)
+        if session is not None:
+            await session.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        headers = [(k, v) for k, v in scope["headers"] if k not in HOP_BY_HOP and k not in PRIVATE_HEADERS]
-        headers += [
-            (ROOT_PATH_HEADER, scope.get("root_path", "").encode("latin-1")),
-            (SCHEME_HEADER, scope.get("scheme", "http").encode("latin-1")),
-        ]
+        headers: list[tuple[str, str]] = []
+        sized = chunked = False
+        for name, value in scope["headers"]:
+            if name == b"transfer-encoding":
+                chunked = True
+            elif name not in HOP_BY_HOP and name not in PRIVATE_HEADERS:
+                sized = sized or name == b"content-length"
+                headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        headers.append((ROOT_PATH_HEADER.decode(), scope.get("root_path", "")))
+        headers.append((SCHEME_HEADER.decode(), scope.get("scheme", "http")))
         if client_address := scope.get("client"):
-            headers.append((CLIENT_HEADER, f"{client_address[0]}:{client_address[1]}".encode("latin-1")))
-        framed = any(k in (b"content-length", b"transfer-encoding") for k, _ in headers)
-        target = quote(scope["path"], safe="/:@!$&'()*+,;=~").encode("ascii")
-        if query := scope.get("query_string", b""):
-            target += b"?" + query
-        request = httpx.Request(
-            scope["method"],
-            httpx.URL(scheme="http", host="mlflow", raw_path=target),
-            headers=headers,
-            stream=_RequestBody(receive) if framed else httpx.ByteStream(b""),
+            headers.append((CLIENT_HEADER.decode(), f"{client_address[0]}:{client_address[1]}"))
+        url = URL.build(
+            scheme="http",
+            host="mlflow",
+            path=quote(scope["path"], safe="/:@!$&'()*+,;=~"),
+            query_string=scope.get("query_string", b"").decode("latin-1"),
+            encoded=True,
         )
         try:
-            response = await self._client().send(request, stream=True)
+            response = await self._session().request(
+                scope["method"],
+                url,
+                headers=headers,
+                data=_request_body(receive) if sized or chunked else None,
+                skip_auto_headers=NO_AUTO_HEADERS,
+                allow_redirects=False,
+                compress=None,
+            )
         except ClientDisconnected:
             return
-        except httpx.TransportError as exc:
+        except aiohttp.ClientConnectionError as exc:
             log.warning("mlflow_worker_unreachable", error=f"{type(exc).__name__}: {exc}")
             self._revive_soon()
             await send_error(send, 503, TEMPORARILY_UNAVAILABLE, "MLflow's server is restarting; retry shortly")
             return
+        complete = False
         try:
             await send(
                 {
                     "type": "http.response.start",
-                    "status": response.status_code,
-                    "headers": [
-                        (k.lower(), v)
-                        for k, v in response.headers.raw
-                        if k.lower() not in HOP_BY_HOP and k.lower() != b"transfer-encoding"
-                    ],
+                    "status": response.status,
+                    "headers": [(k.lower(), v) for k, v in response.raw_headers if k.lower() not in HOP_BY_HOP],
                 }
             )
-            async for chunk in response.aiter_raw():
+            async for chunk in response.content.iter_any():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+            complete = True
         finally:
-            await response.aclose()
+            if complete:
+                response.release()  # the connection goes back to the pool
+            else:
+                response.close()  # part of the body is unread: the connection cannot be reused
 
     def _revive_soon(self) -> None:
         """Restart the process if it died, once at a time, without holding up this request."""

@@ -9,13 +9,16 @@ The process serves MLflow's ASGI app with uvicorn on a Unix socket in a private 
 gateway in front of it has already authenticated and authorized each request). Its configuration is the
 environment the platform computed (`MlflowConfig.environment()`). Per request, three headers the platform
 sets (and strips from what clients send) carry what the socket cannot: the mount's `root_path`, the
-client's scheme and address. It exits when the platform closes its stdin (or dies), or on SIGTERM.
+client's scheme and address. It runs at a lower CPU priority than the platform
+(`experiments.server_niceness`): under CPU contention MLflow traffic yields to the platform's other
+routes. It exits when the platform closes its stdin (or dies), or on SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import threading
 
@@ -86,7 +89,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--socket", required=True, help="Unix socket path to listen on")
     parser.add_argument("--threads", type=int, required=True, help="threads for MLflow's blocking handlers")
+    parser.add_argument("--niceness", type=int, default=0, help="lower this process' CPU priority by this much")
     args = parser.parse_args(argv)
+    if args.niceness:
+        os.nice(args.niceness)
     asyncio.run(_serve(args.socket, args.threads))
 
 

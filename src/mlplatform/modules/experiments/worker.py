@@ -65,6 +65,8 @@ class MlflowWorker:
                 self.socket_path,
                 "--threads",
                 str(self.config.threads),
+                "--niceness",
+                str(self.config.server_niceness),
             ],
             stdin=subprocess.PIPE,
             env={**os.environ, **self.config.environment()},
