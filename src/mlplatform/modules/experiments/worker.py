@@ -69,6 +69,8 @@ class MlflowWorker:
                 str(self.config.server_niceness),
             ],
             stdin=subprocess.PIPE,
+            # Its own session: a Ctrl-C meant for the platform reaches the platform, which stops it in order.
+            start_new_session=True,
             env={**os.environ, **self.config.environment()},
         )
         self.starts += 1
