@@ -128,13 +128,16 @@ def train_and_register(base: str, project: str, dataset_id: str, dataset_uri: st
     import numpy as np
     import pandas as pd
     from mlflow.data.pandas_dataset import from_pandas
+    from mlflow.tracking._model_registry import utils as registry_utils
     from sklearn.linear_model import LogisticRegression
 
     os.environ["MLFLOW_TRACKING_URI"] = f"{base}/mlflow"
     os.environ["MLFLOW_TRACKING_TOKEN"] = ADMIN_KEY
+    # An app that opened MLflow's stores in this process (an earlier test) set the process' default registry
+    # URI to its database: point it at the served platform for this run, and put it back afterwards.
+    previous_registry_uri = registry_utils._registry_uri
     try:
         mlflow.set_tracking_uri(f"{base}/mlflow")
-        # An earlier in-process app may have set this process' default registry URI to its own store.
         mlflow.set_registry_uri(f"{base}/mlflow")
         mlflow.set_experiment(f"{project}/card-fraud")
         features = np.array([[3, 12.5], [8, 80.0], [1, 5.0], [4, 13.0], [9, 75.0], [2, 6.5]])
@@ -149,8 +152,9 @@ def train_and_register(base: str, project: str, dataset_id: str, dataset_uri: st
             mlflow.sklearn.log_model(model, name="model", registered_model_name=f"{project}.scorer")
         return str(run.info.run_id)
     finally:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-        os.environ.pop("MLFLOW_TRACKING_TOKEN", None)
+        registry_utils._registry_uri = previous_registry_uri
+        for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_TRACKING_TOKEN"):
+            os.environ.pop(name, None)
 
 
 async def lineage(client: httpx.AsyncClient, node: str, direction: str, until: set[str]) -> dict[str, Any]:

@@ -18,7 +18,8 @@ async def test_mlflow_is_served_by_a_separate_process(mlflow_client: Client, mem
     await create_experiment(mlflow_client, members)
     app: Any = await experiments_state(mlflow_client.app.state.platform).runtime.app()
     assert isinstance(app, MlflowProxy)
-    assert _PROCESS.worker is not None and _PROCESS.worker.alive
+    assert _PROCESS.worker is not None
+    assert _PROCESS.worker.alive
     assert _PROCESS.worker.pid != os.getpid()
 
 
@@ -46,7 +47,8 @@ async def test_a_dead_server_process_answers_503_in_mlflows_shape_then_comes_bac
 ) -> None:
     experiment_id = await create_experiment(mlflow_client, members)
     worker = _PROCESS.worker
-    assert worker is not None and worker.pid is not None
+    assert worker is not None
+    assert worker.pid is not None
     first_pid, starts = worker.pid, worker.starts
     os.kill(first_pid, signal.SIGKILL)
     while worker.alive:
