@@ -69,8 +69,8 @@ class MlflowWorker:
                 str(self.config.server_niceness),
             ],
             stdin=subprocess.PIPE,
-            # Its own session: a Ctrl-C meant for the platform reaches the platform, which stops it in order.
-            start_new_session=True,
+            # Same session as the platform, on purpose: with Linux's autogroup scheduling each session is its
+            # own CPU group, and niceness only ranks processes within one group.
             env={**os.environ, **self.config.environment()},
         )
         self.starts += 1
