@@ -92,7 +92,7 @@ async def forward(proxy: MlflowProxy, scope: Scope, chunks: list[bytes]) -> tupl
 
 
 def test_a_chunked_body_streams_through_and_the_scope_is_restored(socket_path: str) -> None:
-    proxy = MlflowProxy(socket_path, connections=2, revive=lambda: None)
+    proxy = MlflowProxy(socket_path, revive=lambda: None)
     chunks = [bytes([i]) * 100_000 for i in range(5)]
     headers = [
         (b"host", b"platform.example"),
@@ -121,7 +121,7 @@ def test_a_chunked_body_streams_through_and_the_scope_is_restored(socket_path: s
 
 
 def test_a_sized_body_keeps_its_length(socket_path: str) -> None:
-    proxy = MlflowProxy(socket_path, connections=2, revive=lambda: None)
+    proxy = MlflowProxy(socket_path, revive=lambda: None)
     payload = b'{"experiment_id": "1"}'
     headers = [(b"host", b"h"), (b"content-length", str(len(payload)).encode())]
     _, seen = asyncio.run(forward(proxy, scope_for("/mlflow/api", headers), [payload[:5], payload[5:]]))
@@ -132,7 +132,7 @@ def test_a_sized_body_keeps_its_length(socket_path: str) -> None:
 
 def test_an_unreachable_server_gets_mlflows_503_and_a_restart(tmp_path: Path) -> None:
     revived = threading.Event()
-    proxy = MlflowProxy(str(tmp_path / "missing.sock"), connections=2, revive=revived.set)
+    proxy = MlflowProxy(str(tmp_path / "missing.sock"), revive=revived.set)
 
     async def run() -> list[Message]:
         sent: list[Message] = []

@@ -11,7 +11,6 @@ retries, and the process is restarted in the background.
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import AsyncIterator, Callable
 from urllib.parse import quote
 
@@ -22,6 +21,7 @@ from yarl import URL
 
 from mlplatform.modules.experiments.asgi_types import Receive, Scope, Send
 from mlplatform.modules.experiments.authz.errors import TEMPORARILY_UNAVAILABLE, send_error
+from mlplatform.modules.experiments.per_loop import PerLoop
 from mlplatform.modules.experiments.server_process import (
     CLIENT_HEADER,
     PRIVATE_HEADERS,
@@ -69,31 +69,24 @@ class MlflowProxy:
     """aiohttp's client: its C HTTP parser keeps the forwarding cost per request small on the event loop
     that also serves the rest of the platform (measured in docs/experiments.md, Speed)."""
 
-    def __init__(self, socket_path: str, *, connections: int, revive: Callable[[], None]) -> None:
+    def __init__(self, socket_path: str, *, revive: Callable[[], None]) -> None:
         self.socket_path = socket_path
-        self.connections = connections
         self.revive = revive
-        self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
-            weakref.WeakKeyDictionary()
-        )
+        # One connection pool per event loop: its connections belong to the loop that opened them.
+        self._sessions = PerLoop(self._new_session)
         self._reviving: asyncio.Future[None] | None = None
 
-    def _session(self) -> aiohttp.ClientSession:
-        """One connection pool per event loop (its connections belong to the loop that opened them)."""
-        loop = asyncio.get_running_loop()
-        session = self._sessions.get(loop)
-        if session is None or session.closed:
-            session = self._sessions[loop] = aiohttp.ClientSession(
-                connector=aiohttp.UnixConnector(path=self.socket_path, limit=0, limit_per_host=0),
-                cookie_jar=aiohttp.DummyCookieJar(),
-                auto_decompress=False,
-                timeout=aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT_SECONDS),
-            )
-        return session
+    def _new_session(self) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            connector=aiohttp.UnixConnector(path=self.socket_path, limit=0, limit_per_host=0),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            timeout=aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT_SECONDS),
+        )
 
     async def aclose(self) -> None:
         """Close this event loop's connections (an app stopping; the process itself keeps running)."""
-        session = self._sessions.pop(asyncio.get_running_loop(), None)
+        session = self._sessions.pop()
         if session is not None:
             await session.close()
 
@@ -120,7 +113,7 @@ class MlflowProxy:
             encoded=True,
         )
         try:
-            response = await self._session().request(
+            response = await self._sessions.get().request(
                 scope["method"],
                 url,
                 headers=headers,

@@ -145,7 +145,7 @@ class _ProcessMlflow:
                 worker.stop()
                 raise
             self.worker = worker
-            return MlflowProxy(worker.socket_path, connections=config.threads, revive=self.revive)
+            return MlflowProxy(worker.socket_path, revive=self.revive)
         if self._in_process_app is None:
             self._in_process_app = import_server_app(bridge_threads=config.threads)
         return self._in_process_app

@@ -13,14 +13,13 @@ Importing MLflow's server reads its configuration from the environment: set it f
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from typing import Any, cast
 
 import anyio
 from anyio import to_thread
 
 from mlplatform.modules.experiments.asgi_types import ASGIApp, Receive, Scope, Send
+from mlplatform.modules.experiments.per_loop import PerLoop
 
 
 class UnexpectedMlflowLayout(RuntimeError):
@@ -41,29 +40,15 @@ def import_server_app(*, bridge_threads: int | None) -> ASGIApp:
 
     app: Any = fastapi_app.app
     if bridge_threads is not None:
-        _route_flask_bridge_through_own_limiter(app, fastapi_app, _BridgeLimiters(bridge_threads))
+        limiters = PerLoop(lambda: anyio.CapacityLimiter(bridge_threads))
+        _route_flask_bridge_through_own_limiter(app, fastapi_app, limiters)
     lighten_function_middlewares(app)
     return cast(ASGIApp, app)
 
 
-class _BridgeLimiters:
-    """One limiter per event loop (an anyio limiter belongs to the loop it was first used on)."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def current(self) -> anyio.CapacityLimiter:
-        loop = asyncio.get_running_loop()
-        limiter = self._by_loop.get(loop)
-        if limiter is None:
-            limiter = self._by_loop[loop] = anyio.CapacityLimiter(self.total)
-        return limiter
-
-
-def _route_flask_bridge_through_own_limiter(app: Any, fastapi_app: Any, limiters: _BridgeLimiters) -> None:
+def _route_flask_bridge_through_own_limiter(
+    app: Any, fastapi_app: Any, limiters: PerLoop[anyio.CapacityLimiter]
+) -> None:
     """Swap the catch-all mount in front of MLflow's Flask app for the same bridge on our limiter.
 
     MLflow mounts `_EfficientWSGIMiddleware(flask_app)` at `/`; its responder runs every Flask request
@@ -92,7 +77,7 @@ def _route_flask_bridge_through_own_limiter(app: Any, fastapi_app: Any, limiters
             async with anyio.create_task_group() as task_group:
                 task_group.start_soon(self.sender, send)
                 async with self.stream_send:
-                    await to_thread.run_sync(self.wsgi, environ, self.start_response, limiter=limiters.current())
+                    await to_thread.run_sync(self.wsgi, environ, self.start_response, limiter=limiters.get())
             if self.exc_info is not None:
                 raise self.exc_info[0].with_traceback(self.exc_info[1], self.exc_info[2])
 

@@ -7,6 +7,7 @@ EOF and stops. All methods block (they run on worker threads).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -84,11 +85,9 @@ class MlflowWorker:
                 if process.poll() is not None:
                     raise WorkerFailed(f"MLflow's server process exited with code {process.returncode} while starting")
                 if os.path.exists(self.socket_path):
-                    try:
+                    with contextlib.suppress(httpx.TransportError):  # listening, not answering yet: ask again
                         if client.get("http://mlflow/health").status_code == 200:
                             return
-                    except httpx.TransportError:
-                        pass
                 time.sleep(0.05)
         self._terminate(process)
         raise WorkerFailed(f"MLflow's server process did not answer within {READY_TIMEOUT_SECONDS:.0f} s")
