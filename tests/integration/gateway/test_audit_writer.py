@@ -7,6 +7,7 @@ import asyncio
 from sqlalchemy import func, select
 
 from mlplatform.kernel.db import Database
+from mlplatform.modules.gateway.audit import AuditValues
 from mlplatform.modules.gateway.audit_writer import AuditWriter
 from mlplatform.modules.gateway.models import AuditEvent
 
@@ -14,10 +15,15 @@ BROKEN = "postgresql+asyncpg://postgres@127.0.0.1:5432/no_such_database"
 """A database that refuses every write, standing in for an outage."""
 
 
-def row(n: int) -> AuditEvent:
-    return AuditEvent(
-        actor="user:writer", action=f"test_{n}", method="POST", path=f"/x/{n}", outcome="success", status_code=200
-    )
+def row(n: int) -> AuditValues:
+    return {
+        "actor": "user:writer",
+        "action": f"test_{n}",
+        "method": "POST",
+        "path": f"/x/{n}",
+        "outcome": "success",
+        "status_code": 200,
+    }
 
 
 async def count(database: Database) -> int:

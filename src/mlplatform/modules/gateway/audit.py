@@ -17,7 +17,7 @@ import structlog
 from litestar import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mlplatform.kernel.db import Database
+from mlplatform.kernel.db import Database, utcnow
 from mlplatform.kernel.request_ids import current_request_id
 from mlplatform.modules.gateway.api import AUDIT_DETAILS, AUDITED_FLAG, Principal
 from mlplatform.modules.gateway.models import AuditEvent
@@ -39,7 +39,12 @@ def action_of(scope: Any) -> str:
     return "unrouted"
 
 
-def audit_row(
+AuditValues = dict[str, Any]
+"""An audit row's column values (`AuditEvent` without its id): what the batch writer takes. Building these
+instead of ORM instances keeps SQLAlchemy's instrumented constructor off the request path."""
+
+
+def audit_values(
     scope: Any,
     *,
     principal: Principal | None,
@@ -47,7 +52,7 @@ def audit_row(
     status_code: int | None,
     action: str | None = None,
     detail: str | None = None,
-) -> AuditEvent:
+) -> AuditValues:
     path_params = scope.get("path_params") or {}
     project = path_params.get("project")
     client = scope.get("client")
@@ -57,19 +62,35 @@ def audit_row(
         action = action or details.get("action")
         project = details.get("project") or project
         resource = details.get("resource") or resource
-    return AuditEvent(
-        actor=principal.subject if principal else None,
-        action=action or action_of(scope),
-        method=scope.get("method", ""),
-        path=str(scope.get("path", ""))[:2000],
-        project=str(project)[:63] if project is not None else None,
-        resource=str(resource)[:500] or None,
-        outcome=outcome,
-        status_code=status_code,
-        request_id=current_request_id.get(),
-        client_addr=client[0] if client else None,
-        detail=detail[:500] if detail else None,
+    return {
+        "occurred_at": utcnow(),
+        "actor": principal.subject if principal else None,
+        "action": action or action_of(scope),
+        "method": scope.get("method", ""),
+        "path": str(scope.get("path", ""))[:2000],
+        "project": str(project)[:63] if project is not None else None,
+        "resource": str(resource)[:500] or None,
+        "outcome": outcome,
+        "status_code": status_code,
+        "request_id": current_request_id.get(),
+        "client_addr": client[0] if client else None,
+        "detail": detail[:500] if detail else None,
+    }
+
+
+def audit_row(
+    scope: Any,
+    *,
+    principal: Principal | None,
+    outcome: str,
+    status_code: int | None,
+    action: str | None = None,
+    detail: str | None = None,
+) -> AuditEvent:
+    values = audit_values(
+        scope, principal=principal, outcome=outcome, status_code=status_code, action=action, detail=detail
     )
+    return AuditEvent(**values)
 
 
 async def record_in_transaction(request: Request[Any, Any, Any], session: AsyncSession) -> None:

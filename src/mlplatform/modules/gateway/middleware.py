@@ -13,7 +13,6 @@ platform down; every other Redis-backed feature answers 503 on its own.
 from __future__ import annotations
 
 import time
-from typing import Any
 from urllib.parse import urlencode
 
 import structlog
@@ -22,7 +21,14 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from mlplatform.kernel.errors import RateLimited, Unauthenticated, Unavailable
 from mlplatform.kernel.request_ids import current_actor
 from mlplatform.modules.gateway.api import Principal
-from mlplatform.modules.gateway.audit import AUDITED_FLAG, MUTATING_METHODS, audit_row, record_separately
+from mlplatform.modules.gateway.audit import (
+    AUDITED_FLAG,
+    MUTATING_METHODS,
+    AuditValues,
+    audit_row,
+    audit_values,
+    record_separately,
+)
 from mlplatform.modules.gateway.authn import SESSION_COOKIE, AuthenticationFailed, IdentityProviderDown
 from mlplatform.modules.gateway.guard_calls import skip_handler_copies
 from mlplatform.modules.gateway.ratelimit import LimiterUnavailable, RateLimitResult
@@ -144,9 +150,9 @@ def _warn_redis_down() -> None:
         log.warning("rate_limit_skipped_redis_unreachable")
 
 
-def _after_response_row(scope: Scope, principal: Principal | None, status: int) -> Any:
+def _after_response_row(scope: Scope, principal: Principal | None, status: int) -> AuditValues:
     outcome = "success" if status < 400 else "denied" if status in {401, 403} else "failed"
-    return audit_row(scope, principal=principal, outcome=outcome, status_code=status)
+    return audit_values(scope, principal=principal, outcome=outcome, status_code=status)
 
 
 def _browser_navigation(scope: Scope) -> bool:
