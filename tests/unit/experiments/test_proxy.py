@@ -19,7 +19,7 @@ from mlplatform.modules.experiments.server_process import ForwardedScope
 
 
 async def echo(scope: Scope, receive: Receive, send: Send) -> None:
-    """Describe the request it got; answer in three chunks without a length."""
+    """Describe the request it got; answer in three chunks without a length (with `?sized`, in one with it)."""
     digest = hashlib.sha256()
     size, messages, more = 0, 0, True
     while more:
@@ -39,8 +39,13 @@ async def echo(scope: Scope, receive: Receive, send: Send) -> None:
         "size": size,
         "sha256": digest.hexdigest(),
     }
-    await send({"type": "http.response.start", "status": 201, "headers": [(b"content-type", b"application/json")]})
     body = json.dumps(seen).encode()
+    if scope["query_string"] == b"sized":
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return
+    await send({"type": "http.response.start", "status": 201, "headers": [(b"content-type", b"application/json")]})
     for part in (body[:10], body[10:20], body[20:]):
         await send({"type": "http.response.body", "body": part, "more_body": True})
     await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -130,6 +135,20 @@ def test_a_sized_body_keeps_its_length(socket_path: str) -> None:
     assert seen["size"] == len(payload)
 
 
+def test_an_api_call_goes_both_ways_in_one_piece(socket_path: str) -> None:
+    proxy = MlflowProxy(socket_path, revive=lambda: None)
+    payload = b'{"run_id": "r", "key": "m", "value": 1.0}'
+    headers = [(b"host", b"h"), (b"content-length", str(len(payload)).encode())]
+    scope = scope_for("/mlflow/api/2.0/mlflow/runs/log-metric", headers, query_string=b"sized")
+    sent, seen = asyncio.run(forward(proxy, scope, [payload]))
+    assert seen["size"] == len(payload)
+    assert seen["headers"]["content-length"] == str(len(payload))
+    bodies = [m for m in sent if m["type"] == "http.response.body"]
+    assert len(bodies) == 1
+    assert bodies[0]["more_body"] is False
+    assert dict(sent[0]["headers"])[b"content-length"] == str(len(bodies[0]["body"])).encode()
+
+
 def test_an_unreachable_server_gets_mlflows_503_and_a_restart(tmp_path: Path) -> None:
     revived = threading.Event()
     proxy = MlflowProxy(str(tmp_path / "missing.sock"), revive=revived.set)
@@ -145,6 +164,7 @@ def test_an_unreachable_server_gets_mlflows_503_and_a_restart(tmp_path: Path) ->
 
         await proxy(scope_for("/mlflow/api", [(b"host", b"h")], method="GET"), receive, send)
         await asyncio.sleep(0.1)  # the restart runs in the background
+        await proxy.aclose()
         return sent
 
     sent = asyncio.run(run())

@@ -3,7 +3,8 @@
 It stands where MLflow's own ASGI app stands in process (the gate calls it with the same scope), so
 everything in front of it — authentication, authorization, audit, rate limits, events — is unchanged.
 Bodies stream both ways: a request body is read from ASGI `receive` as the socket accepts it, a response
-body is sent on as it arrives (artifact downloads are not buffered here). If the process does not answer
+body is sent on as it arrives (artifact downloads are not buffered here); a body that is small and whole
+anyway (an API call's JSON) goes in one piece. If the process does not answer
 (it died), the request gets MLflow's `TEMPORARILY_UNAVAILABLE` with status 503, which the MLflow client
 retries, and the process is restarted in the background.
 """
@@ -48,13 +49,30 @@ HOP_BY_HOP = frozenset(
 NO_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 """Headers aiohttp would add that the platform's client did not send: MLflow sees the request as sent."""
 CONNECT_TIMEOUT_SECONDS = 5.0
+WHOLE_RESPONSE_BYTES = 256 * 1024
+"""Responses of at most this declared size are read whole and sent on in one message; larger or unsized
+ones (artifact downloads) stream."""
 
 
 class ClientDisconnected(Exception):
     """The platform's client went away while its request body was being forwarded."""
 
 
-async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
+async def _request_body(receive: Receive) -> bytes | AsyncIterator[bytes]:
+    """The body in one piece when it came in one ASGI message (every tracking API call: the gate has read
+    it already), else a stream of its chunks as they arrive (artifact uploads)."""
+    message = await receive()
+    if message["type"] == "http.disconnect":
+        raise ClientDisconnected
+    first: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        return first
+    return _rest_of_body(first, receive)
+
+
+async def _rest_of_body(first: bytes, receive: Receive) -> AsyncIterator[bytes]:
+    if first:
+        yield first
     more = True
     while more:
         message = await receive()
@@ -117,7 +135,7 @@ class MlflowProxy:
                 scope["method"],
                 url,
                 headers=headers,
-                data=_request_body(receive) if sized or chunked else None,
+                data=await _request_body(receive) if sized or chunked else None,
                 skip_auto_headers=NO_AUTO_HEADERS,
                 allow_redirects=False,
                 compress=None,
@@ -138,9 +156,15 @@ class MlflowProxy:
                     "headers": [(k.lower(), v) for k, v in response.raw_headers if k.lower() not in HOP_BY_HOP],
                 }
             )
-            async for chunk in response.content.iter_any():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            length = response.content_length
+            if length is not None and length <= WHOLE_RESPONSE_BYTES:
+                # An API answer: one message instead of a chunk and an empty end (each send passes the
+                # platform's middleware chain).
+                await send({"type": "http.response.body", "body": await response.read(), "more_body": False})
+            else:
+                async for chunk in response.content.iter_any():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
             complete = True
         finally:
             if complete:
