@@ -78,19 +78,9 @@ def audit_values(
     }
 
 
-def audit_row(
-    scope: Any,
-    *,
-    principal: Principal | None,
-    outcome: str,
-    status_code: int | None,
-    action: str | None = None,
-    detail: str | None = None,
-) -> AuditEvent:
-    values = audit_values(
-        scope, principal=principal, outcome=outcome, status_code=status_code, action=action, detail=detail
-    )
-    return AuditEvent(**values)
+def audit_row(scope: Any, **fields: Any) -> AuditEvent:
+    """The ORM row, for a session (`audit_values` takes the same arguments)."""
+    return AuditEvent(**audit_values(scope, **fields))
 
 
 async def record_in_transaction(request: Request[Any, Any, Any], session: AsyncSession) -> None:
