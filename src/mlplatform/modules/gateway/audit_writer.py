@@ -49,7 +49,8 @@ class AuditWriter:
 
     def add(self, row: AuditValues) -> None:
         """Queue a row (never blocks, never fails the request); its time is now, not when it is written."""
-        row.setdefault("occurred_at", utcnow())
+        if "occurred_at" not in row:  # `audit_values` sets it; a row built elsewhere may not
+            row["occurred_at"] = utcnow()
         if len(self._rows) >= self.max_buffered:
             self._rows.popleft()
             self.dropped += 1
