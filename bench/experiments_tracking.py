@@ -198,13 +198,18 @@ def contributor_key(platform: str, project: str) -> str:
         return str(created.json()["key"])
 
 
-def client_for(uri: str, token: str | None) -> Any:
-    from mlflow import MlflowClient
-
+def use_token(token: str | None) -> None:
+    """Make `token` the MLflow client's credential (it reads the environment on every request)."""
     if token:
         os.environ["MLFLOW_TRACKING_TOKEN"] = token
     else:
         os.environ.pop("MLFLOW_TRACKING_TOKEN", None)
+
+
+def client_for(uri: str, token: str | None) -> Any:
+    from mlflow import MlflowClient
+
+    use_token(token)
     return MlflowClient(tracking_uri=uri)
 
 
@@ -220,10 +225,7 @@ class Target:
 
     def use(self) -> Any:
         """Make this target's credential current (the client reads the token on every request)."""
-        if self.token:
-            os.environ["MLFLOW_TRACKING_TOKEN"] = self.token
-        else:
-            os.environ.pop("MLFLOW_TRACKING_TOKEN", None)
+        use_token(self.token)
         return self.client
 
 
@@ -360,10 +362,7 @@ class Burst:
         self.logged, self.seconds = 0, 0.0
 
     def logged_calls(self) -> int:
-        if self.token:  # the client reads its credential from the environment on every request
-            os.environ["MLFLOW_TRACKING_TOKEN"] = self.token
-        else:
-            os.environ.pop("MLFLOW_TRACKING_TOKEN", None)
+        use_token(self.token)
         return len(self.client.get_metric_history(self.run_id, "burst"))
 
     def warm_up(self) -> None:
@@ -441,7 +440,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7, help="alternating rounds per measure")
     parser.add_argument("--burst-only", action="store_true", help="only the non-MLflow route under a burst")
     parser.add_argument("--samples", type=int, default=None, help="timed GET /api/v1/me per profile")
-    parser.add_argument("--burst-rounds", type=int, default=10, help="alternating idle/burst rounds")
+    parser.add_argument("--burst-rounds", type=int, default=10, help="rounds of idle, burst and floor samples")
     parser.add_argument("--mlflow-server", choices=("process", "in-process"), default="process")
     parser.add_argument("--mlflow-niceness", type=int, default=None, help="experiments.server_niceness")
     args = parser.parse_args()
