@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import gc
 import os
 import sys
 import threading
@@ -84,6 +85,7 @@ class _ProcessMlflow:
         self.worker: MlflowWorker | None = None
         self.load_seconds: float | None = None
         self._in_process_app: ASGIApp | None = None
+        self._heap_frozen = False
 
     def load(self, owner: int, config: MlflowConfig) -> tuple[ASGIApp, Stores]:
         """Apply `config` (if no other app holds another one), open MLflow's stores (migrating its schema)
@@ -105,6 +107,12 @@ class _ProcessMlflow:
                 started = time.perf_counter()
                 self.asgi_app = self._start_server(config)
                 self.load_seconds = time.perf_counter() - started
+                if not self._heap_frozen:
+                    # After MLflow's import the heap holds ~350,000 long-lived objects, and each full
+                    # collection walked them all (~0.25 s of held GIL, the event loop stalled). Frozen,
+                    # they are out of every later collection.
+                    gc.freeze()
+                    self._heap_frozen = True
                 log.info(
                     "mlflow_server_ready",
                     seconds=round(self.load_seconds, 2),

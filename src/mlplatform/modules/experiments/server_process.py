@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import sys
 import threading
@@ -63,6 +64,7 @@ async def _serve(socket_path: str, threads: int) -> None:
     # so the connections they hold), as the bridge's own limiter does in process.
     to_thread.current_default_thread_limiter().total_tokens = threads
     app = ForwardedScope(import_server_app(bridge_threads=None))
+    gc.freeze()  # MLflow's ~350,000 import-time objects live as long as the process: out of every collection
     config = uvicorn.Config(
         app,
         uds=socket_path,
