@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 
 import structlog
 from litestar import Litestar, Router
@@ -28,6 +29,7 @@ from mlplatform.kernel.migrations import current_revisions, head_revisions, upgr
 from mlplatform.kernel.module import Module
 from mlplatform.kernel.openapi_ids import operation_id
 from mlplatform.kernel.request_context import request_id_middleware
+from mlplatform.kernel.shutdown import ShutdownSequence
 from mlplatform.kernel.system import SYSTEM_ROUTES
 from mlplatform.settings import Settings
 
@@ -96,12 +98,15 @@ def create_app(settings: Settings | None = None, *, modules: Sequence[Module] | 
             log.info("started", modules=[m.name for m in chosen], database=context.database.dialect)
             yield
         finally:
-            await stop_jobs(context)  # before the modules: running jobs use them
-            await dispatcher.stop()
+            shutdown = ShutdownSequence(settings.server.component_stop_seconds)
+            await shutdown.run("jobs", lambda: stop_jobs(context))  # before the modules: running jobs use them
+            await shutdown.run("outbox_dispatcher", dispatcher.stop)
             for module in reversed(started):
                 for hook in module.on_shutdown:
-                    await hook(context)
-            await context.close()
+                    await shutdown.run(
+                        f"{module.name}:{getattr(hook, '__name__', 'on_shutdown')}", partial(hook, context)
+                    )
+            await shutdown.run("connections", context.close)
 
     module_routers = [Router(path="/", route_handlers=list(m.route_handlers)) for m in chosen if m.route_handlers]
     jobs_routes = jobs_router(next((m.job_access for m in chosen if m.job_access), None))

@@ -43,6 +43,9 @@ class ServerSettings(BaseModel):
     """External base URL (scheme://host[:port]) when behind a proxy; used in token issuer and links."""
     graceful_shutdown_seconds: int = Field(default=30, ge=1, le=3600)
     """On SIGTERM, how long requests in flight may take to finish before the server closes them."""
+    component_stop_seconds: float = Field(default=30.0, gt=0, le=3600)
+    """Then how long the platform's components (jobs, background loops, MLflow, connections) may take to
+    stop; one still stopping at the deadline is logged (`shutdown_step_stuck`) and left behind."""
 
 
 class HttpSettings(BaseModel):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
+import anyio
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -96,3 +98,41 @@ async def test_embedded_default_is_ready_without_services(embedded_client: Clien
     assert set(response.json()["components"]) >= {"database", "object_store"}
     assert "redis" not in response.json()["components"]
     assert_problem(await embedded_client.get("/nope"), 404)
+
+
+async def test_a_component_stuck_at_shutdown_does_not_hold_up_the_rest(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A module whose stop waits on a worker thread that never returns: the app still stops, the modules
+    before it in shutdown order and the connections are still closed."""
+    from mlplatform.app import create_app
+    from mlplatform.kernel.context import PlatformContext
+    from mlplatform.kernel.module import Module
+
+    release = threading.Event()
+    stopped: list[str] = []
+
+    async def stop_stuck(platform: PlatformContext) -> None:
+        await anyio.to_thread.run_sync(release.wait)
+
+    async def stop_recorder(platform: PlatformContext) -> None:
+        stopped.append("recorder")
+
+    modules = [Module(name="recorder", on_shutdown=[stop_recorder]), Module(name="stuck", on_shutdown=[stop_stuck])]
+    quick = settings.model_copy(update={"server": settings.server.model_copy(update={"component_stop_seconds": 0.5})})
+    app = create_app(quick, modules=modules)
+    context: PlatformContext = app.state.platform
+    close_connections = context.close
+
+    async def close_and_record() -> None:
+        await close_connections()
+        stopped.append("connections")
+
+    monkeypatch.setattr(context, "close", close_and_record)
+    try:
+        async with AsyncTestClient(app) as client:
+            assert (await client.get("/health/live")).status_code == 200
+        assert not release.is_set(), "the app stopped while the stuck stop still waits"
+        assert stopped == ["recorder", "connections"]
+    finally:
+        release.set()

@@ -1,0 +1,78 @@
+"""Stopping components within one deadline: a step that raises or never returns does not keep the next
+steps from running, and the sequence never waits past its deadline for a stuck step."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+
+import anyio
+import pytest
+from structlog.testing import capture_logs
+
+from mlplatform.kernel.shutdown import ShutdownSequence
+
+
+@pytest.fixture
+def stuck_thread() -> Iterator[threading.Event]:
+    """Released at the end of the test, so the worker thread a stuck step waits for does not outlive it."""
+    release = threading.Event()
+    yield release
+    release.set()
+
+
+async def test_steps_run_in_order_and_report_success() -> None:
+    ran: list[str] = []
+
+    async def step(name: str) -> None:
+        ran.append(name)
+
+    sequence = ShutdownSequence(5.0)
+    assert await sequence.run("first", lambda: step("first"))
+    assert await sequence.run("second", lambda: step("second"))
+    assert ran == ["first", "second"]
+    assert sequence.stuck == sequence.failed == []
+
+
+async def test_a_failing_step_is_logged_and_the_next_still_runs() -> None:
+    ran: list[str] = []
+
+    async def broken() -> None:
+        raise RuntimeError("socket already closed")
+
+    async def close() -> None:
+        ran.append("close")
+
+    sequence = ShutdownSequence(5.0)
+    with capture_logs() as logs:
+        assert not await sequence.run("emitter", broken)
+    assert await sequence.run("connections", close)
+    assert ran == ["close"]
+    assert sequence.failed == ["emitter"]
+    failure = next(entry for entry in logs if entry["event"] == "shutdown_step_failed")
+    assert failure["step"] == "emitter"
+    assert "socket already closed" in failure["error"]
+
+
+async def test_a_step_blocked_in_a_worker_thread_is_left_behind_at_the_deadline(
+    stuck_thread: threading.Event,
+) -> None:
+    """A task waiting for a worker thread cannot be cancelled before the thread returns: the sequence
+    must not wait for it, and the steps after it still get their grace."""
+    closed = asyncio.Event()
+
+    async def stuck() -> None:
+        await anyio.to_thread.run_sync(stuck_thread.wait)
+
+    async def close() -> None:
+        closed.set()
+
+    sequence = ShutdownSequence(0.3)
+    with capture_logs() as logs:
+        assert not await sequence.run("reconciler", stuck)
+    assert not stuck_thread.is_set(), "returned while the thread it waits for is still blocked"
+    assert await sequence.run("connections", close)
+    assert closed.is_set(), "the step after the deadline ran within its grace"
+    assert sequence.stuck == ["reconciler"]
+    assert [entry["step"] for entry in logs if entry["event"] == "shutdown_step_stuck"] == ["reconciler"]
