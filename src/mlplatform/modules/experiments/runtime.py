@@ -80,6 +80,9 @@ class _ProcessMlflow:
         self.lock = threading.Lock()
         self.config: MlflowConfig | None = None
         self.holders: set[int] = set()
+        # Apart from `lock`, which a load holds for seconds (import, migrations, the server process
+        # starting): `release` runs on an event loop and must not wait for that.
+        self._holders_lock = threading.Lock()
         self.asgi_app: ASGIApp | None = None
         self.stores: Stores | None = None
         self.worker: MlflowWorker | None = None
@@ -92,7 +95,9 @@ class _ProcessMlflow:
         and start its server. Blocking; idempotent."""
         with self.lock:
             if self.config != config:
-                if self.holders - {owner}:
+                with self._holders_lock:
+                    others = self.holders - {owner}
+                if others:
                     raise MlflowConfigurationError(
                         "MLflow already serves another configuration in this process; "
                         "one process hosts one MLflow tracking server"
@@ -100,7 +105,8 @@ class _ProcessMlflow:
                 os.environ.update(config.environment())
                 self.config = config
                 self._retire()
-            self.holders.add(owner)
+            with self._holders_lock:
+                self.holders.add(owner)
             if self.stores is None:
                 self.stores = _open_stores(config)
             if self.asgi_app is None:
@@ -121,7 +127,7 @@ class _ProcessMlflow:
             return self.asgi_app, self.stores
 
     def release(self, owner: int) -> None:
-        with self.lock:
+        with self._holders_lock:
             self.holders.discard(owner)
 
     def revive(self) -> None:
