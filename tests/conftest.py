@@ -27,6 +27,8 @@ from mlplatform.settings import Settings
 from tests.support.moto_server import start_moto_server
 from tests.support.services import POSTGRES_ADMIN_URL, REDIS_URL, database_url, missing, reachable
 
+pytest_plugins = ["tests.support.hang_report"]
+
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
