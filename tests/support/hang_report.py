@@ -5,6 +5,7 @@ pytest-timeout's failure shows only the main thread's stack. Here that is the te
 test client's `portal.call`, while what hangs runs on the portal's event loop in another thread, as an
 asyncio task whose stack no thread dump shows. Printed to the real stderr (not the captured one), once
 per phase, `REPORT_SHARE` of the way to the timeout, so a CI log carries it even if the run is cut short.
+A test whose app had to leave a stuck component behind at shutdown gets a warning in the summary.
 """
 
 from __future__ import annotations
@@ -104,3 +105,18 @@ def _timing(describe: Callable[[pytest.Item], str]) -> Callable[[pytest.Item], G
 pytest_runtest_setup = _timing(lambda item: f"setup of {item.nodeid}")
 pytest_runtest_call = _timing(lambda item: item.nodeid)
 pytest_runtest_teardown = _timing(lambda item: f"teardown of {item.nodeid}")
+
+
+STUCK_EVENT = "shutdown_step_stuck"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    """An app that stopped only because a component's stop was left behind at the deadline
+    (`kernel/shutdown.py`) passes, and says so in the run's warnings summary."""
+    report = yield
+    captured = "".join(text for section, text in report.sections if section == f"Captured stderr {call.when}")
+    stuck = [line for line in captured.splitlines() if STUCK_EVENT in line]
+    if stuck:
+        item.warn(pytest.PytestWarning(f"{call.when}: a component was stuck at shutdown: {stuck[0][:300]}"))
+    return report

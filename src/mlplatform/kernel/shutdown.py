@@ -11,6 +11,7 @@ connections are still closed.
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from collections.abc import Awaitable, Callable
 
@@ -19,12 +20,12 @@ import structlog
 log = structlog.get_logger("mlplatform.app")
 
 LATE_STEP_GRACE_SECONDS = 1.0
-"""What each step gets once the deadline has passed (a stuck step before it used the time up)."""
+"""The least time a step gets, also once the deadline has passed (a stuck step before it used it up)."""
 
 
 class ShutdownSequence:
-    """`await sequence.run("name", stop)` for each step, in order; never raises, never waits past
-    the deadline (plus `LATE_STEP_GRACE_SECONDS` per step after it)."""
+    """`await sequence.run("name", stop)` for each step, in order; never raises, and gives each step the
+    time left until the deadline, at least `LATE_STEP_GRACE_SECONDS`."""
 
     def __init__(self, seconds: float) -> None:
         self.deadline = time.monotonic() + seconds
@@ -41,10 +42,14 @@ class ShutdownSequence:
             task.cancel()
             raise
         if not done:
+            waiting_at = io.StringIO()
+            task.print_stack(file=waiting_at)
             # Cancelled, not awaited: a step blocked in a worker thread would hold the cancellation too.
             task.cancel()
             self.stuck.append(name)
-            log.error("shutdown_step_stuck", step=name, waited_seconds=round(budget, 1))
+            log.error(
+                "shutdown_step_stuck", step=name, waited_seconds=round(budget, 1), waiting_at=waiting_at.getvalue()
+            )
             return False
         if task.cancelled():
             self.failed.append(name)

@@ -100,6 +100,7 @@ async def test_embedded_default_is_ready_without_services(embedded_client: Clien
     assert_problem(await embedded_client.get("/nope"), 404)
 
 
+@pytest.mark.filterwarnings("ignore:call. a component was stuck at shutdown")
 async def test_a_component_stuck_at_shutdown_does_not_hold_up_the_rest(
     settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

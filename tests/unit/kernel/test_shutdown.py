@@ -75,4 +75,6 @@ async def test_a_step_blocked_in_a_worker_thread_is_left_behind_at_the_deadline(
     assert await sequence.run("connections", close)
     assert closed.is_set(), "the step after the deadline ran within its grace"
     assert sequence.stuck == ["reconciler"]
-    assert [entry["step"] for entry in logs if entry["event"] == "shutdown_step_stuck"] == ["reconciler"]
+    stuck_entry = next(entry for entry in logs if entry["event"] == "shutdown_step_stuck")
+    assert stuck_entry["step"] == "reconciler"
+    assert "in stuck" in stuck_entry["waiting_at"], "the log says where the step waits"
