@@ -4,14 +4,27 @@ steps from running, and the sequence never waits past its deadline for a stuck s
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import anyio
 import pytest
-from structlog.testing import capture_logs
 
+from mlplatform.kernel.logging import configure_logging
 from mlplatform.kernel.shutdown import ShutdownSequence
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    configure_logging("INFO", json=True)
+    caplog.set_level(logging.INFO, logger="mlplatform.app")
+    return caplog
+
+
+def entries(caplog: pytest.LogCaptureFixture, event: str) -> list[dict[str, Any]]:
+    return [r.msg for r in caplog.records if isinstance(r.msg, dict) and r.msg.get("event") == event]
 
 
 @pytest.fixture
@@ -35,7 +48,7 @@ async def test_steps_run_in_order_and_report_success() -> None:
     assert sequence.stuck == sequence.failed == []
 
 
-async def test_a_failing_step_is_logged_and_the_next_still_runs() -> None:
+async def test_a_failing_step_is_logged_and_the_next_still_runs(logs: pytest.LogCaptureFixture) -> None:
     ran: list[str] = []
 
     async def broken() -> None:
@@ -45,18 +58,17 @@ async def test_a_failing_step_is_logged_and_the_next_still_runs() -> None:
         ran.append("close")
 
     sequence = ShutdownSequence(5.0)
-    with capture_logs() as logs:
-        assert not await sequence.run("emitter", broken)
+    assert not await sequence.run("emitter", broken)
     assert await sequence.run("connections", close)
     assert ran == ["close"]
     assert sequence.failed == ["emitter"]
-    failure = next(entry for entry in logs if entry["event"] == "shutdown_step_failed")
+    [failure] = entries(logs, "shutdown_step_failed")
     assert failure["step"] == "emitter"
     assert "socket already closed" in failure["error"]
 
 
 async def test_a_step_blocked_in_a_worker_thread_is_left_behind_at_the_deadline(
-    stuck_thread: threading.Event,
+    stuck_thread: threading.Event, logs: pytest.LogCaptureFixture
 ) -> None:
     """A task waiting for a worker thread cannot be cancelled before the thread returns: the sequence
     must not wait for it, and the steps after it still get their grace."""
@@ -69,12 +81,11 @@ async def test_a_step_blocked_in_a_worker_thread_is_left_behind_at_the_deadline(
         closed.set()
 
     sequence = ShutdownSequence(0.3)
-    with capture_logs() as logs:
-        assert not await sequence.run("reconciler", stuck)
+    assert not await sequence.run("reconciler", stuck)
     assert not stuck_thread.is_set(), "returned while the thread it waits for is still blocked"
     assert await sequence.run("connections", close)
     assert closed.is_set(), "the step after the deadline ran within its grace"
     assert sequence.stuck == ["reconciler"]
-    stuck_entry = next(entry for entry in logs if entry["event"] == "shutdown_step_stuck")
+    [stuck_entry] = entries(logs, "shutdown_step_stuck")
     assert stuck_entry["step"] == "reconciler"
     assert "in stuck" in stuck_entry["waiting_at"], "the log says where the step waits"
