@@ -67,6 +67,7 @@ async def test_a_failing_step_is_logged_and_the_next_still_runs(logs: pytest.Log
     assert "socket already closed" in failure["error"]
 
 
+@pytest.mark.filterwarnings("ignore:call. a component was stuck at shutdown")
 async def test_a_step_blocked_in_a_worker_thread_is_left_behind_at_the_deadline(
     stuck_thread: threading.Event, logs: pytest.LogCaptureFixture
 ) -> None:
