@@ -21,6 +21,8 @@ from typing import Any, TextIO
 
 import pytest
 
+from mlplatform.kernel.shutdown import STUCK_EVENT
+
 REPORT_SHARE = 0.8
 POLL_SECONDS = 2.0
 
@@ -105,9 +107,6 @@ def _timing(describe: Callable[[pytest.Item], str]) -> Callable[[pytest.Item], G
 pytest_runtest_setup = _timing(lambda item: f"setup of {item.nodeid}")
 pytest_runtest_call = _timing(lambda item: item.nodeid)
 pytest_runtest_teardown = _timing(lambda item: f"teardown of {item.nodeid}")
-
-
-STUCK_EVENT = "shutdown_step_stuck"
 
 
 @pytest.hookimpl(wrapper=True)

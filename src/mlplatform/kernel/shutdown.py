@@ -19,6 +19,9 @@ import structlog
 
 log = structlog.get_logger("mlplatform.app")
 
+STUCK_EVENT = "shutdown_step_stuck"
+"""The log event of a step left behind at the deadline."""
+
 LATE_STEP_GRACE_SECONDS = 1.0
 """The least time a step gets, also once the deadline has passed (a stuck step before it used it up)."""
 
@@ -47,9 +50,7 @@ class ShutdownSequence:
             # Cancelled, not awaited: a step blocked in a worker thread would hold the cancellation too.
             task.cancel()
             self.stuck.append(name)
-            log.error(
-                "shutdown_step_stuck", step=name, waited_seconds=round(budget, 1), waiting_at=waiting_at.getvalue()
-            )
+            log.error(STUCK_EVENT, step=name, waited_seconds=round(budget, 1), waiting_at=waiting_at.getvalue())
             return False
         if task.cancelled():
             self.failed.append(name)
