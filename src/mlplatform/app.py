@@ -99,7 +99,7 @@ def create_app(settings: Settings | None = None, *, modules: Sequence[Module] | 
             yield
         finally:
             shutdown = ShutdownSequence(settings.server.component_stop_seconds)
-            await shutdown.run("jobs", lambda: stop_jobs(context))  # before the modules: running jobs use them
+            await shutdown.run("jobs", partial(stop_jobs, context))  # before the modules: running jobs use them
             await shutdown.run("outbox_dispatcher", dispatcher.stop)
             for module in reversed(started):
                 for hook in module.on_shutdown:
