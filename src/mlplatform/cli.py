@@ -176,6 +176,42 @@ def rotate_signing_key() -> None:
     typer.echo(f"new signing key {kid} is active ({settings.env.value})")
 
 
+@admin.command("new-secret-key")
+def new_secret_key() -> None:
+    """Print a new key for MLPLATFORM_SECRETS__KEYS (secrets at rest); nothing is changed."""
+    from mlplatform.kernel.secrets import generate_key
+
+    typer.echo(generate_key())
+
+
+@admin.command("rotate-secret-key")
+def rotate_secret_key() -> None:
+    """Re-encrypt every stored secret under the first key of MLPLATFORM_SECRETS__KEYS.
+
+    Put the new key first and keep the old ones after it (every replica), run this, then remove the old keys."""
+    from mlplatform.kernel.db import Base, Database
+    from mlplatform.kernel.secrets import SecretKeyError, reencrypt_columns, secret_box
+    from mlplatform.tables import import_all_tables
+
+    settings = load_settings()
+    import_all_tables()
+
+    async def rotate() -> int:
+        database = Database(settings.resolved_database_url)
+        try:
+            return await reencrypt_columns(database, secret_box(settings), Base.metadata)
+        finally:
+            await database.dispose()
+
+    try:
+        count = asyncio.run(rotate())
+    except SecretKeyError as exc:
+        fail(str(exc), code=1)
+    except (OSError, DBAPIError) as exc:
+        fail(f"cannot re-encrypt the stored secrets: {_first_line(exc)}", code=1)
+    typer.echo(f"{count} stored secret(s) re-encrypted under the first key")
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return text[0] if text else type(exc).__name__

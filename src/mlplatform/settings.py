@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -143,6 +143,15 @@ class AuthSettings(BaseModel):
         return value
 
 
+class SecretsSettings(BaseModel):
+    """Encryption of the secrets the platform stores (connection credentials, token signing keys)."""
+
+    keys: list[SecretStr] = Field(default_factory=list)
+    """Fernet keys, newest first (JSON list): the first encrypts, all decrypt. `mlplatform admin
+    new-secret-key` prints a new one. Required in production; development generates one into
+    `<data_dir>/secret.key`. Rotation: docs/security.md."""
+
+
 class RateLimitSettings(BaseModel):
     """Requests per window, per principal (or per client address before authentication) and route group."""
 
@@ -232,6 +241,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     experiments: ExperimentsSettings = Field(default_factory=ExperimentsSettings)
+    secrets: SecretsSettings = Field(default_factory=SecretsSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -312,6 +322,11 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "server.public_url: production needs the https:// URL of the TLS-terminating proxy "
                     "(MLPLATFORM_SERVER__PUBLIC_URL); session cookies are only sent over TLS"
+                )
+            if not self.secrets.keys:
+                raise ValueError(
+                    "secrets.keys: production needs an encryption key for the secrets it stores "
+                    "(MLPLATFORM_SECRETS__KEYS; `mlplatform admin new-secret-key` prints one)"
                 )
         return self
 

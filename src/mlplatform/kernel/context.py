@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from mlplatform.kernel.db import Database
 from mlplatform.kernel.errors import Unavailable
 from mlplatform.kernel.health import HealthCheck, HealthRegistry
+from mlplatform.kernel.secrets import SecretBox, secret_box
 from mlplatform.kernel.storage import ObjectStore, object_store_from_url
 from mlplatform.settings import Settings
 
@@ -26,12 +27,20 @@ class PlatformContext:
     client library is only imported when Redis is configured (it costs ~0.4 s at start-up)."""
 
     def __init__(
-        self, *, settings: Settings, database: Database, object_store: ObjectStore, redis: Redis | None
+        self,
+        *,
+        settings: Settings,
+        database: Database,
+        object_store: ObjectStore,
+        redis: Redis | None,
+        secrets: SecretBox,
     ) -> None:
         self.settings = settings
         self.database = database
         self.object_store = object_store
         self.redis = redis
+        self.secrets = secrets
+        """Encrypts and decrypts the secrets the platform stores (`kernel/secrets.py`)."""
         self.health = HealthRegistry()
         self.dispatcher: Dispatcher | None = None
         self.extras: dict[str, Any] = {}
@@ -67,7 +76,9 @@ def build_context(settings: Settings) -> PlatformContext:
         redis_client = Redis.from_url(
             settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=30
         )
-    context = PlatformContext(settings=settings, database=database, object_store=store, redis=redis_client)
+    context = PlatformContext(
+        settings=settings, database=database, object_store=store, redis=redis_client, secrets=secret_box(settings)
+    )
     context.health.add(HealthCheck("database", database.check))
     context.health.add(HealthCheck("object_store", store.check))
     if redis_client is not None:

@@ -8,6 +8,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from mlplatform.app import create_app
+from mlplatform.kernel.secrets import development_key
 from mlplatform.modules.gateway.keystore import DevelopmentKeyInProduction
 from mlplatform.settings import Settings
 
@@ -16,6 +17,8 @@ def as_production(settings: Settings) -> Settings:
     data = settings.model_dump()
     data["env"] = "production"
     data["server"]["public_url"] = "https://ml.example.com"
+    # The key development generated for this data dir, so production reads what development stored.
+    data["secrets"]["keys"] = [development_key(settings.data_dir)]
     return Settings.model_validate(data)
 
 

@@ -11,6 +11,8 @@ from pydantic import ValidationError
 
 from mlplatform.settings import Environment, Settings
 
+KEY = "HxM0Ak2bb7nY4DWyqXW5p2g0kmQ3KSmF8ui0X3Dq5x0="
+
 
 def test_embedded_default_needs_nothing(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
@@ -21,16 +23,18 @@ def test_embedded_default_needs_nothing(tmp_path: Path) -> None:
 
 
 def test_environment_variables_and_nested_groups(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MLPLATFORM_DATABASE_URL", "postgresql://u:secret@db:5432/mlp")
+    monkeypatch.setenv("MLPLATFORM_DATABASE_URL", "postgresql://u:hunter2pw@db:5432/mlp")
     monkeypatch.setenv("MLPLATFORM_SERVER__PORT", "9000")
     monkeypatch.setenv("MLPLATFORM_ENV", "production")
     monkeypatch.setenv("MLPLATFORM_SERVER__PUBLIC_URL", "https://ml.example.com")
+    monkeypatch.setenv("MLPLATFORM_SECRETS__KEYS", f'["{KEY}"]')
     settings = Settings()
-    assert settings.database_url == "postgresql+asyncpg://u:secret@db:5432/mlp"
+    assert settings.database_url == "postgresql+asyncpg://u:hunter2pw@db:5432/mlp"
     assert settings.server.port == 9000
     assert settings.env is Environment.PRODUCTION
     assert not settings.should_auto_migrate
-    assert "secret" not in str(settings.describe())
+    assert "hunter2pw" not in str(settings.describe())
+    assert KEY not in str(settings.describe())
 
 
 def test_yaml_file_named_by_mlplatform_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -69,6 +73,12 @@ def test_wildcard_cors_refused_in_production() -> None:
 def test_production_requires_a_tls_terminating_proxy() -> None:
     with pytest.raises(ValidationError, match="TLS-terminating proxy"):
         Settings(env="production", server={"public_url": "http://ml.example.com"})
+
+
+def test_production_requires_a_secrets_key() -> None:
+    with pytest.raises(ValidationError, match="MLPLATFORM_SECRETS__KEYS"):
+        Settings(env="production", server={"public_url": "https://ml.example.com"})
+    assert Settings(env="production", server={"public_url": "https://ml.example.com"}, secrets={"keys": [KEY]})
 
 
 def test_cli_names_the_bad_setting_in_one_line(tmp_path: Path) -> None:
