@@ -21,8 +21,12 @@ async def grant(
     platform_admin: bool = False,
     name: str | None = None,
     kind: str = "user",
+    key_project: str | None = None,
+    key_role: str | None = None,
 ) -> dict[str, str]:
-    """Create a principal (and the project, if missing), give it `role` there, return Bearer headers."""
+    """Create a principal (and the project, if missing), give it `role` there, return Bearer headers.
+
+    `key_project` scopes the returned API key to one project; `key_role` caps the role it acts with."""
     # Its own engine: the test client runs the app on another event loop, whose pooled connections
     # must not be touched from the test's loop.
     database = Database(app.state.platform.database.url, pool_size=1)
@@ -50,6 +54,8 @@ async def grant(
                 secret_hash=generated.secret_hash,
                 principal_id=principal.id,
                 name="test",
+                project=key_project,
+                role_ceiling=Role.parse(key_role) if key_role else None,
             )
         )
     await database.dispose()
