@@ -100,5 +100,7 @@ class ProjectController(Controller):
         return member_out(row, membership)
 
     @delete("/{project:str}/members/{member:str}", guards=[requires_role(Role.MAINTAINER)])
-    async def remove_member(self, project: str, member: str, service: GatewayService, gateway: GatewayRuntime) -> None:
-        gateway.authenticator.forget_principal(await service.remove_member(project, member))
+    async def remove_member(
+        self, project: str, member: str, service: GatewayService, principal: Principal, gateway: GatewayRuntime
+    ) -> None:
+        gateway.authenticator.forget_principal(await service.remove_member(project, member, principal))
