@@ -413,7 +413,7 @@ def _principal(
 def _basic_password(value: str) -> str:
     try:
         decoded = base64.b64decode(value, validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, and the ValueError of text outside ASCII
         raise AuthenticationFailed("malformed basic credentials") from None
     _, sep, password = decoded.partition(":")
     if not sep or not password:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 from typing import Annotated, Any
 from urllib.parse import unquote_plus
 
@@ -42,7 +41,7 @@ def _basic_client(header: str | None) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, and the ValueError of text outside ASCII
         return None
     client_id, sep, secret = decoded.partition(":")
     return (unquote_plus(client_id), unquote_plus(secret)) if sep else None
