@@ -36,6 +36,7 @@ from mlplatform.modules.gateway.jobs_access import JOB_ACCESS
 from mlplatform.modules.gateway.keystore import KeyStore
 from mlplatform.modules.gateway.middleware import gateway_middleware
 from mlplatform.modules.gateway.oidc import ExternalProvider, RoleMapping
+from mlplatform.modules.gateway.origin_policy import OriginPolicy
 from mlplatform.modules.gateway.projects_cache import ProjectCache
 from mlplatform.modules.gateway.ratelimit import (
     InMemoryRateLimiter,
@@ -102,6 +103,7 @@ async def start_gateway(platform: PlatformContext) -> None:
         projects=projects,
         providers=providers,
         audit=audit,
+        origins=OriginPolicy(public_url=settings.server.public_url, trusted=settings.http.cors_origins),
     )
     platform.extras[DIRECTORY_KEY] = projects
     platform.extras[EXPRESS_GATE_KEY] = ExpressGate(runtime, production=settings.is_production)

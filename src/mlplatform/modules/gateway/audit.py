@@ -94,6 +94,8 @@ def audit_values(
         action = action or details.get("action")
         project = details.get("project") or project
         resource = details.get("resource") or resource
+        outcome = details.get("outcome") or outcome
+        detail = detail or details.get("detail")
     return storable(
         {
             "occurred_at": utcnow(),
