@@ -106,7 +106,7 @@ def gateway_middleware(app: ASGIApp) -> ASGIApp:
             group = AUTH_GROUP if opt.get("rate_group") == AUTH_GROUP else "anonymous"
             result = await limit_rate(runtime, group, f"ip:{client_addr}")
 
-        if scope["method"] in MUTATING_METHODS and _page_credential(opt, handler, principal):
+        if scope["method"] in MUTATING_METHODS and _page_credential(opt, handler, principal):  # type: ignore[typeddict-item]
             foreign = runtime.origins.foreign_origin(scope)
             if foreign is not None:
                 detail = f"cross-origin request from {foreign}"
