@@ -33,6 +33,7 @@ from mlplatform.modules.gateway.audit import (
 )
 from mlplatform.modules.gateway.authn import SESSION_COOKIE, AuthenticationFailed, IdentityProviderDown
 from mlplatform.modules.gateway.guard_calls import skip_handler_copies
+from mlplatform.modules.gateway.invalidation import PENDING
 from mlplatform.modules.gateway.ratelimit import AUTH_GROUP, LimiterUnavailable, RateLimitResult
 from mlplatform.modules.gateway.runtime import GatewayRuntime, gateway_runtime
 from mlplatform.modules.gateway.security_headers import security_headers
@@ -130,6 +131,9 @@ def gateway_middleware(app: ASGIApp) -> ASGIApp:
 
         try:
             await app(scope, receive, send_with_headers)
+            changes: list[str] | None = scope.get(PENDING)  # type: ignore[assignment]
+            if changes:  # the request's transaction has committed by now
+                await runtime.invalidations.announce(changes)
         finally:
             if (
                 scope["method"] in MUTATING_METHODS and not opt.get("read_only") and not scope.get(AUDITED_FLAG)  # type: ignore[typeddict-item]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.modules.gateway.audit_writer import AuditWriter
 from mlplatform.modules.gateway.authn import Authenticator
+from mlplatform.modules.gateway.invalidation import Invalidations
 from mlplatform.modules.gateway.keystore import KeyStore
 from mlplatform.modules.gateway.oidc import ExternalProvider
 from mlplatform.modules.gateway.origin_policy import OriginPolicy
@@ -28,6 +29,7 @@ class GatewayRuntime:
         providers: list[ExternalProvider],
         audit: AuditWriter,
         origins: OriginPolicy,
+        invalidations: Invalidations,
     ) -> None:
         self.keystore = keystore
         self.authenticator = authenticator
@@ -37,6 +39,8 @@ class GatewayRuntime:
         self.providers = providers
         self.audit = audit
         self.origins = origins
+        self.invalidations = invalidations
+        """Forgets changed credentials, roles and projects here and in every replica (`invalidation.py`)."""
 
     def policy(self, group: str) -> RateLimitPolicy | None:
         return self.policies.get(group) or self.policies.get("api")
