@@ -55,6 +55,7 @@ async def start_gateway(platform: PlatformContext) -> None:
     settings = platform.settings
     keystore = KeyStore(
         platform.database,
+        secrets=platform.secrets,
         environment=settings.env.value,
         algorithm=settings.auth.signing_algorithm,
         max_token_age=timedelta(seconds=max(settings.auth.access_token_ttl_seconds, 8 * 3600)) + VERIFICATION_LEEWAY,
