@@ -63,7 +63,7 @@ async def ensure_migrated(context: PlatformContext) -> None:
         return
     if context.settings.should_auto_migrate:
         log.info("migrating", current=sorted(current), target=sorted(heads))
-        await upgrade_async(context.settings.resolved_database_url)
+        await upgrade_async(context.settings.resolved_database_url, secrets=lambda: context.secrets)
         return
     raise StartupError(
         f"the database is not migrated (at {sorted(current) or 'nothing'}, code expects {sorted(heads)}): "

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import sys
+from functools import partial
 from typing import Annotated, NoReturn
 
 import typer
@@ -79,6 +80,7 @@ def _prepare_database(settings: Settings) -> None:
     """Migrate (development default) or refuse to start on an unmigrated database (production)."""
     from mlplatform.kernel.db import Database
     from mlplatform.kernel.migrations import current_revisions, head_revisions, upgrade
+    from mlplatform.kernel.secrets import secret_box
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.resolved_database_url
@@ -98,7 +100,7 @@ def _prepare_database(settings: Settings) -> None:
         return
     if not settings.should_auto_migrate:
         fail("the database is not migrated: run `mlplatform migrate` first", code=1)
-    upgrade(url)
+    upgrade(url, secrets=partial(secret_box, settings))
 
 
 @app.command()
@@ -109,18 +111,19 @@ def migrate(
     then MLflow's own migrations for its tracking store."""
     from mlplatform.kernel.logging import configure_logging
     from mlplatform.kernel.migrations import upgrade
+    from mlplatform.kernel.secrets import SecretKeyError, secret_box
 
     settings = load_settings()
     configure_logging(settings.log_level, json=settings.log_json)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        upgrade(settings.resolved_database_url)
+        upgrade(settings.resolved_database_url, secrets=partial(secret_box, settings))
         if mlflow:
             from mlplatform.modules.experiments.api import upgrade_mlflow_schema
 
             revision = upgrade_mlflow_schema(settings)
             typer.echo(f"MLflow schema at {revision}", err=True)
-    except (OSError, DBAPIError) as exc:
+    except (OSError, DBAPIError, SecretKeyError) as exc:
         fail(f"cannot migrate the database: {_first_line(exc)}", code=1)
     typer.echo("migrated", err=True)
 

@@ -130,8 +130,8 @@ class AuthSettings(BaseModel):
     signing_algorithm: str = "ES256"
     """ES256 or EdDSA."""
     credential_cache_seconds: float = Field(default=5.0, ge=0, le=300)
-    """How long a verified API key / principal lookup is reused: revocation and role changes reach every
-    replica within this many seconds (immediately in the replica that made the change)."""
+    """How long a verified API key / principal lookup is reused: the bound within which revocation and role
+    changes reach every replica even if nothing tells it (with Redis they are announced and take effect at once)."""
     oidc_providers: list[OIDCProviderSettings] = Field(default_factory=list)
     """External OIDC providers."""
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from alembic import command
@@ -12,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from mlplatform.kernel.db import PLATFORM_SCHEMA, Database
+from mlplatform.kernel.secrets import SecretBox, secret_box
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
@@ -32,12 +35,33 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "heads") -> None:
+SECRETS_ATTRIBUTE = "secrets"
+"""Alembic config attribute: a zero-argument callable returning the `SecretBox` data migrations encrypt with."""
+
+
+def upgrade(database_url: str, revision: str = "heads", *, secrets: Callable[[], SecretBox] | None = None) -> None:
     """Apply migrations up to `revision` (default: every module's branch head).
 
     Each module keeps its migrations on its own Alembic branch (branch label = module name), all
-    rooted at the kernel's first revision. Blocking: call from a thread when inside an event loop."""
-    command.upgrade(alembic_config(database_url), revision)
+    rooted at the kernel's first revision. `secrets` gives the `SecretBox` of the platform's settings to
+    a data migration that encrypts stored secrets (called only when one has something to encrypt).
+    Blocking: call from a thread when inside an event loop."""
+    config = alembic_config(database_url)
+    if secrets is not None:
+        config.attributes[SECRETS_ATTRIBUTE] = secrets
+    command.upgrade(config, revision)
+
+
+def migration_secrets(config: Config) -> SecretBox:
+    """For a data migration: the `SecretBox` `upgrade` was given, else the one of the environment's settings
+    (`MLPLATFORM_SECRETS__KEYS`, or the development key in the data dir)."""
+    provided = config.attributes.get(SECRETS_ATTRIBUTE)
+    if provided is not None:
+        box: SecretBox = provided()
+        return box
+    from mlplatform.settings import Settings
+
+    return secret_box(Settings())
 
 
 def head_revisions(database_url: str) -> set[str]:
@@ -59,5 +83,5 @@ async def current_revisions(database: Database) -> set[str]:
         raise
 
 
-async def upgrade_async(database_url: str) -> None:
-    await asyncio.to_thread(upgrade, database_url)
+async def upgrade_async(database_url: str, *, secrets: Callable[[], SecretBox] | None = None) -> None:
+    await asyncio.to_thread(partial(upgrade, database_url, secrets=secrets))

@@ -77,3 +77,51 @@ async def test_the_buffer_is_bounded() -> None:
         writer.add(row(n))
     assert (writer.pending, writer.dropped) == (2, 3)
     await writer.database.dispose()
+
+
+async def test_one_unstorable_row_never_holds_back_the_others(clean_postgres: str) -> None:
+    database = Database(clean_postgres)
+    writer = AuditWriter(database)
+    try:
+        writer.add(row(0))
+        writer.add({**row(1), "resource": "p/\ud800", "detail": "nul\x00here", "path": "/x/" + "y" * 5000})
+        writer.add({**row(2), "status_code": "not a number"})  # refused by the database whatever its text
+        writer.add(row(3))
+        await writer.flush()
+        assert writer.pending == 0
+        assert writer.rejected == 1
+        async with database.sessionmaker() as session:
+            stored = {e.action: e for e in (await session.scalars(select(AuditEvent))).all()}
+        assert set(stored) == {"test_0", "test_1", "test_3"}
+        assert stored["test_1"].resource == "p/\ufffd"
+        assert stored["test_1"].detail == "nul\ufffdhere"
+        assert len(stored["test_1"].path) == 2000
+        writer.add(row(4))
+        await writer.flush()
+        assert await count(database) == 4, "later rows are written as usual"
+    finally:
+        await writer.stop()
+        await database.dispose()
+
+
+async def test_stop_drains_rows_through_a_short_outage(clean_postgres: str) -> None:
+    down = Database(BROKEN)
+    up = Database(clean_postgres)
+    writer = AuditWriter(down, drain_seconds=5.0)
+    writer.start()
+    try:
+        for n in range(3):
+            writer.add(row(n))
+
+        async def database_comes_back() -> None:
+            await asyncio.sleep(0.6)
+            writer.database = up
+
+        back = asyncio.ensure_future(database_comes_back())
+        await writer.stop()
+        await back
+        assert writer.pending == 0
+        assert await count(up) == 3
+    finally:
+        await up.dispose()
+        await down.dispose()

@@ -12,6 +12,7 @@ from bench.bench_auth import viewer_key
 from sqlalchemy import update
 
 from mlplatform.kernel.db import Database, utcnow
+from mlplatform.kernel.secrets import SecretBox, generate_key
 from mlplatform.modules.gateway.api_keys import parse_api_key
 from mlplatform.modules.gateway.authn import AuthenticationFailed, Authenticator
 from mlplatform.modules.gateway.keystore import KeyStore
@@ -42,7 +43,13 @@ class CountingAuthenticator(Authenticator):
 async def test_verification_is_shared_renewed_early_and_revocation_found(clean_postgres: str) -> None:
     key = await viewer_key(clean_postgres, project="cache")
     database = Database(clean_postgres)
-    keystore = KeyStore(database, environment="development", algorithm="ES256", max_token_age=timedelta(hours=1))
+    keystore = KeyStore(
+        database,
+        secrets=SecretBox([generate_key()]),
+        environment="development",
+        algorithm="ES256",
+        max_token_age=timedelta(hours=1),
+    )
     auth = CountingAuthenticator(database, keystore, issuer="http://test", audience="mlplatform", cache_seconds=TTL)
     header = f"Bearer {key}"
     try:

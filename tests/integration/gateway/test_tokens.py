@@ -191,7 +191,13 @@ async def test_rotation_keeps_old_tokens_valid(app: Litestar, client: Client, se
 
     new_kid = await asyncio.to_thread(rotate_signing_key, settings)  # type: ignore[arg-type]
     database = Database(settings.resolved_database_url)  # type: ignore[attr-defined]
-    other_replica = KeyStore(database, environment="development", algorithm="ES256", max_token_age=timedelta(hours=9))
+    other_replica = KeyStore(
+        database,
+        secrets=app.state.platform.secrets,
+        environment="development",
+        algorithm="ES256",
+        max_token_age=timedelta(hours=9),
+    )
     ring = await other_replica.load()
     await database.dispose()
     assert ring.active.kid == new_kid != old_kid

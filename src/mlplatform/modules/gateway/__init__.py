@@ -32,10 +32,12 @@ from mlplatform.modules.gateway.controllers.principals import (
 )
 from mlplatform.modules.gateway.controllers.projects import ProjectController
 from mlplatform.modules.gateway.express_gate import ExpressGate
+from mlplatform.modules.gateway.invalidation import Invalidations
 from mlplatform.modules.gateway.jobs_access import JOB_ACCESS
 from mlplatform.modules.gateway.keystore import KeyStore
 from mlplatform.modules.gateway.middleware import gateway_middleware
 from mlplatform.modules.gateway.oidc import ExternalProvider, RoleMapping
+from mlplatform.modules.gateway.origin_policy import OriginPolicy
 from mlplatform.modules.gateway.projects_cache import ProjectCache
 from mlplatform.modules.gateway.ratelimit import (
     InMemoryRateLimiter,
@@ -53,6 +55,7 @@ async def start_gateway(platform: PlatformContext) -> None:
     settings = platform.settings
     keystore = KeyStore(
         platform.database,
+        secrets=platform.secrets,
         environment=settings.env.value,
         algorithm=settings.auth.signing_algorithm,
         max_token_age=timedelta(seconds=max(settings.auth.access_token_ttl_seconds, 8 * 3600)) + VERIFICATION_LEEWAY,
@@ -87,21 +90,26 @@ async def start_gateway(platform: PlatformContext) -> None:
     projects = ProjectCache(platform.database)
     audit = AuditWriter(platform.database)
     audit.start()
+    authenticator = Authenticator(
+        platform.database,
+        keystore,
+        issuer=settings.token_issuer,
+        audience=settings.auth.audience,
+        cache_seconds=settings.auth.credential_cache_seconds,
+        providers=providers,
+    )
+    invalidations = Invalidations(authenticator, projects, platform.redis)
+    invalidations.start()
     runtime = platform.extras[RUNTIME_KEY] = GatewayRuntime(
         keystore=keystore,
-        authenticator=Authenticator(
-            platform.database,
-            keystore,
-            issuer=settings.token_issuer,
-            audience=settings.auth.audience,
-            cache_seconds=settings.auth.credential_cache_seconds,
-            providers=providers,
-        ),
+        authenticator=authenticator,
         rate_limiter=limiter,
         policies=policies,
         projects=projects,
         providers=providers,
         audit=audit,
+        origins=OriginPolicy(public_url=settings.server.public_url, trusted=settings.http.cors_origins),
+        invalidations=invalidations,
     )
     platform.extras[DIRECTORY_KEY] = projects
     platform.extras[EXPRESS_GATE_KEY] = ExpressGate(runtime, production=settings.is_production)
@@ -114,6 +122,7 @@ async def start_gateway(platform: PlatformContext) -> None:
 async def stop_gateway(platform: PlatformContext) -> None:
     runtime: GatewayRuntime | None = platform.extras.get(RUNTIME_KEY)
     if runtime is not None:
+        await runtime.invalidations.stop()
         await runtime.audit.stop()
         for provider in runtime.providers:
             await provider.aclose()

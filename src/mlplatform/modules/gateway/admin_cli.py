@@ -6,6 +6,7 @@ import asyncio
 from datetime import timedelta
 
 from mlplatform.kernel.db import Database
+from mlplatform.kernel.secrets import secret_box
 from mlplatform.modules.gateway.keystore import KeyStore
 from mlplatform.settings import Settings
 
@@ -18,6 +19,7 @@ def rotate_signing_key(settings: Settings) -> str:
         try:
             store = KeyStore(
                 database,
+                secrets=secret_box(settings),
                 environment=settings.env.value,
                 algorithm=settings.auth.signing_algorithm,
                 max_token_age=timedelta(hours=8, minutes=1),

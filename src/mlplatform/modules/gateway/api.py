@@ -199,7 +199,9 @@ requires_platform_admin.gateway_guard = True  # type: ignore[attr-defined]
 AUDITED_FLAG = "mlplatform.audited"
 """Set `scope[AUDITED_FLAG] = True` when a request needs no audit row from the gateway (a read sent as POST)."""
 AUDIT_DETAILS = "mlplatform.audit"
-"""Set `scope[AUDIT_DETAILS] = {"action", "project", "resource"}` to name what a request did in its audit row."""
+"""Set `scope[AUDIT_DETAILS] = {"action", "project", "resource"}` to name what a request did in its audit row
+(optionally also `"outcome"` and `"detail"`, when the status alone says it wrongly, e.g. a failed sign-in that
+answers with a redirect)."""
 READ_ONLY = {"read_only": True}
 """Route `opt` for a POST that only reads (online feature serving, searches): not audited as a mutation,
 and open to viewers by the route-table test."""

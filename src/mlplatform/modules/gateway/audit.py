@@ -11,10 +11,12 @@ No secret is ever recorded: credentials are named by their public id only, bodie
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, cast
 
 import structlog
 from litestar import Request
+from sqlalchemy import String, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.db import Database, utcnow
@@ -43,6 +45,36 @@ AuditValues = dict[str, Any]
 """An audit row's column values (`AuditEvent` without its id): what the batch writer takes. Building these
 instead of ORM instances keeps SQLAlchemy's instrumented constructor off the request path."""
 
+_TEXT_LIMITS = {
+    column.key: column.type.length or 10_000
+    for column in cast(Table, AuditEvent.__table__).columns
+    if isinstance(column.type, String)
+}
+"""Text columns of an audit row and their lengths (`String(n)`): longer values are cut to fit."""
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+"""What no database text column takes: NUL (PostgreSQL) and lone surrogates (not encodable as UTF-8)."""
+
+
+def storable_text(value: str, limit: int) -> str:
+    """`value` as a text column takes it: NUL and lone surrogates become U+FFFD, cut to `limit` characters.
+
+    Audit rows carry caller-chosen text (paths, MLflow experiment names): one value the database refuses
+    must not fail the row, nor the batch it is written in."""
+    if not (value.isascii() and "\x00" not in value):
+        value = _UNSTORABLE.sub("\ufffd", value)
+    return value[:limit]
+
+
+def storable(row: AuditValues) -> AuditValues:
+    """`row` with every text value made storable (see `storable_text`); other values are left as they are."""
+    for name, limit in _TEXT_LIMITS.items():
+        value = row.get(name)
+        if isinstance(value, str):
+            row[name] = storable_text(value, limit)
+        elif value is not None:
+            row[name] = storable_text(str(value), limit)
+    return row
+
 
 def audit_values(
     scope: Any,
@@ -62,20 +94,24 @@ def audit_values(
         action = action or details.get("action")
         project = details.get("project") or project
         resource = details.get("resource") or resource
-    return {
-        "occurred_at": utcnow(),
-        "actor": principal.subject if principal else None,
-        "action": action or action_of(scope),
-        "method": scope.get("method", ""),
-        "path": str(scope.get("path", ""))[:2000],
-        "project": str(project)[:63] if project is not None else None,
-        "resource": str(resource)[:500] or None,
-        "outcome": outcome,
-        "status_code": status_code,
-        "request_id": current_request_id.get(),
-        "client_addr": client[0] if client else None,
-        "detail": detail[:500] if detail else None,
-    }
+        outcome = details.get("outcome") or outcome
+        detail = detail or details.get("detail")
+    return storable(
+        {
+            "occurred_at": utcnow(),
+            "actor": principal.subject if principal else None,
+            "action": action or action_of(scope),
+            "method": scope.get("method", ""),
+            "path": str(scope.get("path", "")),
+            "project": str(project) if project is not None else None,
+            "resource": str(resource) or None,
+            "outcome": outcome,
+            "status_code": status_code,
+            "request_id": current_request_id.get(),
+            "client_addr": client[0] if client else None,
+            "detail": detail or None,
+        }
+    )
 
 
 def audit_row(scope: Any, **fields: Any) -> AuditEvent:

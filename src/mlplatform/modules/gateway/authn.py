@@ -3,8 +3,13 @@
 Accepted: `Authorization: Bearer <platform JWT | external OIDC token | API key>`, `Authorization: Basic`
 with an API key as the password (any user name), and the browser session cookie (a platform JWT).
 Verification results are cached so a request costs a dictionary lookup, not a database round trip:
-verified JWTs until they expire, API keys and principals' roles for `auth.credential_cache_seconds`
-(changes made through this replica invalidate its cache at once).
+verified JWTs until they expire, API keys and principals' roles for `auth.credential_cache_seconds`.
+
+Revocation bound: a cached answer is never older than `credential_cache_seconds`, counted from when the
+database was read (not from when the answer was cached, nor renewed from records cached meanwhile), so a
+revocation, a disabled principal or a role change reaches every replica within that time even if nothing
+tells it. In practice it is at once: the replica that makes a change forgets what it cached and tells the
+others over Redis (`invalidation.py`).
 """
 
 from __future__ import annotations
@@ -52,6 +57,8 @@ class IdentityProviderDown(Exception):
 
 @dataclass(frozen=True, slots=True)
 class _KeyRecord:
+    loaded_at: float
+    """`time.monotonic()` when the database read that produced this record began."""
     id: uuid.UUID
     key_id: str
     secret_hash: str
@@ -64,12 +71,24 @@ class _KeyRecord:
 
 @dataclass(frozen=True, slots=True)
 class _PrincipalRecord:
+    loaded_at: float
+    """`time.monotonic()` when the database read that produced this record began."""
     id: uuid.UUID
     kind: str
     name: str
     platform_admin: bool
     disabled: bool
     roles: dict[str, Role]
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    principal: Principal
+    expires_at: float | None
+    """Unix time the credential itself expires (JWT `exp`, API key expiry); None: it does not."""
+    read_at: float
+    """`time.monotonic()` when the oldest database read this answer rests on began: it may be reused until
+    `read_at + credential_cache_seconds`, the revocation bound."""
 
 
 class Authenticator:
@@ -89,6 +108,7 @@ class Authenticator:
         self.audience = audience
         self.providers = {p.issuer: p for p in providers or []}
         ttl = max(cache_seconds, 0.001)
+        self.cache_seconds = ttl
         self._keys: TTLCache[str, _KeyRecord | None] = TTLCache(max_size=50_000, default_ttl=ttl)
         self._principals: TTLCache[uuid.UUID, _PrincipalRecord | None] = TTLCache(max_size=50_000, default_ttl=ttl)
         self._tokens: TTLCache[str, dict[str, Any]] = TTLCache(max_size=50_000, default_ttl=3600)
@@ -133,6 +153,11 @@ class Authenticator:
         if cached is not None:
             principal, left = cached
             if left < self._refresh_margin and credential not in self._verifying:
+                # Renew from the database, not from the key and principal records cached with this entry: those
+                # are as old as it is, and would stretch its answer past the revocation bound.
+                self._principals.invalidate(principal.id)
+                if principal.credential_id is not None:
+                    self._keys.invalidate(principal.credential_id)
                 self._verify(credential, authorization, session_cookie, refresh=True)
             return principal
         pending = self._verifying.get(credential) or self._verify(credential, authorization, session_cookie)
@@ -167,18 +192,16 @@ class Authenticator:
         self, credential: str, authorization: str | None, session_cookie: str | None
     ) -> Principal:
         generation = self._generation
-        principal, expires_at = await self._authenticate(authorization, session_cookie)
+        verified = await self._authenticate(authorization, session_cookie)
         if generation != self._generation:
-            return principal  # revoked or changed meanwhile: answer this request, cache nothing
-        if expires_at is None:
-            self._by_credential.set(credential, principal)
-        else:
-            self._by_credential.set_until(credential, principal, expires_at)
-        return principal
+            return verified.principal  # revoked or changed meanwhile: answer this request, cache nothing
+        ttl = verified.read_at + self.cache_seconds - time.monotonic()
+        if verified.expires_at is not None:
+            ttl = min(ttl, verified.expires_at - time.time())
+        self._by_credential.set(credential, verified.principal, ttl)  # nothing is stored when ttl <= 0
+        return verified.principal
 
-    async def _authenticate(
-        self, authorization: str | None, session_cookie: str | None
-    ) -> tuple[Principal, float | None]:
+    async def _authenticate(self, authorization: str | None, session_cookie: str | None) -> _Verified:
         if authorization:
             scheme, _, value = authorization.strip().partition(" ")
             value = value.strip()
@@ -190,7 +213,7 @@ class Authenticator:
         assert session_cookie is not None
         return await self._from_platform_jwt(session_cookie, credential="session")
 
-    async def _from_bearer(self, token: str) -> tuple[Principal, float | None]:
+    async def _from_bearer(self, token: str) -> _Verified:
         if token.count(".") == 2:
             issuer = _unverified_issuer(token)
             provider = self.providers.get(issuer) if issuer else None
@@ -199,7 +222,7 @@ class Authenticator:
             return await self._from_platform_jwt(token)
         return await self._from_api_key(token)
 
-    async def _from_platform_jwt(self, token: str, *, credential: str = "jwt") -> tuple[Principal, float | None]:
+    async def _from_platform_jwt(self, token: str, *, credential: str = "jwt") -> _Verified:
         claims = self._tokens.get(token)
         if claims is None:
             claims = await self._verify_platform_jwt(token)
@@ -220,7 +243,8 @@ class Authenticator:
         if key_record is not None and key_record.expires_at is not None:
             expires_at = min(expires_at, key_record.expires_at.timestamp())
         principal = _principal(record, key_record, credential=credential, credential_id=str(claims.get("jti")))
-        return principal, expires_at
+        read_at = record.loaded_at if key_record is None else min(record.loaded_at, key_record.loaded_at)
+        return _Verified(principal, expires_at, read_at)
 
     async def _verify_platform_jwt(self, token: str) -> dict[str, Any]:
         try:
@@ -239,10 +263,9 @@ class Authenticator:
 
     async def from_api_key(self, text: str) -> Principal:
         """Verify an API key (the token endpoint and the browser sign-in use this directly)."""
-        principal, _ = await self._from_api_key(text)
-        return principal
+        return (await self._from_api_key(text)).principal
 
-    async def _from_api_key(self, text: str) -> tuple[Principal, float | None]:
+    async def _from_api_key(self, text: str) -> _Verified:
         parsed = parse_api_key(text) or opaque_key(text)
         if parsed is None:
             raise AuthenticationFailed("malformed credential")
@@ -250,11 +273,13 @@ class Authenticator:
         if record is None or not verify_secret(parsed.secret, record.secret_hash):
             raise AuthenticationFailed("unknown or wrong API key", credential_id=parsed.key_id)
         self._check_key_usable(record)
-        principal = _principal(await self._principal(record.principal_id), record, credential="api_key")
+        owner = await self._principal(record.principal_id)
+        principal = _principal(owner, record, credential="api_key")
         await self._touch(record)
-        return principal, record.expires_at.timestamp() if record.expires_at is not None else None
+        expires_at = record.expires_at.timestamp() if record.expires_at is not None else None
+        return _Verified(principal, expires_at, min(record.loaded_at, owner.loaded_at))
 
-    async def _from_external(self, provider: ExternalProvider, token: str) -> tuple[Principal, float | None]:
+    async def _from_external(self, provider: ExternalProvider, token: str) -> _Verified:
         try:
             identity = await provider.verify(token)
         except ProviderUnavailable as exc:
@@ -276,7 +301,7 @@ class Authenticator:
             project_roles=roles,
             credential="oidc",
         )
-        return principal, float(identity.expires_at)
+        return _Verified(principal, float(identity.expires_at), record.loaded_at)
 
     # -- lookups ----------------------------------------------------------------------------------------
     def _check_key_usable(self, record: _KeyRecord) -> None:
@@ -288,12 +313,14 @@ class Authenticator:
     async def _key(self, key_id: str) -> _KeyRecord | None:
         if key_id in self._keys:
             return self._keys.get(key_id)
+        loaded_at = time.monotonic()
         async with self.database.sessionmaker() as session:
             row = await session.scalar(select(ApiKeyRow).where(ApiKeyRow.key_id == key_id))
         record = (
             None
             if row is None
             else _KeyRecord(
+                loaded_at=loaded_at,
                 id=row.id,
                 key_id=row.key_id,
                 secret_hash=row.secret_hash,
@@ -320,6 +347,7 @@ class Authenticator:
         return cached
 
     async def _load_principal(self, principal_id: uuid.UUID) -> _PrincipalRecord | None:
+        loaded_at = time.monotonic()
         async with self.database.sessionmaker() as session:
             row = await session.get(PrincipalRow, principal_id)
             if row is None:
@@ -332,6 +360,7 @@ class Authenticator:
                 )
             ).all()
         return _PrincipalRecord(
+            loaded_at=loaded_at,
             id=row.id,
             kind=row.kind,
             name=row.name,
@@ -413,7 +442,7 @@ def _principal(
 def _basic_password(value: str) -> str:
     try:
         decoded = base64.b64decode(value, validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, and the ValueError of text outside ASCII
         raise AuthenticationFailed("malformed basic credentials") from None
     _, sep, password = decoded.partition(":")
     if not sep or not password:

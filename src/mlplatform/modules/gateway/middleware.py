@@ -2,9 +2,11 @@
 
 Order per request: credentials → `Principal` (cached verification; 401 problem+json and an audit row
 when a credential is invalid or a protected route is called without one) → rate limit per principal
-(or per client address when anonymous) and route group, one Redis round trip (429 with `Retry-After`)
-→ the route (its guard checks the project role) → after the response, an audit row for mutations the
-request's own transaction did not already record.
+(or per client address when anonymous: the `auth` group on sign-in and token routes, `anonymous`
+elsewhere) and route group, one Redis round trip (429 with `Retry-After`) → for a write with the session
+cookie and for sign-in/sign-out, the page's origin (`origin_policy.py`; 403) → the route (its guard checks
+the project role) → after the response, an audit row for mutations the request's own transaction did not
+already record.
 
 Rate limiting fails open when Redis is unreachable (logged): a cache outage must not take the whole
 platform down; every other Redis-backed feature answers 503 on its own.
@@ -18,7 +20,7 @@ from urllib.parse import urlencode
 import structlog
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from mlplatform.kernel.errors import RateLimited, Unauthenticated, Unavailable
+from mlplatform.kernel.errors import Forbidden, RateLimited, Unauthenticated, Unavailable
 from mlplatform.kernel.request_ids import current_actor
 from mlplatform.modules.gateway.api import Principal
 from mlplatform.modules.gateway.audit import (
@@ -31,7 +33,8 @@ from mlplatform.modules.gateway.audit import (
 )
 from mlplatform.modules.gateway.authn import SESSION_COOKIE, AuthenticationFailed, IdentityProviderDown
 from mlplatform.modules.gateway.guard_calls import skip_handler_copies
-from mlplatform.modules.gateway.ratelimit import LimiterUnavailable, RateLimitResult
+from mlplatform.modules.gateway.invalidation import PENDING
+from mlplatform.modules.gateway.ratelimit import AUTH_GROUP, LimiterUnavailable, RateLimitResult
 from mlplatform.modules.gateway.runtime import GatewayRuntime, gateway_runtime
 from mlplatform.modules.gateway.security_headers import security_headers
 
@@ -72,7 +75,7 @@ def gateway_middleware(app: ASGIApp) -> ASGIApp:
                 None if opt.get("own_authorization") else await runtime.authenticator.authenticate(*_credentials(scope))
             )
         except AuthenticationFailed as exc:
-            await limit_rate(runtime, "auth", f"ip:{client_addr}")
+            await limit_rate(runtime, AUTH_GROUP, f"ip:{client_addr}")
             await record_separately(
                 platform.database,
                 audit_row(
@@ -101,7 +104,20 @@ def gateway_middleware(app: ASGIApp) -> ASGIApp:
             current_actor.set(principal.subject)
             result = await limit_rate(runtime, opt.get("rate_group", "api"), f"p:{principal.id}")
         else:
-            result = await limit_rate(runtime, "anonymous", f"ip:{client_addr}")
+            group = AUTH_GROUP if opt.get("rate_group") == AUTH_GROUP else "anonymous"
+            result = await limit_rate(runtime, group, f"ip:{client_addr}")
+
+        if scope["method"] in MUTATING_METHODS and _page_credential(opt, handler, principal):  # type: ignore[typeddict-item]
+            foreign = runtime.origins.foreign_origin(scope)
+            if foreign is not None:
+                detail = f"cross-origin request from {foreign}"
+                runtime.audit.add(
+                    audit_values(scope, principal=principal, outcome="denied", status_code=403, detail=detail)
+                )
+                raise Forbidden(
+                    f"{detail} refused: a browser session writes, signs in and out only from the platform's own "
+                    "pages or the origins in http.cors_origins"
+                )
 
         status = 500
         extra = [*security, *result.raw_headers()] if result is not None else security
@@ -115,6 +131,9 @@ def gateway_middleware(app: ASGIApp) -> ASGIApp:
 
         try:
             await app(scope, receive, send_with_headers)
+            changes: list[str] | None = scope.get(PENDING)  # type: ignore[assignment]
+            if changes:  # the request's transaction has committed by now
+                await runtime.invalidations.announce(changes)
         finally:
             if (
                 scope["method"] in MUTATING_METHODS and not opt.get("read_only") and not scope.get(AUDITED_FLAG)  # type: ignore[typeddict-item]
@@ -148,6 +167,14 @@ def _warn_redis_down() -> None:
     if now - _last_redis_warning > 10:
         _last_redis_warning = now
         log.warning("rate_limit_skipped_redis_unreachable")
+
+
+def _page_credential(opt: dict[str, object], handler: object, principal: Principal | None) -> bool:
+    """Whether a web page could have made the browser send this request with its own credential: a route that
+    only the platform's pages may call, or the session cookie (a mounted app such as MLflow checks its own)."""
+    if opt.get("same_origin"):
+        return True
+    return principal is not None and principal.credential == "session" and not getattr(handler, "is_mount", False)
 
 
 def _after_response_row(scope: Scope, principal: Principal | None, status: int) -> AuditValues:

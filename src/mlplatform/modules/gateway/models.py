@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mlplatform.kernel.db import Base, Timestamps, UUIDPrimaryKey, utcnow
+from mlplatform.kernel.secrets import ENCRYPTED
 
 
 class Project(UUIDPrimaryKey, Timestamps, Base):
@@ -76,11 +76,15 @@ class ApiKeyRow(UUIDPrimaryKey, Base):
 
 
 class SigningKeyRow(Base):
+    """A token signing key. The private JWK is stored encrypted (`SecretBox`; re-encrypted by
+    `mlplatform admin rotate-secret-key`), never in plaintext."""
+
     __tablename__ = "gateway_signing_keys"
 
     kid: Mapped[str] = mapped_column(String(100), primary_key=True)
     alg: Mapped[str] = mapped_column(String(20))
-    private_jwk: Mapped[dict[str, Any]]
+    encrypted_jwk: Mapped[str] = mapped_column(Text, info=ENCRYPTED)
+    """The private JWK as JSON, encrypted with the platform's secret key (a Fernet token)."""
     environment: Mapped[str] = mapped_column(String(20))
     """The MLPLATFORM_ENV the key was generated in; production refuses to sign with a development key."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -18,18 +18,23 @@ class ProjectCache:
         self.database = database
         self._names: frozenset[str] = frozenset()
         self._loaded_at = float("-inf")
+        self._generation = 0
 
     async def exists(self, project: str) -> bool:
-        if project in self._names:
-            return True
-        if time.monotonic() - self._loaded_at > REFRESH_SECONDS or project not in self._names:
+        """Whether `project` exists: a name not known, or a list older than `REFRESH_SECONDS`, is looked up again
+        (a project deleted through another replica stops existing here within that time, at once when its
+        invalidation message arrives)."""
+        if project not in self._names or time.monotonic() - self._loaded_at > REFRESH_SECONDS:
             await self.refresh()
         return project in self._names
 
     async def refresh(self) -> None:
+        started, generation = time.monotonic(), self._generation
         async with self.database.sessionmaker() as session:
             self._names = frozenset((await session.scalars(select(Project.name))).all())
-        self._loaded_at = time.monotonic()
+        if generation == self._generation:  # else invalidated meanwhile: what was read may be older than that
+            self._loaded_at = started
 
     def invalidate(self) -> None:
+        self._generation += 1
         self._loaded_at = float("-inf")

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 __all__ = [
+    "AUTH_GROUP",
     "InMemoryRateLimiter",
     "LeasingRateLimiter",
     "LimiterUnavailable",
@@ -52,6 +53,10 @@ __all__ = [
 ]
 
 _EPS = 1e-9
+
+AUTH_GROUP = "auth"
+"""The route group of sign-in and the token endpoint, also charged per client address for every failed
+authentication: what brute-forcing credentials costs."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.modules.gateway.audit_writer import AuditWriter
 from mlplatform.modules.gateway.authn import Authenticator
+from mlplatform.modules.gateway.invalidation import Invalidations
 from mlplatform.modules.gateway.keystore import KeyStore
 from mlplatform.modules.gateway.oidc import ExternalProvider
+from mlplatform.modules.gateway.origin_policy import OriginPolicy
 from mlplatform.modules.gateway.projects_cache import ProjectCache
 from mlplatform.modules.gateway.ratelimit import RateLimiter, RateLimitPolicy
 
@@ -26,6 +28,8 @@ class GatewayRuntime:
         projects: ProjectCache,
         providers: list[ExternalProvider],
         audit: AuditWriter,
+        origins: OriginPolicy,
+        invalidations: Invalidations,
     ) -> None:
         self.keystore = keystore
         self.authenticator = authenticator
@@ -34,6 +38,9 @@ class GatewayRuntime:
         self.projects = projects
         self.providers = providers
         self.audit = audit
+        self.origins = origins
+        self.invalidations = invalidations
+        """Forgets changed credentials, roles and projects here and in every replica (`invalidation.py`)."""
 
     def policy(self, group: str) -> RateLimitPolicy | None:
         return self.policies.get(group) or self.policies.get("api")

@@ -23,6 +23,20 @@ def subject_of(row: PrincipalRow) -> str:
     return f"{row.kind}:{row.name}"
 
 
+def _own_role(actor: Principal, project: str) -> Role:
+    """The role `actor` manages members with (the route's guard already required at least maintainer)."""
+    held = actor.role_in(project)
+    if held is None:
+        raise Forbidden(f"you have no role in project {project!r}")
+    return held
+
+
+def _check_outranks(own: Role, held: Role, subject: str, verb: str) -> None:
+    """A member is changed or removed only by someone whose role is at least the member's."""
+    if held > own:
+        raise Forbidden(f"a {own.label} can not {verb} {subject}, who is {held.label} (a higher role than yours)")
+
+
 class GatewayService:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -82,9 +96,12 @@ class GatewayService:
     ) -> tuple[PrincipalRow, Membership]:
         project = await self.project(project_name)
         principal = await self.principal_by_subject(subject)
-        if role == Role.ADMIN and not actor.can(project_name, Role.ADMIN):
-            raise Forbidden("only project admins can grant the admin role")
+        own = _own_role(actor, project_name)
+        if role > own:
+            raise Forbidden(f"a {own.label} can not grant the {role.label} role (only up to its own)")
         membership = await self.session.get(Membership, (project.id, principal.id))
+        if membership is not None:
+            _check_outranks(own, Role(membership.role), subject, "change")
         if membership is None:
             membership = Membership(project_id=project.id, principal_id=principal.id, role=role)
             self.session.add(membership)
@@ -96,12 +113,13 @@ class GatewayService:
         await self.session.flush()
         return principal, membership
 
-    async def remove_member(self, project_name: str, subject: str) -> uuid.UUID:
+    async def remove_member(self, project_name: str, subject: str, actor: Principal) -> uuid.UUID:
         project = await self.project(project_name)
         principal = await self.principal_by_subject(subject)
         membership = await self.session.get(Membership, (project.id, principal.id))
         if membership is None:
             raise NotFound(f"{subject} is not a member of {project_name!r}")
+        _check_outranks(_own_role(actor, project_name), Role(membership.role), subject, "remove")
         if membership.role == Role.ADMIN:
             await self._keep_one_admin(project, principal.id)
         await self.session.delete(membership)

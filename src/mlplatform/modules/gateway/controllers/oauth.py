@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 from typing import Annotated, Any
 from urllib.parse import unquote_plus
 
@@ -16,16 +15,20 @@ from litestar.response import Redirect
 
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.errors import Invalid
-from mlplatform.modules.gateway.api import PUBLIC, Principal, rate_group, requires_authenticated
+from mlplatform.modules.gateway.api import AUDIT_DETAILS, PUBLIC, Principal, rate_group, requires_authenticated
 from mlplatform.modules.gateway.authn import SESSION_COOKIE, AuthenticationFailed
 from mlplatform.modules.gateway.jwt_tokens import issue_access_token
 from mlplatform.modules.gateway.login_page import LOGIN_PAGE
+from mlplatform.modules.gateway.origin_policy import SAME_ORIGIN
+from mlplatform.modules.gateway.ratelimit import AUTH_GROUP
 from mlplatform.modules.gateway.runtime import GatewayRuntime
 from mlplatform.modules.gateway.schemas import MeOut, OAuthError, TokenResponse
 
 TOKEN_PATH = "/api/v1/auth/token"  # noqa: S105 - a path, not a secret
 SESSION_TTL_SECONDS = 8 * 3600
-PUBLIC_AUTH = {**PUBLIC, **rate_group("auth")}
+PUBLIC_AUTH = {**PUBLIC, **rate_group(AUTH_GROUP)}
+BROWSER_AUTH = {**PUBLIC_AUTH, **SAME_ORIGIN}
+"""Sign-in and sign-out: only the platform's own pages (and trusted origins) may call them (login CSRF)."""
 CLIENT_AUTH = {**PUBLIC_AUTH, "own_authorization": True}
 """The token endpoint reads `Authorization: Basic` as OAuth client authentication, not as a platform login."""
 
@@ -37,12 +40,17 @@ def _oauth_error(status: int, error: str, description: str) -> Response[OAuthErr
     return Response(OAuthError(error=error, error_description=description), status_code=status, headers=headers)
 
 
+def _audit_failure(request: Request[Any, Any, Any], failure: AuthenticationFailed) -> None:
+    """Name the request's after-response audit row: a failed authentication, whatever the answer's status."""
+    request.scope[AUDIT_DETAILS] = {"action": "auth.failed", "outcome": "denied", "detail": failure.reason}  # type: ignore[literal-required]
+
+
 def _basic_client(header: str | None) -> tuple[str, str] | None:
     if not header or not header.lower().startswith("basic "):
         return None
     try:
         decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, and the ValueError of text outside ASCII
         return None
     client_id, sep, secret = decoded.partition(":")
     return (unquote_plus(client_id), unquote_plus(secret)) if sep else None
@@ -75,12 +83,15 @@ async def issue_token(
     basic = _basic_client(request.headers.get("authorization"))
     client_id, secret = basic if basic else (data.get("client_id", ""), data.get("client_secret", ""))
     if not client_id or not secret:
+        _audit_failure(request, AuthenticationFailed("no client credentials"))
         return _oauth_error(401, "invalid_client", "client authentication failed")
     try:
         principal = await gateway.authenticator.from_api_key(secret)
-    except AuthenticationFailed:
+    except AuthenticationFailed as exc:
+        _audit_failure(request, exc)
         return _oauth_error(401, "invalid_client", "client authentication failed")
     if client_id not in {principal.name, principal.subject}:
+        _audit_failure(request, AuthenticationFailed("client_id does not own this key"))
         return _oauth_error(401, "invalid_client", "client authentication failed")
     token, _ = await _issue(gateway, platform, principal, platform.settings.auth.access_token_ttl_seconds)
     ttl = platform.settings.auth.access_token_ttl_seconds
@@ -150,19 +161,21 @@ class SessionCreate(msgspec.Struct, forbid_unknown_fields=True):
 @post(
     "/api/v1/auth/session",
     tags=["auth"],
-    opt=PUBLIC_AUTH,
+    opt=BROWSER_AUTH,
     summary="Browser sign-in: exchange an API key for an HttpOnly session cookie",
     status_code=303,
 )
 async def create_session(
+    request: Request[Any, Any, Any],
     data: Annotated[SessionCreate, Body(media_type=RequestEncodingType.URL_ENCODED)],
     gateway: GatewayRuntime,
     platform: PlatformContext,
 ) -> Redirect:
     try:
         principal = await gateway.authenticator.from_api_key(data.api_key.strip())
-    except AuthenticationFailed:
-        return Redirect("/login?error=1", status_code=303)
+    except AuthenticationFailed as exc:
+        _audit_failure(request, exc)
+        return Redirect("/login?error=1", status_code=303)  # a page for the browser, but a denied sign-in
     if not data.next.startswith("/") or data.next.startswith("//"):
         raise Invalid("next: must be a path on this site")
     token, _ = await _issue(gateway, platform, principal, SESSION_TTL_SECONDS)
@@ -183,7 +196,9 @@ async def create_session(
     )
 
 
-@delete("/api/v1/auth/session", tags=["auth"], opt=PUBLIC, summary="Sign out (clears the session cookie)")
+@delete(
+    "/api/v1/auth/session", tags=["auth"], opt={**PUBLIC, **SAME_ORIGIN}, summary="Sign out (clears the session cookie)"
+)
 async def delete_session() -> Response[None]:
     return Response(None, status_code=204, cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")])
 

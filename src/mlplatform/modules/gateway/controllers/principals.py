@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from litestar import Controller, delete, get, post
+from litestar import Controller, Request, delete, get, post
 from litestar.di import Provide
 
 from mlplatform.modules.gateway.api import Principal, Role, requires_authenticated, requires_platform_admin
 from mlplatform.modules.gateway.controllers.deps import provide_gateway_service
+from mlplatform.modules.gateway.invalidation import key_changed, principal_changed
 from mlplatform.modules.gateway.models import ApiKeyRow, PrincipalRow
 from mlplatform.modules.gateway.runtime import GatewayRuntime
 from mlplatform.modules.gateway.schemas import (
@@ -69,9 +71,11 @@ class UserController(Controller):
         return [principal_out(r) for r in await service.list_principals("user")]
 
     @post("/{name:str}/disable", status_code=200, summary="Disable a user: every credential stops working")
-    async def disable_user(self, name: str, service: GatewayService, gateway: GatewayRuntime) -> PrincipalOut:
+    async def disable_user(
+        self, request: Request[Any, Any, Any], name: str, service: GatewayService, gateway: GatewayRuntime
+    ) -> PrincipalOut:
         row = await service.set_disabled(f"user:{name}", True)
-        gateway.authenticator.forget_principal(row.id)
+        gateway.invalidations.changed(request.scope, principal_changed(row.id))
         return principal_out(row)
 
 
@@ -110,7 +114,12 @@ class ApiKeyController(Controller):
 
     @delete("/{key:uuid}", summary="Revoke an API key (effective at once here, within seconds everywhere)")
     async def revoke_api_key(
-        self, key: uuid.UUID, service: GatewayService, principal: Principal, gateway: GatewayRuntime
+        self,
+        request: Request[Any, Any, Any],
+        key: uuid.UUID,
+        service: GatewayService,
+        principal: Principal,
+        gateway: GatewayRuntime,
     ) -> None:
         row, _ = await service.revoke_api_key(principal, key)
-        gateway.authenticator.forget_key(row.key_id)
+        gateway.invalidations.changed(request.scope, key_changed(row.key_id))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from litestar import Controller, delete, get, patch, post, put
+from typing import Any
+
+from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.di import Provide
 
 from mlplatform.modules.gateway.api import (
@@ -13,6 +15,7 @@ from mlplatform.modules.gateway.api import (
     requires_role,
 )
 from mlplatform.modules.gateway.controllers.deps import provide_gateway_service
+from mlplatform.modules.gateway.invalidation import EVERYTHING, PROJECTS, principal_changed
 from mlplatform.modules.gateway.models import Membership, PrincipalRow, Project
 from mlplatform.modules.gateway.runtime import GatewayRuntime
 from mlplatform.modules.gateway.schemas import MemberOut, MemberPut, ProjectCreate, ProjectOut, ProjectUpdate
@@ -50,11 +53,15 @@ class ProjectController(Controller):
         summary="Create a project (platform admins; the creator becomes its admin)",
     )
     async def create_project(
-        self, data: ProjectCreate, service: GatewayService, principal: Principal, gateway: GatewayRuntime
+        self,
+        request: Request[Any, Any, Any],
+        data: ProjectCreate,
+        service: GatewayService,
+        principal: Principal,
+        gateway: GatewayRuntime,
     ) -> ProjectOut:
         project = await service.create_project(data, principal)
-        gateway.projects.invalidate()
-        gateway.authenticator.forget_principal(principal.id)
+        gateway.invalidations.changed(request.scope, PROJECTS, principal_changed(principal.id))
         return project_out(project, Role.ADMIN)
 
     @get("/", guards=[requires_authenticated], summary="Projects the caller can see")
@@ -72,10 +79,11 @@ class ProjectController(Controller):
         return project_out(await service.update_project(project, data), principal.role_in(project))
 
     @delete("/{project:str}", guards=[requires_role(Role.ADMIN)], summary="Delete a project and its memberships")
-    async def delete_project(self, project: str, service: GatewayService, gateway: GatewayRuntime) -> None:
+    async def delete_project(
+        self, request: Request[Any, Any, Any], project: str, service: GatewayService, gateway: GatewayRuntime
+    ) -> None:
         await service.delete_project(project)
-        gateway.projects.invalidate()
-        gateway.authenticator.forget_all()
+        gateway.invalidations.changed(request.scope, EVERYTHING)
 
     @get("/{project:str}/members", guards=[requires_role(Role.VIEWER)])
     async def list_members(self, project: str, service: GatewayService) -> list[MemberOut]:
@@ -88,6 +96,7 @@ class ProjectController(Controller):
     )
     async def put_member(
         self,
+        request: Request[Any, Any, Any],
         project: str,
         member: str,
         data: MemberPut,
@@ -96,9 +105,18 @@ class ProjectController(Controller):
         gateway: GatewayRuntime,
     ) -> MemberOut:
         row, membership = await service.put_member(project, member, Role.parse(data.role), principal)
-        gateway.authenticator.forget_principal(row.id)
+        gateway.invalidations.changed(request.scope, principal_changed(row.id))
         return member_out(row, membership)
 
     @delete("/{project:str}/members/{member:str}", guards=[requires_role(Role.MAINTAINER)])
-    async def remove_member(self, project: str, member: str, service: GatewayService, gateway: GatewayRuntime) -> None:
-        gateway.authenticator.forget_principal(await service.remove_member(project, member))
+    async def remove_member(
+        self,
+        request: Request[Any, Any, Any],
+        project: str,
+        member: str,
+        service: GatewayService,
+        principal: Principal,
+        gateway: GatewayRuntime,
+    ) -> None:
+        removed = await service.remove_member(project, member, principal)
+        gateway.invalidations.changed(request.scope, principal_changed(removed))
