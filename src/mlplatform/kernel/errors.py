@@ -183,11 +183,24 @@ DATABASE_REFUSED_DETAIL = (
 )
 
 
+_DATABASE_TEXT = re.compile(
+    r"\[SQL: |\[parameters: |\((?:psycopg|psycopg2|asyncpg|sqlite3|sqlalchemy)[\w.]*\)|Background on this error"
+)
+"""What a database driver's or SQLAlchemy's message looks like (it holds the statement and its parameters)."""
+
+
 def platform_error_document(exc: PlatformError, instance: str | None) -> dict[str, Any]:
     """The problem document for `exc`, as the app's handler and the express routes both send it.
 
     A 5xx is logged here (with its traceback) and answered generically: its detail and extras may hold
-    exception text (SQL, addresses), which is for the log only. A 503 still names its component."""
+    exception text (SQL, addresses), which is for the log only. A 503 still names its component. A 4xx
+    whose detail is a database message passed on as is (a library wrapping a driver error in its own
+    "invalid parameter" error) gets a generic detail too."""
+    if exc.status_code < 500 and _DATABASE_TEXT.search(exc.detail):
+        log.warning("database_text_withheld", status=exc.status_code, path=instance, detail=exc.detail)
+        return problem_document(
+            status=exc.status_code, detail=DATABASE_REFUSED_DETAIL, title=exc.title, slug=exc.slug, instance=instance
+        )
     if exc.status_code < 500:
         return problem_document(
             status=exc.status_code, detail=exc.detail, title=exc.title, slug=exc.slug, instance=instance, **exc.extra
