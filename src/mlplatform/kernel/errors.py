@@ -183,10 +183,8 @@ DATABASE_REFUSED_DETAIL = (
 )
 
 
-_DATABASE_TEXT = re.compile(
-    r"\[SQL: |\[parameters: |\((?:psycopg|psycopg2|asyncpg|sqlite3|sqlalchemy)[\w.]*\)|Background on this error"
-)
-"""What a database driver's or SQLAlchemy's message looks like (it holds the statement and its parameters)."""
+_DATABASE_TEXT = re.compile(r"\[SQL: |\[parameters: |Background on this error|sqlalche\.me/")
+"""What SQLAlchemy's rendering of a database error looks like (it holds the statement and its parameters)."""
 
 
 def platform_error_document(exc: PlatformError, instance: str | None) -> dict[str, Any]:
@@ -199,7 +197,12 @@ def platform_error_document(exc: PlatformError, instance: str | None) -> dict[st
     if exc.status_code < 500 and _DATABASE_TEXT.search(exc.detail):
         log.warning("database_text_withheld", status=exc.status_code, path=instance, detail=exc.detail)
         return problem_document(
-            status=exc.status_code, detail=DATABASE_REFUSED_DETAIL, title=exc.title, slug=exc.slug, instance=instance
+            status=exc.status_code,
+            detail=DATABASE_REFUSED_DETAIL,
+            title=exc.title,
+            slug=exc.slug,
+            instance=instance,
+            **exc.extra,
         )
     if exc.status_code < 500:
         return problem_document(

@@ -48,8 +48,9 @@ BEYOND_INT64 = 2**63
 HUGE = 100_000
 LEAKS = re.compile(
     r"SELECT \S|INSERT INTO|UPDATE \S+ SET|DELETE FROM|\[SQL:|\[parameters:|Traceback|File \"|"
-    r"(?i:sqlalchemy|asyncpg|psycopg|postgres(?:ql)?(?:\+\w+)?://|redis://|sqlite(?:\+\w+)?://|background on this)"
+    r"(?i:postgres(?:ql)?(?:\+\w+)?://|redis://|sqlite(?:\+\w+)?://|background on this error)"
 )
+"""SQL statements and their parameters, tracebacks, connection URLs."""
 SKIPPED_PREFIXES = ("/schema",)
 OAUTH_ERRORS = {"/api/v1/auth/token"}
 """Routes whose refusals are RFC 6749 error documents (`application/json` with `error`), as OAuth clients expect."""
