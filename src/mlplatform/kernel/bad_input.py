@@ -17,7 +17,6 @@ only a body that fails it is decoded and walked.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from itertools import accumulate
 from typing import Any
@@ -33,10 +32,10 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
 _NUL_ESCAPE = b"\\u0000"
-_LONG_DIGITS = re.compile(rb"\d{19}")
+_DIGITS_AS_ZEROS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+_NINETEEN_DIGITS = b"0" * 19
 """int64 has 19 digits at most: a shorter run of digits can never be out of range."""
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
 _DEPTH_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 _decoder = msgspec.json.Decoder()
 
@@ -52,7 +51,7 @@ def check_json_body(body: bytes, where: str = "body") -> None:
             raise BadRequest(f"{where}: not valid UTF-8 (byte {exc.start})", field=where) from None
     if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and _json_depth(body) > MAX_JSON_DEPTH:
         raise BadRequest(f"{where}: JSON nested deeper than {MAX_JSON_DEPTH} levels", field=where)
-    if _NUL_ESCAPE not in body and _LONG_DIGITS.search(body) is None:
+    if _NUL_ESCAPE not in body and not _has_long_digits(body):
         return
     try:
         document = _decoder.decode(body)
@@ -83,9 +82,19 @@ def check_values(document: Any, where: str) -> None:
             stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
 
 
+def _has_long_digits(data: bytes) -> bool:
+    """Whether `data` has a run of 19 or more digits (a translation and a substring search: an order of
+    magnitude faster than a regular expression on large bodies)."""
+    return _NINETEEN_DIGITS in data.translate(_DIGITS_AS_ZEROS)
+
+
 def _json_depth(body: bytes) -> int:
-    """Deepest bracket nesting outside strings (brackets inside strings don't count)."""
-    brackets = _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
+    """Deepest bracket nesting outside strings (brackets inside strings don't count).
+
+    All in C but the last step: drop escaped backslashes and escaped quotes (so every quote left opens or
+    closes a string), keep only brackets and quotes, keep what lies outside quotes, then sum the steps."""
+    structure = body.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_STRUCTURE)
+    brackets = b"".join(structure.split(b'"')[::2])
     return max(accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0)
 
 
@@ -109,10 +118,10 @@ def check_form(body: bytes) -> None:
 def check_int_parameters(query_string: bytes, names: Iterable[str]) -> None:
     """Refuse an integer query parameter (`names`: those a route declares as int) beyond 64 bits."""
     wanted = set(names)
-    if not wanted or _LONG_DIGITS.search(query_string) is None:
+    if not wanted or not _has_long_digits(query_string):
         return
     for name, value in _query_pairs(query_string, "query string"):
-        if name in wanted and _LONG_DIGITS.search(value.encode()):
+        if name in wanted and _has_long_digits(value.encode()):
             try:
                 number = int(value)
             except ValueError:
