@@ -12,7 +12,7 @@ from litestar import Litestar, get, post
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, InternalServerException
 from litestar.testing import TestClient
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
 
 from mlplatform.kernel.errors import EXCEPTION_HANDLERS, SERVER_ERROR_DETAIL, Invalid, Unavailable
 from mlplatform.kernel.logging import configure_logging
@@ -58,6 +58,16 @@ def data_error() -> None:
     raise SQL_ERROR
 
 
+@get("/connection-lost", sync_to_thread=False)
+def connection_lost() -> None:
+    raise OperationalError(
+        "SELECT 1",
+        (),
+        Exception("connection to postgresql://user:pw@10.1.2.3/platform was closed"),
+        connection_invalidated=True,
+    )
+
+
 @get("/invalid-with-sql", sync_to_thread=False)
 def invalid_with_sql() -> None:
     raise Invalid("(psycopg.DataError) PostgreSQL text fields cannot contain NUL (0x00) bytes\n[SQL: SELECT 1]")
@@ -76,7 +86,17 @@ def shared_name(data: Body, features: str) -> dict[str, Any]:
 @pytest.fixture
 def client() -> Any:
     app = Litestar(
-        route_handlers=[http_500, internal, bug, redis_down, data_error, invalid_with_sql, invalid, shared_name],
+        route_handlers=[
+            http_500,
+            internal,
+            bug,
+            redis_down,
+            data_error,
+            connection_lost,
+            invalid_with_sql,
+            invalid,
+            shared_name,
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         logging_config=None,
     )
@@ -132,6 +152,14 @@ def test_a_value_the_database_refuses_is_a_generic_422(client: Any, logs: pytest
     assert "SELECT" not in response.text
     assert "0x00" not in response.text
     assert any(isinstance(line.get("exc_info"), DataError) for line in error_lines(logs))
+
+
+def test_a_lost_database_connection_is_a_503_naming_the_database(client: Any) -> None:
+    response = client.get("/connection-lost")
+    assert response.status_code == 503
+    assert response.json()["component"] == "database"
+    assert "postgresql" not in response.text
+    assert "SELECT" not in response.text
 
 
 def test_database_text_in_a_4xx_detail_is_withheld(client: Any) -> None:
