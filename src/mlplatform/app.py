@@ -21,6 +21,7 @@ from mlplatform.kernel.dependencies import provide_db_session, provide_platform
 from mlplatform.kernel.errors import EXCEPTION_HANDLERS
 from mlplatform.kernel.events import Dispatcher
 from mlplatform.kernel.express import express_middleware
+from mlplatform.kernel.input_guard import input_guard_middleware
 from mlplatform.kernel.jobs.hosting import start_jobs, stop_jobs
 from mlplatform.kernel.jobs.http import TAG as JOBS_TAG
 from mlplatform.kernel.jobs.http import jobs_router
@@ -124,7 +125,8 @@ def create_app(settings: Settings | None = None, *, modules: Sequence[Module] | 
             **{name: dependency for m in chosen for name, dependency in m.dependencies.items()},
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[prometheus.middleware, *(mw for m in chosen for mw in m.middleware)],
+        # The input guard before the modules' middleware: no gateway, guard or handler sees refused input.
+        middleware=[prometheus.middleware, input_guard_middleware, *(mw for m in chosen for mw in m.middleware)],
         lifespan=[lifespan],
         cors_config=cors,
         request_max_body_size=settings.http.max_body_bytes,

@@ -3,16 +3,27 @@
 Services raise `PlatformError` subclasses; each carries its HTTP status. Litestar's own HTTP
 exceptions (unknown route, wrong method, invalid body, oversize body) and anything unexpected are
 rendered through the same mapper, so every error a client sees has the same shape.
+
+What a client may see: a 4xx carries its detail (written for the client). A 5xx never does: its body is
+the status, a generic title and detail, the request id and, for a 503, the name of the component that is
+down; the detail, the exception and its traceback go to the log under the same request id. Database
+errors never reach a body verbatim (their text holds SQL statements with bound parameters): a value the
+database refuses (`DataError`: out of range, NUL) is a generic 422, a lost connection a 503 naming the
+database, anything else a generic 500.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
+import msgspec
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from mlplatform.kernel.request_ids import current_request_id
 
@@ -34,6 +45,14 @@ class PlatformError(Exception):
         self.detail = detail
         self.headers = headers or {}
         self.extra = extra
+
+
+class BadRequest(PlatformError):
+    """The request cannot be read at all (400): a body that is not UTF-8, JSON nested too deep."""
+
+    status_code = 400
+    title = "Bad request"
+    slug = "bad-request"
 
 
 class Invalid(PlatformError):
@@ -157,16 +176,50 @@ def problem_document(
     return body
 
 
-def _platform_error_handler(request: Request[Any, Any, Any], exc: PlatformError) -> Response[dict[str, Any]]:
-    return problem_response(
-        request,
-        status=exc.status_code,
-        detail=exc.detail,
-        title=exc.title,
-        slug=exc.slug,
-        headers=exc.headers,
-        **exc.extra,
+SERVER_ERROR_DETAIL = "The request failed on the server's side; the request id identifies it in the platform's log."
+UNAVAILABLE_DETAIL = "A component the request needs is unavailable ({component}); retry later."
+DATABASE_REFUSED_DETAIL = (
+    "A value in the request is one the database cannot store or compare (out of range, or a character it refuses)."
+)
+
+
+_DATABASE_TEXT = re.compile(r"\[SQL: |\[parameters: |Background on this error|sqlalche\.me/")
+"""What SQLAlchemy's rendering of a database error looks like (it holds the statement and its parameters)."""
+
+
+def platform_error_document(exc: PlatformError, instance: str | None) -> dict[str, Any]:
+    """The problem document for `exc`, as the app's handler and the express routes both send it.
+
+    A 5xx is logged here (with its traceback) and answered generically: its detail and extras may hold
+    exception text (SQL, addresses), which is for the log only. A 503 still names its component. A 4xx
+    whose detail is a database message passed on as is (a library wrapping a driver error in its own
+    "invalid parameter" error) gets a generic detail too."""
+    if exc.status_code < 500 and _DATABASE_TEXT.search(exc.detail):
+        log.warning("database_text_withheld", status=exc.status_code, path=instance, detail=exc.detail)
+        return problem_document(
+            status=exc.status_code,
+            detail=DATABASE_REFUSED_DETAIL,
+            title=exc.title,
+            slug=exc.slug,
+            instance=instance,
+            **exc.extra,
+        )
+    if exc.status_code < 500:
+        return problem_document(
+            status=exc.status_code, detail=exc.detail, title=exc.title, slug=exc.slug, instance=instance, **exc.extra
+        )
+    component = exc.component if isinstance(exc, Unavailable) else None
+    logger = log.warning if component is not None else log.error
+    logger("server_error", status=exc.status_code, path=instance, detail=exc.detail, component=component, exc_info=exc)
+    detail = UNAVAILABLE_DETAIL.format(component=component) if component is not None else SERVER_ERROR_DETAIL
+    return problem_document(
+        status=exc.status_code, detail=detail, title=exc.title, slug=exc.slug, instance=instance, component=component
     )
+
+
+def _platform_error_handler(request: Request[Any, Any, Any], exc: PlatformError) -> Response[dict[str, Any]]:
+    body = platform_error_document(exc, request.url.path)
+    return Response(content=body, status_code=exc.status_code, media_type=PROBLEM_JSON, headers=exc.headers)
 
 
 def _validation_errors(exc: ValidationException) -> list[dict[str, Any]]:
@@ -177,29 +230,59 @@ def _validation_errors(exc: ValidationException) -> list[dict[str, Any]]:
     return errors
 
 
+_BODY_LOCATION = re.compile(r" - at `\$\.data(?:[.\[]([^`]*))?`$")
+
+
+def _misfiled_body_error(exc: HTTPException) -> dict[str, Any] | None:
+    """The body error Litestar reports as a 500: its signature model files a body field's validation error
+    under the field's bare name and, when that name is also a dependency's (`features`), takes it for a
+    failed dependency. The cause still says where it failed: `$.data...` is the body, the client's."""
+    cause = exc.__cause__
+    if exc.status_code != 500 or not isinstance(cause, msgspec.ValidationError):
+        return None
+    match = _BODY_LOCATION.search(str(cause))
+    if match is None:
+        return None
+    return {"key": match.group(1) or "data", "message": str(cause).split(" - ", 1)[0], "source": "body"}
+
+
 def _http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
     status = exc.status_code
+    if (body_error := _misfiled_body_error(exc)) is not None:
+        detail = f"Validation failed for {request.method} {request.url.path}"
+        return problem_response(request, status=422, detail=detail, errors=[body_error])
+    if status >= 500:
+        log.error("server_error", status=status, path=request.url.path, detail=exc.detail, exc_info=exc)
+        return problem_response(request, status=status, detail=SERVER_ERROR_DETAIL, headers=exc.headers)
     detail = exc.detail or _STATUS_TITLES.get(status, ("Error", ""))[0]
     extra: dict[str, Any] = {}
     if isinstance(exc, ValidationException):
         status = 422 if status == 400 and _validation_errors(exc) else status
         extra["errors"] = _validation_errors(exc) or None
-    if status >= 500:
-        log.error("http_error", status=status, detail=detail)
-        detail = _STATUS_TITLES.get(status, ("Error", ""))[0]
     return problem_response(request, status=status, detail=detail, headers=exc.headers, **extra)
 
 
+def _database_error_handler(request: Request[Any, Any, Any], exc: SQLAlchemyError) -> Response[dict[str, Any]]:
+    """A database error that no service turned into a `PlatformError`: never its text in the body."""
+    if isinstance(exc, DataError):
+        log.warning("database_refused_value", path=request.url.path, exc_info=exc)
+        return problem_response(request, status=422, detail=DATABASE_REFUSED_DETAIL)
+    if isinstance(exc, PoolTimeout) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+        unavailable = Unavailable("the database is unreachable", component="database")
+        unavailable.__cause__ = exc
+        return _platform_error_handler(request, unavailable)
+    return _unexpected_error_handler(request, exc)
+
+
 def _unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    log.exception("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
-    return problem_response(
-        request, status=HTTP_500_INTERNAL_SERVER_ERROR, detail="An unexpected error occurred; it was logged."
-    )
+    log.error("unhandled_error", status=500, path=request.url.path, error_type=type(exc).__name__, exc_info=exc)
+    return problem_response(request, status=HTTP_500_INTERNAL_SERVER_ERROR, detail=SERVER_ERROR_DETAIL)
 
 
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     PlatformError: _platform_error_handler,
     HTTPException: _http_exception_handler,
+    SQLAlchemyError: _database_error_handler,
     Exception: _unexpected_error_handler,
 }
 """Register on the Litestar app: every error leaves as problem+json."""
@@ -207,6 +290,8 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
 __all__ = [
     "EXCEPTION_HANDLERS",
     "PROBLEM_JSON",
+    "SERVER_ERROR_DETAIL",
+    "BadRequest",
     "Conflict",
     "Forbidden",
     "Invalid",
@@ -217,6 +302,7 @@ __all__ = [
     "RateLimited",
     "Unauthenticated",
     "Unavailable",
+    "platform_error_document",
     "problem_document",
     "problem_response",
 ]

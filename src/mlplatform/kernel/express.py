@@ -10,7 +10,8 @@ The express handler takes on only what it can answer exactly like the full stack
 else (no or invalid credentials, browsers, malformed bodies) is declined and answered by the full stack.
 
 Kept equal to the full stack: the request id and access log (`request_id_middleware` wraps this one),
-problem+json for errors (the same document as the app's exception handlers). Express requests are
+problem+json for errors (the same document as the app's exception handlers, generic for a 5xx), and the
+kernel's bad-input checks (a request failing them is declined, so the full stack refuses it). Express requests are
 counted in their own Prometheus series, `mlplatform_express_requests_total{method,path,status_code}`
 and `mlplatform_express_request_duration_seconds{method,path}`.
 """
@@ -28,7 +29,14 @@ import structlog
 from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
 from prometheus_client import Counter, Histogram
 
-from mlplatform.kernel.errors import PROBLEM_JSON, PlatformError, problem_document
+from mlplatform.kernel.bad_input import check_json_body, check_path, check_query_string
+from mlplatform.kernel.errors import (
+    PROBLEM_JSON,
+    SERVER_ERROR_DETAIL,
+    PlatformError,
+    platform_error_document,
+    problem_document,
+)
 
 log = structlog.get_logger("mlplatform.express")
 
@@ -84,14 +92,7 @@ def compile_path(template: str) -> re.Pattern[str]:
 
 def problem_answer(scope: Scope, exc: PlatformError, headers: Headers = ()) -> ExpressAnswer:
     """The problem+json answer the app's exception handler gives for `exc` (plus `headers`)."""
-    document = problem_document(
-        status=exc.status_code,
-        detail=exc.detail,
-        title=exc.title,
-        slug=exc.slug,
-        instance=scope["path"],
-        **exc.extra,
-    )
+    document = platform_error_document(exc, scope["path"])
     extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()]
     return ExpressAnswer(
         body=_encoder.encode(document),
@@ -102,9 +103,7 @@ def problem_answer(scope: Scope, exc: PlatformError, headers: Headers = ()) -> E
 
 
 def _internal_error(scope: Scope) -> ExpressAnswer:
-    document = problem_document(
-        status=500, detail="An unexpected error occurred; it was logged.", instance=scope["path"]
-    )
+    document = problem_document(status=500, detail=SERVER_ERROR_DETAIL, instance=scope["path"])
     return ExpressAnswer(body=_encoder.encode(document), status=500, media_type=PROBLEM_JSON.encode())
 
 
@@ -145,7 +144,7 @@ def express_middleware(app: ASGIApp, routes: Sequence[ExpressRoute], *, max_body
         started = time.perf_counter()
         messages, body = await _read_body(receive, max_body_bytes)
         answer: ExpressAnswer | None = None
-        if body is not None:
+        if body is not None and _acceptable(scope, body):
             try:
                 answer = await series.route.handler(scope, body, match.groupdict())
             except PlatformError as exc:
@@ -174,6 +173,18 @@ def express_middleware(app: ASGIApp, routes: Sequence[ExpressRoute], *, max_body
         series.duration.observe(time.perf_counter() - started)
 
     return middleware
+
+
+def _acceptable(scope: Scope, body: bytes) -> bool:
+    """The kernel's bad-input checks (`bad_input.py`): what fails them is declined, so the full stack
+    refuses it with the very answer any other route gives."""
+    try:
+        check_path(scope["path"])
+        check_query_string(scope.get("query_string", b""))
+        check_json_body(body)
+    except PlatformError:
+        return False
+    return True
 
 
 def _match(candidates: list[tuple[re.Pattern[str], _Series]], path: str) -> tuple[_Series, re.Match[str]] | None:

@@ -97,3 +97,32 @@ async def test_errors_are_problems() -> None:
     assert status == 500
     assert "a bug" not in body.decode(), "internals stay in the log"
     assert json.loads(body)["status"] == 500
+
+
+async def test_bad_input_is_declined_so_the_full_stack_refuses_it() -> None:
+    """NUL, integers beyond int64, non-UTF-8 and too-deep bodies, and NUL in the path go to the full stack,
+    whose input guard answers them like on any other route."""
+    recorder = Recorder()
+    app = app_with(recorder, limit=10_000)
+    bad = [b'{"a": "x\\u0000"}', b'{"a": 99999999999999999999}', b'{"a": "\xff"}', b"[" * 1000 + b"]" * 1000]
+    for body in bad:
+        assert (await call(app, "/feast/demo/read", [body]))[0] == 299, body[:20]
+    assert (await call(app, "/feast/de\x00mo/read", [b"hello"]))[0] == 299
+    assert recorder.bodies == [*bad, b"hello"]
+    assert (await call(app, "/feast/demo/read", [b'{"a": "fine"}']))[0] == 200
+
+
+async def test_an_express_5xx_is_generic() -> None:
+    from mlplatform.kernel.errors import SERVER_ERROR_DETAIL, Unavailable
+
+    async def down(scope: Any, body: bytes, params: dict[str, str]) -> ExpressAnswer | None:
+        raise Unavailable("Redis at 10.1.2.3:6379 is unreachable", component="redis")
+
+    app = express_middleware(Recorder(), [ExpressRoute("POST", "/read", down)], max_body_bytes=100)
+    status, _headers, body = await call(app, "/read", [b"{}"])
+    assert status == 503
+    problem = json.loads(body)
+    assert problem["component"] == "redis"
+    assert "10.1.2.3" not in body.decode()
+    status, _headers, body = await call(app_with(Recorder()), "/feast/demo/read", [b"boom"])
+    assert json.loads(body)["detail"] == SERVER_ERROR_DETAIL
