@@ -20,15 +20,17 @@ class ProjectCache:
         self._loaded_at = float("-inf")
 
     async def exists(self, project: str) -> bool:
-        if project in self._names:
-            return True
-        if time.monotonic() - self._loaded_at > REFRESH_SECONDS or project not in self._names:
+        """Deleted projects (tombstoned, being purged) do not exist. A project deleted through another
+        replica stops existing here within `REFRESH_SECONDS`."""
+        if project not in self._names or time.monotonic() - self._loaded_at > REFRESH_SECONDS:
             await self.refresh()
         return project in self._names
 
     async def refresh(self) -> None:
         async with self.database.sessionmaker() as session:
-            self._names = frozenset((await session.scalars(select(Project.name))).all())
+            self._names = frozenset(
+                (await session.scalars(select(Project.name).where(Project.deleted_at.is_(None)))).all()
+            )
         self._loaded_at = time.monotonic()
 
     def invalidate(self) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from litestar import Controller, delete, get, patch, post, put
 from litestar.di import Provide
 
+from mlplatform.kernel.context import PlatformContext
+from mlplatform.kernel.jobs.runtime import jobs_runtime
 from mlplatform.modules.gateway.api import (
     Principal,
     Role,
@@ -15,7 +17,14 @@ from mlplatform.modules.gateway.api import (
 from mlplatform.modules.gateway.controllers.deps import provide_gateway_service
 from mlplatform.modules.gateway.models import Membership, PrincipalRow, Project
 from mlplatform.modules.gateway.runtime import GatewayRuntime
-from mlplatform.modules.gateway.schemas import MemberOut, MemberPut, ProjectCreate, ProjectOut, ProjectUpdate
+from mlplatform.modules.gateway.schemas import (
+    MemberOut,
+    MemberPut,
+    ProjectCreate,
+    ProjectDeletion,
+    ProjectOut,
+    ProjectUpdate,
+)
 from mlplatform.modules.gateway.services import GatewayService, subject_of
 
 
@@ -71,11 +80,25 @@ class ProjectController(Controller):
     ) -> ProjectOut:
         return project_out(await service.update_project(project, data), principal.role_in(project))
 
-    @delete("/{project:str}", guards=[requires_role(Role.ADMIN)], summary="Delete a project and its memberships")
-    async def delete_project(self, project: str, service: GatewayService, gateway: GatewayRuntime) -> None:
-        await service.delete_project(project)
+    @delete(
+        "/{project:str}",
+        guards=[requires_role(Role.ADMIN)],
+        status_code=202,
+        summary="Delete a project: gone at once; a purge job removes what it left everywhere, then frees its name",
+    )
+    async def delete_project(
+        self,
+        project: str,
+        service: GatewayService,
+        principal: Principal,
+        gateway: GatewayRuntime,
+        platform: PlatformContext,
+    ) -> ProjectDeletion:
+        row, job = await service.delete_project(project, principal, jobs_runtime(platform))
         gateway.projects.invalidate()
         gateway.authenticator.forget_all()
+        assert row.deleted_at is not None
+        return ProjectDeletion(name=row.name, deleted_at=row.deleted_at, purge_job_id=job.id)
 
     @get("/{project:str}/members", guards=[requires_role(Role.VIEWER)])
     async def list_members(self, project: str, service: GatewayService) -> list[MemberOut]:
