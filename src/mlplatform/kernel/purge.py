@@ -18,12 +18,14 @@ step that cannot finish yet raises `PurgeNotReady`, which the job runner retries
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import structlog
 from sqlalchemy import delete, func, select
 
+from mlplatform.kernel.errors import Unavailable
 from mlplatform.kernel.events.model import OutboxDelivery, OutboxEvent
 from mlplatform.kernel.jobs.context import JobContext
 from mlplatform.kernel.jobs.hosting import JobRegistrar
@@ -31,6 +33,7 @@ from mlplatform.kernel.jobs.model import ACTIVE_STATUSES, TERMINAL_STATUSES, Ker
 from mlplatform.kernel.jobs.registry import JobDefinition, JobRegistry
 from mlplatform.kernel.jobs.runtime import jobs_runtime
 from mlplatform.kernel.module import Module, PurgeHook
+from mlplatform.kernel.storage import ObjectStore
 
 log = structlog.get_logger("mlplatform.purge")
 
@@ -80,7 +83,7 @@ async def run_purge(
     steps = len(early) + len(last) + 1
     for index, (name, hook) in enumerate(early):
         ctx.report(0.2 + 0.75 * index / steps, f"purging {name}")
-        removed[name] = dict(await hook(ctx.platform, project))
+        removed[name] = await run_hook(ctx, name, hook, project)
     if await latest_event_seq(ctx, project) != latest:
         # Something published an event of the project while the modules were purged: start over.
         raise PurgeNotReady(f"project {project!r} published events during its purge")
@@ -88,10 +91,18 @@ async def run_purge(
     removed["kernel"] = await purge_kernel_rows(ctx, project)
     for name, hook in last:
         ctx.report(0.95, f"purging {name}")
-        removed[name] = dict(await hook(ctx.platform, project))
+        removed[name] = await run_hook(ctx, name, hook, project)
     log.info("project_purged", project=project, removed=removed)
     ctx.report(1.0, f"project {project!r} purged")
     return {"project": project, "removed": removed}
+
+
+async def run_hook(ctx: JobContext, name: str, hook: PurgeHook, project: str) -> dict[str, int]:
+    try:
+        return dict(await hook(ctx.platform, project))
+    except Unavailable as exc:
+        # A dependency is down: not a reason to give up on the purge (other platform errors are).
+        raise PurgeNotReady(f"{name}: {exc.detail}") from exc
 
 
 async def stop_project_jobs(ctx: JobContext, project: str) -> None:
@@ -168,6 +179,23 @@ async def purge_kernel_rows(ctx: JobContext, project: str) -> dict[str, int]:
         )
         events = await session.execute(delete(OutboxEvent).where(OutboxEvent.project == project))
     return {"jobs": _count(jobs), "outbox_events": _count(events)}
+
+
+async def delete_objects_under(store: ObjectStore, prefix: str) -> int:
+    """Delete every object whose key starts with `prefix` (end it with `/` to mean a folder); returns how many."""
+    removed = 0
+    while True:
+        batch: list[str] = []
+        async with contextlib.aclosing(store.list(prefix)) as listing:
+            async for info in listing:
+                batch.append(info.key)
+                if len(batch) >= 1000:
+                    break
+        if not batch:
+            return removed
+        for key in batch:
+            await store.delete(key)
+        removed += len(batch)
 
 
 def _hooks(modules: Iterable[Module]) -> list[tuple[str, PurgeHook]]:
