@@ -2,7 +2,7 @@
 
 Removed:
 - the Feast project in the registry: entities, data sources, feature views, feature services, saved datasets,
-  permissions, materialization records and version history;
+  permissions, materialization records and version history (an empty project entry of the name is left);
 - online rows: on Redis, every key of the Feast project (any view, including views deleted earlier), matched
   exactly — Feast's own clean-up matches keys by suffix and would also delete another project's rows when one
   name ends with the other (`p` and `shop`); on SQLite, the project's tables (Feast's `teardown` would delete
@@ -62,6 +62,7 @@ async def purge_project(platform: PlatformContext, project: str) -> Mapping[str,
 def purge_feast(runtime: FeaturesRuntime, project: str) -> dict[str, int]:
     """Blocking (worker thread): the registry's objects of the project, and its SQLite online tables."""
     from feast.errors import ProjectNotFoundException
+    from feast.project import Project
 
     store = runtime.gateway.store(project)
     registry = store.registry
@@ -88,6 +89,9 @@ def purge_feast(runtime: FeaturesRuntime, project: str) -> dict[str, int]:
     with contextlib.suppress(ProjectNotFoundException):
         registry.delete_project(name, commit=True)
     _delete_version_history(registry, name)
+    # An empty entry of the name again: other processes keep a store of the project whose cached registry
+    # says it exists, and Feast then writes objects without creating the project first.
+    registry.apply_project(Project(name=name), commit=True)
     return counts
 
 
