@@ -1,0 +1,103 @@
+"""While a deleted project's purge is pending its name stays taken (409), and its members and keys are cut off
+at once; the purge waits until the project's events reached every subscriber, then frees the name."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mlplatform.kernel.events import StoredEvent, Subscriber
+from mlplatform.kernel.module import Module
+from mlplatform.modules.gateway import module as gateway
+from mlplatform.modules.gateway.events import ProjectDeleted
+from mlplatform.settings import Settings
+from tests.support.auth import grant
+
+TERMINAL = {"succeeded", "failed", "cancelled"}
+
+
+class Gate:
+    """A subscriber that fails every delivery of `ProjectDeleted` until opened (a webhook endpoint that is down)."""
+
+    def __init__(self) -> None:
+        self.open = False
+        self.attempts = 0
+
+    async def handle(self, session: AsyncSession, stored: StoredEvent) -> None:
+        self.attempts += 1
+        if not self.open:
+            raise RuntimeError("subscriber unavailable")
+
+
+@pytest.fixture
+def gate() -> Gate:
+    return Gate()
+
+
+@pytest.fixture
+async def client(tmp_path: Path, gate: Gate) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    from mlplatform.app import create_app
+
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        outbox={
+            "poll_interval_seconds": 0.05,
+            "backoff_base_seconds": 0.05,
+            "backoff_max_seconds": 0.1,
+            "max_attempts": 10_000,
+        },
+        log_json=False,
+    )
+    subscriber = Subscriber("tests.gate", gate.handle, frozenset({ProjectDeleted.event_type}))
+    blocker = Module(name="gate", subscribers=lambda _: [subscriber])
+    async with AsyncTestClient(create_app(settings, modules=[gateway, blocker])) as test_client:
+        yield test_client
+
+
+async def wait_job(client: AsyncTestClient[Litestar], headers: dict[str, str], job_id: str) -> dict[str, Any]:
+    for _ in range(300):
+        job: dict[str, Any] = (await client.get(f"/api/v1/jobs/{job_id}", headers=headers)).json()
+        if job["status"] in TERMINAL:
+            return job
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"purge job still {job['status']}")
+
+
+async def test_the_name_is_taken_until_the_purge_finished(client: AsyncTestClient[Litestar], gate: Gate) -> None:
+    app = client.app
+    admin = await grant(app, platform_admin=True)
+    assert (await client.post("/api/v1/projects", json={"name": "p"}, headers=admin)).status_code == 201
+    member = await grant(app, project="p", role="contributor", name="carol")
+    scoped = await grant(app, project="p", role="viewer", name="dave", key_project="p")
+    assert (await client.get("/api/v1/projects/p", headers=member)).status_code == 200
+
+    deleted = await client.delete("/api/v1/projects/p", headers=admin)
+    assert deleted.status_code == 202, deleted.text
+    job_id = deleted.json()["purge_job_id"]
+
+    again = await client.post("/api/v1/projects", json={"name": "p"}, headers=admin)
+    assert again.status_code == 409, again.text
+    assert again.headers["content-type"].startswith("application/problem+json")
+    assert "purge is pending" in again.json()["detail"]
+    assert again.json()["purge_job_id"] == job_id
+    for headers in (admin, member):
+        assert (await client.get("/api/v1/projects/p", headers=headers)).status_code == 404
+        assert "p" not in [p["name"] for p in (await client.get("/api/v1/projects", headers=headers)).json()]
+    assert (await client.get("/api/v1/me", headers=scoped)).status_code == 401, "a key scoped to p is revoked"
+
+    while gate.attempts < 3:  # the purge waits for the event's delivery, retried while the subscriber fails
+        await asyncio.sleep(0.05)
+    assert (await client.get(f"/api/v1/jobs/{job_id}", headers=admin)).json()["status"] == "running"
+    assert (await client.post("/api/v1/projects", json={"name": "p"}, headers=admin)).status_code == 409
+
+    gate.open = True
+    assert (await wait_job(client, admin, job_id))["status"] == "succeeded"
+    assert (await client.post("/api/v1/projects", json={"name": "p"}, headers=admin)).status_code == 201
+    assert (await client.get("/api/v1/projects/p", headers=member)).status_code == 404, "old members are not members"
