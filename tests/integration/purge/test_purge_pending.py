@@ -101,3 +101,13 @@ async def test_the_name_is_taken_until_the_purge_finished(client: AsyncTestClien
     assert (await wait_job(client, admin, job_id))["status"] == "succeeded"
     assert (await client.post("/api/v1/projects", json={"name": "p"}, headers=admin)).status_code == 201
     assert (await client.get("/api/v1/projects/p", headers=member)).status_code == 404, "old members are not members"
+
+    # The new project's admin sees the new project's audit rows only; the old ones are kept.
+    owner = await grant(app, project="p", role="admin", name="erin")
+    assert (await client.patch("/api/v1/projects/p", json={"description": "new"}, headers=owner)).status_code == 200
+    rows = (await client.get("/api/v1/audit-events", params={"project": "p"}, headers=owner)).json()["items"]
+    assert [(r["method"], r["actor"]) for r in rows] == [("PATCH", "user:erin")]
+    earlier = await client.get("/api/v1/audit-events", params={"project": "p", "earlier_projects": True}, headers=admin)
+    assert "DELETE" in [r["method"] for r in earlier.json()["items"]]
+    refused = await client.get("/api/v1/audit-events", params={"project": "p", "earlier_projects": True}, headers=owner)
+    assert refused.status_code == 403
