@@ -4,7 +4,7 @@ at once; the purge waits until the project's events reached every subscriber, th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mlplatform.kernel.context import PlatformContext
+from mlplatform.kernel.errors import Invalid
 from mlplatform.kernel.events import StoredEvent, Subscriber
 from mlplatform.kernel.module import Module
 from mlplatform.modules.gateway import module as gateway
@@ -21,6 +23,20 @@ from mlplatform.settings import Settings
 from tests.support.auth import grant
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
+
+
+class Broken:
+    """A module whose purge fails (a deterministic error: not retried) until repaired."""
+
+    def __init__(self) -> None:
+        self.repaired = False
+        self.purged: list[str] = []
+
+    async def purge(self, platform: PlatformContext, project: str) -> Mapping[str, int]:
+        if not self.repaired:
+            raise Invalid("the module cannot purge yet")
+        self.purged.append(project)
+        return {"things": 1}
 
 
 class Gate:
@@ -42,7 +58,12 @@ def gate() -> Gate:
 
 
 @pytest.fixture
-async def client(tmp_path: Path, gate: Gate) -> AsyncIterator[AsyncTestClient[Litestar]]:
+def broken() -> Broken:
+    return Broken()
+
+
+@pytest.fixture
+async def client(tmp_path: Path, gate: Gate, broken: Broken) -> AsyncIterator[AsyncTestClient[Litestar]]:
     from mlplatform.app import create_app
 
     settings = Settings(
@@ -57,7 +78,8 @@ async def client(tmp_path: Path, gate: Gate) -> AsyncIterator[AsyncTestClient[Li
     )
     subscriber = Subscriber("tests.gate", gate.handle, frozenset({ProjectDeleted.event_type}))
     blocker = Module(name="gate", subscribers=lambda _: [subscriber])
-    async with AsyncTestClient(create_app(settings, modules=[gateway, blocker])) as test_client:
+    breakable = Module(name="breakable", purge_project=broken.purge)
+    async with AsyncTestClient(create_app(settings, modules=[gateway, blocker, breakable])) as test_client:
         yield test_client
 
 
@@ -70,7 +92,10 @@ async def wait_job(client: AsyncTestClient[Litestar], headers: dict[str, str], j
     raise AssertionError(f"purge job still {job['status']}")
 
 
-async def test_the_name_is_taken_until_the_purge_finished(client: AsyncTestClient[Litestar], gate: Gate) -> None:
+async def test_the_name_is_taken_until_the_purge_finished(
+    client: AsyncTestClient[Litestar], gate: Gate, broken: Broken
+) -> None:
+    broken.repaired = True
     app = client.app
     admin = await grant(app, platform_admin=True)
     assert (await client.post("/api/v1/projects", json={"name": "p"}, headers=admin)).status_code == 201
@@ -111,3 +136,28 @@ async def test_the_name_is_taken_until_the_purge_finished(client: AsyncTestClien
     assert "DELETE" in [r["method"] for r in earlier.json()["items"]]
     refused = await client.get("/api/v1/audit-events", params={"project": "p", "earlier_projects": True}, headers=owner)
     assert refused.status_code == 403
+
+
+async def test_a_failed_purge_keeps_the_name_until_run_again(
+    client: AsyncTestClient[Litestar], gate: Gate, broken: Broken
+) -> None:
+    gate.open = True
+    admin = await grant(client.app, platform_admin=True)
+    owner = await grant(client.app, project="q", role="admin", name="quinn")
+    not_deleted = await client.post("/api/v1/projects/q/purge", headers=admin)
+    assert not_deleted.status_code == 409, not_deleted.text
+    assert (await client.post("/api/v1/projects/q/purge", headers=owner)).status_code == 403
+
+    first = (await client.delete("/api/v1/projects/q", headers=owner)).json()["purge_job_id"]
+    failed = await wait_job(client, admin, first)
+    assert failed["status"] == "failed", failed
+    assert "cannot purge yet" in failed["error"]
+    assert (await client.post("/api/v1/projects", json={"name": "q"}, headers=admin)).status_code == 409
+
+    broken.repaired = True
+    again = await client.post("/api/v1/projects/q/purge", headers=admin)
+    assert again.status_code == 202, again.text
+    assert (await wait_job(client, admin, again.json()["purge_job_id"]))["status"] == "succeeded"
+    assert broken.purged == ["q"]
+    assert (await client.post("/api/v1/projects", json={"name": "q"}, headers=admin)).status_code == 201
+    assert (await client.post("/api/v1/projects/q/purge", headers=admin)).status_code == 409

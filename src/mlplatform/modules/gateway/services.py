@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mlplatform.kernel.db import utcnow
 from mlplatform.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from mlplatform.kernel.events import publish
-from mlplatform.kernel.jobs.model import KernelJob
+from mlplatform.kernel.jobs.model import JobStatus, KernelJob
 from mlplatform.kernel.jobs.runtime import JobRuntime
 from mlplatform.kernel.purge import PURGE_KIND
 from mlplatform.modules.gateway import schemas
@@ -107,6 +107,27 @@ class GatewayService:
                 aggregate_id=str(project.id), project=name, purge_job_id=str(job.id), deleted_by=actor.subject
             ),
         )
+        await self.session.flush()
+        return project, job
+
+    async def purge_again(self, name: str, actor: Principal, jobs: JobRuntime) -> tuple[Project, KernelJob]:
+        """Submit a new purge job for a deleted project whose last one ended without success."""
+        project = await self.session.scalar(select(Project).where(Project.name == name).with_for_update())
+        if project is None:
+            raise NotFound(f"no deleted project {name!r}: nothing to purge")
+        if project.deleted_at is None:
+            raise Conflict(f"project {name!r} is not deleted: delete it first")
+        last = await self.session.get(KernelJob, project.purge_job_id) if project.purge_job_id else None
+        if last is not None and not JobStatus(last.status).terminal:
+            raise Conflict(f"purge job {last.id} of {name!r} is still {last.status}", purge_job_id=str(last.id))
+        job = await jobs.submit(
+            self.session,
+            kind=PURGE_KIND,
+            params={"project": name, "project_id": str(project.id)},
+            project=None,
+            created_by=actor.subject,
+        )
+        project.purge_job_id = job.id
         await self.session.flush()
         return project, job
 

@@ -100,6 +100,19 @@ class ProjectController(Controller):
         assert row.deleted_at is not None
         return ProjectDeletion(name=row.name, deleted_at=row.deleted_at, purge_job_id=job.id)
 
+    @post(
+        "/{project:str}/purge",
+        guards=[requires_platform_admin],
+        status_code=202,
+        summary="Run the purge of a deleted project again (platform admins; after its purge job failed)",
+    )
+    async def purge_project(
+        self, project: str, service: GatewayService, principal: Principal, platform: PlatformContext
+    ) -> ProjectDeletion:
+        row, job = await service.purge_again(project, principal, jobs_runtime(platform))
+        assert row.deleted_at is not None
+        return ProjectDeletion(name=row.name, deleted_at=row.deleted_at, purge_job_id=job.id)
+
     @get("/{project:str}/members", guards=[requires_role(Role.VIEWER)])
     async def list_members(self, project: str, service: GatewayService) -> list[MemberOut]:
         return [member_out(p, m) for p, m in await service.members(project)]
