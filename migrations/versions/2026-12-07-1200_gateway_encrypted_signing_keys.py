@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql
 from mlplatform.kernel.migrations import migration_secrets
 
 revision: str = "20261207_gateway_signing_keys"
-down_revision: str | Sequence[str] | None = "20261127_gateway"
+down_revision: str | Sequence[str] | None = "20261207_gateway_tombstone"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -29,6 +29,7 @@ from mlplatform.kernel.logging import configure_logging
 from mlplatform.kernel.migrations import current_revisions, head_revisions, upgrade_async
 from mlplatform.kernel.module import Module
 from mlplatform.kernel.openapi_ids import operation_id
+from mlplatform.kernel.purge import purge_registrar
 from mlplatform.kernel.request_context import request_id_middleware
 from mlplatform.kernel.shutdown import ShutdownSequence
 from mlplatform.kernel.system import SYSTEM_ROUTES
@@ -94,7 +95,7 @@ def create_app(settings: Settings | None = None, *, modules: Sequence[Module] | 
                 for hook in module.on_startup:
                     await hook(context)
                 started.append(module)
-            await start_jobs(context, [register for m in chosen for register in m.jobs])
+            await start_jobs(context, [purge_registrar(chosen), *(register for m in chosen for register in m.jobs)])
             dispatcher.start()
             log.info("started", modules=[m.name for m in chosen], database=context.database.dialect)
             yield

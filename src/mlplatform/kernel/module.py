@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from mlplatform.kernel.jobs.http import JobAccess
 
 Hook = Callable[["PlatformContext"], Awaitable[None]]
+PurgeHook = Callable[["PlatformContext", str], Awaitable[Mapping[str, int]]]
+"""`async def purge(platform, project) -> {"what": count, ...}`: remove everything the module keeps for a
+deleted project (see `kernel/purge.py`). Idempotent: a retried purge finds less or nothing to remove."""
 
 
 @dataclass(frozen=True)
@@ -51,3 +54,6 @@ class Module:
     express_routes: Callable[[PlatformContext], Sequence[ExpressRoute]] | None = None
     """High-volume routes whose common case is answered before Litestar's router (`kernel/express.py`);
     each also exists in `route_handlers`, which answers whatever the express handler declines."""
+    purge_project: PurgeHook | None = None
+    """Remove what the module holds for a deleted project; run by the `kernel.purge_project` job, in reverse
+    module order (the identity module, first, is purged last: that frees the project's name)."""

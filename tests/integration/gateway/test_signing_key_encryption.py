@@ -31,7 +31,7 @@ from mlplatform.tables import import_all_tables
 from tests.support.auth import grant
 from tests.support.services import POSTGRES_ADMIN_URL, database_url
 
-BEFORE = "20261127_gateway"
+BEFORE = "20261207_gateway_tombstone"
 """The gateway's revision whose signing keys were stored in plaintext."""
 
 

@@ -19,6 +19,7 @@ from mlplatform.kernel.health import HealthCheck
 from mlplatform.kernel.module import Module
 from mlplatform.modules.experiments.controllers import ExperimentsController, RunsController
 from mlplatform.modules.experiments.mount import mlflow_server
+from mlplatform.modules.experiments.purge import purge_project
 from mlplatform.modules.experiments.startup import start_experiments, stop_experiments
 from mlplatform.modules.experiments.state import experiments_state
 from mlplatform.modules.experiments.subscribers import catalogue_sync_subscriber
@@ -42,5 +43,6 @@ module = Module(
     health_checks=_health_checks,
     on_startup=[start_experiments],
     on_shutdown=[stop_experiments],
+    purge_project=purge_project,
     openapi_tags=[("experiments", "Experiment tracking (MLflow): experiments, runs, metrics, links to the catalogue.")],
 )

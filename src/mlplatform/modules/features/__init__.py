@@ -13,6 +13,7 @@ from mlplatform.kernel.module import Module
 from mlplatform.modules.features.controllers.data import DATA_HANDLERS
 from mlplatform.modules.features.controllers.definitions import DEFINITION_CONTROLLERS
 from mlplatform.modules.features.controllers.serving import SERVING_HANDLERS
+from mlplatform.modules.features.purge import purge_project
 from mlplatform.modules.features.runtime import RUNTIME_KEY, FeaturesRuntime, features_runtime
 from mlplatform.modules.features.services.jobs import register_jobs
 from mlplatform.modules.features.serving.express import express_routes
@@ -52,6 +53,7 @@ module = Module(
     on_shutdown=[stop_features],
     jobs=[register_jobs],
     express_routes=express_routes,
+    purge_project=purge_project,
     dependencies={"features": Provide(provide_features, sync_to_thread=False)},
     openapi_tags=[
         ("features", "Feature store: definitions, online serving, pushes, materialization, training sets."),

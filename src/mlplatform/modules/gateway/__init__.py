@@ -39,6 +39,7 @@ from mlplatform.modules.gateway.middleware import gateway_middleware
 from mlplatform.modules.gateway.oidc import ExternalProvider, RoleMapping
 from mlplatform.modules.gateway.origin_policy import OriginPolicy
 from mlplatform.modules.gateway.projects_cache import ProjectCache
+from mlplatform.modules.gateway.purge import purge_project
 from mlplatform.modules.gateway.ratelimit import (
     InMemoryRateLimiter,
     LeasingRateLimiter,
@@ -161,6 +162,7 @@ module = Module(
     on_shutdown=[stop_gateway],
     middleware=[gateway_middleware],
     job_access=JOB_ACCESS,
+    purge_project=purge_project,
     dependencies={
         "principal": Provide(provide_principal, sync_to_thread=False),
         "gateway": Provide(provide_gateway, sync_to_thread=False),

@@ -162,7 +162,9 @@ def current_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Princip
 async def ensure_role(principal: Principal, project: str, role: Role, *, projects: ProjectDirectory) -> None:
     """Raise NotFound (not a member / no such project) or Forbidden (role too low)."""
     held = principal.role_in(project)
-    if held is None or (principal.platform_admin and not await projects.exists(project)):
+    # Roles not held through a membership (platform admins, OIDC `*` mappings, credentials cached before a
+    # deletion) must not reach a project that does not exist or is deleted and being purged.
+    if held is None or not await projects.exists(project):
         raise NotFound(f"project {project!r} not found")
     if held < role:
         raise Forbidden(f"this needs the {role.label} role in project {project!r}; you have {held.label}")

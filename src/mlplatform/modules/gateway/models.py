@@ -19,6 +19,10 @@ class Project(UUIDPrimaryKey, Timestamps, Base):
     display_name: Mapped[str] = mapped_column(String(200), default="")
     description: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str | None] = mapped_column(String(200))
+    deleted_at: Mapped[datetime | None]
+    """Set when the project was deleted: it is gone for everyone, its name stays taken until the purge job
+    (`purge_job_id`) removed what it left in every module and then this row."""
+    purge_job_id: Mapped[uuid.UUID | None]
 
 
 class PrincipalRow(UUIDPrimaryKey, Timestamps, Base):

@@ -21,9 +21,9 @@ class ProjectCache:
         self._generation = 0
 
     async def exists(self, project: str) -> bool:
-        """Whether `project` exists: a name not known, or a list older than `REFRESH_SECONDS`, is looked up again
-        (a project deleted through another replica stops existing here within that time, at once when its
-        invalidation message arrives)."""
+        """Whether `project` exists; deleted projects (tombstoned, being purged) do not. A name not known, or a
+        list older than `REFRESH_SECONDS`, is looked up again (a project deleted through another replica stops
+        existing here within that time, at once when its invalidation message arrives)."""
         if project not in self._names or time.monotonic() - self._loaded_at > REFRESH_SECONDS:
             await self.refresh()
         return project in self._names
@@ -31,7 +31,9 @@ class ProjectCache:
     async def refresh(self) -> None:
         started, generation = time.monotonic(), self._generation
         async with self.database.sessionmaker() as session:
-            self._names = frozenset((await session.scalars(select(Project.name))).all())
+            self._names = frozenset(
+                (await session.scalars(select(Project.name).where(Project.deleted_at.is_(None)))).all()
+            )
         if generation == self._generation:  # else invalidated meanwhile: what was read may be older than that
             self._loaded_at = started
 

@@ -42,6 +42,15 @@ class ProjectOut(msgspec.Struct):
     """The caller's role in this project."""
 
 
+class ProjectDeletion(msgspec.Struct, kw_only=True):
+    """A deleted project: gone at once; `purge_job_id` (`GET /api/v1/jobs/{id}`) removes what it left in
+    every module, after which the name can be used again."""
+
+    name: str
+    deleted_at: datetime
+    purge_job_id: uuid.UUID
+
+
 class MemberPut(msgspec.Struct, forbid_unknown_fields=True):
     role: RoleName
 

@@ -5,15 +5,20 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.db import utcnow
 from mlplatform.kernel.errors import Conflict, Forbidden, Invalid, NotFound
+from mlplatform.kernel.events import publish
+from mlplatform.kernel.jobs.model import JobStatus, KernelJob
+from mlplatform.kernel.jobs.runtime import JobRuntime
+from mlplatform.kernel.purge import PURGE_KIND
 from mlplatform.modules.gateway import schemas
 from mlplatform.modules.gateway.api import Principal, Role
 from mlplatform.modules.gateway.api_keys import generate_api_key
+from mlplatform.modules.gateway.events import ProjectDeleted
 from mlplatform.modules.gateway.models import ApiKeyRow, Membership, PrincipalRow, Project
 
 KINDS = {"user": "user", "service_account": "service_account"}
@@ -43,7 +48,14 @@ class GatewayService:
 
     # -- projects ---------------------------------------------------------------------------------
     async def create_project(self, data: schemas.ProjectCreate, actor: Principal) -> Project:
-        if await self.session.scalar(select(Project.id).where(Project.name == data.name)) is not None:
+        existing = await self.session.scalar(select(Project).where(Project.name == data.name))
+        if existing is not None and existing.deleted_at is not None:
+            raise Conflict(
+                f"project {data.name!r} was deleted and its purge is pending: the name is free once purge job "
+                f"{existing.purge_job_id} has finished",
+                purge_job_id=str(existing.purge_job_id) if existing.purge_job_id else None,
+            )
+        if existing is not None:
             raise Conflict(f"project {data.name!r} already exists")
         project = Project(
             name=data.name, display_name=data.display_name, description=data.description, created_by=actor.subject
@@ -57,11 +69,13 @@ class GatewayService:
         return project
 
     async def list_projects(self, principal: Principal) -> list[tuple[Project, Role | None]]:
-        rows = (await self.session.scalars(select(Project).order_by(Project.name))).all()
+        rows = (
+            await self.session.scalars(select(Project).where(Project.deleted_at.is_(None)).order_by(Project.name))
+        ).all()
         return [(p, principal.role_in(p.name)) for p in rows if principal.role_in(p.name) is not None]
 
     async def project(self, name: str) -> Project:
-        project = await self.session.scalar(select(Project).where(Project.name == name))
+        project = await self.session.scalar(select(Project).where(Project.name == name, Project.deleted_at.is_(None)))
         if project is None:
             raise NotFound(f"project {name!r} not found")
         return project
@@ -76,9 +90,68 @@ class GatewayService:
         await self.session.flush()
         return project
 
-    async def delete_project(self, name: str) -> None:
-        await self.session.delete(await self.project(name))
+    async def delete_project(self, name: str, actor: Principal, jobs: JobRuntime) -> tuple[Project, KernelJob]:
+        """Tombstone the project and submit its purge job (`kernel/purge.py`), in the caller's transaction.
+
+        At once: the project is gone from every check and listing, nobody holds a role in it any more, and
+        API keys scoped to it are revoked. Its name stays taken (409 on create) until the purge finished."""
+        project = await self.session.scalar(
+            select(Project).where(Project.name == name, Project.deleted_at.is_(None)).with_for_update()
+        )
+        if project is None:  # also the second of two concurrent deletions
+            raise NotFound(f"project {name!r} not found")
+        now = utcnow()
+        project.deleted_at = now
+        project.updated_at = now
+        await self.session.execute(delete(Membership).where(Membership.project_id == project.id))
+        await self.session.execute(
+            update(ApiKeyRow).where(ApiKeyRow.project == name, ApiKeyRow.revoked_at.is_(None)).values(revoked_at=now)
+        )
+        job = await jobs.submit(
+            self.session,
+            kind=PURGE_KIND,
+            params={"project": name, "project_id": str(project.id)},
+            project=None,  # the job outlives the project; a new project of the same name must not list it
+            created_by=actor.subject,
+        )
+        project.purge_job_id = job.id
+        await publish(
+            self.session,
+            ProjectDeleted(
+                aggregate_id=str(project.id), project=name, purge_job_id=str(job.id), deleted_by=actor.subject
+            ),
+        )
         await self.session.flush()
+        return project, job
+
+    async def purge_again(self, name: str, actor: Principal, jobs: JobRuntime) -> tuple[Project, KernelJob]:
+        """Submit a new purge job for a deleted project whose last one ended without success."""
+        project = await self.session.scalar(select(Project).where(Project.name == name).with_for_update())
+        if project is None:
+            raise NotFound(f"no deleted project {name!r}: nothing to purge")
+        if project.deleted_at is None:
+            raise Conflict(f"project {name!r} is not deleted: delete it first")
+        last = await self.session.get(KernelJob, project.purge_job_id) if project.purge_job_id else None
+        if last is not None and not JobStatus(last.status).terminal:
+            raise Conflict(f"purge job {last.id} of {name!r} is still {last.status}", purge_job_id=str(last.id))
+        job = await jobs.submit(
+            self.session,
+            kind=PURGE_KIND,
+            params={"project": name, "project_id": str(project.id)},
+            project=None,
+            created_by=actor.subject,
+        )
+        project.purge_job_id = job.id
+        await self.session.flush()
+        return project, job
+
+    async def forget_deleted_project(self, name: str) -> int:
+        """The purge's last step: remove the tombstone, which frees the name. Returns the rows removed."""
+        result = await self.session.execute(
+            delete(Project).where(Project.name == name, Project.deleted_at.is_not(None))
+        )
+        await self.session.flush()
+        return int(getattr(result, "rowcount", 0) or 0)
 
     # -- members ----------------------------------------------------------------------------------
     async def members(self, project_name: str) -> list[tuple[PrincipalRow, Membership]]:

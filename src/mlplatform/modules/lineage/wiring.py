@@ -13,6 +13,7 @@ from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.events import Subscriber
 from mlplatform.kernel.module import Module
 from mlplatform.modules.lineage.controllers import LineageController
+from mlplatform.modules.lineage.purge import purge_project
 from mlplatform.modules.lineage.subscriber import BUILDERS_MODULE, EMITTER_KEY, READY_KEY, lineage_subscriber
 
 
@@ -60,6 +61,7 @@ module = Module(
     subscribers=_subscribers,
     on_startup=[start_lineage],
     on_shutdown=[stop_lineage],
+    purge_project=purge_project,
     openapi_tags=[
         (
             "lineage",

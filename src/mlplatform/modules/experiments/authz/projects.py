@@ -122,6 +122,10 @@ class ProjectResolver:
     def remember_experiment(self, experiment_id: str, project: str) -> None:
         self._experiments.put(experiment_id, project)
 
+    def forget_experiment(self, experiment_id: str) -> None:
+        """After a hard delete: SQLite may give the id to a new experiment of another project."""
+        self._experiments.pop(experiment_id)
+
     async def experiment_of_run(self, run_id: str) -> str | None:
         cached = self._runs.get(run_id)
         if cached is not None:

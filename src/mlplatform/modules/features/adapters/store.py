@@ -95,6 +95,15 @@ class FeastGateway:
                     self._stores[project] = store
             return store
 
+    def forget(self, project: str) -> None:
+        """Drop the project's cached store (and the registry cache it holds): after the project was purged."""
+        with self._lock:
+            store = self._stores.pop(project, None)
+        registry = getattr(store, "_registry", None)
+        engine = getattr(registry, "write_engine", None)
+        if engine is not None:
+            engine.dispose()
+
     def close(self) -> None:
         with self._lock:
             stores = list(self._stores.values())

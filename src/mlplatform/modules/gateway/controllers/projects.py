@@ -7,6 +7,8 @@ from typing import Any
 from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.di import Provide
 
+from mlplatform.kernel.context import PlatformContext
+from mlplatform.kernel.jobs.runtime import jobs_runtime
 from mlplatform.modules.gateway.api import (
     Principal,
     Role,
@@ -18,7 +20,14 @@ from mlplatform.modules.gateway.controllers.deps import provide_gateway_service
 from mlplatform.modules.gateway.invalidation import EVERYTHING, PROJECTS, principal_changed
 from mlplatform.modules.gateway.models import Membership, PrincipalRow, Project
 from mlplatform.modules.gateway.runtime import GatewayRuntime
-from mlplatform.modules.gateway.schemas import MemberOut, MemberPut, ProjectCreate, ProjectOut, ProjectUpdate
+from mlplatform.modules.gateway.schemas import (
+    MemberOut,
+    MemberPut,
+    ProjectCreate,
+    ProjectDeletion,
+    ProjectOut,
+    ProjectUpdate,
+)
 from mlplatform.modules.gateway.services import GatewayService, subject_of
 
 
@@ -78,12 +87,38 @@ class ProjectController(Controller):
     ) -> ProjectOut:
         return project_out(await service.update_project(project, data), principal.role_in(project))
 
-    @delete("/{project:str}", guards=[requires_role(Role.ADMIN)], summary="Delete a project and its memberships")
+    @delete(
+        "/{project:str}",
+        guards=[requires_role(Role.ADMIN)],
+        status_code=202,
+        summary="Delete a project: gone at once; a purge job removes what it left everywhere, then frees its name",
+    )
     async def delete_project(
-        self, request: Request[Any, Any, Any], project: str, service: GatewayService, gateway: GatewayRuntime
-    ) -> None:
-        await service.delete_project(project)
+        self,
+        request: Request[Any, Any, Any],
+        project: str,
+        service: GatewayService,
+        principal: Principal,
+        gateway: GatewayRuntime,
+        platform: PlatformContext,
+    ) -> ProjectDeletion:
+        row, job = await service.delete_project(project, principal, jobs_runtime(platform))
         gateway.invalidations.changed(request.scope, EVERYTHING)
+        assert row.deleted_at is not None
+        return ProjectDeletion(name=row.name, deleted_at=row.deleted_at, purge_job_id=job.id)
+
+    @post(
+        "/{project:str}/purge",
+        guards=[requires_platform_admin],
+        status_code=202,
+        summary="Run the purge of a deleted project again (platform admins; after its purge job failed)",
+    )
+    async def purge_project(
+        self, project: str, service: GatewayService, principal: Principal, platform: PlatformContext
+    ) -> ProjectDeletion:
+        row, job = await service.purge_again(project, principal, jobs_runtime(platform))
+        assert row.deleted_at is not None
+        return ProjectDeletion(name=row.name, deleted_at=row.deleted_at, purge_job_id=job.id)
 
     @get("/{project:str}/members", guards=[requires_role(Role.VIEWER)])
     async def list_members(self, project: str, service: GatewayService) -> list[MemberOut]:

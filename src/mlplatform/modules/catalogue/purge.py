@@ -1,0 +1,34 @@
+"""The catalogue's part of a project's purge (`kernel/purge.py`): every row the project owns.
+
+Models go with their versions, validations, transition requests, approvals and stage history; deployments with
+their monitoring rules, records and alerts (foreign keys cascade; the tables that carry the project are also
+cleared by name, so nothing depends on a cascade alone).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import delete
+
+from mlplatform.kernel.context import PlatformContext
+from mlplatform.modules.catalogue.models import (
+    CatalogueDeployment,
+    CatalogueModel,
+    CatalogueModelVersion,
+    CatalogueTransitionRequest,
+)
+
+
+async def purge_project(platform: PlatformContext, project: str) -> Mapping[str, int]:
+    removed: dict[str, int] = {}
+    async with platform.database.transaction() as session:
+        for name, table in (
+            ("deployments", CatalogueDeployment),
+            ("transition_requests", CatalogueTransitionRequest),
+            ("versions", CatalogueModelVersion),
+            ("models", CatalogueModel),
+        ):
+            result = await session.execute(delete(table).where(table.project == project))
+            removed[name] = int(getattr(result, "rowcount", 0) or 0)
+    return removed

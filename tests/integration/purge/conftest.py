@@ -1,0 +1,54 @@
+"""The whole platform for purge tests: the full stack (PostgreSQL, Redis, S3 via moto, a real `mlplatform worker`
+running the purge job) and the embedded default (SQLite, local folder, jobs in-process)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from mlplatform.settings import Settings
+from tests.integration.features.conftest import _bucket, _stack, _worker
+from tests.integration.features.stack import Stack
+
+PUBLIC = {"public_url": "http://testserver.local"}
+"""MLflow's host check accepts the test client's host."""
+
+
+@pytest.fixture
+async def full_platform(
+    clean_postgres: str, clean_redis: str, s3_endpoint: str, tmp_path: Path
+) -> AsyncIterator[Stack]:
+    settings = Settings(
+        data_dir=tmp_path / "full",
+        database_url=clean_postgres,
+        redis_url=clean_redis,
+        storage_url=f"s3://{_bucket(s3_endpoint)}/platform",
+        s3_endpoint_url=s3_endpoint,
+        s3_region="us-east-1",
+        server=PUBLIC,
+        log_json=False,
+    )
+    settings.data_dir.mkdir(parents=True)
+    log = settings.data_dir / "worker.log"
+    worker = _worker(settings, log)
+    try:
+        async for stack in _stack("full", settings, log):
+            yield stack
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+@pytest.fixture
+async def embedded_platform(tmp_path: Path) -> AsyncIterator[Stack]:
+    settings = Settings(data_dir=tmp_path / "embedded", server=PUBLIC, log_json=False)
+    async for stack in _stack("embedded", settings, None):
+        yield stack
