@@ -11,6 +11,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -157,12 +158,13 @@ async def test_the_registry_port_refuses_every_write(stack: Stack) -> None:
     admin = await grant(stack.app, platform_admin=True)
     for credential in (owner, admin):
         store = sdk(config, token(credential))
+        intruder = Entity(name="intruder", join_keys=["intruder_id"])
         for attempt in (
-            lambda: store.apply([Entity(name="intruder", join_keys=["intruder_id"])]),
-            lambda: store.registry.apply_entity(Entity(name="intruder", join_keys=["intruder_id"]), feast_name),
-            lambda: store.registry.delete_feature_view("driver_stats", feast_name),
-            lambda: store.registry.delete_entity("customer", feast_name),
-            lambda: store.registry.commit(),
+            partial(store.apply, [intruder]),
+            partial(store.registry.apply_entity, intruder, feast_name),
+            partial(store.registry.delete_feature_view, "driver_stats", feast_name),
+            partial(store.registry.delete_entity, "customer", feast_name),
+            store.registry.commit,
         ):
             with pytest.raises(FeastPermissionError, match="read-only"):
                 await call(attempt)
@@ -170,3 +172,13 @@ async def test_the_registry_port_refuses_every_write(stack: Stack) -> None:
     assert after == before == ["customer", "driver"]
     listed = await stack.client.get(f"{base(project)}/feature-views", headers=owner)
     assert sorted(v["name"] for v in listed.json()["items"]) == ["customer_stats", "driver_stats"]
+
+    # Each refusal is in the audit log, as the gateway records refused HTTP calls.
+    subject = (await stack.client.get("/api/v1/me", headers=owner)).json()["subject"]
+    audit = await stack.client.get(
+        "/api/v1/audit-events", params={"actor": subject, "outcome": "denied"}, headers=admin
+    )
+    assert audit.status_code == 200, audit.text
+    refused = {(row["method"], row["action"], row["status_code"]) for row in audit.json()["items"]}
+    assert ("GRPC", "ApplyEntity", 403) in refused
+    assert ("GRPC", "Commit", 403) in refused

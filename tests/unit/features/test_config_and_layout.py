@@ -67,7 +67,7 @@ def test_feature_store_yaml_names_the_registry_port_and_no_database() -> None:
 
 def test_public_base_url_comes_from_settings_only(tmp_path: Path) -> None:
     assert public_base_url(Settings(data_dir=tmp_path)) == "http://127.0.0.1:8000"
-    wildcard = Settings(data_dir=tmp_path, server={"host": "0.0.0.0", "port": 9000})  # noqa: S104 - not bound
+    wildcard = Settings(data_dir=tmp_path, server={"host": "0.0.0.0", "port": 9000})
     assert public_base_url(wildcard) == "http://127.0.0.1:9000"
     proxied = Settings(data_dir=tmp_path, server={"public_url": "https://ml.example.com/"})
     assert public_base_url(proxied) == "https://ml.example.com"

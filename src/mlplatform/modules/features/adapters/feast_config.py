@@ -21,6 +21,7 @@ from mlplatform.settings import Settings
 
 OFFLINE_STORE_TYPE = "mlplatform.modules.features.adapters.offline.PlatformOfflineStore"
 REGISTRY_CACHE_TTL_SECONDS = 60
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - names of the wildcard addresses, not a bind
 
 
 def feast_project(project: str) -> str:
@@ -132,7 +133,7 @@ def public_base_url(settings: Settings) -> str:
     if settings.server.public_url:
         return settings.server.public_url.rstrip("/")
     host = settings.server.host
-    if host in {"0.0.0.0", "::", ""}:  # noqa: S104 - recognising the wildcard, not binding it
+    if host in WILDCARD_HOSTS:
         host = "127.0.0.1"
     host = f"[{host}]" if ":" in host else host
     return f"http://{host}:{settings.server.port}"

@@ -20,6 +20,7 @@ import structlog
 
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.errors import Unavailable
+from mlplatform.modules.features.adapters.feast_config import WILDCARD_HOSTS
 from mlplatform.modules.features.adapters.registry_access import RegistryAccess
 from mlplatform.modules.features.adapters.store import REGISTRY_STORE, FeastGateway
 from mlplatform.settings import FeastRegistrySettings
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger("mlplatform.features")
 
 COMPONENT = "feast-registry"
-WILDCARD_HOSTS = {"0.0.0.0", "::", ""}  # noqa: S104 - names of the wildcard addresses, not a bind
 STOP_GRACE_SECONDS = 2.0
 
 
