@@ -15,9 +15,11 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable
 from concurrent import futures
+from functools import partial
 from typing import Any
 
 import grpc
+import structlog
 from feast.errors import FeastError, FeastPermissionError, ProjectNotFoundException
 from feast.grpc_error_interceptor import exception_wrapper
 from feast.infra.registry.base_registry import BaseRegistry
@@ -26,6 +28,7 @@ from feast.protos.feast.registry import RegistryServer_pb2, RegistryServer_pb2_g
 from feast.registry_server import RegistryServer, apply_pagination_and_sorting
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from mlplatform.kernel.errors import Unavailable
 from mlplatform.modules.features.adapters.registry_access import (
     PROJECT_FIELD,
     SERVICE,
@@ -35,7 +38,10 @@ from mlplatform.modules.features.adapters.registry_access import (
     RegistryAccess,
     visible_to,
 )
+from mlplatform.modules.features.adapters.store import translate
 from mlplatform.modules.gateway.api import Principal
+
+log = structlog.get_logger("mlplatform.features")
 
 GRPC_THREADS = 4
 """Registry calls are blocking SQL registry reads (answered from the registry's cache when the client
@@ -140,7 +146,7 @@ class _Guard(grpc.ServerInterceptor):
                 context.abort(_STATUS[exc.refusal], _detail(exc))
             token = _caller.set(principal)
             try:
-                return exception_wrapper(behavior, request, context)
+                return exception_wrapper(partial(_answer, behavior, call), request, context)
             finally:
                 _caller.reset(token)
 
@@ -149,6 +155,21 @@ class _Guard(grpc.ServerInterceptor):
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+
+def _answer(behavior: Callable[[Any, grpc.ServicerContext], Any], call: Call, request: Any, context: Any) -> Any:
+    """Feast's handler. Feast's own errors (an object that does not exist ...) go on to `exception_wrapper`;
+    anything else is logged here and answered without its text, which could name the registry database."""
+    try:
+        return behavior(request, context)
+    except (grpc.RpcError, FeastError):
+        raise
+    except Exception as exc:
+        failure = translate(exc)
+        log.warning("feast_registry_call_failed", method=call.name, error=f"{type(exc).__name__}: {exc}")
+        if isinstance(failure, Unavailable):
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"{failure.detail}; try again")
+        context.abort(grpc.StatusCode.INTERNAL, "the registry could not answer this call (logged on the platform)")
 
 
 def _refuse(refusal: Refusal, message: str) -> grpc.RpcMethodHandler:
