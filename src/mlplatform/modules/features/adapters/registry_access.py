@@ -71,6 +71,9 @@ PROJECT_FIELD: dict[str, str | None] = {
 """The methods served, each with the request field naming its project (None: answered per visible project)."""
 
 CALL_TIMEOUT_SECONDS = 15.0
+RATE_GROUP = "online"
+"""The SDK's remote registry caches nothing: each `get_online_features` makes several registry calls, so they
+share the budget of online reads rather than the REST API's."""
 _PLATFORM_PROJECT = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 T = TypeVar("T")
@@ -144,7 +147,9 @@ class RegistryAccess:
     async def check(self, call: Call, project: str | None) -> Principal:
         gate = call_gate(self._platform)
         try:
-            principal = await gate.authenticate(call.authorization, client=call.client, target=call.method)
+            principal = await gate.authenticate(
+                call.authorization, client=call.client, target=call.method, rate_group=RATE_GROUP
+            )
         except Unauthenticated as exc:
             raise Denied(Refusal.UNAUTHENTICATED, exc.detail) from None
         except RateLimited as exc:
