@@ -232,3 +232,6 @@ def test_feast_sdk_reads_online_features_through_the_platform(
         ).to_dict()
         assert answer["trips"] == [34, None]
         assert answer["rating"] == [3.5, None]
+    worker_log = (tmp_path / "worker.log").read_text(errors="replace")
+    assert "feast_loaded" in worker_log  # the worker loaded Feast (it ran the materialization) ...
+    assert "feast_registry_started" not in worker_log  # ... but only `serve` opens the registry port
