@@ -29,6 +29,10 @@ from tests.support.services import POSTGRES_ADMIN_URL, REDIS_URL, database_url, 
 
 pytest_plugins = ["tests.support.hang_report"]
 
+# Every app a test builds opens its Feast registry port on a free port, not Feast's fixed 6570 (test runs
+# side by side would otherwise fight over it); tests of the port read the bound address from the app.
+os.environ.setdefault("MLPLATFORM_FEAST_REGISTRY__PORT", "0")
+
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:

@@ -150,6 +150,7 @@ def worker(
     from mlplatform.kernel.jobs.worker import WorkerUnavailable, worker_main
 
     settings = load_settings()
+    settings.feast_registry.enabled = False  # a worker serves no clients: only `serve` opens the registry port
     _prepare_database(settings)
     try:
         worker_main(settings, create_app, concurrency=concurrency, sweep_seconds=sweep_seconds, grace=shutdown_grace)

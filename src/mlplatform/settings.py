@@ -152,6 +152,24 @@ class SecretsSettings(BaseModel):
     `<data_dir>/secret.key`. Rotation: docs/security.md."""
 
 
+class FeastRegistrySettings(BaseModel):
+    """The Feast registry endpoint for the stock Feast SDK (`registry_type: remote`): Feast's gRPC registry
+    server run by `mlplatform serve`, read-only, each call checked against the caller's project role."""
+
+    enabled: bool = True
+    """Open the registry port in `mlplatform serve` (never in `mlplatform worker`)."""
+    host: str = "127.0.0.1"
+    """Interface the gRPC port binds."""
+    port: int = Field(default=6570, ge=0, le=65535)
+    """gRPC port (Feast's default); 0 picks a free one."""
+    public_address: str | None = None
+    """`host:port` clients reach the registry at (a gRPC-capable proxy in front), written into the served
+    feature_store.yaml; default: the bound host and port (the public URL's host when bound to every interface)."""
+    public_tls: bool = False
+    """Clients connect with TLS (the proxy at `public_address` terminates it): `is_tls: true` in the yaml.
+    Required in production when the port is reachable from other machines."""
+
+
 class RateLimitSettings(BaseModel):
     """Requests per window, per principal (or per client address before authentication) and route group."""
 
@@ -242,6 +260,7 @@ class Settings(BaseSettings):
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     experiments: ExperimentsSettings = Field(default_factory=ExperimentsSettings)
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
+    feast_registry: FeastRegistrySettings = Field(default_factory=FeastRegistrySettings)
 
     @classmethod
     def settings_customise_sources(
@@ -328,6 +347,13 @@ class Settings(BaseSettings):
                     "secrets.keys: production needs an encryption key for the secrets it stores "
                     "(MLPLATFORM_SECRETS__KEYS; `mlplatform admin new-secret-key` prints one)"
                 )
+            registry = self.feast_registry
+            exposed = registry.public_address is not None or not _is_loopback(registry.host)
+            if registry.enabled and exposed and not registry.public_tls:
+                raise ValueError(
+                    "feast_registry.public_tls: production serves the Feast registry (bearer tokens) to other "
+                    "machines only through a TLS-terminating proxy (MLPLATFORM_FEAST_REGISTRY__PUBLIC_TLS=true)"
+                )
         return self
 
     @property
@@ -371,3 +397,7 @@ class Settings(BaseSettings):
                 if parts.password:
                     data[key] = data[key].replace(f":{parts.password}@", ":***@")
         return data
+
+
+def _is_loopback(host: str) -> bool:
+    return host in {"localhost", "::1"} or host.startswith("127.")

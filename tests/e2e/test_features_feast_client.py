@@ -1,9 +1,10 @@
 """The Feast SDK itself against a served platform (PostgreSQL + Redis + S3, a real worker process):
 
-- with the `feature_store.yaml` the platform hands out (online store `remote` at `<base>/feast/<project>`,
-  a static platform token from `MLPLATFORM_TOKEN`), and
+- with the `feature_store.yaml` the platform hands out (registry `remote` at the platform's gRPC registry
+  port, online store `remote` at `<base>/feast/<project>`, a static platform token from `MLPLATFORM_TOKEN`):
+  no database credentials anywhere, the caller sees only their project, writes are refused, and
 - with OIDC client credentials: Feast discovers the platform's token endpoint and exchanges a service
-  account's API key for an access token.
+  account's API key for an access token (for the registry and the online store alike).
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ def wait(base: str, headers: dict[str, str], job: dict[str, object]) -> dict[str
 def test_feast_sdk_reads_online_features_through_the_platform(
     stack_env: dict[str, str], worker: None, s3_endpoint: str, tmp_path: Path
 ) -> None:
-    from feast import FeatureStore, RepoConfig
+    from feast import Entity, FeatureStore, RepoConfig
+    from feast.errors import FeastError, FeastPermissionError, ProjectNotFoundException
 
     now = datetime.now(UTC).replace(microsecond=0)
     location = StoreLocation(stack_env["MLPLATFORM_STORAGE_URL"], s3_endpoint, "us-east-1")
@@ -140,8 +142,36 @@ def test_feast_sdk_reads_online_features_through_the_platform(
         job = http.post(f"{api}/materializations", json={}, headers=admin).json()
         assert wait(base, admin, job)["status"] == "succeeded"
 
-        # 1. The handed-out feature_store.yaml, with the service account's API key as a static token.
-        yaml_text = http.get(f"{api}/feature_store.yaml", headers=admin).text
+        # Another project, with a view of its own, that the scorer is not a member of.
+        assert http.post(f"{base}/api/v1/projects", json={"name": "fraud"}, headers=admin).status_code == 201
+        other = f"{base}/api/v1/projects/fraud/features"
+        for path, body in [
+            ("entities", {"name": "card", "join_key": "card_id"}),
+            (
+                "data-sources",
+                {"name": "cards", "kind": "parquet", "path": "raw/cards.parquet", "timestamp_field": "ts"},
+            ),
+            (
+                "feature-views",
+                {
+                    "name": "card_stats",
+                    "entities": ["card"],
+                    "features": [{"name": "n", "dtype": "int64"}],
+                    "source": "cards",
+                },
+            ),
+        ]:
+            response = http.post(f"{other}/{path}", json=body, headers=admin)
+            assert response.status_code == 201, response.text
+
+        # 1. The handed-out feature_store.yaml, fetched by the scorer (a viewer) with a forged Host header.
+        scorer = {"Authorization": f"Bearer {key}"}
+        served_yaml = http.get(f"{api}/feature_store.yaml", headers={**scorer, "Host": "attacker.example.net"})
+        assert served_yaml.status_code == 200, served_yaml.text
+        yaml_text = served_yaml.text
+        database = httpx.URL(stack_env["MLPLATFORM_DATABASE_URL"].replace("postgresql+asyncpg", "postgresql"))
+        for leak in ("attacker", "postgres", "5432", str(database.path).strip("/"), "password"):
+            assert leak not in yaml_text, leak
         repo = tmp_path / "repo"
         repo.mkdir()
         (repo / "feature_store.yaml").write_text(yaml_text)
@@ -149,6 +179,13 @@ def test_feast_sdk_reads_online_features_through_the_platform(
         os.environ["MLPLATFORM_TOKEN"] = key
         try:
             store = FeatureStore(repo_path=str(repo))
+            assert store.config.registry.registry_type == "remote"
+            assert [v.name for v in store.list_feature_views()] == ["driver_stats"]
+            assert [p.name for p in store.list_projects()] == ["ride_share"]
+            with pytest.raises(FeastError):
+                store.registry.list_feature_views(project="fraud")
+            with pytest.raises(FeastPermissionError, match="read-only"):
+                store.apply([Entity(name="intruder", join_keys=["intruder_id"])])
             # Definitions reach the serving process's metadata cache through Redis pub/sub: allow it a moment.
             deadline = time.monotonic() + 15
             while True:
@@ -159,9 +196,20 @@ def test_feast_sdk_reads_online_features_through_the_platform(
                 if rows == expected or time.monotonic() > deadline:
                     break
                 time.sleep(0.5)
+            # Someone else's credential on the same configuration: the project is not there for them.
+            outsider = http.post(f"{base}/api/v1/service-accounts", json={"name": "stranger"}, headers=admin)
+            assert outsider.status_code == 201
+            os.environ["MLPLATFORM_TOKEN"] = http.post(
+                f"{base}/api/v1/api-keys", json={"name": "x", "owner": "service_account:stranger"}, headers=admin
+            ).json()["key"]
+            with pytest.raises(ProjectNotFoundException):
+                FeatureStore(repo_path=str(repo)).list_feature_views()
         finally:
             del os.environ["MLPLATFORM_TOKEN"]
         assert rows == expected
+        names = [v["name"] for v in http.get(f"{api}/feature-views", headers=admin).json()["items"]]
+        assert names == ["driver_stats"]
+        assert http.get(f"{api}/entities/intruder", headers=admin).status_code == 404
 
         # 2. OIDC client credentials against the platform's own token endpoint.
         config = RepoConfig(
@@ -184,3 +232,6 @@ def test_feast_sdk_reads_online_features_through_the_platform(
         ).to_dict()
         assert answer["trips"] == [34, None]
         assert answer["rating"] == [3.5, None]
+    worker_log = (tmp_path / "worker.log").read_text(errors="replace")
+    assert "feast_loaded" in worker_log  # the worker loaded Feast (it ran the materialization) ...
+    assert "feast_registry_started" not in worker_log  # ... but only `serve` opens the registry port

@@ -42,7 +42,7 @@ def serve(
     process = subprocess.Popen(
         [sys.executable, "-m", "mlplatform.cli", "serve", "--port", str(port)],
         cwd=workdir,
-        env={**base_env, **(env or {})},
+        env={**base_env, "MLPLATFORM_FEAST_REGISTRY__PORT": "0", **(env or {})},  # a free port, not 6570
         stdout=output or subprocess.DEVNULL,
         stderr=subprocess.STDOUT if output else subprocess.PIPE,
     )

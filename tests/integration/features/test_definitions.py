@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
-
-import yaml
 
 from tests.integration.features.data import define, driver_rows
 from tests.integration.features.stack import Stack
@@ -173,24 +170,6 @@ async def test_viewer_reads_but_cannot_write(stack: Stack) -> None:
     outsider = await grant(stack.app)
     assert (await stack.client.get(f"{base(project)}/entities", headers=outsider)).status_code == 404
     del headers
-
-
-async def test_feature_store_yaml_points_at_the_platform(stack: Stack) -> None:
-    project, headers = await stack.project()
-    response = await stack.client.get(f"{base(project)}/feature_store.yaml", headers=headers)
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("application/yaml")
-    config = yaml.safe_load(response.text)
-    assert config["project"] == project.replace("-", "_")
-    assert config["online_store"] == {"type": "remote", "path": f"http://testserver.local/feast/{project}"}
-    assert config["registry"]["registry_type"] == "sql"
-    assert config["auth"] == {"type": "oidc", "token_env_var": "MLPLATFORM_TOKEN"}
-    if stack.full:
-        assert urlsplit(config["registry"]["path"]).password in {None, "${FEAST_REGISTRY_PASSWORD}"}
-        assert "search_path" in config["registry"]["path"]
-        assert config["offline_store"]["type"] == "postgres"
-    else:
-        assert config["registry"]["path"].startswith("sqlite:///")
 
 
 async def outbox(stack: Stack, project: str) -> list[Any]:

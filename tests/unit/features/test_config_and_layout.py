@@ -11,6 +11,7 @@ from mlplatform.modules.features.adapters.feast_config import (
     FeastSettings,
     feast_project,
     feature_store_yaml,
+    public_base_url,
     redis_connection_string,
 )
 from mlplatform.modules.features.serving.layout import (
@@ -45,12 +46,31 @@ def test_postgres_settings_use_psycopg_and_the_feast_schema(tmp_path: Path) -> N
     assert config["registry"]["path"] == "postgresql+psycopg://app:pw@db:5432/platform?options=-csearch_path%3Dfeast"
     assert config["online_store"] == {"type": "redis", "connection_string": "cache:6379,db=1"}
     assert config["offline_store"]["postgres_url"] == "postgresql+psycopg://app:pw@db:5432/platform"
-    text = feature_store_yaml(feast, "churn-model", base_url="https://ml.example.com/")
-    assert "pw" not in text
+
+
+def test_feature_store_yaml_names_the_registry_port_and_no_database() -> None:
+    text = feature_store_yaml(
+        "churn-model", base_url="https://ml.example.com/", registry_address="feast.example.com:443", registry_tls=True
+    )
     loaded = yaml.safe_load(text)
-    assert loaded["registry"]["path"].startswith("postgresql+psycopg://app:${FEAST_REGISTRY_PASSWORD}@db:5432/")
-    assert loaded["online_store"]["path"] == "https://ml.example.com/feast/churn-model"
-    assert loaded["offline_store"]["password"] == "${FEAST_OFFLINE_PASSWORD}"
+    assert loaded["project"] == "churn_model"
+    assert loaded["registry"] == {"registry_type": "remote", "path": "feast.example.com:443", "is_tls": True}
+    assert loaded["online_store"] == {"type": "remote", "path": "https://ml.example.com/feast/churn-model"}
+    assert loaded["auth"] == {"type": "oidc", "token_env_var": "MLPLATFORM_TOKEN"}
+    assert "offline_store" not in loaded  # Feast's local default: no platform database credentials
+    assert "https://ml.example.com/api/v1/projects/churn-model/features/historical" in text
+    plain = yaml.safe_load(
+        feature_store_yaml("p", base_url="http://h:1", registry_address="127.0.0.1:6570", registry_tls=False)
+    )
+    assert plain["registry"] == {"registry_type": "remote", "path": "127.0.0.1:6570"}
+
+
+def test_public_base_url_comes_from_settings_only(tmp_path: Path) -> None:
+    assert public_base_url(Settings(data_dir=tmp_path)) == "http://127.0.0.1:8000"
+    wildcard = Settings(data_dir=tmp_path, server={"host": "0.0.0.0", "port": 9000})
+    assert public_base_url(wildcard) == "http://127.0.0.1:9000"
+    proxied = Settings(data_dir=tmp_path, server={"public_url": "https://ml.example.com/"})
+    assert public_base_url(proxied) == "https://ml.example.com"
 
 
 def test_embedded_settings_use_sqlite_files(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from litestar.di import Provide
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.health import HealthCheck
 from mlplatform.kernel.module import Module
+from mlplatform.modules.features.adapters.store import REGISTRY_STORE
 from mlplatform.modules.features.controllers.data import DATA_HANDLERS
 from mlplatform.modules.features.controllers.definitions import DEFINITION_CONTROLLERS
 from mlplatform.modules.features.controllers.serving import SERVING_HANDLERS
@@ -40,9 +41,17 @@ def health_checks(platform: PlatformContext) -> Sequence[HealthCheck]:
         runtime = features_runtime(platform)
         if not runtime.feast_loaded:
             raise RuntimeError("Feast is still loading (first seconds after start)")
-        await runtime.gateway.run(lambda: runtime.gateway.store("health").registry.list_projects(allow_cache=False))
+        await runtime.gateway.run(
+            lambda: runtime.gateway.store(REGISTRY_STORE).registry.list_projects(allow_cache=False)
+        )
 
-    return [HealthCheck("feature_registry", registry, required=False, timeout_seconds=10.0)]
+    async def registry_port() -> None:
+        features_runtime(platform).registry_endpoint.check()
+
+    return [
+        HealthCheck("feature_registry", registry, required=False, timeout_seconds=10.0),
+        HealthCheck("feast_registry_endpoint", registry_port, required=False),
+    ]
 
 
 module = Module(

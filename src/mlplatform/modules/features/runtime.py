@@ -16,6 +16,7 @@ from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.errors import Unavailable
 from mlplatform.modules.features.adapters.feast_config import FeastSettings
 from mlplatform.modules.features.adapters.files import StoreLocation
+from mlplatform.modules.features.adapters.registry_endpoint import RegistryEndpoint
 from mlplatform.modules.features.adapters.store import FeastGateway, load_feast, restore_environment
 from mlplatform.modules.features.serving.layout import ValueDecoder
 from mlplatform.modules.features.serving.metadata import MetadataCache, ProjectMeta, load_project_meta
@@ -33,6 +34,8 @@ class FeaturesRuntime:
     gateway: FeastGateway
     location: StoreLocation
     metadata: MetadataCache
+    registry_endpoint: RegistryEndpoint
+    """Feast's gRPC registry server for the stock SDK (`adapters/registry_endpoint.py`)."""
     online_redis: RespClient | None = None
     """The online read path's own Redis connection (`serving/resp_client.py`), when the online store is Redis."""
     _decoder: ValueDecoder | None = None
@@ -56,6 +59,7 @@ class FeaturesRuntime:
             gateway=gateway,
             location=location,
             metadata=metadata,
+            registry_endpoint=RegistryEndpoint(platform, gateway),
             online_redis=online_redis,
         )
 
@@ -64,6 +68,7 @@ class FeaturesRuntime:
         self._warmup = self._start_warmup()
         self.gateway.loading(self._warmup)
         await self.metadata.start()
+        self.registry_endpoint.start()
 
     def _start_warmup(self) -> asyncio.Future[None]:
         """Import Feast in a daemon thread of its own; `stop()` never waits for it.
@@ -114,7 +119,9 @@ class FeaturesRuntime:
 
     async def stop(self) -> None:
         """Never waits for the Feast import (see `_start_warmup`): closing only disposes of the registry
-        engines of stores already built, outside the Feast limiter, whose slots may all be busy."""
+        engines of stores already built, outside the Feast limiter, whose slots may all be busy. The registry
+        port closes first: its calls use those stores."""
+        await self.registry_endpoint.stop()
         await self.metadata.stop()
         if self.online_redis is not None:
             await self.online_redis.aclose()

@@ -9,11 +9,12 @@ from litestar.di import Provide
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.health import HealthCheck
 from mlplatform.kernel.module import Module
-from mlplatform.modules.gateway.api import DIRECTORY_KEY, EXPRESS_GATE_KEY
+from mlplatform.modules.gateway.api import CALL_GATE_KEY, DIRECTORY_KEY, EXPRESS_GATE_KEY
 from mlplatform.modules.gateway.audit import record_in_transaction
 from mlplatform.modules.gateway.audit_writer import AuditWriter
 from mlplatform.modules.gateway.authn import Authenticator
 from mlplatform.modules.gateway.bootstrap import announce, ensure_admin
+from mlplatform.modules.gateway.call_gate import GatewayCallGate
 from mlplatform.modules.gateway.controllers.audit import list_audit_events
 from mlplatform.modules.gateway.controllers.deps import provide_gateway, provide_principal
 from mlplatform.modules.gateway.controllers.oauth import (
@@ -114,6 +115,7 @@ async def start_gateway(platform: PlatformContext) -> None:
     )
     platform.extras[DIRECTORY_KEY] = projects
     platform.extras[EXPRESS_GATE_KEY] = ExpressGate(runtime, production=settings.is_production)
+    platform.extras[CALL_GATE_KEY] = GatewayCallGate(runtime)
     platform.before_request_commit.append(record_in_transaction)
     generated = await ensure_admin(platform.database, settings.bootstrap_admin_key)
     if generated is not None:

@@ -35,11 +35,13 @@ __all__ = [
     "AUDIT_DETAILS",
     "PUBLIC",
     "READ_ONLY",
+    "CallGate",
     "ExpressAdmission",
     "ExpressGate",
     "Principal",
     "ProjectDirectory",
     "Role",
+    "call_gate",
     "current_principal",
     "ensure_role",
     "express_gate",
@@ -149,6 +151,34 @@ EXPRESS_GATE_KEY = "gateway.express"
 
 def express_gate(platform: PlatformContext) -> ExpressGate:
     gate: ExpressGate = platform.extras[EXPRESS_GATE_KEY]
+    return gate
+
+
+class CallGate(Protocol):
+    """The gateway's checks for calls that do not arrive over HTTP (the features module's gRPC registry
+    port): the same credentials, verification cache, rate limits and audit log as the HTTP middleware.
+
+    `client` is the caller's address (for per-address limits), `target` what was called
+    (`/feast.registry.RegistryServer/ListFeatureViews`): both only go into rate-limit keys and audit rows."""
+
+    async def authenticate(
+        self, authorization: str | None, *, client: str, target: str, rate_group: str = "api"
+    ) -> Principal:
+        """The caller. Raises `Unauthenticated` (no or an invalid credential: counted against the client's
+        `anonymous` / `auth` budget and audited like a 401), `Unavailable` (identity provider down) or
+        `RateLimited` (the principal is over the group's budget)."""
+        ...
+
+    def deny(self, principal: Principal, *, client: str, target: str, project: str | None, detail: str) -> None:
+        """Audit a refused call of an authenticated caller (wrong project, a write on a read-only port)."""
+        ...
+
+
+CALL_GATE_KEY = "gateway.calls"
+
+
+def call_gate(platform: PlatformContext) -> CallGate:
+    gate: CallGate = platform.extras[CALL_GATE_KEY]
     return gate
 
 

@@ -21,6 +21,7 @@ from mlplatform.settings import Settings
 
 OFFLINE_STORE_TYPE = "mlplatform.modules.features.adapters.offline.PlatformOfflineStore"
 REGISTRY_CACHE_TTL_SECONDS = 60
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - names of the wildcard addresses, not a bind
 
 
 def feast_project(project: str) -> str:
@@ -126,43 +127,39 @@ def redis_connection_string(url: str) -> str:
     return ",".join(items)
 
 
-def feature_store_yaml(feast: FeastSettings, project: str, *, base_url: str) -> str:
-    """A `feature_store.yaml` pointing at this platform: the same registry, online reads through the
-    platform's Feast-compatible endpoint (authenticated with a platform token), and credentials left
-    as `${...}` placeholders that Feast expands from the environment."""
-    registry_path = _masked(feast.registry_url, "FEAST_REGISTRY_PASSWORD")
+def public_base_url(settings: Settings) -> str:
+    """The platform's external base URL: `server.public_url`, else the address `serve` binds (a wildcard
+    bind as loopback). Never taken from a request: a forged `Host` header must not end up in a config."""
+    if settings.server.public_url:
+        return settings.server.public_url.rstrip("/")
+    host = settings.server.host
+    if host in WILDCARD_HOSTS:
+        host = "127.0.0.1"
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{settings.server.port}"
+
+
+def feature_store_yaml(project: str, *, base_url: str, registry_address: str, registry_tls: bool) -> str:
+    """A `feature_store.yaml` for the stock Feast SDK with a platform token and nothing else: the registry
+    through the platform's guarded gRPC registry port (read-only, this project's objects), online reads
+    through the platform's Feast-compatible endpoint. No database address, user or password: Feast's
+    default offline store stays local to the client (training sets come from the platform's historical API)."""
+    registry: dict[str, Any] = {"registry_type": "remote", "path": registry_address}
+    if registry_tls:
+        registry["is_tls"] = True
     config: dict[str, Any] = {
         "project": feast_project(project),
         "provider": "local",
-        "registry": {"registry_type": "sql", "path": registry_path, "cache_ttl_seconds": REGISTRY_CACHE_TTL_SECONDS},
+        "registry": registry,
         "online_store": {"type": "remote", "path": f"{base_url.rstrip('/')}/feast/{project}"},
         "auth": {"type": "oidc", "token_env_var": "MLPLATFORM_TOKEN"},
         "entity_key_serialization_version": 3,
     }
-    if feast.postgres_url:
-        parts = urlsplit(feast.postgres_url)
-        config["offline_store"] = {
-            "type": "postgres",
-            "host": parts.hostname or "localhost",
-            "port": parts.port or 5432,
-            "database": parts.path.lstrip("/"),
-            "db_schema": "public",
-            "user": unquote(parts.username or ""),
-            "password": "${FEAST_OFFLINE_PASSWORD}",
-            "sslmode": "prefer",
-        }
     header = (
         f"# Feast configuration for platform project {project!r}.\n"
-        "# Online features are served by the platform (set MLPLATFORM_TOKEN to an access token or API key).\n"
-        "# Set FEAST_REGISTRY_PASSWORD (and FEAST_OFFLINE_PASSWORD) to the database password before use.\n"
-        "# Training sets: use the platform's POST .../features/historical (point-in-time correct, every row kept).\n"
+        "# Set MLPLATFORM_TOKEN to a platform access token or API key (viewer role in the project or higher).\n"
+        "# Registry: read-only (list/get definitions); create and change them through the platform's REST API.\n"
+        f"# Training sets: POST {base_url.rstrip('/')}/api/v1/projects/{project}/features/historical "
+        "(point-in-time correct, every entity row kept).\n"
     )
     return header + yaml.safe_dump(config, sort_keys=False)
-
-
-def _masked(url: str, variable: str) -> str:
-    parts = urlsplit(url)
-    if not parts.password:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", f":${{{variable}}}@")
-    return urlunsplit(parts._replace(netloc=netloc))

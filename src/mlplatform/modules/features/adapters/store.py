@@ -29,6 +29,9 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 FEAST_THREADS = 4
+REGISTRY_STORE = "health"
+"""The store whose registry does project-independent work (the readiness check, the registry port): the SQL
+registry holds every project, whichever project its `FeatureStore` was built for."""
 
 _FEAST_ENV = ("PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_MULTIPROCESS_DIR")
 """Importing Feast (`feast.metrics`) points prometheus_client at a multiprocess directory through these

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
-from litestar import Request, Response, get, post
+from litestar import Response, get, post
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.jobs import Job
 from mlplatform.modules.features import repositories, schemas
-from mlplatform.modules.features.adapters.feast_config import feature_store_yaml
+from mlplatform.modules.features.adapters.feast_config import feature_store_yaml, public_base_url
 from mlplatform.modules.features.runtime import FeaturesRuntime
 from mlplatform.modules.features.services import jobs
 from mlplatform.modules.gateway.api import Principal, Role, requires_role
@@ -106,18 +106,24 @@ async def get_validation_report(
 
 @get(
     f"{BASE}/feature_store.yaml",
-    guards=EDIT,
+    guards=VIEW,
     tags=["features"],
     summary="A Feast feature_store.yaml for this project",
     media_type="application/yaml",
 )
-async def get_feature_store_yaml(
-    project: str, features: FeaturesRuntime, request: Request[Any, Any, Any]
-) -> Response[str]:
-    """Same registry as the platform, online reads through `/feast/{project}` with a platform token
-    (`MLPLATFORM_TOKEN`); database passwords are `${...}` placeholders."""
-    base = features.platform.settings.server.public_url or str(request.base_url).rstrip("/")
-    return Response(feature_store_yaml(features.feast, project, base_url=base), media_type="application/yaml")
+async def get_feature_store_yaml(project: str, features: FeaturesRuntime) -> Response[str]:
+    """A config for the stock Feast SDK that needs only a platform token (`MLPLATFORM_TOKEN`): the registry
+    through the platform's read-only gRPC registry port, online reads through `/feast/{project}`. It names
+    no database and no address taken from the request (`MLPLATFORM_SERVER__PUBLIC_URL`,
+    `MLPLATFORM_FEAST_REGISTRY__PUBLIC_ADDRESS`). 503 while the registry port is not open."""
+    settings = features.platform.settings
+    text = feature_store_yaml(
+        project,
+        base_url=public_base_url(settings),
+        registry_address=await features.registry_endpoint.address(),
+        registry_tls=settings.feast_registry.public_tls,
+    )
+    return Response(text, media_type="application/yaml")
 
 
 DATA_HANDLERS = [
