@@ -361,3 +361,20 @@ class Dataset(msgspec.Struct, kw_only=True):
 class DatasetPage(msgspec.Struct, kw_only=True):
     items: list[Dataset]
     next_cursor: str | None = None
+
+
+# ---------------------------------------------------------------- project files
+
+
+class ProjectFile(msgspec.Struct, kw_only=True):
+    """A file in the project's folder of the object store (`projects/<project>/<path>`)."""
+
+    path: str
+    """Relative to the project's folder: what parquet sources' `path` and `entity_path` name."""
+    size: int
+    last_modified: datetime | None = None
+
+
+class ProjectFilePage(msgspec.Struct, kw_only=True):
+    items: list[ProjectFile]
+    next_cursor: str | None = None
