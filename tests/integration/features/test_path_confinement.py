@@ -148,7 +148,8 @@ async def test_a_stored_definition_outside_the_project_is_never_read_or_written(
     error = await failed_job(
         stack, headers, await stack.client.post(f"{base(project)}/materializations", json=materialize, headers=headers)
     )
-    assert "'stolen'" in error and "platform area" in error, error
+    assert "'stolen'" in error, error
+    assert "platform area" in error, error
     assert await online_trips(stack, project, headers) == [None, None]
 
     validation = await stack.client.post(
