@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlplatform.kernel.errors import Invalid, PayloadTooLarge
+from mlplatform.kernel.errors import Conflict, Invalid, PayloadTooLarge, Unavailable
 from mlplatform.kernel.storage import LocalObjectStore
 from mlplatform.modules.features.services import files
 from mlplatform.modules.features.services.job_inputs import check_entity_key, entity_rows_key
@@ -58,3 +58,26 @@ def test_training_jobs_read_entity_rows_only_from_their_project() -> None:
         with pytest.raises(Invalid) as refused:
             check_entity_key("p1", key)
         assert refused.value.extra["field"] == "entity_path"
+
+
+async def test_a_file_where_a_folder_is_is_a_conflict_on_the_local_store(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path)
+    await store.put("projects/p1/raw/drivers/part-0.parquet", b"PAR1")
+    with pytest.raises(Conflict) as clash:
+        await files.put_file(store, "p1", "raw/drivers", chunks(1, 10), max_bytes=1000, announced_bytes=None)
+    assert clash.value.extra["field"] == "path"
+    assert await store.get("projects/p1/raw/drivers/part-0.parquet") == b"PAR1"
+
+
+async def test_an_unreachable_object_store_is_a_503_naming_it() -> None:
+    from mlplatform.kernel.storage import object_store_from_url
+
+    store = object_store_from_url("s3://bucket/platform", endpoint_url="http://127.0.0.1:9", region="us-east-1")
+    try:
+        with pytest.raises(Unavailable) as down:
+            await files.list_files(store, "p1", None, None, None)
+        assert down.value.component == "object-store"
+        with pytest.raises(Unavailable):
+            await files.put_file(store, "p1", "a.bin", chunks(1, 10), max_bytes=1000, announced_bytes=None)
+    finally:
+        await store.close()
