@@ -101,8 +101,8 @@ def project_key(project: str, path: object) -> str:
     if first in RESERVED_FIRST_SEGMENTS:
         raise InvalidPath(
             path,
-            f"paths are relative to the project's folder; {first + '/'!r} names a platform area "
-            "that no project can reach (use a path such as 'raw/data.parquet')",
+            f"must not start with {first + '/'!r}: paths are relative to the project's folder, and that names "
+            "a platform area no project can reach (use a path such as 'raw/data.parquet')",
         )
     key = project_prefix(project) + relative
     try:

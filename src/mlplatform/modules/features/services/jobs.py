@@ -13,6 +13,7 @@ from mlplatform.kernel.jobs import JobDefinition, JobRegistry, KernelJob, jobs_r
 from mlplatform.kernel.storage.project_paths import InvalidPath, project_key
 from mlplatform.modules.features import schemas
 from mlplatform.modules.features.runtime import FeaturesRuntime
+from mlplatform.modules.features.services.files import store_errors
 from mlplatform.modules.features.services.job_inputs import (
     entity_frame,
     entity_rows_key,
@@ -93,12 +94,15 @@ async def submit_historical(
             key = project_key(project, data.entity_path)
         except InvalidPath as exc:
             raise Invalid(f"entity_path: {exc.reason}", field="entity_path") from None
-        if not await runtime.platform.object_store.exists(key):
+        with store_errors(data.entity_path):
+            exists = await runtime.platform.object_store.exists(key)
+        if not exists:
             raise Invalid(f"entity_path: no file at {data.entity_path!r} in the project's folder", field="entity_path")
     else:
         key = entity_rows_key(project, uuid.uuid4())
         body = await runtime.gateway.run(_entity_parquet, data, join_keys)
-        await runtime.platform.object_store.put(key, body, content_type="application/vnd.apache.parquet")
+        with store_errors(key):
+            await runtime.platform.object_store.put(key, body, content_type="application/vnd.apache.parquet")
     params = {
         "project": project,
         "feature_service": data.feature_service,
