@@ -216,6 +216,13 @@ class LineageSettings(BaseModel):
     """How often due events (retries) are looked for when no new event woke the emitter."""
 
 
+class FilesSettings(BaseModel):
+    """The project files API (`/api/v1/projects/{project}/files/{path}`)."""
+
+    max_upload_bytes: int = Field(default=5 * 1024**3, ge=1)
+    """Largest file one PUT may store; uploads stream to the object store and are never held in memory."""
+
+
 class Settings(BaseSettings):
     """All platform settings. Environment names are `MLPLATFORM_<FIELD>`; nested groups use `__`."""
 
@@ -261,6 +268,7 @@ class Settings(BaseSettings):
     experiments: ExperimentsSettings = Field(default_factory=ExperimentsSettings)
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
     feast_registry: FeastRegistrySettings = Field(default_factory=FeastRegistrySettings)
+    files: FilesSettings = Field(default_factory=FilesSettings)
 
     @classmethod
     def settings_customise_sources(

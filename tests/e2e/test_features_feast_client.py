@@ -20,10 +20,8 @@ from pathlib import Path
 
 import httpx
 import pandas as pd
-import pyarrow as pa
 import pytest
 
-from mlplatform.modules.features.adapters.files import StoreLocation
 from tests.support.served import serve
 
 pytestmark = [pytest.mark.e2e]
@@ -90,7 +88,6 @@ def test_feast_sdk_reads_online_features_through_the_platform(
     from feast.errors import FeastError, FeastPermissionError, ProjectNotFoundException
 
     now = datetime.now(UTC).replace(microsecond=0)
-    location = StoreLocation(stack_env["MLPLATFORM_STORAGE_URL"], s3_endpoint, "us-east-1")
     frame = pd.DataFrame(
         {
             "driver_id": pd.Series([1, 2], dtype="int64"),
@@ -99,12 +96,17 @@ def test_feast_sdk_reads_online_features_through_the_platform(
             "rating": [4.5, 3.5],
         }
     )
-    location.write(location.uri_for("raw/drivers.parquet"), pa.Table.from_pandas(frame))
     with serve(tmp_path, stack_env, timeout=120) as served:
         base = served.base_url
         admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
         http = httpx.Client(timeout=60)
         assert http.post(f"{base}/api/v1/projects", json={"name": "ride-share"}, headers=admin).status_code == 201
+        upload = http.put(
+            f"{base}/api/v1/projects/ride-share/files/raw/drivers.parquet",
+            content=frame.to_parquet(index=False),
+            headers=admin,
+        )
+        assert upload.status_code == 201, upload.text
         assert http.post(f"{base}/api/v1/service-accounts", json={"name": "scorer"}, headers=admin).status_code == 201
         key = http.post(
             f"{base}/api/v1/api-keys", json={"name": "feast", "owner": "service_account:scorer"}, headers=admin

@@ -31,7 +31,7 @@ def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_run_materialization_with_progress_then_list_and_show(tmp_path: Path) -> None:
-    data = tmp_path / ".mlplatform" / "objects" / "raw"
+    data = tmp_path / ".mlplatform" / "objects" / "projects" / "cli" / "raw"
     data.mkdir(parents=True)
     now = datetime.now(UTC).replace(microsecond=0)
     pd.DataFrame(

@@ -91,8 +91,8 @@ def served(tmp_path: Path) -> Iterator[Served]:
 def write_raw_data(served: Served, project: str) -> str:
     import pandas as pd
 
-    key = f"raw/{project}/cards.parquet"
-    path = served.data_dir / "objects" / key
+    key = "raw/cards.parquet"
+    path = served.data_dir / "objects" / "projects" / project / key
     path.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(
         {

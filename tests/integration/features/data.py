@@ -84,19 +84,19 @@ async def define(
             {"name": "customers", "kind": "postgres", "table": customers, "timestamp_field": "event_timestamp"},
         ]
     else:
-        stack.write_parquet(f"raw/{project}/drivers/part-0.parquet", driver_rows())
-        stack.write_parquet(f"raw/{project}/customers.parquet", customer_rows())
+        stack.write_project_parquet(project, "raw/drivers/part-0.parquet", driver_rows())
+        stack.write_project_parquet(project, "raw/customers.parquet", customer_rows())
         sources = [
             {
                 "name": "drivers",
                 "kind": "parquet",
-                "path": f"raw/{project}/drivers",
+                "path": "raw/drivers",
                 "timestamp_field": "event_timestamp",
             },
             {
                 "name": "customers",
                 "kind": "parquet",
-                "path": f"raw/{project}/customers.parquet",
+                "path": "raw/customers.parquet",
                 "timestamp_field": "event_timestamp",
             },
         ]

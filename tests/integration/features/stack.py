@@ -14,6 +14,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import create_engine, text
 
+from mlplatform.kernel.storage.project_paths import project_key
 from mlplatform.modules.features.adapters.feast_config import psycopg_url
 from mlplatform.modules.features.adapters.files import StoreLocation
 from mlplatform.settings import Settings
@@ -45,9 +46,14 @@ class Stack:
         return project, await grant(self.app, project=project, role=role)
 
     def write_parquet(self, key: str, frame: pd.DataFrame) -> str:
+        """Write `frame` at the store key `key` (anywhere in the store, as only the platform itself can)."""
         uri = self.location.uri_for(key)
         self.location.write(uri, pa.Table.from_pandas(frame, preserve_index=False))
         return uri
+
+    def write_project_parquet(self, project: str, path: str, frame: pd.DataFrame) -> str:
+        """Write `frame` at `path` in the project's folder (what the files API or a member's S3 client does)."""
+        return self.write_parquet(project_key(project, path), frame)
 
     def create_table(self, frame: pd.DataFrame, dtypes: dict[str, str]) -> str:
         """A PostgreSQL table holding `frame` (full stack only); returns `public.<name>`."""

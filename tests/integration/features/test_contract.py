@@ -81,9 +81,9 @@ TYPES = {
 
 async def setup_project(stack: Stack) -> tuple[str, dict[str, str]]:
     project, headers = await stack.project()
-    stack.write_parquet(f"raw/{project}/all_types.parquet", all_types_rows())
-    stack.write_parquet(f"raw/{project}/pairs.parquet", pair_rows())
-    stack.write_parquet(f"raw/{project}/customers.parquet", customer_rows())
+    stack.write_project_parquet(project, "raw/all_types.parquet", all_types_rows())
+    stack.write_project_parquet(project, "raw/pairs.parquet", pair_rows())
+    stack.write_project_parquet(project, "raw/customers.parquet", customer_rows())
     base = f"/api/v1/projects/{project}/features"
     bodies: list[tuple[str, dict[str, Any]]] = [
         ("entities", {"name": "driver", "join_key": "driver_id"}),
@@ -96,7 +96,7 @@ async def setup_project(stack: Stack) -> tuple[str, dict[str, str]]:
                 {
                     "name": name,
                     "kind": "parquet",
-                    "path": f"raw/{project}/{name}.parquet",
+                    "path": f"raw/{name}.parquet",
                     "timestamp_field": "event_timestamp",
                 },
             )

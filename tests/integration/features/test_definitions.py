@@ -40,7 +40,7 @@ async def test_create_read_list_delete(stack: Stack) -> None:
     ]
     source = (await client.get(f"{base(project)}/data-sources/drivers", headers=headers)).json()
     assert source["kind"] == "parquet"
-    assert source["uri"].endswith(f"raw/{project}/drivers")
+    assert source["uri"].endswith(f"/projects/{project}/raw/drivers")
     assert await names(stack, project, headers, "entities") == ["customer", "driver"]
     assert await names(stack, project, headers, "feature-views") == ["customer_stats", "driver_stats"]
 
@@ -115,7 +115,7 @@ async def test_invalid_sources_and_services(stack: Stack) -> None:
         ("data-sources", {"name": "s3", "kind": "parquet", "path": "../etc", "timestamp_field": "ts"}, "path"),
         (
             "data-sources",
-            {"name": "s4", "kind": "parquet", "path": f"raw/{project}/drivers", "timestamp_field": "when"},
+            {"name": "s4", "kind": "parquet", "path": "raw/drivers", "timestamp_field": "when"},
             "timestamp_field",
         ),
         ("data-sources", {"name": "s5", "kind": "push"}, "batch_source"),
@@ -229,7 +229,7 @@ async def test_put_creates_then_replaces_every_kind(stack: Stack) -> None:
     source = {
         "name": "drivers",
         "kind": "parquet",
-        "path": f"raw/{project}/drivers",
+        "path": "raw/drivers",
         "timestamp_field": "event_timestamp",
         "description": "trips per driver",
         "tags": {"team": "rides"},
@@ -313,7 +313,7 @@ async def test_put_refuses_bad_bodies_and_breaking_changes(stack: Stack) -> None
             {
                 "name": "drivers",
                 "kind": "parquet",
-                "path": f"raw/{project}/customers.parquet",
+                "path": "raw/customers.parquet",
                 "timestamp_field": "event_timestamp",
             },
             "driver_stats",

@@ -74,14 +74,14 @@ async def test_entity_rows_from_a_parquet_object_and_full_names(stack: Stack) ->
     await define(stack, project, headers)
     frame = pd.DataFrame(entity_rows())
     frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True)
-    stack.write_parquet(f"inputs/{project}/entities.parquet", frame)
+    stack.write_project_parquet(project, "inputs/entities.parquet", frame)
     _, result = await build(
         stack,
         project,
         headers,
         {
             "features": ["driver_stats:trips", "customer_stats:segment"],
-            "entity_path": f"inputs/{project}/entities.parquet",
+            "entity_path": "inputs/entities.parquet",
             "full_feature_names": True,
         },
     )

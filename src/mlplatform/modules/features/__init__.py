@@ -13,6 +13,7 @@ from mlplatform.kernel.module import Module
 from mlplatform.modules.features.adapters.store import REGISTRY_STORE
 from mlplatform.modules.features.controllers.data import DATA_HANDLERS
 from mlplatform.modules.features.controllers.definitions import DEFINITION_CONTROLLERS
+from mlplatform.modules.features.controllers.files import FILE_HANDLERS
 from mlplatform.modules.features.controllers.serving import SERVING_HANDLERS
 from mlplatform.modules.features.purge import purge_project
 from mlplatform.modules.features.runtime import RUNTIME_KEY, FeaturesRuntime, features_runtime
@@ -56,7 +57,7 @@ def health_checks(platform: PlatformContext) -> Sequence[HealthCheck]:
 
 module = Module(
     name="features",
-    route_handlers=[*DEFINITION_CONTROLLERS, *SERVING_HANDLERS, *DATA_HANDLERS],
+    route_handlers=[*DEFINITION_CONTROLLERS, *SERVING_HANDLERS, *DATA_HANDLERS, *FILE_HANDLERS],
     health_checks=health_checks,
     on_startup=[start_features],
     on_shutdown=[stop_features],
@@ -66,5 +67,6 @@ module = Module(
     dependencies={"features": Provide(provide_features, sync_to_thread=False)},
     openapi_tags=[
         ("features", "Feature store: definitions, online serving, pushes, materialization, training sets."),
+        ("files", "The project's folder of the object store: parquet data for sources and training sets."),
     ],
 )

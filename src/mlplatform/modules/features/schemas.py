@@ -62,7 +62,8 @@ class DataSourceCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     created_timestamp_column: str | None = None
     """Optional column breaking ties between rows with the same event time."""
     path: str | None = None
-    """parquet: object key of a parquet file or folder of parquet files in the platform's object store."""
+    """parquet: a parquet file or folder of parquet files, relative to the project's folder of the object store
+    (`raw/drivers` is `projects/<project>/raw/drivers`; upload with `PUT .../files/{path}`)."""
     table: str | None = None
     """postgres: `schema.table` in the platform's PostgreSQL database."""
     query: str | None = None
@@ -83,7 +84,7 @@ class DataSource(msgspec.Struct, kw_only=True):
     created_timestamp_column: str | None
     path: str | None
     uri: str | None
-    """Where the parquet data is (resolved against the object store)."""
+    """Where the parquet data is (its path in the project's folder); null for a stored path the rules refuse."""
     table: str | None
     query: str | None
     batch_source: str | None
@@ -324,7 +325,7 @@ class HistoricalCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     entity_columns: dict[str, list[Any]] | None = None
     """Inline entity rows, columnar."""
     entity_path: str | None = None
-    """Or: object key of a parquet file of entity rows in the object store."""
+    """Or: a parquet file of entity rows, relative to the project's folder (as a parquet source's `path`)."""
     full_feature_names: bool = False
     name: Annotated[str, msgspec.Meta(max_length=200)] | None = None
 
@@ -360,4 +361,21 @@ class Dataset(msgspec.Struct, kw_only=True):
 
 class DatasetPage(msgspec.Struct, kw_only=True):
     items: list[Dataset]
+    next_cursor: str | None = None
+
+
+# ---------------------------------------------------------------- project files
+
+
+class ProjectFile(msgspec.Struct, kw_only=True):
+    """A file in the project's folder of the object store (`projects/<project>/<path>`)."""
+
+    path: str
+    """Relative to the project's folder: what parquet sources' `path` and `entity_path` name."""
+    size: int
+    last_modified: datetime | None = None
+
+
+class ProjectFilePage(msgspec.Struct, kw_only=True):
+    items: list[ProjectFile]
     next_cursor: str | None = None

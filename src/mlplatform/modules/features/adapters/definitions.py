@@ -25,10 +25,15 @@ from feast.errors import (
 from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import PostgreSQLSource
 
 from mlplatform.kernel.errors import Conflict, Invalid
-from mlplatform.kernel.storage import InvalidObjectKey, validate_key
+from mlplatform.kernel.storage.project_paths import InvalidPath, normalize_path, project_key
 from mlplatform.modules.features import schemas
 from mlplatform.modules.features.adapters import replacement
-from mlplatform.modules.features.adapters.offline import OFFLINE_ERRORS, column_types, view_batch_source
+from mlplatform.modules.features.adapters.offline import (
+    OFFLINE_ERRORS,
+    column_types,
+    offline_project,
+    view_batch_source,
+)
 from mlplatform.modules.features.adapters.registry import (
     ENTITY_TO_FIELD,
     ENTITY_TYPE_NAMES,
@@ -131,12 +136,14 @@ def _source(store: FeatureStore, data: schemas.DataSourceCreate, *, has_postgres
     if data.kind == "parquet":
         _forbid(data, "table", "query", "batch_source")
         if not data.path:
-            raise Invalid("path: required for a parquet source (object key of a file or folder)", field="path")
+            raise Invalid(
+                "path: required for a parquet source (a file or folder in the project's folder)", field="path"
+            )
         try:
-            validate_key(data.path.rstrip("/"))
-        except InvalidObjectKey as exc:
+            project_key(offline_project(store.config), data.path)
+        except InvalidPath as exc:
             raise Invalid(f"path: {exc.reason}", field="path") from None
-        source: FeastSource = FileSource(path=data.path.rstrip("/"), **timed, **common)
+        source: FeastSource = FileSource(path=normalize_path(data.path), **timed, **common)
     else:
         _forbid(data, "path", "batch_source")
         if not has_postgres:

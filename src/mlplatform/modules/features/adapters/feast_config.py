@@ -83,6 +83,7 @@ class FeastSettings:
             "offline_store": {
                 "type": OFFLINE_STORE_TYPE,
                 "root_uri": self.offline_root_uri,
+                "project": project,
                 "s3_endpoint_url": self.s3_endpoint_url,
                 "s3_region": self.s3_region,
                 "postgres_url": self.postgres_url,

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from mlplatform.kernel.storage.base import validate_key
+
 if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.dataset as ds
@@ -29,7 +31,8 @@ class StoreLocation:
     s3_region: str | None = None
 
     def uri_for(self, key: str) -> str:
-        return f"{self.root_uri.rstrip('/')}/{key.lstrip('/')}"
+        """The URI of the store key `key`, which must be a valid key (`validate_key`: it never leaves the root)."""
+        return f"{self.root_uri.rstrip('/')}/{validate_key(key)}"
 
     def filesystem(self, uri: str) -> tuple[pafs.FileSystem, str]:
         """A pyarrow filesystem and the path inside it for `uri` (s3:// or file:// or a plain path)."""

@@ -28,6 +28,8 @@ from feast.on_demand_feature_view import OnDemandFeatureView
 from feast.repo_config import FeastConfigBaseModel, RepoConfig
 from feast.saved_dataset import SavedDatasetStorage
 
+from mlplatform.kernel.errors import Invalid
+from mlplatform.kernel.storage.project_paths import InvalidPath, project_key
 from mlplatform.modules.features.adapters.files import StoreLocation
 from mlplatform.modules.features.adapters.pit import ViewJoin, latest_per_entity, point_in_time_join, to_utc
 from mlplatform.modules.features.adapters.postgres import (
@@ -47,7 +49,10 @@ class PlatformOfflineStoreConfig(FeastConfigBaseModel):
         "mlplatform.modules.features.adapters.offline.PlatformOfflineStore"
     )
     root_uri: str = ""
-    """The object store root (`s3://bucket/prefix` or `file:///path`); relative parquet paths live under it."""
+    """The object store root (`s3://bucket/prefix` or `file:///path`)."""
+    project: str = ""
+    """The platform project: parquet paths are relative to its folder `projects/<project>/` of the store
+    (empty: no file can be read or written)."""
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
     postgres_url: str | None = None
@@ -70,12 +75,12 @@ class ArrowRetrievalJob(RetrievalJob):
         *,
         full_feature_names: bool = False,
         metadata: RetrievalMetadata | None = None,
-        location: StoreLocation | None = None,
+        config: RepoConfig | None = None,
     ) -> None:
         self._compute = compute
         self._full_feature_names = full_feature_names
         self._metadata = metadata
-        self._location = location
+        self._config = config
 
     @property
     def full_feature_names(self) -> bool:
@@ -93,9 +98,9 @@ class ArrowRetrievalJob(RetrievalJob):
 
     def persist(self, storage: SavedDatasetStorage, allow_overwrite: bool = False, timeout: int | None = None) -> None:
         path = getattr(getattr(storage, "file_options", None), "uri", None)
-        if not path or self._location is None:
-            raise OfflineDataError("only file storage (a parquet path in the object store) is supported")
-        self._location.write(path, self._compute())
+        if not path or self._config is None:
+            raise OfflineDataError("only file storage (a parquet path in the project's folder) is supported")
+        _location(self._config).write(project_uri(self._config, path, what="saved dataset"), self._compute())
 
     @property
     def metadata(self) -> RetrievalMetadata | None:
@@ -126,11 +131,28 @@ def view_batch_source(view: FeatureView) -> DataSource:
     return source
 
 
+def offline_project(config: RepoConfig) -> str:
+    """The platform project whose folder holds this configuration's parquet data."""
+    store = config.offline_store
+    assert isinstance(store, PlatformOfflineStoreConfig)
+    return store.project
+
+
+def project_uri(config: RepoConfig, path: str, *, what: str) -> str:
+    """The URI of the user path `path` in the project's folder (`project_key`), checked at every use: a
+    definition stored before the rules (or written to the registry around the API) is no way out."""
+    try:
+        key = project_key(offline_project(config), path)
+    except InvalidPath as exc:
+        raise Invalid(f"{what}: path {path!r} {exc.reason}", field="path") from None
+    except ValueError:
+        raise Invalid(f"{what}: no project to resolve path {path!r} in", field="path") from None
+    return _location(config).uri_for(key)
+
+
 def source_uri(config: RepoConfig, source: FileSource) -> str:
-    path = source.path
-    if "://" in path or path.startswith("/"):
-        return path
-    return _location(config).uri_for(path)
+    """Where a parquet source's data is: its path inside the project's folder."""
+    return project_uri(config, source.path, what=f"data source {source.name!r}")
 
 
 def read_source(
@@ -239,7 +261,7 @@ class PlatformOfflineStore(OfflineStore):
             latest = latest_per_entity(frame, join_key_columns, timestamp_field, created_timestamp_column)
             return pa.Table.from_pandas(latest, preserve_index=False)
 
-        return ArrowRetrievalJob(compute, location=_location(config))
+        return ArrowRetrievalJob(compute, config=config)
 
     @staticmethod
     def pull_all_from_table_or_query(
@@ -259,7 +281,7 @@ class PlatformOfflineStore(OfflineStore):
             frame = read_source(config, data_source, columns, timestamp_field, start_date, end_date)
             return pa.Table.from_pandas(frame, preserve_index=False)
 
-        return ArrowRetrievalJob(compute, location=_location(config))
+        return ArrowRetrievalJob(compute, config=config)
 
     @staticmethod
     def get_historical_features(
@@ -330,7 +352,7 @@ class PlatformOfflineStore(OfflineStore):
             joined = point_in_time_join(entities, timestamp_column, parts)
             return pa.Table.from_pandas(joined, preserve_index=False)
 
-        return ArrowRetrievalJob(compute, full_feature_names=full_feature_names, location=_location(config))
+        return ArrowRetrievalJob(compute, full_feature_names=full_feature_names, config=config)
 
     @staticmethod
     def offline_write_batch(

@@ -25,7 +25,7 @@ from feast.errors import (
 from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import PostgreSQLSource
 from feast.types import Array, Bool, Bytes, FeastType, Float32, Float64, Int32, Int64, String, UnixTimestamp
 
-from mlplatform.kernel.errors import NotFound
+from mlplatform.kernel.errors import Invalid, NotFound
 from mlplatform.modules.features import schemas
 from mlplatform.modules.features.adapters.offline import source_uri, view_batch_source
 from mlplatform.modules.features.adapters.postgres import pg_query, pg_table
@@ -182,7 +182,7 @@ def source_out(store: FeatureStore, source: FeastSource) -> schemas.DataSource:
         timestamp_field=source.timestamp_field or None,
         created_timestamp_column=source.created_timestamp_column or None,
         path=source.path if isinstance(source, FileSource) else None,
-        uri=source_uri(store.config, source) if isinstance(source, FileSource) else None,
+        uri=_shown_uri(store, source) if isinstance(source, FileSource) else None,
         table=pg_table(source) if isinstance(source, PostgreSQLSource) else None,
         query=pg_query(source) if isinstance(source, PostgreSQLSource) else None,
         batch_source=source.batch_source.name if isinstance(source, PushSource) and source.batch_source else None,
@@ -193,6 +193,14 @@ def source_out(store: FeatureStore, source: FeastSource) -> schemas.DataSource:
         created_at=_utc(getattr(source, "created_timestamp", None)),
         updated_at=_utc(getattr(source, "last_updated_timestamp", None)),
     )
+
+
+def _shown_uri(store: FeatureStore, source: FileSource) -> str | None:
+    """Where the source's data is; None for a stored path the rules refuse (reading it fails with the reason)."""
+    try:
+        return source_uri(store.config, source)
+    except Invalid:
+        return None
 
 
 def view_version(view: FeastView) -> str:

@@ -3,10 +3,12 @@ side and the job functions)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from mlplatform.kernel.errors import Invalid, NotFound
+from mlplatform.kernel.storage.project_paths import in_project
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -58,6 +60,35 @@ def entity_frame(frame: pd.DataFrame, join_keys: set[str]) -> pd.DataFrame:
     if frame["event_timestamp"].isna().any():
         raise Invalid("entity_rows: event_timestamp must not be null", field="entity_rows")
     return frame
+
+
+def entity_rows_key(project: str, upload: uuid.UUID) -> str:
+    """Where inline entity rows of a training set request are kept (the platform's area, not the project's)."""
+    return f"{entity_rows_prefix(project)}{upload}.parquet"
+
+
+def entity_rows_prefix(project: str) -> str:
+    return f"features/{project}/entity-rows/"
+
+
+def check_entity_key(project: str, key: object) -> str:
+    """A training set job's entity rows: a key in the project's folder (`entity_path`) or the inline rows the
+    platform stored for it. Checked again when the job runs, so a job recorded before the rules (or with
+    altered parameters) reads nothing outside the project."""
+    if isinstance(key, str) and (in_project(project, key) or _is_entity_rows_key(project, key)):
+        return key
+    raise Invalid(f"entity_path: {key!r} is outside project {project!r}'s folder", field="entity_path")
+
+
+def _is_entity_rows_key(project: str, key: str) -> bool:
+    name = key.removeprefix(entity_rows_prefix(project))
+    if name == key or not name.endswith(".parquet"):
+        return False
+    try:
+        uuid.UUID(name.removesuffix(".parquet"))
+    except ValueError:
+        return False
+    return True
 
 
 def parquet_bytes(frame: pd.DataFrame) -> bytes:

@@ -19,7 +19,7 @@ from mlplatform.modules.features import events, schemas
 from mlplatform.modules.features.models import DatasetRow
 from mlplatform.modules.features.repositories import new_report
 from mlplatform.modules.features.runtime import FeaturesRuntime, features_runtime
-from mlplatform.modules.features.services.job_inputs import entity_frame, iso, parse, requested
+from mlplatform.modules.features.services.job_inputs import check_entity_key, entity_frame, iso, parse, requested
 
 CHUNK_ROWS = 20_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -151,7 +151,8 @@ def _build_dataset(runtime: FeaturesRuntime, ctx: JobContext, key: str) -> dict[
     project = ctx.params["project"]
     store = runtime.gateway.store(project)
     ctx.report(0.05, "reading entity rows")
-    entities = runtime.location.read(runtime.location.uri_for(ctx.params["entity_key"])).to_pandas()
+    entity_key = check_entity_key(project, ctx.params.get("entity_key"))
+    entities = runtime.location.read(runtime.location.uri_for(entity_key)).to_pandas()
     refs: list[str] = ctx.params["features"]
     _, join_keys = requested(store, None, refs)
     entities = entity_frame(entities, join_keys)

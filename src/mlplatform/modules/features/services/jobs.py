@@ -10,9 +10,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.errors import Invalid, NotFound
 from mlplatform.kernel.jobs import JobDefinition, JobRegistry, KernelJob, jobs_runtime
+from mlplatform.kernel.storage.project_paths import InvalidPath, project_key
 from mlplatform.modules.features import schemas
 from mlplatform.modules.features.runtime import FeaturesRuntime
-from mlplatform.modules.features.services.job_inputs import entity_frame, iso, parquet_bytes, requested
+from mlplatform.modules.features.services.files import store_errors
+from mlplatform.modules.features.services.job_inputs import (
+    entity_frame,
+    entity_rows_key,
+    iso,
+    parquet_bytes,
+    requested,
+)
 from mlplatform.modules.features.services.job_runs import historical_job, materialize_job, validate_job
 
 MATERIALIZE = "features.materialize"
@@ -82,17 +90,19 @@ async def submit_historical(
     store = await runtime.gateway.run(runtime.gateway.store, project)
     refs, join_keys = await runtime.gateway.run(requested, store, data.feature_service, data.features)
     if data.entity_path is not None:
-        key = data.entity_path.lstrip("/")
         try:
+            key = project_key(project, data.entity_path)
+        except InvalidPath as exc:
+            raise Invalid(f"entity_path: {exc.reason}", field="entity_path") from None
+        with store_errors(data.entity_path):
             exists = await runtime.platform.object_store.exists(key)
-        except ValueError as exc:
-            raise Invalid(f"entity_path: {exc}", field="entity_path") from None
         if not exists:
-            raise Invalid(f"entity_path: no object at {key!r}", field="entity_path")
+            raise Invalid(f"entity_path: no file at {data.entity_path!r} in the project's folder", field="entity_path")
     else:
-        key = f"features/{project}/entity-rows/{uuid.uuid4()}.parquet"
+        key = entity_rows_key(project, uuid.uuid4())
         body = await runtime.gateway.run(_entity_parquet, data, join_keys)
-        await runtime.platform.object_store.put(key, body, content_type="application/vnd.apache.parquet")
+        with store_errors(key):
+            await runtime.platform.object_store.put(key, body, content_type="application/vnd.apache.parquet")
     params = {
         "project": project,
         "feature_service": data.feature_service,

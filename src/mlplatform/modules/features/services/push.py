@@ -38,15 +38,19 @@ class PushTarget:
 
 
 def _targets(store: Any, push_source: str) -> list[PushTarget]:
+    from feast import FileSource
     from feast.data_source import PushSource
 
     from mlplatform.modules.features.adapters import registry as r
+    from mlplatform.modules.features.adapters.offline import source_uri
 
     source = r.get_source(store, push_source)
     if not isinstance(source, PushSource) or source.batch_source is None:
         raise Invalid(
             f"push_source: {push_source!r} is a {r.source_kind(source)} source, not a push source", field="push_source"
         )
+    if isinstance(source.batch_source, FileSource):
+        source_uri(store.config, source.batch_source)  # a stored path outside the project: 422 before any write
     targets = []
     for view in r.list_views(store):
         stream = view.stream_source

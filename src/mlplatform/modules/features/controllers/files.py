@@ -1,0 +1,78 @@
+"""`/api/v1/projects/{project}/files`: the project's folder of the object store (viewers read, contributors write).
+
+Paths are relative to the folder (`raw/drivers.parquet`), the same paths parquet sources and
+`entity_path` take. Downloads are always `application/octet-stream` attachments, whatever the file
+holds, so an uploaded page can never run in the platform's origin.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, Response, delete, get, put
+from litestar.params import Parameter
+from litestar.response import Stream
+
+from mlplatform.kernel.context import PlatformContext
+from mlplatform.modules.features import schemas
+from mlplatform.modules.features.services import files
+from mlplatform.modules.gateway.api import Role, requires_role
+
+BASE = "/api/v1/projects/{project:str}/files"
+FILE = f"{BASE}/{{path:path}}"
+DOWNLOAD_HEADERS = {"Content-Disposition": "attachment", "X-Content-Type-Options": "nosniff"}
+
+
+def _relative(path: str) -> str:
+    """Litestar hands `{path:path}` over with the URL's separating `/` in front."""
+    return path[1:] if path.startswith("/") else path
+
+
+@put(
+    FILE,
+    guards=[requires_role(Role.CONTRIBUTOR)],
+    tags=["files"],
+    summary="Upload a file to the project's folder",
+    request_max_body_size=None,
+    status_code=201,
+)
+async def put_project_file(
+    project: str, path: str, request: Request[Any, Any, Any], platform: PlatformContext
+) -> Response[schemas.ProjectFile]:
+    """The raw body becomes the file at `path` (streamed; at most `MLPLATFORM_FILES__MAX_UPLOAD_BYTES`).
+    201 when it was created, 200 when it replaced a file."""
+    stored, created = await files.put_file(
+        platform.object_store,
+        project,
+        _relative(path),
+        request.stream(),
+        max_bytes=platform.settings.files.max_upload_bytes,
+        announced_bytes=request.content_length,
+    )
+    return Response(stored, status_code=201 if created else 200)
+
+
+@get(FILE, guards=[requires_role(Role.VIEWER)], tags=["files"], summary="Download a file of the project's folder")
+async def get_project_file(project: str, path: str, platform: PlatformContext) -> Stream:
+    content = await files.open_file(platform.object_store, project, _relative(path))
+    return Stream(content, media_type="application/octet-stream", headers=DOWNLOAD_HEADERS)
+
+
+@delete(FILE, guards=[requires_role(Role.CONTRIBUTOR)], tags=["files"], summary="Delete a file of the project's folder")
+async def delete_project_file(project: str, path: str, platform: PlatformContext) -> None:
+    await files.delete_file(platform.object_store, project, _relative(path))
+
+
+@get(BASE, guards=[requires_role(Role.VIEWER)], tags=["files"], summary="List the project's files")
+async def list_project_files(
+    project: str,
+    platform: PlatformContext,
+    prefix: str | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int | None, Parameter(ge=1, le=files.MAX_LIST)] = None,
+) -> schemas.ProjectFilePage:
+    """Files whose path starts with `prefix`, in path order (`next_cursor` continues the listing)."""
+    return await files.list_files(platform.object_store, project, prefix, cursor, limit)
+
+
+FILE_HANDLERS = [put_project_file, get_project_file, delete_project_file, list_project_files]
