@@ -92,13 +92,12 @@ async def feast_push(
     db_session: AsyncSession,
     principal: Principal,
 ) -> schemas.PushResult:
-    frame = push_service.frame_from_json(None, data.df)
     return await push_service.push(
         db_session,
         features_runtime,
         project,
         push_source=data.push_source_name,
-        frame=frame,
+        batch=push_service.JsonBatch(columns=data.df),
         to=data.to,
         actor=principal.subject,
     )
@@ -115,13 +114,12 @@ async def push_rows(
     """Rows (or columns) into a push source, to the online store, the offline store or both. Views with
     expectations validate the batch: `reject` views refuse it (422 with `reports`), `flag` views accept it
     with a flagged report."""
-    frame = push_service.frame_from_json(data.rows, data.columns)
     return await push_service.push(
         db_session,
         features_runtime,
         project,
         push_source=data.push_source,
-        frame=frame,
+        batch=push_service.JsonBatch(rows=data.rows, columns=data.columns),
         to=data.to,
         actor=principal.subject,
     )
@@ -145,14 +143,15 @@ async def push_batch(
     to: Annotated[str, Parameter(query="to")] = "online",
 ) -> schemas.PushResult:
     """Body: a Parquet file (`application/vnd.apache.parquet`) or an Arrow IPC stream
-    (`application/vnd.apache.arrow.stream`); same validation as JSON pushes."""
+    (`application/vnd.apache.arrow.stream`); same validation as JSON pushes. Sizes are checked before
+    decoding: more rows or decoded bytes than the limits (`MLPLATFORM_FEATURES__PUSH_MAX_*`) is a 413."""
     from mlplatform.kernel.errors import Invalid
 
     if to not in {"online", "offline", "online_and_offline"}:
         raise Invalid("to: one of online, offline, online_and_offline", parameter="to")
-    frame = push_service.frame_from_upload(await request.body(), request.headers.get("content-type", ""))
+    batch = push_service.UploadBatch(await request.body(), request.headers.get("content-type", ""))
     return await push_service.push(
-        db_session, features_runtime, project, push_source=push_source, frame=frame, to=to, actor=principal.subject
+        db_session, features_runtime, project, push_source=push_source, batch=batch, to=to, actor=principal.subject
     )
 
 
