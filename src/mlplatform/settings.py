@@ -102,6 +102,15 @@ class ExperimentsSettings(BaseModel):
     """Objects younger than this are left to the next comparison: their event is normally being written."""
 
 
+class FeaturesSettings(BaseModel):
+    """The features module (Feast)."""
+
+    push_max_rows: int = Field(default=1_000_000, ge=1)
+    """Most rows one push may carry (JSON or upload); more: 413."""
+    push_max_decoded_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+    """Most bytes an uploaded Parquet/Arrow batch may decode to (checked before decoding); more: 413."""
+
+
 class OIDCProviderSettings(BaseModel):
     """An external OpenID Connect provider whose ID/access tokens the gateway accepts."""
 
@@ -269,6 +278,7 @@ class Settings(BaseSettings):
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
     feast_registry: FeastRegistrySettings = Field(default_factory=FeastRegistrySettings)
     files: FilesSettings = Field(default_factory=FilesSettings)
+    features: FeaturesSettings = Field(default_factory=FeaturesSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -34,6 +34,8 @@ async def stop_features(platform: PlatformContext) -> None:
 
 
 def provide_features(platform: PlatformContext) -> FeaturesRuntime:
+    """Injected as `features_runtime`. Not `features`: Litestar answers 500 to a body whose invalid
+    top-level field has the name of a dependency, and `features` is a field of several request bodies."""
     return features_runtime(platform)
 
 
@@ -64,7 +66,7 @@ module = Module(
     jobs=[register_jobs],
     express_routes=express_routes,
     purge_project=purge_project,
-    dependencies={"features": Provide(provide_features, sync_to_thread=False)},
+    dependencies={"features_runtime": Provide(provide_features, sync_to_thread=False)},
     openapi_tags=[
         ("features", "Feature store: definitions, online serving, pushes, materialization, training sets."),
         ("files", "The project's folder of the object store: parquet data for sources and training sets."),

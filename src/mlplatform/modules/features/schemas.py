@@ -20,6 +20,8 @@ Tags = Annotated[dict[str, str], msgspec.Meta(description="Free-form labels.")]
 EntityValueType = Literal["int64", "int32", "string", "bytes"]
 SourceKind = Literal["parquet", "postgres", "push"]
 PushTarget = Literal["online", "offline", "online_and_offline"]
+MAX_TTL_SECONDS = 10 * 366 * 86_400
+"""Ten years: far beyond any useful TTL; unbounded values overflowed `timedelta` inside Feast (a 500)."""
 
 
 # ---------------------------------------------------------------- entities
@@ -134,9 +136,9 @@ class FeatureViewCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True
     features: list[FieldSpec]
     """The features (the entities' join keys are added to the schema automatically)."""
     source: Name
-    ttl_seconds: Annotated[int, msgspec.Meta(ge=0)] = 0
+    ttl_seconds: Annotated[int, msgspec.Meta(ge=0, le=MAX_TTL_SECONDS)] = 0
     """How long a value stays valid (online reads answer OUTSIDE_MAX_AGE after it; training sets ignore older
-    values); 0 = forever."""
+    values); 0 = forever, at most 10 years."""
     online: bool = True
     description: Description = ""
     tags: Tags = msgspec.field(default_factory=dict)

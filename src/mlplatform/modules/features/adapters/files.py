@@ -95,6 +95,11 @@ class StoreLocation:
         pq.write_table(table, f"{path.rstrip('/')}/{part}", filesystem=fs)
         return f"{uri.rstrip('/')}/{part}"
 
+    def delete(self, uri: str) -> None:
+        """Remove the file at `uri` (a part written by `append` that must not stay)."""
+        fs, path = self.filesystem(uri)
+        fs.delete_file(path)
+
     def write(self, uri: str, table: pa.Table) -> int:
         """Write `table` as one parquet file at `uri`; returns its size in bytes."""
         import pyarrow.parquet as pq

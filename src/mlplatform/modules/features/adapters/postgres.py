@@ -6,6 +6,8 @@ The platform's own database holds them (any schema); reads push the time range d
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -100,6 +102,13 @@ def _pg_type_name(connection: Any, oid: Any) -> str:
 
 
 def append_postgres(url: str | None, source: PostgreSQLSource, table: pa.Table) -> None:
+    with appending_postgres(url, source, table):
+        pass
+
+
+@contextmanager
+def appending_postgres(url: str | None, source: PostgreSQLSource, table: pa.Table) -> Iterator[None]:
+    """Insert the rows in a transaction committed when the block ends, rolled back when it raises."""
     table_name = pg_table(source)
     if not table_name:
         raise PostgresUnavailable(f"data source {source.name!r} is a query: rows can only be appended to a table")
@@ -109,3 +118,4 @@ def append_postgres(url: str | None, source: PostgreSQLSource, table: pa.Table) 
     frame = table.to_pandas()
     with _engine(url).begin() as connection:
         frame.to_sql(name, connection, schema=schema or None, if_exists="append", index=False, method="multi")
+        yield

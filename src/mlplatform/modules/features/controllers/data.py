@@ -26,13 +26,13 @@ EDIT = [requires_role(Role.CONTRIBUTOR)]
 async def create_materialization(
     project: str,
     data: schemas.MaterializationCreate,
-    features: FeaturesRuntime,
+    features_runtime: FeaturesRuntime,
     db_session: AsyncSession,
     principal: Principal,
 ) -> Job:
     """Copy the newest offline rows of the views into the online store, as a job (follow it at
     `/api/v1/jobs/{id}`). Full range (start..end) or incremental (from where the last run ended)."""
-    record = await jobs.submit_materialization(db_session, features, project, data, principal.subject)
+    record = await jobs.submit_materialization(db_session, features_runtime, project, data, principal.subject)
     return Job.from_row(record)
 
 
@@ -40,13 +40,13 @@ async def create_materialization(
 async def create_training_dataset(
     project: str,
     data: schemas.HistoricalCreate,
-    features: FeaturesRuntime,
+    features_runtime: FeaturesRuntime,
     db_session: AsyncSession,
     principal: Principal,
 ) -> Job:
     """Point-in-time-correct features for entity rows (inline or a parquet object), written as parquet
     to the object store with a dataset record. Every entity row is kept (nulls where no value was valid)."""
-    record = await jobs.submit_historical(db_session, features, project, data, principal.subject)
+    record = await jobs.submit_historical(db_session, features_runtime, project, data, principal.subject)
     return Job.from_row(record)
 
 
@@ -73,13 +73,13 @@ async def create_validation_run(
     project: str,
     name: str,
     data: schemas.ValidationRunCreate,
-    features: FeaturesRuntime,
+    features_runtime: FeaturesRuntime,
     db_session: AsyncSession,
     principal: Principal,
 ) -> Job:
     """Count, null fraction, min/max/mean/std per feature and freshness over the view's offline data
     (optionally a time range); stores a report."""
-    record = await jobs.submit_validation(db_session, features, project, name, data, principal.subject)
+    record = await jobs.submit_validation(db_session, features_runtime, project, name, data, principal.subject)
     return Job.from_row(record)
 
 
@@ -111,16 +111,16 @@ async def get_validation_report(
     summary="A Feast feature_store.yaml for this project",
     media_type="application/yaml",
 )
-async def get_feature_store_yaml(project: str, features: FeaturesRuntime) -> Response[str]:
+async def get_feature_store_yaml(project: str, features_runtime: FeaturesRuntime) -> Response[str]:
     """A config for the stock Feast SDK that needs only a platform token (`MLPLATFORM_TOKEN`): the registry
     through the platform's read-only gRPC registry port, online reads through `/feast/{project}`. It names
     no database and no address taken from the request (`MLPLATFORM_SERVER__PUBLIC_URL`,
     `MLPLATFORM_FEAST_REGISTRY__PUBLIC_ADDRESS`). 503 while the registry port is not open."""
-    settings = features.platform.settings
+    settings = features_runtime.platform.settings
     text = feature_store_yaml(
         project,
         base_url=public_base_url(settings),
-        registry_address=await features.registry_endpoint.address(),
+        registry_address=await features_runtime.registry_endpoint.address(),
         registry_tls=settings.feast_registry.public_tls,
     )
     return Response(text, media_type="application/yaml")

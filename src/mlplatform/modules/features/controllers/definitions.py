@@ -66,29 +66,33 @@ def _as(name: str, doc: str | None, **types: Any) -> Callable[[Callable[..., Any
 
 def definition_router(res: Resource) -> Router:
     @_as(f"list_{res.many}", None, **{"return": res.page})
-    async def listing(project: str, features: FeaturesRuntime, cursor: str | None = None, limit: Limit = None) -> Any:
-        items, next_cursor = await DefinitionService(features).page(res.kind, project, cursor, limit)
+    async def listing(
+        project: str, features_runtime: FeaturesRuntime, cursor: str | None = None, limit: Limit = None
+    ) -> Any:
+        items, next_cursor = await DefinitionService(features_runtime).page(res.kind, project, cursor, limit)
         return res.page(items=items, next_cursor=next_cursor)
 
     @_as(f"create_{res.kind}", res.create_doc, data=res.body, **{"return": res.out})
-    async def create(project: str, data: Any, features: FeaturesRuntime, db_session: AsyncSession) -> Any:
-        created, _ = await DefinitionService(features).save(db_session, res.kind, project, data)
+    async def create(project: str, data: Any, features_runtime: FeaturesRuntime, db_session: AsyncSession) -> Any:
+        created, _ = await DefinitionService(features_runtime).save(db_session, res.kind, project, data)
         return created
 
     @_as(f"get_{res.kind}", None, **{"return": res.out})
-    async def read(project: str, name: str, features: FeaturesRuntime) -> Any:
-        return await DefinitionService(features).read(res.kind, project, name)
+    async def read(project: str, name: str, features_runtime: FeaturesRuntime) -> Any:
+        return await DefinitionService(features_runtime).read(res.kind, project, name)
 
     answer = Response[res.out]  # type: ignore[name-defined]  # a runtime type: the kind's response schema
 
     @_as(f"replace_{res.kind}", res.replace_doc, data=res.body, **{"return": answer})
-    async def replace(project: str, name: str, data: Any, features: FeaturesRuntime, db_session: AsyncSession) -> Any:
-        saved, created = await DefinitionService(features).replace(db_session, res.kind, project, name, data)
+    async def replace(
+        project: str, name: str, data: Any, features_runtime: FeaturesRuntime, db_session: AsyncSession
+    ) -> Any:
+        saved, created = await DefinitionService(features_runtime).replace(db_session, res.kind, project, name, data)
         return Response(saved, status_code=201 if created else 200)
 
     @_as(f"delete_{res.kind}", None)
-    async def remove(project: str, name: str, features: FeaturesRuntime, db_session: AsyncSession) -> None:
-        await DefinitionService(features).delete(db_session, res.kind, project, name)
+    async def remove(project: str, name: str, features_runtime: FeaturesRuntime, db_session: AsyncSession) -> None:
+        await DefinitionService(features_runtime).delete(db_session, res.kind, project, name)
 
     created = ResponseSpec(
         data_container=res.out, description="Created (no definition had this name)", generate_examples=False

@@ -36,10 +36,12 @@ gateway audits mutations; a row per read would cost a database transaction per r
 access log (a JSON line per read costs about as much as the read)."""
 
 
-async def _serve(features: FeaturesRuntime, project: str, data: schemas.OnlineFeaturesRequest) -> ASGIApp:
+async def _serve(features_runtime: FeaturesRuntime, project: str, data: schemas.OnlineFeaturesRequest) -> ASGIApp:
     """The hottest path: the answer is encoded once with msgspec and handed to the server as a ready ASGI
     response (a `Response` would be converted into one per request)."""
-    return ASGIResponse(body=await encoded_online_features(features, project, data), media_type="application/json")
+    return ASGIResponse(
+        body=await encoded_online_features(features_runtime, project, data), media_type="application/json"
+    )
 
 
 @post(
@@ -51,10 +53,12 @@ async def _serve(features: FeaturesRuntime, project: str, data: schemas.OnlineFe
     responses=ONLINE_RESPONSES,
     status_code=200,
 )
-async def read_online_features(project: str, data: schemas.OnlineFeaturesRequest, features: FeaturesRuntime) -> ASGIApp:
+async def read_online_features(
+    project: str, data: schemas.OnlineFeaturesRequest, features_runtime: FeaturesRuntime
+) -> ASGIApp:
     """A feature service or a list of `view:feature`, and entity keys (columnar). Statuses: PRESENT,
     NULL_VALUE, NOT_FOUND (no such entity), OUTSIDE_MAX_AGE (older than the view's TTL; value null)."""
-    return await _serve(features, project, data)
+    return await _serve(features_runtime, project, data)
 
 
 @post(
@@ -67,11 +71,11 @@ async def read_online_features(project: str, data: schemas.OnlineFeaturesRequest
     status_code=200,
 )
 async def feast_get_online_features(
-    project: str, data: schemas.OnlineFeaturesRequest, features: FeaturesRuntime
+    project: str, data: schemas.OnlineFeaturesRequest, features_runtime: FeaturesRuntime
 ) -> ASGIApp:
     """Same request and response as Feast's feature server, so `online_store: {type: remote, path:
     <base>/feast/<project>}` works with a platform token."""
-    return await _serve(features, project, data)
+    return await _serve(features_runtime, project, data)
 
 
 @post(
@@ -84,17 +88,16 @@ async def feast_get_online_features(
 async def feast_push(
     project: str,
     data: schemas.FeastPushRequest,
-    features: FeaturesRuntime,
+    features_runtime: FeaturesRuntime,
     db_session: AsyncSession,
     principal: Principal,
 ) -> schemas.PushResult:
-    frame = push_service.frame_from_json(None, data.df)
     return await push_service.push(
         db_session,
-        features,
+        features_runtime,
         project,
         push_source=data.push_source_name,
-        frame=frame,
+        batch=push_service.JsonBatch(columns=data.df),
         to=data.to,
         actor=principal.subject,
     )
@@ -104,16 +107,21 @@ async def feast_push(
 async def push_rows(
     project: str,
     data: schemas.PushRequest,
-    features: FeaturesRuntime,
+    features_runtime: FeaturesRuntime,
     db_session: AsyncSession,
     principal: Principal,
 ) -> schemas.PushResult:
     """Rows (or columns) into a push source, to the online store, the offline store or both. Views with
     expectations validate the batch: `reject` views refuse it (422 with `reports`), `flag` views accept it
     with a flagged report."""
-    frame = push_service.frame_from_json(data.rows, data.columns)
     return await push_service.push(
-        db_session, features, project, push_source=data.push_source, frame=frame, to=data.to, actor=principal.subject
+        db_session,
+        features_runtime,
+        project,
+        push_source=data.push_source,
+        batch=push_service.JsonBatch(rows=data.rows, columns=data.columns),
+        to=data.to,
+        actor=principal.subject,
     )
 
 
@@ -128,21 +136,22 @@ async def push_rows(
 async def push_batch(
     project: str,
     request: Request[Any, Any, Any],
-    features: FeaturesRuntime,
+    features_runtime: FeaturesRuntime,
     db_session: AsyncSession,
     principal: Principal,
     push_source: Annotated[str, Parameter(query="push_source")],
     to: Annotated[str, Parameter(query="to")] = "online",
 ) -> schemas.PushResult:
     """Body: a Parquet file (`application/vnd.apache.parquet`) or an Arrow IPC stream
-    (`application/vnd.apache.arrow.stream`); same validation as JSON pushes."""
+    (`application/vnd.apache.arrow.stream`); same validation as JSON pushes. Sizes are checked before
+    decoding: more rows or decoded bytes than the limits (`MLPLATFORM_FEATURES__PUSH_MAX_*`) is a 413."""
     from mlplatform.kernel.errors import Invalid
 
     if to not in {"online", "offline", "online_and_offline"}:
         raise Invalid("to: one of online, offline, online_and_offline", parameter="to")
-    frame = push_service.frame_from_upload(await request.body(), request.headers.get("content-type", ""))
+    batch = push_service.UploadBatch(await request.body(), request.headers.get("content-type", ""))
     return await push_service.push(
-        db_session, features, project, push_source=push_source, frame=frame, to=to, actor=principal.subject
+        db_session, features_runtime, project, push_source=push_source, batch=batch, to=to, actor=principal.subject
     )
 
 

@@ -1,31 +1,45 @@
-"""Pushing rows into a push source: validate against each fed view's expectations, then write through Feast.
+"""Pushing rows into a push source: type-check against the views it feeds, check their expectations, then
+write offline and online, both or neither.
 
-A batch that breaks a `reject` view's expectations is refused (422) with the reports, which are
-stored anyway (in their own transaction, so the refusal does not roll them back). A `flag` view
-accepts the batch and stores a flagged report. Writes go through Feast (online: it keeps the newest
-row per entity by event time; offline: appended to the source's parquet folder or table).
+Before anything is written, the batch becomes one Arrow table typed by the views' schema
+(`push_schema.py`): a wrong type, a missing or an unknown column is a 422 naming it. Uploads are decoded
+within limits (`push_upload.py`). A batch that breaks a `reject` view's expectations is refused (422) with
+the reports, which are stored anyway (in their own transaction, so the refusal does not roll them back);
+a `flag` view accepts the batch and stores a flagged report.
+
+Writes: offline first (one part file in the push source's batch source, or rows in its table, typed like
+the data already there), then online through Feast (it keeps the newest row per entity by event time).
+For `online_and_offline` the offline append is taken back when the online write fails, so the push
+answers an error having changed nothing.
 """
 
 from __future__ import annotations
 
-import io
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mlplatform.kernel.errors import Invalid, NotFound
+from mlplatform.kernel.errors import Invalid, NotFound, PlatformError, Unavailable
 from mlplatform.kernel.events import publish
 from mlplatform.modules.features import events, schemas
 from mlplatform.modules.features.repositories import new_report, report_out
 from mlplatform.modules.features.runtime import FeaturesRuntime
+from mlplatform.modules.features.services.push_schema import TIMESTAMP, Column, PushSchema
+from mlplatform.modules.features.services.push_upload import PushLimits, read_upload
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
-MAX_PUSH_ROWS = 1_000_000
+log = structlog.get_logger("mlplatform.features.push")
+
+OFFLINE = {"offline", "online_and_offline"}
+ONLINE = {"online", "online_and_offline"}
 
 
 @dataclass(frozen=True)
@@ -37,7 +51,35 @@ class PushTarget:
     expectations: schemas.Expectations | None
 
 
-def _targets(store: Any, push_source: str) -> list[PushTarget]:
+@dataclass(frozen=True)
+class JsonBatch:
+    rows: list[dict[str, Any]] | None = None
+    columns: dict[str, list[Any]] | None = None
+
+
+@dataclass(frozen=True)
+class UploadBatch:
+    body: bytes
+    content_type: str
+
+
+@dataclass(frozen=True)
+class Prepared:
+    targets: list[PushTarget]
+    batch_source: Any
+    table: pa.Table
+    """Typed by the views' schema, columns named as the views name them."""
+    frame: pd.DataFrame
+    offline_table: pa.Table | None
+    """The same rows named and typed as the batch source's data (None: not pushed offline)."""
+
+
+def limits(runtime: FeaturesRuntime) -> PushLimits:
+    settings = runtime.platform.settings.features
+    return PushLimits(max_rows=settings.push_max_rows, max_decoded_bytes=settings.push_max_decoded_bytes)
+
+
+def _targets(store: Any, push_source: str) -> tuple[list[PushTarget], PushSchema, Any]:
     from feast import FileSource
     from feast.data_source import PushSource
 
@@ -49,87 +91,86 @@ def _targets(store: Any, push_source: str) -> list[PushTarget]:
         raise Invalid(
             f"push_source: {push_source!r} is a {r.source_kind(source)} source, not a push source", field="push_source"
         )
-    if isinstance(source.batch_source, FileSource):
-        source_uri(store.config, source.batch_source)  # a stored path outside the project: 422 before any write
+    batch = source.batch_source
+    if isinstance(batch, FileSource):
+        source_uri(store.config, batch)  # a stored path outside the project: 422 before any write
+    schema = PushSchema()
     targets = []
     for view in r.list_views(store):
         stream = view.stream_source
-        if isinstance(stream, PushSource) and stream.name == push_source:
-            targets.append(
-                PushTarget(
-                    view=view.name,
-                    join_keys=tuple(c.name for c in view.entity_columns),
-                    features=tuple(f.name for f in view.features),
-                    timestamp_field=source.batch_source.timestamp_field,
-                    expectations=r.view_expectations(view),
-                )
+        if not (isinstance(stream, PushSource) and stream.name == push_source):
+            continue
+        for key in view.entity_columns:
+            schema.add(Column(key.name, r.dtype_name(key.dtype), nullable=False))
+        for feature in view.features:
+            schema.add(Column(feature.name, r.dtype_name(feature.dtype)))
+        targets.append(
+            PushTarget(
+                view=view.name,
+                join_keys=tuple(c.name for c in view.entity_columns),
+                features=tuple(f.name for f in view.features),
+                timestamp_field=batch.timestamp_field,
+                expectations=r.view_expectations(view),
             )
-    return targets
+        )
+    schema.add(Column(batch.timestamp_field, TIMESTAMP, nullable=False))
+    if batch.created_timestamp_column:
+        schema.add(Column(batch.created_timestamp_column, TIMESTAMP, required=False))
+    return targets, schema, batch
 
 
-def frame_from_json(rows: list[dict[str, Any]] | None, columns: dict[str, list[Any]] | None) -> pd.DataFrame:
-    import pandas as pd
+def _typed(batch: JsonBatch | UploadBatch, schema: PushSchema, push_limits: PushLimits) -> pa.Table:
+    if isinstance(batch, UploadBatch):
+        return schema.from_arrow(read_upload(batch.body, batch.content_type, push_limits), "body")
+    columns = json_columns(batch.rows, batch.columns)
+    push_limits.check_rows(len(next(iter(columns.values()))))
+    return schema.from_json(columns, "rows" if batch.rows is not None else "columns")
 
+
+def json_columns(rows: list[dict[str, Any]] | None, columns: dict[str, list[Any]] | None) -> dict[str, list[Any]]:
     if (rows is None) == (columns is None):
         raise Invalid("rows: give exactly one of rows or columns", field="rows")
     if rows is not None:
-        frame = pd.DataFrame.from_records(rows)
-    else:
-        assert columns is not None
-        if len({len(v) for v in columns.values()}) > 1:
-            raise Invalid("columns: every column must have the same number of values", field="columns")
-        frame = pd.DataFrame(columns)
-    if frame.empty:
+        names: dict[str, None] = {}
+        for row in rows:
+            names.update(dict.fromkeys(row))
+        columns = {name: [row.get(name) for row in rows] for name in names}
+    assert columns is not None
+    if len({len(v) for v in columns.values()}) > 1:
+        raise Invalid("columns: every column must have the same number of values", field="columns")
+    if not columns or not next(iter(columns.values())):
         raise Invalid("rows: the batch is empty", field="rows")
-    return frame
+    return columns
 
 
-def frame_from_upload(body: bytes, content_type: str) -> pd.DataFrame:
-    """Parquet (`application/vnd.apache.parquet`) or Arrow IPC stream (`application/vnd.apache.arrow.stream`)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+def _prepare(
+    store: Any, push_source: str, batch: JsonBatch | UploadBatch, to: str, push_limits: PushLimits
+) -> Prepared:
+    from mlplatform.modules.features.adapters.offline_append import offline_shape
+    from mlplatform.modules.features.services.push_offline import offline_table
 
-    kind = content_type.split(";", 1)[0].strip().lower()
-    try:
-        if kind in {"application/vnd.apache.parquet", "application/x-parquet", "application/octet-stream"}:
-            table = pq.read_table(io.BytesIO(body))
-        elif kind in {"application/vnd.apache.arrow.stream", "application/vnd.apache.arrow.file"}:
-            table = (
-                pa.ipc.open_stream(body).read_all() if kind.endswith("stream") else pa.ipc.open_file(body).read_all()
-            )
-        else:
-            raise Invalid(
-                "content-type: send application/vnd.apache.parquet or application/vnd.apache.arrow.stream",
-                field="content-type",
-            )
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise Invalid(f"body: not readable as {kind}: {exc}", field="body") from None
-    if table.num_rows == 0:
-        raise Invalid("body: the batch is empty", field="body")
-    return table.to_pandas()
+    targets, schema, batch_source = _targets(store, push_source)
+    if not targets:
+        raise NotFound(f"no feature view reads from push source {push_source!r}")
+    table = _typed(batch, schema, push_limits)
+    offline = None
+    if to in OFFLINE:
+        offline = offline_table(table, batch_source, offline_shape(store.config, batch_source))
+    return Prepared(targets, batch_source, table, table.to_pandas(), offline)
 
 
-def _prepare(frame: pd.DataFrame, targets: list[PushTarget]) -> pd.DataFrame:
-    import pandas as pd
+def _check_expectations(prepared: Prepared, now: datetime) -> list[tuple[PushTarget, int, list[Any]]]:
+    from mlplatform.modules.features.services.validation import check_batch
 
-    if len(frame) > MAX_PUSH_ROWS:
-        raise Invalid(f"rows: at most {MAX_PUSH_ROWS} rows per push", field="rows")
-    needed: list[str] = []
-    for target in targets:
-        for column in (*target.join_keys, *target.features, target.timestamp_field):
-            if column not in needed:
-                needed.append(column)
-    missing = [c for c in needed if c not in frame.columns]
-    if missing:
-        raise Invalid(f"rows: missing column(s) {', '.join(missing)}", field="rows", missing=missing)
-    for timestamp_field in {t.timestamp_field for t in targets}:
-        try:
-            frame[timestamp_field] = pd.to_datetime(frame[timestamp_field], utc=True, format="ISO8601")
-        except (ValueError, TypeError) as exc:
-            raise Invalid(
-                f"rows: column {timestamp_field!r} must hold ISO 8601 timestamps ({exc})", field=timestamp_field
-            ) from None
-    return frame
+    results = []
+    for target in prepared.targets:
+        if target.expectations is None:
+            continue
+        rows_failed, failures = check_batch(
+            prepared.frame, target.expectations, timestamp_field=target.timestamp_field, now=now
+        )
+        results.append((target, rows_failed, failures))
+    return results
 
 
 async def push(
@@ -138,25 +179,19 @@ async def push(
     project: str,
     *,
     push_source: str,
-    frame: pd.DataFrame,
+    batch: JsonBatch | UploadBatch,
     to: str,
     actor: str | None,
 ) -> schemas.PushResult:
     gateway = runtime.gateway
     store = await gateway.run(gateway.store, project)
-    targets = await gateway.run(_targets, store, push_source)
-    if not targets:
-        raise NotFound(f"no feature view reads from push source {push_source!r}")
-    from mlplatform.modules.features.services.validation import check_batch
-
-    frame = _prepare(frame, targets)
-    now = datetime.now(UTC)
+    prepared = await gateway.run(_prepare, store, push_source, batch, to, limits(runtime))
+    rows = prepared.table.num_rows
+    checked = await gateway.run(_check_expectations, prepared, datetime.now(UTC))
     reports = []
     rejected = False
-    for target in targets:
-        if target.expectations is None:
-            continue
-        rows_failed, failures = check_batch(frame, target.expectations, timestamp_field=target.timestamp_field, now=now)
+    for target, rows_failed, failures in checked:
+        assert target.expectations is not None
         outcome = "passed"
         if failures:
             outcome = "rejected" if target.expectations.policy == "reject" else "flagged"
@@ -167,7 +202,7 @@ async def push(
                 feature_view=target.view,
                 kind="push",
                 outcome=outcome,
-                rows_checked=len(frame),
+                rows_checked=rows,
                 rows_failed=rows_failed,
                 failures=failures,
                 created_by=actor,
@@ -185,38 +220,60 @@ async def push(
             field="rows",
             reports=[msgspec.to_builtins(report_out(r)) for r in reports],
         )
-    await gateway.run(_write, store, push_source, frame, to)
+    await gateway.run(_write, store, prepared, to)
     for row in reports:
         session.add(row)
         await publish(session, _report_event(row))
+    views = [t.view for t in prepared.targets]
     await publish(
         session,
         events.FeaturesPushed(
             aggregate_id=f"{project}/{push_source}",
             project=project,
             push_source=push_source,
-            rows=len(frame),
+            rows=rows,
             to=to,
-            feature_views=[t.view for t in targets],
+            feature_views=views,
         ),
     )
     await session.flush()
     return schemas.PushResult(
-        push_source=push_source,
-        rows=len(frame),
-        to=to,
-        feature_views=[t.view for t in targets],
-        reports=[report_out(r) for r in reports],
+        push_source=push_source, rows=rows, to=to, feature_views=views, reports=[report_out(r) for r in reports]
     )
 
 
-def _write(store: Any, push_source: str, frame: pd.DataFrame, to: str) -> None:
-    from feast.data_source import PushMode
+def _write(store: Any, prepared: Prepared, to: str) -> None:
+    from mlplatform.modules.features.adapters.offline_append import appending
 
-    mode = {"online": PushMode.ONLINE, "offline": PushMode.OFFLINE, "online_and_offline": PushMode.ONLINE_AND_OFFLINE}[
-        to
-    ]
-    store.push(push_source, frame, allow_registry_cache=False, to=mode)
+    if to not in OFFLINE:
+        _write_online(store, prepared, taken_back=False)
+        return
+    assert prepared.offline_table is not None
+    with appending(store.config, prepared.batch_source, prepared.offline_table):
+        if to in ONLINE:
+            _write_online(store, prepared, taken_back=True)
+
+
+def _write_online(store: Any, prepared: Prepared, *, taken_back: bool) -> None:
+    for target in prepared.targets:
+        try:
+            store.write_to_online_store(target.view, df=prepared.frame, allow_registry_cache=False)
+        except Exception as exc:
+            failure = _online_failure(exc, taken_back)
+            if failure is None:
+                raise
+            log.warning("push_online_write_failed", feature_view=target.view, error=str(exc))
+            raise failure from exc
+
+
+def _online_failure(exc: Exception, taken_back: bool) -> PlatformError | None:
+    """The online store being unreachable or locked is a 503 naming it; anything else stays unexpected."""
+    if isinstance(exc, PlatformError):
+        return exc
+    if not (type(exc).__module__.startswith("redis") or isinstance(exc, sqlite3.Error)):
+        return None
+    after = " The offline append was taken back: nothing was written." if taken_back else ""
+    return Unavailable(f"the online store could not be written ({exc}).{after}", component="online-store")
 
 
 def _report_event(row: Any) -> events.ValidationReportCreated:
