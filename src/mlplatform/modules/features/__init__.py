@@ -10,6 +10,7 @@ from litestar.di import Provide
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.health import HealthCheck
 from mlplatform.kernel.module import Module
+from mlplatform.modules.features.connections.controllers import CONNECTION_CONTROLLERS
 from mlplatform.modules.features.controllers.data import DATA_HANDLERS
 from mlplatform.modules.features.controllers.definitions import DEFINITION_CONTROLLERS
 from mlplatform.modules.features.controllers.serving import SERVING_HANDLERS
@@ -46,7 +47,7 @@ def health_checks(platform: PlatformContext) -> Sequence[HealthCheck]:
 
 module = Module(
     name="features",
-    route_handlers=[*DEFINITION_CONTROLLERS, *SERVING_HANDLERS, *DATA_HANDLERS],
+    route_handlers=[*DEFINITION_CONTROLLERS, *SERVING_HANDLERS, *DATA_HANDLERS, *CONNECTION_CONTROLLERS],
     health_checks=health_checks,
     on_startup=[start_features],
     on_shutdown=[stop_features],
@@ -55,5 +56,6 @@ module = Module(
     dependencies={"features": Provide(provide_features, sync_to_thread=False)},
     openapi_tags=[
         ("features", "Feature store: definitions, online serving, pushes, materialization, training sets."),
+        ("connections", "External data connections (PostgreSQL, S3) granted to projects for their data sources."),
     ],
 )

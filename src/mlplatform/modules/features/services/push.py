@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mlplatform.kernel.errors import Invalid, NotFound
 from mlplatform.kernel.events import publish
 from mlplatform.modules.features import events, schemas
+from mlplatform.modules.features.connections.resolved import run_with
+from mlplatform.modules.features.connections.service import granted_connections
 from mlplatform.modules.features.repositories import new_report, report_out
 from mlplatform.modules.features.runtime import FeaturesRuntime
 
@@ -181,7 +183,10 @@ async def push(
             field="rows",
             reports=[msgspec.to_builtins(report_out(r)) for r in reports],
         )
-    await gateway.run(_write, store, push_source, frame, to)
+    if to != "online":
+        await gateway.run(_refuse_read_only, store, push_source)
+    granted = await granted_connections(session, runtime.platform, project)
+    await gateway.run(run_with, project, granted, _write, store, push_source, frame, to)
     for row in reports:
         session.add(row)
         await publish(session, _report_event(row))
@@ -204,6 +209,23 @@ async def push(
         feature_views=[t.view for t in targets],
         reports=[report_out(r) for r in reports],
     )
+
+
+def _refuse_read_only(store: Any, push_source: str) -> None:
+    """Offline rows go to a parquet source in the platform's store; sources on connections are read-only (also
+    refused when the push source is defined: this catches definitions stored before that rule)."""
+    from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import PostgreSQLSource
+
+    from mlplatform.modules.features.adapters import registry as r
+    from mlplatform.modules.features.connections.resolved import connection_name
+
+    batch = getattr(r.get_source(store, push_source), "batch_source", None)
+    if isinstance(batch, PostgreSQLSource) or (batch is not None and connection_name(batch.tags) is not None):
+        raise Invalid(
+            f"to: the offline source of {push_source!r} ({batch.name!r}) reads through a connection, and connections "
+            "are read-only: push with to=online, or point the push source at a parquet source",
+            field="to",
+        )
 
 
 def _write(store: Any, push_source: str, frame: pd.DataFrame, to: str) -> None:
