@@ -176,7 +176,7 @@ class ConnectionService:
                     ConnectionGrantRow.connection_id.in_([row.id for row in rows[:size]])
                 )
             )
-            for connection_id, project in found.tuples():
+            for connection_id, project in found.all():
                 grants.setdefault(connection_id, []).append(project)
         items = [connection_out(row, grants.get(row.id, [])) for row in rows[:size]]
         next_cursor = encode_cursor(SORT, [rows[size - 1].name]) if len(rows) > size else None
@@ -231,7 +231,7 @@ class ConnectionService:
             .order_by(ConnectionRow.name)
         )
         out = []
-        for row, granted_at in rows.tuples():
+        for row, granted_at in rows.all():
             postgres, s3 = _details(row)
             out.append(
                 s.GrantedConnection(
