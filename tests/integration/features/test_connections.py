@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
+import boto3
+import pyarrow as pa
 import pytest
 from sqlalchemy import create_engine, select, text
 
 from mlplatform.kernel.db import Database
 from mlplatform.kernel.secrets import ENCRYPTED
 from mlplatform.modules.features.adapters.feast_config import psycopg_url
+from mlplatform.modules.features.adapters.files import StoreLocation
 from mlplatform.modules.features.models import ConnectionRow
 from mlplatform.settings import ConnectionsSettings, Settings
 from tests.integration.features.data import T0, driver_rows
@@ -478,3 +483,69 @@ async def test_registration_refuses_what_it_cannot_check(full_stack: Stack, exte
     assert (await register(stack, {"name": "by_dsn", "kind": "postgres", "dsn": dsn})).status_code == 409
     admin = await stack.admin()
     assert (await stack.client.delete("/api/v1/connections/by_dsn", headers=admin)).status_code == 204
+
+
+async def test_a_parquet_source_on_an_s3_connection_stays_inside_its_prefix(full_stack: Stack) -> None:
+    stack = full_stack
+    project, headers = await stack.project()
+    endpoint = stack.settings.s3_endpoint_url
+    bucket = f"lake-{uuid.uuid4().hex[:10]}"
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
+    lake = StoreLocation(f"s3://{bucket}", endpoint, "us-east-1")
+    lake.write(lake.uri_for("raw/drivers/part-0.parquet"), pa.Table.from_pandas(driver_rows(), preserve_index=False))
+    lake.write(lake.uri_for("secret/other.parquet"), pa.Table.from_pandas(driver_rows(), preserve_index=False))
+    body = {
+        "name": "lake",
+        "kind": "s3",
+        "bucket": bucket,
+        "prefix": "raw",
+        "endpoint_url": endpoint,
+        "region": "us-east-1",
+        "access_key_id": "lake-key",
+        "secret_access_key": "lake-secret-value",
+    }
+    created = await register(stack, body, project)
+    assert created.status_code == 201, created.text
+    assert created.json()["s3"] == {"bucket": bucket, "prefix": "raw", "endpoint_url": endpoint, "region": "us-east-1"}
+    assert "lake-secret-value" not in created.text
+    assert "lake-key" not in created.text
+    # The platform's own object store (every project's files, MLflow's artifacts) is never a connection.
+    platform_bucket = urlsplit(stack.settings.resolved_storage_url).netloc
+    for prefix in ("", "platform", "platform/projects"):
+        own = {**body, "name": "own_store", "bucket": platform_bucket, "prefix": prefix}
+        response = await register(stack, own)
+        assert response.status_code == 422, (prefix, response.text)
+        assert response.json()["field"] == "prefix"
+    # Paths stay inside the connection's prefix.
+    for path in ("../secret/other.parquet", "/raw/drivers", "s3://other/x", "a/../../secret", "drivers\\..\\x"):
+        source = {
+            "name": "escape",
+            "kind": "parquet",
+            "connection": "lake",
+            "path": path,
+            "timestamp_field": "event_timestamp",
+        }
+        response = await post(stack, project, "data-sources", source, headers)
+        assert response.status_code == 422, (path, response.text)
+        assert response.json()["field"] == "path", (path, response.text)
+    await define_view(
+        stack,
+        project,
+        headers,
+        {"kind": "parquet", "connection": "lake", "path": "drivers", "timestamp_field": "event_timestamp"},
+    )
+    described = (await stack.client.get(f"{base(project)}/data-sources/drivers", headers=headers)).json()
+    assert (described["connection"], described["path"], described["uri"]) == ("lake", "drivers", None)
+    job = await materialize(stack, project, headers)
+    assert job["status"] == "succeeded", job
+    assert await online_trips(stack, project, headers) == [3, 10]
+    # Read-only: no push source may write into it.
+    pusher = {"name": "pusher", "kind": "push", "batch_source": "drivers"}
+    response = await post(stack, project, "data-sources", pusher, headers)
+    assert response.status_code == 422
+    assert response.json()["field"] == "batch_source"
+    # A postgres source cannot use an s3 connection (and the other way round).
+    wrong = {"name": "pg", "kind": "postgres", "connection": "lake", "table": "t", "timestamp_field": "event_timestamp"}
+    response = await post(stack, project, "data-sources", wrong, headers)
+    assert response.status_code == 422
+    assert response.json()["field"] == "connection"
