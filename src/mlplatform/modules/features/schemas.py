@@ -72,7 +72,7 @@ class DataSourceCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     query: str | None = None
     """postgres: one SELECT instead of a table (run read-only, with the connection's statement timeout)."""
     batch_source: Name | None = None
-    """push: the parquet or postgres source pushed rows are also written to (offline)."""
+    """push: the parquet source (in the platform's store) pushed rows are also written to (offline)."""
     field_mapping: dict[str, str] = msgspec.field(default_factory=dict)
     """Source column -> feature name."""
     description: Description = ""

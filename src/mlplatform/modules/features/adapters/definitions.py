@@ -124,7 +124,7 @@ def _source(store: FeatureStore, data: schemas.DataSourceCreate) -> FeastSource:
         _forbid(data, "path", "table", "query", "timestamp_field", "created_timestamp_column", "connection")
         if not data.batch_source:
             raise Invalid(
-                "batch_source: a push source needs the parquet or postgres source its rows go to offline",
+                "batch_source: a push source needs the parquet source its rows go to offline",
                 field="batch_source",
             )
         try:

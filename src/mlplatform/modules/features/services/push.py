@@ -3,7 +3,8 @@
 A batch that breaks a `reject` view's expectations is refused (422) with the reports, which are
 stored anyway (in their own transaction, so the refusal does not roll them back). A `flag` view
 accepts the batch and stores a flagged report. Writes go through Feast (online: it keeps the newest
-row per entity by event time; offline: appended to the source's parquet folder or table).
+row per entity by event time; offline: appended to the batch source's parquet folder; sources on connections
+are read-only, so an offline push into one is refused).
 """
 
 from __future__ import annotations
