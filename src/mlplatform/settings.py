@@ -232,6 +232,16 @@ class FilesSettings(BaseModel):
     """Largest file one PUT may store; uploads stream to the object store and are never held in memory."""
 
 
+class ConnectionsSettings(BaseModel):
+    """External data connections (PostgreSQL, S3) that data sources read through."""
+
+    statement_timeout_seconds: float = Field(default=30.0, gt=0, le=24 * 3600)
+    """Longest a data source's SQL may run on a PostgreSQL connection (`SET LOCAL statement_timeout`); a
+    query running longer is cancelled and the request or job fails with a message naming the source."""
+    connect_timeout_seconds: int = Field(default=10, ge=1, le=300)
+    """How long opening a connection to a PostgreSQL connection's server may take."""
+
+
 class Settings(BaseSettings):
     """All platform settings. Environment names are `MLPLATFORM_<FIELD>`; nested groups use `__`."""
 
@@ -279,6 +289,7 @@ class Settings(BaseSettings):
     feast_registry: FeastRegistrySettings = Field(default_factory=FeastRegistrySettings)
     files: FilesSettings = Field(default_factory=FilesSettings)
     features: FeaturesSettings = Field(default_factory=FeaturesSettings)
+    connections: ConnectionsSettings = Field(default_factory=ConnectionsSettings)
 
     @classmethod
     def settings_customise_sources(

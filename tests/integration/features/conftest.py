@@ -107,7 +107,11 @@ async def _stack(name: str, settings: Settings, worker_log: Path | None) -> Asyn
         root if "://" in root else Path(root).resolve().as_uri(), settings.s3_endpoint_url, settings.s3_region
     )
     async with AsyncTestClient(app, timeout=60) as client:
-        yield Stack(name=name, settings=settings, app=app, client=client, location=location, worker_log=worker_log)
+        stack = Stack(name=name, settings=settings, app=app, client=client, location=location, worker_log=worker_log)
+        try:
+            yield stack
+        finally:
+            stack.close()
 
 
 @pytest.fixture(scope="module")

@@ -71,6 +71,7 @@ async def define(
     base = f"/api/v1/projects/{project}/features"
     sources: list[dict[str, Any]]
     if postgres:
+        connection = await stack.postgres_connection(project)
         drivers = stack.create_table(
             driver_rows(),
             {"driver_id": "bigint", "event_timestamp": "timestamptz", "trips": "bigint", "rating": "double precision"},
@@ -80,8 +81,20 @@ async def define(
             {"customer_id": "bigint", "event_timestamp": "timestamptz", "spend": "double precision", "segment": "text"},
         )
         sources = [
-            {"name": "drivers", "kind": "postgres", "table": drivers, "timestamp_field": "event_timestamp"},
-            {"name": "customers", "kind": "postgres", "table": customers, "timestamp_field": "event_timestamp"},
+            {
+                "name": "drivers",
+                "kind": "postgres",
+                "connection": connection,
+                "table": drivers,
+                "timestamp_field": "event_timestamp",
+            },
+            {
+                "name": "customers",
+                "kind": "postgres",
+                "connection": connection,
+                "table": customers,
+                "timestamp_field": "event_timestamp",
+            },
         ]
     else:
         stack.write_project_parquet(project, "raw/drivers/part-0.parquet", driver_rows())

@@ -12,12 +12,11 @@ import pandas as pd
 import pyarrow as pa
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import create_engine, text
 
 from mlplatform.kernel.storage.project_paths import project_key
-from mlplatform.modules.features.adapters.feast_config import psycopg_url
 from mlplatform.modules.features.adapters.files import StoreLocation
 from mlplatform.settings import Settings
+from tests.integration.features.external import ExternalDatabase, create_external_database
 from tests.support.auth import grant
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
@@ -55,18 +54,43 @@ class Stack:
         """Write `frame` at `path` in the project's folder (what the files API or a member's S3 client does)."""
         return self.write_parquet(project_key(project, path), frame)
 
+    @property
+    def external(self) -> ExternalDatabase:
+        """This stack's external PostgreSQL database (created on first use, dropped with the stack)."""
+        if "external" not in self.shared:
+            self.shared["external"] = create_external_database()
+        external: ExternalDatabase = self.shared["external"]
+        return external
+
     def create_table(self, frame: pd.DataFrame, dtypes: dict[str, str]) -> str:
-        """A PostgreSQL table holding `frame` (full stack only); returns `public.<name>`."""
-        name = f"t_{uuid.uuid4().hex[:12]}"
-        engine = create_engine(psycopg_url(self.settings.resolved_database_url))
-        try:
-            with engine.begin() as connection:
-                columns = ", ".join(f'"{c}" {t}' for c, t in dtypes.items())
-                connection.execute(text(f"CREATE TABLE public.{name} ({columns})"))
-                frame.to_sql(name, connection, schema="public", if_exists="append", index=False)
-        finally:
-            engine.dispose()
-        return f"public.{name}"
+        """A table holding `frame` in the external database, readable through `postgres_connection`."""
+        return self.external.create_table(frame, dtypes)
+
+    async def admin(self) -> dict[str, str]:
+        if "admin" not in self.shared:
+            self.shared["admin"] = await grant(self.app, platform_admin=True)
+        headers: dict[str, str] = self.shared["admin"]
+        return headers
+
+    async def postgres_connection(self, project: str) -> str:
+        """The name of a connection to the external database (registered once), granted to `project`."""
+        name = "external_pg"
+        if "connection" not in self.shared:
+            response = await self.client.post(
+                "/api/v1/connections", json=self.external.body(name), headers=await self.admin()
+            )
+            assert response.status_code == 201, response.text
+            self.shared["connection"] = name
+        response = await self.client.post(
+            f"/api/v1/connections/{name}/grants", json={"project": project}, headers=await self.admin()
+        )
+        assert response.status_code == 201, response.text
+        return name
+
+    def close(self) -> None:
+        external = self.shared.pop("external", None)
+        if isinstance(external, ExternalDatabase):
+            external.drop()
 
     async def wait_job(self, headers: dict[str, str], job: dict[str, Any], seconds: float = 90) -> dict[str, Any]:
         deadline = asyncio.get_running_loop().time() + seconds

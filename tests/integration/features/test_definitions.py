@@ -125,9 +125,8 @@ async def test_invalid_sources_and_services(stack: Stack) -> None:
         ("feature-services", {"name": "svc", "features": ["driver_stats", "ghost"]}, "features[1]"),
         ("entities", {"name": "driver"}, "name"),
     ]
-    if not stack.full:
-        postgres = {"name": "pg", "kind": "postgres", "table": "t", "timestamp_field": "ts"}
-        cases.append(("data-sources", postgres, "kind"))
+    postgres = {"name": "pg", "kind": "postgres", "table": "t", "timestamp_field": "ts"}
+    cases.append(("data-sources", postgres, "connection"))
     for kind, body, field in cases:
         response = await stack.client.post(f"{base(project)}/{kind}", json=body, headers=headers)
         assert response.status_code == 422, (body, response.text)
@@ -142,9 +141,22 @@ async def test_postgres_source_is_checked_against_its_table(full_stack: Stack) -
     table = stack.create_table(
         driver_rows(), {"driver_id": "bigint", "event_timestamp": "timestamptz", "trips": "bigint", "rating": "real"}
     )
-    ok = {"name": "drivers", "kind": "postgres", "table": table, "timestamp_field": "event_timestamp"}
+    connection = await stack.postgres_connection(project)
+    ok = {
+        "name": "drivers",
+        "kind": "postgres",
+        "connection": connection,
+        "table": table,
+        "timestamp_field": "event_timestamp",
+    }
     assert (await stack.client.post(f"{base(project)}/data-sources", json=ok, headers=headers)).status_code == 201
-    missing = {"name": "ghost", "kind": "postgres", "table": "public.no_such_table", "timestamp_field": "ts"}
+    missing = {
+        "name": "ghost",
+        "kind": "postgres",
+        "connection": connection,
+        "table": "public.no_such_table",
+        "timestamp_field": "ts",
+    }
     response = await stack.client.post(f"{base(project)}/data-sources", json=missing, headers=headers)
     assert response.status_code == 422
     assert response.json()["field"] == "table"

@@ -40,8 +40,6 @@ async def build(
 
 @pytest.mark.parametrize("source", ["parquet", "postgres"])
 async def test_known_answer_every_row_point_in_time(stack: Stack, source: str) -> None:
-    if source == "postgres" and not stack.full:
-        pytest.skip("PostgreSQL sources need the platform on PostgreSQL")
     project, headers = await stack.project()
     await define(stack, project, headers, postgres=source == "postgres")
     dataset, frame = await build(

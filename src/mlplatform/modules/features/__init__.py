@@ -11,6 +11,7 @@ from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.health import HealthCheck
 from mlplatform.kernel.module import Module
 from mlplatform.modules.features.adapters.store import REGISTRY_STORE
+from mlplatform.modules.features.connections.controllers import CONNECTION_CONTROLLERS
 from mlplatform.modules.features.controllers.data import DATA_HANDLERS
 from mlplatform.modules.features.controllers.definitions import DEFINITION_CONTROLLERS
 from mlplatform.modules.features.controllers.files import FILE_HANDLERS
@@ -59,7 +60,13 @@ def health_checks(platform: PlatformContext) -> Sequence[HealthCheck]:
 
 module = Module(
     name="features",
-    route_handlers=[*DEFINITION_CONTROLLERS, *SERVING_HANDLERS, *DATA_HANDLERS, *FILE_HANDLERS],
+    route_handlers=[
+        *DEFINITION_CONTROLLERS,
+        *SERVING_HANDLERS,
+        *DATA_HANDLERS,
+        *FILE_HANDLERS,
+        *CONNECTION_CONTROLLERS,
+    ],
     health_checks=health_checks,
     on_startup=[start_features],
     on_shutdown=[stop_features],
@@ -70,5 +77,6 @@ module = Module(
     openapi_tags=[
         ("features", "Feature store: definitions, online serving, pushes, materialization, training sets."),
         ("files", "The project's folder of the object store: parquet data for sources and training sets."),
+        ("connections", "External data connections (PostgreSQL, S3) granted to projects for their data sources."),
     ],
 )

@@ -7,6 +7,8 @@ Events arrive through the outbox as `StoredEvent`s; decode them with the classes
 from __future__ import annotations
 
 from mlplatform.modules.features.events import (
+    ConnectionChanged,
+    ConnectionGrantChanged,
     DataSourceApplied,
     EntityApplied,
     FeatureDefinitionDeleted,
@@ -31,12 +33,16 @@ EVENT_TYPES = frozenset(
         FeaturesMaterialized,
         TrainingDatasetCreated,
         ValidationReportCreated,
+        ConnectionChanged,
+        ConnectionGrantChanged,
     )
 )
 """Every event type this module publishes."""
 
 __all__ = [
     "EVENT_TYPES",
+    "ConnectionChanged",
+    "ConnectionGrantChanged",
     "DataSourceApplied",
     "Dataset",
     "EntityApplied",

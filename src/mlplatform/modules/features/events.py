@@ -22,6 +22,7 @@ class DataSourceApplied(DomainEvent, frozen=True, kw_only=True):
     uri: str | None = None
     table: str | None = None
     batch_source: str | None = None
+    connection: str | None = None
 
 
 class FeatureViewApplied(DomainEvent, frozen=True, kw_only=True):
@@ -91,3 +92,24 @@ class ValidationReportCreated(DomainEvent, frozen=True, kw_only=True):
     outcome: str
     rows_checked: int
     rows_failed: int
+
+
+class ConnectionChanged(DomainEvent, frozen=True, kw_only=True):
+    """A platform admin registered, replaced or deleted an external data connection (never its credentials)."""
+
+    event_type: ClassVar[str] = "ConnectionChanged"
+    aggregate_type: ClassVar[str] = "data_connection"
+    name: str
+    kind: str
+    change: str
+    """created, replaced or deleted."""
+
+
+class ConnectionGrantChanged(DomainEvent, frozen=True, kw_only=True):
+    """A connection was granted to or revoked from a project (`project`)."""
+
+    event_type: ClassVar[str] = "ConnectionGrantChanged"
+    aggregate_type: ClassVar[str] = "data_connection"
+    name: str
+    change: str
+    """granted or revoked."""

@@ -9,8 +9,10 @@ Removed:
   the whole file, every project's rows);
 - files in the object store under the project's folder (`projects/<project>/`) and the platform's area for it
   (`features/<project>/`: training sets, uploaded entity rows);
-- the module's own rows: training dataset records and validation reports.
-Data in external connections (a granted PostgreSQL database or S3 bucket) belongs to its owner and is kept.
+- the module's own rows: training dataset records, validation reports and the project's connection grants (a
+  new project of the name is granted nothing).
+Data in external connections (a granted PostgreSQL database or S3 bucket) belongs to its owner and is kept, as
+are the connections themselves.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from sqlalchemy import delete
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.purge import delete_objects_under
 from mlplatform.modules.features.adapters.feast_config import feast_project
-from mlplatform.modules.features.models import DatasetRow, ValidationReportRow
+from mlplatform.modules.features.models import ConnectionGrantRow, DatasetRow, ValidationReportRow
 from mlplatform.modules.features.runtime import FeaturesRuntime, features_runtime
 
 if TYPE_CHECKING:
@@ -53,7 +55,11 @@ async def purge_project(platform: PlatformContext, project: str) -> Mapping[str,
         files += await delete_objects_under(platform.object_store, prefix)
     removed["files"] = files
     async with platform.database.transaction() as session:
-        for name, table in (("datasets", DatasetRow), ("validation_reports", ValidationReportRow)):
+        for name, table in (
+            ("datasets", DatasetRow),
+            ("validation_reports", ValidationReportRow),
+            ("connection_grants", ConnectionGrantRow),
+        ):
             result = await session.execute(delete(table).where(table.project == project))
             removed[name] = int(getattr(result, "rowcount", 0) or 0)
     return removed

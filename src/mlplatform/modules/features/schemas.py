@@ -63,15 +63,19 @@ class DataSourceCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     """Event-time column (required for parquet and postgres sources; push sources use their batch source's)."""
     created_timestamp_column: str | None = None
     """Optional column breaking ties between rows with the same event time."""
+    connection: Name | None = None
+    """postgres (required): the connection granted to the project whose database the source reads; parquet
+    (optional): an `s3` connection whose bucket/prefix `path` is relative to."""
     path: str | None = None
     """parquet: a parquet file or folder of parquet files, relative to the project's folder of the object store
-    (`raw/drivers` is `projects/<project>/raw/drivers`; upload with `PUT .../files/{path}`)."""
+    (`raw/drivers` is `projects/<project>/raw/drivers`; upload with `PUT .../files/{path}`), or to the `s3`
+    connection's prefix when the source names one."""
     table: str | None = None
-    """postgres: `schema.table` in the platform's PostgreSQL database."""
+    """postgres: `schema.table` in the connection's database."""
     query: str | None = None
-    """postgres: a SELECT instead of a table."""
+    """postgres: one SELECT instead of a table (run read-only, with the connection's statement timeout)."""
     batch_source: Name | None = None
-    """push: the parquet or postgres source pushed rows are also written to (offline)."""
+    """push: the parquet source (in the platform's store) pushed rows are also written to (offline)."""
     field_mapping: dict[str, str] = msgspec.field(default_factory=dict)
     """Source column -> feature name."""
     description: Description = ""
@@ -84,9 +88,12 @@ class DataSource(msgspec.Struct, kw_only=True):
     kind: str
     timestamp_field: str | None
     created_timestamp_column: str | None
+    connection: str | None
+    """The connection the source reads through (postgres; parquet on an `s3` connection)."""
     path: str | None
     uri: str | None
-    """Where the parquet data is (its path in the project's folder); null for a stored path the rules refuse."""
+    """Where the parquet data is (its path in the project's folder); null for a source on a connection or a
+    stored path the rules refuse."""
     table: str | None
     query: str | None
     batch_source: str | None

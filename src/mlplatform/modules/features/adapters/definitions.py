@@ -24,7 +24,7 @@ from feast.errors import (
 )
 from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import PostgreSQLSource
 
-from mlplatform.kernel.errors import Conflict, Invalid
+from mlplatform.kernel.errors import Conflict, Invalid, Unavailable
 from mlplatform.kernel.storage.project_paths import InvalidPath, normalize_path, project_key
 from mlplatform.modules.features import schemas
 from mlplatform.modules.features.adapters import replacement
@@ -50,6 +50,15 @@ from mlplatform.modules.features.adapters.registry import (
     list_views,
     parse_dtype,
     view_source_name,
+)
+from mlplatform.modules.features.connections import s3_location
+from mlplatform.modules.features.connections.resolved import (
+    CONNECTION_TAG,
+    RESERVED_TAG_PREFIX,
+    PostgresConnection,
+    S3Connection,
+    connection_for,
+    connection_name,
 )
 
 
@@ -95,28 +104,32 @@ def build_entity(store: FeatureStore, data: schemas.EntityCreate, *, replace: bo
     return Built(entity, existing is None)
 
 
-def build_source(
-    store: FeatureStore, data: schemas.DataSourceCreate, *, has_postgres: bool, replace: bool = False
-) -> Built:
+def build_source(store: FeatureStore, data: schemas.DataSourceCreate, *, replace: bool = False) -> Built:
     existing = _current(store, "get_data_source", data.name, replace=replace, what="a data source")
-    source = _source(store, data, has_postgres=has_postgres)
+    source = _source(store, data)
     if existing is not None:
         replacement.check_source(store, existing, source)
     return Built(source, existing is None)
 
 
-def _source(store: FeatureStore, data: schemas.DataSourceCreate, *, has_postgres: bool) -> FeastSource:
+def _source(store: FeatureStore, data: schemas.DataSourceCreate) -> FeastSource:
+    reserved = [key for key in data.tags if key.startswith(RESERVED_TAG_PREFIX)]
+    if reserved:
+        raise Invalid(f"tags: keys starting with {RESERVED_TAG_PREFIX!r} are reserved ({reserved[0]!r})", field="tags")
+    tags = dict(data.tags)
+    if data.connection:
+        tags[CONNECTION_TAG] = data.connection
     common: dict[str, Any] = {
         "name": data.name,
         "description": data.description,
-        "tags": data.tags,
+        "tags": tags,
         "owner": data.owner,
     }
     if data.kind == "push":
-        _forbid(data, "path", "table", "query", "timestamp_field", "created_timestamp_column")
+        _forbid(data, "path", "table", "query", "timestamp_field", "created_timestamp_column", "connection")
         if not data.batch_source:
             raise Invalid(
-                "batch_source: a push source needs the parquet or postgres source its rows go to offline",
+                "batch_source: a push source needs the parquet source its rows go to offline",
                 field="batch_source",
             )
         try:
@@ -124,7 +137,13 @@ def _source(store: FeatureStore, data: schemas.DataSourceCreate, *, has_postgres
         except DataSourceObjectNotFoundException:
             raise Invalid(f"batch_source: no data source named {data.batch_source!r}", field="batch_source") from None
         if isinstance(batch, PushSource):
-            raise Invalid("batch_source: must be a parquet or postgres source, not a push source", field="batch_source")
+            raise Invalid("batch_source: must be a parquet source, not a push source", field="batch_source")
+        if isinstance(batch, PostgreSQLSource) or connection_name(batch.tags) is not None:
+            raise Invalid(
+                f"batch_source: {batch.name!r} reads through a connection, and connections are read-only: push "
+                "sources write their offline rows to a parquet source in the platform's store",
+                field="batch_source",
+            )
         return PushSource(batch_source=batch, **common)
     if not data.timestamp_field:
         raise Invalid(f"timestamp_field: required for a {data.kind} source", field="timestamp_field")
@@ -137,22 +156,46 @@ def _source(store: FeatureStore, data: schemas.DataSourceCreate, *, has_postgres
         _forbid(data, "table", "query", "batch_source")
         if not data.path:
             raise Invalid(
-                "path: required for a parquet source (a file or folder in the project's folder)", field="path"
+                "path: required for a parquet source (a file or folder in the project's folder, or under the s3 "
+                "connection's prefix)",
+                field="path",
             )
-        try:
-            project_key(offline_project(store.config), data.path)
-        except InvalidPath as exc:
-            raise Invalid(f"path: {exc.reason}", field="path") from None
-        source: FeastSource = FileSource(path=normalize_path(data.path), **timed, **common)
+        if data.connection:
+            _granted(data, S3Connection)
+            source: FeastSource = FileSource(path=s3_location.relative_path(data.path), **timed, **common)
+        else:
+            try:
+                project_key(offline_project(store.config), data.path)
+            except InvalidPath as exc:
+                raise Invalid(f"path: {exc.reason}", field="path") from None
+            source = FileSource(path=normalize_path(data.path), **timed, **common)
     else:
         _forbid(data, "path", "batch_source")
-        if not has_postgres:
-            raise Invalid("kind: postgres sources need the platform to run on PostgreSQL", field="kind")
+        if not data.connection:
+            raise Invalid(
+                "connection: a postgres source reads through a connection granted to the project "
+                "(GET /api/v1/projects/{project}/connections lists them)",
+                field="connection",
+            )
+        _granted(data, PostgresConnection)
         if bool(data.table) == bool(data.query):
             raise Invalid("table: give exactly one of table or query", field="table")
         source = PostgreSQLSource(table=data.table, query=data.query, **timed, **common)
     _check_source_columns(store, source, data)
     return source
+
+
+def _granted(data: schemas.DataSourceCreate, kind: type[PostgresConnection] | type[S3Connection]) -> None:
+    """422 on `connection` unless the source's connection is granted to the project and of the right kind."""
+    assert data.connection is not None
+    connection = connection_for(data.name, data.connection)
+    if not isinstance(connection, kind):
+        wanted = "s3" if kind is S3Connection else "postgres"
+        raise Invalid(
+            f"connection: {data.connection!r} is a {connection.kind} connection; a {data.kind} source needs a "
+            f"{wanted} connection",
+            field="connection",
+        )
 
 
 def _forbid(data: schemas.DataSourceCreate, *names: str) -> None:
@@ -164,6 +207,10 @@ def _forbid(data: schemas.DataSourceCreate, *names: str) -> None:
 def _source_columns(store: FeatureStore, source: FeastSource, field: str) -> dict[str, str]:
     try:
         return dict(column_types(store.config, source))
+    except (Invalid, Unavailable) as exc:
+        if isinstance(exc, Invalid) and exc.extra.get("field") is None:
+            raise Invalid(f"{field}: {exc.detail}", field=field) from None
+        raise
     except OFFLINE_ERRORS as exc:
         raise Invalid(f"{field}: {exc}", field=field) from None
     except Exception as exc:

@@ -3,7 +3,8 @@
 - Registry: Feast's SQL registry in its own PostgreSQL schema `feast` (psycopg 3 URL with
   `search_path=feast`), or a SQLite file in the data dir on the embedded default.
 - Online store: Redis when the platform has Redis, else a SQLite file.
-- Offline store: the platform's own (`adapters.offline`): parquet in the object store + PostgreSQL tables.
+- Offline store: the platform's own (`adapters.offline`): parquet in the object store + sources on granted
+  connections (it is never given the platform database's URL).
 - A platform project `p` is the Feast project `feast_project(p)` (dashes become underscores: Feast's
   SQLite online store refuses dashes, and platform project names never contain underscores).
 """
@@ -86,7 +87,6 @@ class FeastSettings:
                 "project": project,
                 "s3_endpoint_url": self.s3_endpoint_url,
                 "s3_region": self.s3_region,
-                "postgres_url": self.postgres_url,
             },
             "entity_key_serialization_version": 3,
         }

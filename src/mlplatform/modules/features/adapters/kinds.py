@@ -25,8 +25,6 @@ __all__ = ["KINDS", "BuildOptions", "Kind", "apply"]
 class BuildOptions:
     replace: bool
     """PUT: an existing definition of the same name is replaced (else it is a 422 on `name`)."""
-    has_postgres: bool
-    """The platform runs on PostgreSQL (postgres data sources are possible)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +53,7 @@ def _announce_source(store: FeatureStore, project: str, source: Any) -> DomainEv
         uri=described.uri,
         table=described.table,
         batch_source=described.batch_source,
+        connection=described.connection,
     )
 
 
@@ -96,9 +95,7 @@ KINDS = {
         name="data_source",
         listing=lambda store: [r.source_out(store, s) for s in r.list_sources(store)],
         read=lambda store, name: r.source_out(store, r.get_source(store, name)),
-        build=lambda store, data, options: d.build_source(
-            store, data, has_postgres=options.has_postgres, replace=options.replace
-        ),
+        build=lambda store, data, options: d.build_source(store, data, replace=options.replace),
         announce=_announce_source,
         delete=d.delete_source,
     ),

@@ -1,11 +1,15 @@
-"""The platform's Feast offline store: parquet in the object store and PostgreSQL tables, read with
-pyarrow/SQL and joined point-in-time in pandas.
+"""The platform's Feast offline store: parquet in the object store (or under a granted S3 connection) and
+PostgreSQL tables or queries through a granted connection, read with pyarrow/SQL and joined
+point-in-time in pandas.
 
 Feast loads it from the `offline_store.type` of the `RepoConfig` (this module's path + class name).
 Why not a stock store: Feast's `file` (dask) store drops entity rows in historical retrieval
 (FACTS.md), and its `postgres` store only reads PostgreSQL tables — a project here can mix parquet on
-S3 and Postgres tables. This store reads both, answers materialization pulls, appends pushed rows,
-and returns every entity row of a training set (see `pit.point_in_time_join`).
+S3 and Postgres tables. This store reads both, answers materialization pulls, appends pushed rows
+(to parquet in the platform's store only: connections are read-only), and returns every entity row of a
+training set (see `pit.point_in_time_join`). Sources on connections read with the connections bound by
+`connections.resolved.run_with` for the call (`connections/`); nothing here reads the platform's own
+database.
 
 Imported only inside Feast calls (worker threads), never on the start-up path.
 """
@@ -34,10 +38,12 @@ from mlplatform.modules.features.adapters.files import StoreLocation
 from mlplatform.modules.features.adapters.pit import ViewJoin, latest_per_entity, point_in_time_join, to_utc
 from mlplatform.modules.features.adapters.postgres import (
     PostgresUnavailable,
-    append_postgres,
     postgres_columns,
     read_postgres,
+    refuse_append,
 )
+from mlplatform.modules.features.connections import s3_location
+from mlplatform.modules.features.connections.resolved import connection_name
 
 STORE_TYPE = "mlplatform.modules.features.adapters.offline.PlatformOfflineStore"
 
@@ -55,8 +61,6 @@ class PlatformOfflineStoreConfig(FeastConfigBaseModel):
     (empty: no file can be read or written)."""
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
-    postgres_url: str | None = None
-    """SQLAlchemy URL (`postgresql+psycopg://...`) of the database holding PostgreSQL sources."""
 
 
 class OfflineDataError(ValueError):
@@ -107,12 +111,6 @@ class ArrowRetrievalJob(RetrievalJob):
         return self._metadata
 
 
-def _postgres_url(config: RepoConfig) -> str | None:
-    store = config.offline_store
-    assert isinstance(store, PlatformOfflineStoreConfig)
-    return store.postgres_url
-
-
 def _location(config: RepoConfig) -> StoreLocation:
     store = config.offline_store
     assert isinstance(store, PlatformOfflineStoreConfig)
@@ -155,6 +153,15 @@ def source_uri(config: RepoConfig, source: FileSource) -> str:
     return project_uri(config, source.path, what=f"data source {source.name!r}")
 
 
+def parquet_location(config: RepoConfig, source: FileSource) -> tuple[StoreLocation, str]:
+    """Where a parquet source's data is: under its S3 connection when it names one, else in the platform's
+    object store."""
+    connection = connection_name(source.tags)
+    if connection is not None:
+        return s3_location.source_location(source.name, connection, source.path)
+    return _location(config), source_uri(config, source)
+
+
 def read_source(
     config: RepoConfig,
     source: DataSource,
@@ -169,7 +176,7 @@ def read_source(
     if isinstance(source, FileSource):
         frame = _read_parquet(config, source, wanted, timestamp_field, start, end)
     elif isinstance(source, PostgreSQLSource):
-        frame = read_postgres(_postgres_url(config), source, wanted, timestamp_field, start, end)
+        frame = read_postgres(source, wanted, timestamp_field, start, end)
     else:
         raise OfflineDataError(f"data source {source.name!r} of type {type(source).__name__} has no offline data")
     for column in frame.columns:
@@ -188,7 +195,8 @@ def _read_parquet(
 ) -> pd.DataFrame:
     import pyarrow.compute as pc
 
-    dataset = _location(config).dataset(source_uri(config, source))
+    where, uri = parquet_location(config, source)
+    dataset = where.dataset(uri)
     if dataset is None:
         return pd.DataFrame({name: pd.Series(dtype=object) for name in columns})
     missing = [name for name in columns if name not in dataset.schema.names]
@@ -362,10 +370,15 @@ class PlatformOfflineStore(OfflineStore):
         progress: Callable[[int], Any] | None,
     ) -> None:
         source = _batch_source(view_batch_source(feature_view))
+        if isinstance(source, FileSource) and connection_name(source.tags) is not None:
+            raise OfflineDataError(
+                f"data source {source.name!r} reads through a connection: connections are read-only, rows cannot be "
+                "appended"
+            )
         if isinstance(source, FileSource):
             _location(config).append(source_uri(config, source), table)
         elif isinstance(source, PostgreSQLSource):
-            append_postgres(_postgres_url(config), source, table)
+            refuse_append(source)
         else:
             raise OfflineDataError(f"cannot append rows to data source {source.name!r}")
         if progress is not None:
@@ -384,8 +397,9 @@ def column_types(config: RepoConfig, data_source: DataSource) -> list[tuple[str,
     """(column, type) of the source's data as it exists now; empty when there is no data yet."""
     source = _batch_source(data_source)
     if isinstance(source, FileSource):
-        schema = _location(config).schema(source_uri(config, source))
+        where, uri = parquet_location(config, source)
+        schema = where.schema(uri)
         return [] if schema is None else [(field.name, str(field.type)) for field in schema]
     if isinstance(source, PostgreSQLSource):
-        return postgres_columns(_postgres_url(config), source)
+        return postgres_columns(source)
     return []

@@ -1,10 +1,10 @@
 """Pushed rows appended to a push source's offline data, in a way that can still be taken back.
 
 A push `to: online_and_offline` appends offline first, then writes online inside `appending(...)`: if the
-online write fails, the appended part file is deleted (parquet) or the insert rolled back (PostgreSQL), so
-a failed push leaves neither store changed.
+online write fails, the appended part file is deleted, so a failed push leaves neither store changed
+(PostgreSQL sources read through connections, which are read-only: rows are never appended to them).
 
-Blocking (pyarrow filesystems, SQLAlchemy): worker threads only.
+Blocking (pyarrow filesystems): worker threads only.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source i
 from feast.repo_config import RepoConfig
 
 from mlplatform.modules.features.adapters.offline import OfflineDataError, _location, source_uri
-from mlplatform.modules.features.adapters.postgres import appending_postgres, postgres_columns
+from mlplatform.modules.features.adapters.postgres import refuse_append
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,7 @@ def offline_shape(config: RepoConfig, source: DataSource) -> OfflineShape:
         schema = _location(config).schema(source_uri(config, source))
         return OfflineShape(None if schema is None else tuple(schema.names), schema)
     if isinstance(source, PostgreSQLSource):
-        url = getattr(config.offline_store, "postgres_url", None)
-        return OfflineShape(tuple(name for name, _ in postgres_columns(url, source)), None)
+        refuse_append(source)
     raise OfflineDataError(f"cannot append rows to data source {source.name!r}")
 
 
@@ -53,8 +52,5 @@ def appending(config: RepoConfig, source: DataSource, table: pa.Table) -> Iterat
         except BaseException:
             location.delete(part)
             raise
-    elif isinstance(source, PostgreSQLSource):
-        with appending_postgres(getattr(config.offline_store, "postgres_url", None), source, table):
-            yield
     else:
         raise OfflineDataError(f"cannot append rows to data source {source.name!r}")

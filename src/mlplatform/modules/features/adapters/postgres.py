@@ -1,38 +1,32 @@
-"""PostgreSQL tables as offline feature data (blocking: worker threads).
+"""PostgreSQL tables and queries as offline feature data, read through a granted connection (blocking:
+worker threads).
 
-The platform's own database holds them (any schema); reads push the time range down into SQL.
+A `postgres` source names a connection (`connections/`); its SQL runs with that connection's
+credentials in a checked, read-only session with a statement timeout (`connections/postgres_session.py`),
+never on the platform's own database. The time range is pushed down into SQL. Sources are read-only:
+rows are never appended to them.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pandas as pd
-import pyarrow as pa
 from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import PostgreSQLSource
+
+from mlplatform.kernel.errors import Invalid
+from mlplatform.modules.features.connections.postgres_session import read_only_session, translate
+from mlplatform.modules.features.connections.resolved import PostgresConnection, connection_for, connection_name
+
+if TYPE_CHECKING:
+    import psycopg
+
+FETCH_ROWS = 10_000
 
 
 class PostgresUnavailable(ValueError):
-    """PostgreSQL sources need the platform to run on PostgreSQL."""
-
-
-_engines: dict[str, Any] = {}
-_engines_lock = threading.Lock()
-
-
-def _engine(url: str) -> Any:
-    from sqlalchemy import create_engine
-
-    with _engines_lock:
-        engine = _engines.get(url)
-        if engine is None:
-            engine = create_engine(url, pool_size=4, max_overflow=4, pool_pre_ping=True)
-            _engines[url] = engine
-        return engine
+    """A PostgreSQL source cannot be read here (no connection, or one that is not PostgreSQL)."""
 
 
 def pg_table(source: PostgreSQLSource) -> str | None:
@@ -47,75 +41,91 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def source_connection(source: PostgreSQLSource) -> PostgresConnection:
+    """The granted connection `source` reads through (sources stored without one are refused)."""
+    name = connection_name(source.tags)
+    if name is None:
+        raise PostgresUnavailable(
+            f"data source {source.name!r} names no connection: PostgreSQL sources read only through a connection "
+            "granted to the project (re-create it with `connection`)"
+        )
+    connection = connection_for(source.name, name)
+    if not isinstance(connection, PostgresConnection):
+        raise PostgresUnavailable(f"data source {source.name!r}: connection {name!r} is not a PostgreSQL connection")
+    return connection
+
+
+def _from_expression(source: PostgreSQLSource) -> str:
+    table, query = pg_table(source), pg_query(source)
+    if query:
+        return f"({query})"
+    if table:
+        return ".".join(_quote(part) for part in table.split("."))
+    raise PostgresUnavailable(f"data source {source.name!r} has neither a table nor a query")
+
+
+def _declare(pg: psycopg.Connection[tuple[Any, ...]], sql: str) -> psycopg.ServerCursor[tuple[Any, ...]]:
+    """A server-side cursor over `sql` (one statement, extended protocol: nothing can be appended)."""
+    cursor = pg.cursor(name="mlplatform_source")
+    cursor.itersize = FETCH_ROWS
+    cursor.execute(sql)
+    return cursor
+
+
 def read_postgres(
-    url: str | None,
     source: PostgreSQLSource,
     columns: list[str],
     timestamp_field: str,
     start: datetime | None,
     end: datetime | None,
 ) -> pd.DataFrame:
-    from sqlalchemy import text
+    from psycopg import sql as pgsql
 
-    if not url:
-        raise PostgresUnavailable(
-            f"data source {source.name!r} reads PostgreSQL, but the platform has no PostgreSQL database"
-        )
-    from_expression = source.get_table_query_string()
+    connection = source_connection(source)
     where = []
-    params: dict[str, Any] = {}
     if start is not None:
-        where.append(f"{_quote(timestamp_field)} >= :start")
-        params["start"] = start
+        where.append(pgsql.SQL("{} >= {}").format(pgsql.Identifier(timestamp_field), pgsql.Literal(start)))
     if end is not None:
-        where.append(f"{_quote(timestamp_field)} <= :end")
-        params["end"] = end
-    sql = f"SELECT {', '.join(_quote(c) for c in columns)} FROM {from_expression} AS src"  # noqa: S608 - identifiers quoted
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    with _engine(url).connect() as connection:
-        frame = pd.read_sql_query(text(sql), connection, params=params)
+        where.append(pgsql.SQL("{} <= {}").format(pgsql.Identifier(timestamp_field), pgsql.Literal(end)))
+    try:
+        with read_only_session(connection) as pg:
+            statement = pgsql.SQL("SELECT {} FROM ").format(pgsql.SQL(", ").join(map(pgsql.Identifier, columns)))
+            text = statement.as_string(pg) + _from_expression(source) + " AS src"
+            if where:
+                text += " WHERE " + pgsql.SQL(" AND ").join(where).as_string(pg)
+            with _declare(pg, text) as cursor:
+                names = [column.name for column in cursor.description or []]
+                rows = cursor.fetchall()
+    except Exception as exc:
+        raise translate(exc, connection, source.name) from None
+    frame = pd.DataFrame.from_records(rows, columns=names, coerce_float=True)
     for column in frame.columns:
         frame[column] = frame[column].convert_dtypes(convert_string=False, convert_floating=False)
     return frame
 
 
-def postgres_columns(url: str | None, source: PostgreSQLSource) -> list[tuple[str, str]]:
-    from sqlalchemy import text
-
-    if not url:
-        raise PostgresUnavailable("PostgreSQL sources need the platform to run on PostgreSQL")
-    with _engine(url).connect() as connection:
-        result = connection.execute(text(f"SELECT * FROM {source.get_table_query_string()} AS src LIMIT 0"))  # noqa: S608
-        cursor = result.cursor
-        names = list(result.keys())
-        types = [getattr(column, "type_code", None) for column in cursor.description] if cursor else []
-        return [(name, _pg_type_name(connection, code)) for name, code in zip(names, types, strict=False)]
-
-
-def _pg_type_name(connection: Any, oid: Any) -> str:
-    from sqlalchemy import text
-
-    if oid is None:
-        return "unknown"
-    return str(connection.execute(text("SELECT format_type(:oid, NULL)"), {"oid": oid}).scalar() or "unknown")
-
-
-def append_postgres(url: str | None, source: PostgreSQLSource, table: pa.Table) -> None:
-    with appending_postgres(url, source, table):
-        pass
+def postgres_columns(source: PostgreSQLSource) -> list[tuple[str, str]]:
+    """(column, PostgreSQL type) of what the source's SQL returns (runs it with `LIMIT 0`)."""
+    connection = source_connection(source)
+    try:
+        with read_only_session(connection) as pg:
+            probe = f"SELECT * FROM {_from_expression(source)} AS src LIMIT 0"  # noqa: S608 - read-only, one SELECT
+            with _declare(pg, probe) as cursor:
+                described = [(column.name, column.type_code) for column in cursor.description or []]
+            with pg.cursor() as plain:
+                plain.execute(
+                    "SELECT t.oid::bigint, pg_catalog.format_type(t.oid, NULL) FROM pg_catalog.pg_type t "
+                    "WHERE t.oid = ANY(%s::oid[])",
+                    [[code for _, code in described]],
+                )
+                names = {int(str(oid)): str(name) for oid, name in plain.fetchall()}
+    except Exception as exc:
+        raise translate(exc, connection, source.name) from None
+    return [(name, names.get(code, "unknown")) for name, code in described]
 
 
-@contextmanager
-def appending_postgres(url: str | None, source: PostgreSQLSource, table: pa.Table) -> Iterator[None]:
-    """Insert the rows in a transaction committed when the block ends, rolled back when it raises."""
-    table_name = pg_table(source)
-    if not table_name:
-        raise PostgresUnavailable(f"data source {source.name!r} is a query: rows can only be appended to a table")
-    if not url:
-        raise PostgresUnavailable("PostgreSQL sources need the platform to run on PostgreSQL")
-    schema, _, name = table_name.rpartition(".")
-    frame = table.to_pandas()
-    with _engine(url).begin() as connection:
-        frame.to_sql(name, connection, schema=schema or None, if_exists="append", index=False, method="multi")
-        yield
+def refuse_append(source: PostgreSQLSource) -> NoReturn:
+    raise Invalid(
+        f"data source {source.name!r} is a PostgreSQL source: connections are read-only, rows cannot be appended "
+        "(push sources write offline rows to a parquet source in the platform's store)"
+    )

@@ -29,6 +29,7 @@ from mlplatform.kernel.errors import Invalid, NotFound
 from mlplatform.modules.features import schemas
 from mlplatform.modules.features.adapters.offline import source_uri, view_batch_source
 from mlplatform.modules.features.adapters.postgres import pg_query, pg_table
+from mlplatform.modules.features.connections.resolved import CONNECTION_TAG, connection_name
 
 EXPECTATIONS_TAG = "mlplatform.expectations"
 
@@ -181,14 +182,17 @@ def source_out(store: FeatureStore, source: FeastSource) -> schemas.DataSource:
         kind=kind,
         timestamp_field=source.timestamp_field or None,
         created_timestamp_column=source.created_timestamp_column or None,
+        connection=connection_name(source.tags),
         path=source.path if isinstance(source, FileSource) else None,
-        uri=_shown_uri(store, source) if isinstance(source, FileSource) else None,
+        uri=_shown_uri(store, source)
+        if isinstance(source, FileSource) and connection_name(source.tags) is None
+        else None,
         table=pg_table(source) if isinstance(source, PostgreSQLSource) else None,
         query=pg_query(source) if isinstance(source, PostgreSQLSource) else None,
         batch_source=source.batch_source.name if isinstance(source, PushSource) and source.batch_source else None,
         field_mapping=dict(source.field_mapping or {}),
         description=source.description,
-        tags=dict(source.tags),
+        tags={k: v for k, v in source.tags.items() if k != CONNECTION_TAG},
         owner=source.owner,
         created_at=_utc(getattr(source, "created_timestamp", None)),
         updated_at=_utc(getattr(source, "last_updated_timestamp", None)),

@@ -21,6 +21,8 @@ from mlplatform.kernel.errors import Invalid
 from mlplatform.kernel.events import publish
 from mlplatform.kernel.pagination import check_limit, decode_cursor, encode_cursor
 from mlplatform.modules.features import events
+from mlplatform.modules.features.connections.resolved import run_with
+from mlplatform.modules.features.connections.service import granted_connections
 from mlplatform.modules.features.runtime import FeaturesRuntime
 
 if TYPE_CHECKING:
@@ -78,11 +80,12 @@ class DefinitionService:
         Returns its wire form and whether it was created."""
         kinds = await self.gateway.run(_kinds)
         spec: Kind = kinds.KINDS[kind]
-        options = kinds.BuildOptions(replace=replace, has_postgres=self.runtime.feast.postgres_url is not None)
+        options = kinds.BuildOptions(replace=replace)
         store = await self.gateway.run(self.gateway.store, project)
-        built = await self.gateway.run(spec.build, store, data, options)
+        granted = await granted_connections(session, self.runtime.platform, project)
+        built = await self.gateway.run(run_with, project, granted, spec.build, store, data, options)
         await publish(session, await self.gateway.run(spec.announce, store, project, built.obj))
-        await self.gateway.run(kinds.apply, store, built.obj)
+        await self.gateway.run(run_with, project, granted, kinds.apply, store, built.obj)
         await self.runtime.metadata.invalidate(project)
         return await self.gateway.run(spec.read, store, data.name), built.created
 

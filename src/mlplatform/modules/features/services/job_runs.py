@@ -16,6 +16,8 @@ import msgspec
 from mlplatform.kernel.events import publish
 from mlplatform.kernel.jobs import JobContext
 from mlplatform.modules.features import events, schemas
+from mlplatform.modules.features.connections.resolved import ResolvedConnection, run_with
+from mlplatform.modules.features.connections.service import granted_connections
 from mlplatform.modules.features.models import DatasetRow
 from mlplatform.modules.features.repositories import new_report
 from mlplatform.modules.features.runtime import FeaturesRuntime, features_runtime
@@ -23,6 +25,12 @@ from mlplatform.modules.features.services.job_inputs import check_entity_key, en
 
 CHUNK_ROWS = 20_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+async def _granted(ctx: JobContext, project: str) -> dict[str, ResolvedConnection]:
+    """The project's connections as granted when the job runs (a revoked grant stops later runs)."""
+    async with ctx.platform.database.transaction() as session:
+        return await granted_connections(session, ctx.platform, project)
 
 
 async def materialize_job(ctx: JobContext) -> dict[str, Any]:
@@ -33,7 +41,10 @@ async def materialize_job(ctx: JobContext) -> dict[str, Any]:
     start = parse(ctx.params.get("start"))
     incremental = bool(ctx.params.get("incremental"))
     started = time.monotonic()
-    outcome = await runtime.gateway.run(_materialize, runtime, project, names, start, end, incremental, ctx)
+    granted = await _granted(ctx, project)
+    outcome = await runtime.gateway.run(
+        run_with, project, granted, _materialize, runtime, project, names, start, end, incremental, ctx
+    )
     seconds = time.monotonic() - started
     rows = sum(v["rows"] for v in outcome)
     async with ctx.platform.database.transaction() as session:
@@ -112,7 +123,8 @@ async def historical_job(ctx: JobContext) -> dict[str, Any]:
     project = ctx.params["project"]
     dataset_id = uuid.uuid4()
     key = f"features/{project}/datasets/{dataset_id}.parquet"
-    built = await runtime.gateway.run(_build_dataset, runtime, ctx, key)
+    granted = await _granted(ctx, project)
+    built = await runtime.gateway.run(run_with, project, granted, _build_dataset, runtime, ctx, key)
     async with ctx.platform.database.transaction() as session:
         row = DatasetRow(
             id=dataset_id,
@@ -176,7 +188,8 @@ async def validate_job(ctx: JobContext) -> dict[str, Any]:
     project = ctx.params["project"]
     view_name = ctx.params["feature_view"]
     now = datetime.now(UTC)
-    summary = await runtime.gateway.run(_profile_view, runtime, ctx, now)
+    granted = await _granted(ctx, project)
+    summary = await runtime.gateway.run(run_with, project, granted, _profile_view, runtime, ctx, now)
     row = new_report(
         project=project,
         feature_view=view_name,

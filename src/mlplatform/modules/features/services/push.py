@@ -7,10 +7,10 @@ within limits (`push_upload.py`). A batch that breaks a `reject` view's expectat
 the reports, which are stored anyway (in their own transaction, so the refusal does not roll them back);
 a `flag` view accepts the batch and stores a flagged report.
 
-Writes: offline first (one part file in the push source's batch source, or rows in its table, typed like
-the data already there), then online through Feast (it keeps the newest row per entity by event time).
-For `online_and_offline` the offline append is taken back when the online write fails, so the push
-answers an error having changed nothing.
+Writes: offline first (one part file in the push source's parquet batch source, typed like the data
+already there; sources on connections are read-only, so an offline push into one is refused), then online
+through Feast (it keeps the newest row per entity by event time). For `online_and_offline` the offline
+append is taken back when the online write fails, so the push answers an error having changed nothing.
 """
 
 from __future__ import annotations
@@ -185,6 +185,8 @@ async def push(
 ) -> schemas.PushResult:
     gateway = runtime.gateway
     store = await gateway.run(gateway.store, project)
+    if to != "online":
+        await gateway.run(_refuse_read_only, store, push_source)
     prepared = await gateway.run(_prepare, store, push_source, batch, to, limits(runtime))
     rows = prepared.table.num_rows
     checked = await gateway.run(_check_expectations, prepared, datetime.now(UTC))
@@ -240,6 +242,23 @@ async def push(
     return schemas.PushResult(
         push_source=push_source, rows=rows, to=to, feature_views=views, reports=[report_out(r) for r in reports]
     )
+
+
+def _refuse_read_only(store: Any, push_source: str) -> None:
+    """Offline rows go to a parquet source in the platform's store; sources on connections are read-only (also
+    refused when the push source is defined: this catches definitions stored before that rule)."""
+    from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import PostgreSQLSource
+
+    from mlplatform.modules.features.adapters import registry as r
+    from mlplatform.modules.features.connections.resolved import connection_name
+
+    batch = getattr(r.get_source(store, push_source), "batch_source", None)
+    if isinstance(batch, PostgreSQLSource) or (batch is not None and connection_name(batch.tags) is not None):
+        raise Invalid(
+            f"to: the offline source of {push_source!r} ({batch.name!r}) reads through a connection, and connections "
+            "are read-only: push with to=online, or point the push source at a parquet source",
+            field="to",
+        )
 
 
 def _write(store: Any, prepared: Prepared, to: str) -> None:

@@ -1,0 +1,91 @@
+"""Routes of the connections API: `/api/v1/connections` (platform admins) and the connections granted to a
+project (`/api/v1/projects/{project}/connections`, its viewers)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, delete, get, post, put
+from litestar.di import Provide
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mlplatform.kernel.context import PlatformContext
+from mlplatform.modules.features.connections import schemas as s
+from mlplatform.modules.features.connections.service import ConnectionService
+from mlplatform.modules.gateway.api import Principal, Role, requires_platform_admin, requires_role
+
+Limit = Annotated[int | None, Parameter(ge=1, le=500)]
+
+
+def provide_connections(db_session: AsyncSession, platform: PlatformContext) -> ConnectionService:
+    return ConnectionService(db_session, platform)
+
+
+class ConnectionController(Controller):
+    path = "/api/v1/connections"
+    tags = ["connections"]
+    guards = [requires_platform_admin]
+    dependencies = {"connections": Provide(provide_connections, sync_to_thread=False)}
+
+    @post(
+        "/",
+        summary="Register a connection (platform admins)",
+        description="Checked before it is stored: 422 naming the field for a server that cannot be reached, a "
+        "superuser or otherwise privileged role, the platform's own database or object store. Credentials are "
+        "stored encrypted and never returned.",
+    )
+    async def create_connection(
+        self, data: s.ConnectionCreate, connections: ConnectionService, principal: Principal
+    ) -> s.Connection:
+        return await connections.create(data, principal.subject)
+
+    @get("/", summary="List connections (platform admins)")
+    async def list_connections(
+        self, connections: ConnectionService, cursor: str | None = None, limit: Limit = None
+    ) -> s.ConnectionPage:
+        return await connections.page(cursor, limit)
+
+    @get("/{name:str}", summary="Get a connection (platform admins; no credentials)")
+    async def get_connection(self, name: str, connections: ConnectionService) -> s.Connection:
+        return await connections.get(name)
+
+    @put(
+        "/{name:str}",
+        summary="Replace a connection's address and credentials (platform admins; its grants stay)",
+    )
+    async def replace_connection(
+        self, name: str, data: s.ConnectionCreate, connections: ConnectionService
+    ) -> s.Connection:
+        return await connections.replace(name, data)
+
+    @delete("/{name:str}", summary="Delete a connection and its grants (platform admins)")
+    async def delete_connection(self, name: str, connections: ConnectionService) -> None:
+        await connections.delete(name)
+
+    @get("/{name:str}/grants", summary="Projects a connection is granted to (platform admins)")
+    async def list_connection_grants(self, name: str, connections: ConnectionService) -> list[s.ConnectionGrant]:
+        return await connections.grants(name)
+
+    @post("/{name:str}/grants", summary="Grant a connection to a project (platform admins)")
+    async def grant_connection(
+        self, name: str, data: s.ConnectionGrantCreate, connections: ConnectionService, principal: Principal
+    ) -> s.ConnectionGrant:
+        return await connections.grant(name, data.project, principal.subject)
+
+    @delete("/{name:str}/grants/{project:str}", summary="Revoke a connection from a project (platform admins)")
+    async def revoke_connection(self, name: str, project: str, connections: ConnectionService) -> None:
+        await connections.revoke(name, project)
+
+
+class ProjectConnectionController(Controller):
+    path = "/api/v1/projects/{project:str}/connections"
+    tags = ["connections"]
+    dependencies = {"connections": Provide(provide_connections, sync_to_thread=False)}
+
+    @get("/", guards=[requires_role(Role.VIEWER)], summary="Connections granted to the project (no credentials)")
+    async def list_project_connections(self, project: str, connections: ConnectionService) -> list[s.GrantedConnection]:
+        return await connections.granted_to(project)
+
+
+CONNECTION_CONTROLLERS = [ConnectionController, ProjectConnectionController]

@@ -1,0 +1,99 @@
+"""Request and response bodies of the connections API. Responses never carry a credential."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+ConnectionName = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$",
+        description="Letters, digits and underscores; not starting with a digit; at most 63 characters.",
+    ),
+]
+ConnectionKind = Literal["postgres", "s3"]
+SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+Short = Annotated[str, msgspec.Meta(max_length=500)]
+Secret = Annotated[str, msgspec.Meta(max_length=4096)]
+
+
+class ConnectionCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A connection and its credentials. `postgres`: either `dsn` (`postgresql://user:password@host:port/db
+    ?sslmode=...`) or `host`, `port`, `database`, `user`, `password`, `sslmode`. `s3`: `bucket`, `prefix`,
+    `endpoint_url`, `region`, `access_key_id`, `secret_access_key`."""
+
+    name: ConnectionName
+    kind: ConnectionKind
+    description: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+    dsn: Secret | None = None
+    host: Short | None = None
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] | None = None
+    database: Short | None = None
+    user: Short | None = None
+    password: Secret | None = None
+    sslmode: SslMode | None = None
+    bucket: Short | None = None
+    prefix: Annotated[str, msgspec.Meta(max_length=1024)] = ""
+    endpoint_url: Short | None = None
+    region: Short | None = None
+    access_key_id: Secret | None = None
+    secret_access_key: Secret | None = None
+
+
+class PostgresDetails(msgspec.Struct, kw_only=True):
+    host: str
+    port: int
+    database: str
+    user: str
+    sslmode: str
+
+
+class S3Details(msgspec.Struct, kw_only=True):
+    bucket: str
+    prefix: str
+    endpoint_url: str | None
+    region: str | None
+
+
+class Connection(msgspec.Struct, kw_only=True):
+    """A connection as platform admins see it: where it points, and the projects it is granted to."""
+
+    name: str
+    kind: str
+    description: str
+    postgres: PostgresDetails | None
+    s3: S3Details | None
+    projects: list[str]
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConnectionPage(msgspec.Struct, kw_only=True):
+    items: list[Connection]
+    next_cursor: str | None = None
+
+
+class GrantedConnection(msgspec.Struct, kw_only=True):
+    """A connection granted to a project, as its members see it."""
+
+    name: str
+    kind: str
+    description: str
+    postgres: PostgresDetails | None
+    s3: S3Details | None
+    granted_at: datetime
+
+
+class ConnectionGrantCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    project: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+
+
+class ConnectionGrant(msgspec.Struct, kw_only=True):
+    connection: str
+    project: str
+    granted_by: str | None
+    granted_at: datetime
