@@ -76,3 +76,17 @@ async def test_the_ui_is_served_under_the_mount(mlflow_client: Client, members: 
     assert page.status_code == 200
     assert "text/html" in page.headers["content-type"]
     assert "static-files/" in page.text
+
+
+async def test_the_server_process_runs_with_mlflow_telemetry_off(mlflow_client: Client, members: Members) -> None:
+    await create_experiment(mlflow_client, members)
+    worker = _PROCESS.worker
+    assert worker is not None
+    assert worker.pid is not None
+    with open(f"/proc/{worker.pid}/environ", "rb") as environ:
+        variables = dict(item.split(b"=", 1) for item in environ.read().split(b"\0") if b"=" in item)
+    assert variables[b"MLFLOW_DISABLE_TELEMETRY"] == b"true"
+    assert variables[b"DO_NOT_TRACK"] == b"true"
+    # The platform's own process, which imports MLflow to open its stores, has them too.
+    assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == "true"
+    assert os.environ["DO_NOT_TRACK"] == "true"

@@ -42,6 +42,9 @@ PRIVATE_ENV_NAMES = (
 ALLOWED_HOSTS_ENV = "MLFLOW_SERVER_ALLOWED_HOSTS"
 CORS_ORIGINS_ENV = "MLFLOW_SERVER_CORS_ALLOWED_ORIGINS"
 S3_ENDPOINT_ENV = "MLFLOW_S3_ENDPOINT_URL"
+TELEMETRY_OFF_ENV = "MLFLOW_DISABLE_TELEMETRY"
+DO_NOT_TRACK_ENV = "DO_NOT_TRACK"
+"""The cross-tool opt-out (consoledonottrack.com) MLflow also honours."""
 
 ARTIFACT_ROOT = "mlflow-artifacts:/"
 ARTIFACT_PREFIX = "mlflow"
@@ -75,6 +78,8 @@ class MlflowConfig:
     """Serve MLflow's app from its own process (`worker.py`) instead of the platform's."""
     server_niceness: int = 10
     """Niceness the separate server process adds to its own (lower CPU priority than the platform)."""
+    telemetry: bool = False
+    """MLflow's usage telemetry; off unless the operator turns it on (`experiments.telemetry`)."""
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -99,6 +104,11 @@ class MlflowConfig:
             "MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW": str(self.threads),
             "MLFLOW_SQLALCHEMYSTORE_POOL_RECYCLE": "1800",
         }
+        if self.telemetry:
+            env[TELEMETRY_OFF_ENV] = "false"
+        else:
+            env[TELEMETRY_OFF_ENV] = "true"
+            env[DO_NOT_TRACK_ENV] = "true"
         if self.cors_origins:
             env[CORS_ORIGINS_ENV] = ",".join(self.cors_origins)
         if self.s3_endpoint_url:
@@ -184,4 +194,5 @@ def mlflow_config(settings: Settings) -> MlflowConfig:
         auto_migrate=settings.should_auto_migrate,
         separate_process=settings.experiments.server == "process",
         server_niceness=settings.experiments.server_niceness,
+        telemetry=settings.experiments.telemetry,
     )
