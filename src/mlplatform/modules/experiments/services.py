@@ -122,9 +122,17 @@ class TrackingService:
         return Page(items=items, next_cursor=next_cursor)
 
     async def get_run(self, run_id: str) -> schemas.Run:
+        """A run of one of the project's experiments. Any other run is "not found" by its own id: naming its
+        experiment would tell an outsider which experiment (of another project) holds it."""
         stores = await self._stores()
-        run = await self._call(stores.tracking.get_run, run_id)
-        await self.get_experiment(str(run.info.experiment_id))
+        missing = NotFound(f"run {run_id!r} not found in project {self.project!r}")
+        try:
+            run = await self._call(stores.tracking.get_run, run_id)
+            experiment = await self._call(stores.tracking.get_experiment, str(run.info.experiment_id))
+        except NotFound:
+            raise missing from None
+        if experiment.tags.get(PROJECT_TAG) != self.project:
+            raise missing
         return self._run(run)
 
     async def metric_history(
