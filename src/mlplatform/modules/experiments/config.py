@@ -90,6 +90,16 @@ class MlflowConfig:
     def uses_postgres(self) -> bool:
         return self.backend_store_uri.startswith("postgresql")
 
+    def internal_strings(self) -> tuple[str, ...]:
+        """Values that must never reach a client in an error message: the database URI (and its SQLite file),
+        where the artifacts are stored."""
+        found = [self.backend_store_uri, self.artifact_destination]
+        if self.backend_store_uri.startswith("sqlite:///"):
+            found.append(self.backend_store_uri[len("sqlite:///") :])
+        else:  # host:port/database, however the URI is rendered around it
+            found.append(self.backend_store_uri.split("://", 1)[-1].rsplit("@", 1)[-1].split("?", 1)[0])
+        return tuple(found)
+
     def environment(self) -> dict[str, str]:
         """The variables to set before importing `mlflow.server`."""
         env = {

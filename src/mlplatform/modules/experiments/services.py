@@ -20,6 +20,7 @@ from mlplatform.kernel.pagination import Page, check_limit, decode_cursor, encod
 from mlplatform.modules.catalogue.api import find_model_version
 from mlplatform.modules.experiments import repositories, schemas
 from mlplatform.modules.experiments.authz.projects import PROJECT_TAG
+from mlplatform.modules.experiments.error_details import ErrorScrubber
 from mlplatform.modules.experiments.events import RunLinked
 from mlplatform.modules.experiments.models import RunLinkRow
 from mlplatform.modules.experiments.runtime import MlflowRuntime
@@ -49,11 +50,14 @@ class TrackingService:
         try:
             return await self.runtime.call(invoke)
         except MlflowException as exc:
+            scrubber = ErrorScrubber(self.runtime.config.internal_strings())
+            where = getattr(fn, "__name__", "mlflow")
             if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"}:
-                raise NotFound(exc.message) from None
+                raise NotFound(scrubber.safe_message(exc.message, status=404, path=where)) from None
             if exc.error_code in {"INVALID_PARAMETER_VALUE", "BAD_REQUEST", "INVALID_STATE"}:
-                raise Invalid(exc.message) from None
-            raise Unavailable(f"MLflow: {exc.message}", component="mlflow") from exc
+                raise Invalid(scrubber.safe_message(exc.message, status=422, path=where)) from None
+            message = scrubber.safe_message(exc.message, status=503, path=where)
+            raise Unavailable(f"MLflow: {message}", component="mlflow") from exc
         except SQLAlchemyError as exc:
             raise Unavailable("MLflow's database is unreachable", component="mlflow") from exc
 

@@ -46,6 +46,8 @@ class Plan:
     """Answer with this JSON (200) without calling MLflow (e.g. a search over no readable project)."""
     query: dict[str, list[str]] | None = None
     """A replacement query string for MLflow, or None."""
+    path: str | None = None
+    """Send the request to this MLflow path instead (below the mount, e.g. `/api/2.0/mlflow-artifacts/...`)."""
 
 
 @dataclass

@@ -19,6 +19,7 @@ from mlplatform.modules.gateway.api import Role
 rule = RuleCollector()
 MODELS = "/api/2.0/mlflow/registered-models"
 VERSIONS = "/api/2.0/mlflow/model-versions"
+ARTIFACTS_API = "/api/2.0/mlflow-artifacts"
 
 
 def model_name(field: str = "name", *, source: str | None = None) -> Check:
@@ -189,7 +190,52 @@ for _path, _method, _action, _write in (
     ("transition-stage", "POST", "model_versions.transition_stage", True),
 ):
     rule.add(_method, f"{VERSIONS}/{_path}", _action, model_name(), write=_write)
-rule.add("GET", "/model-versions/get-artifact", "model_versions.get_artifact", model_name(source="query"), write=False)
+
+
+@rule("GET", "/model-versions/get-artifact", "model_versions.get_artifact", write=False)
+async def get_model_version_artifact(ctx: Ctx) -> Plan:
+    """A file of a model version. MLflow serves it itself when the version's location is proxied
+    (`mlflow-artifacts:/`); for a `runs:/` location its handler would need a tracking *server* URI and fails
+    (naming the database URL). Such a request is sent to the run's proxied artifact path instead."""
+    plan = await model_name(source="query")(ctx)
+    name = ctx.call.value("name", source="query")
+    version = ctx.call.value("version", source="query")
+    path = ctx.call.value("path", source="query")
+    if not name or not version or path is None:
+        return plan  # MLflow answers the missing parameter
+    segments = path.split("/")
+    if path.startswith("/") or "\\" in path or any(s in {".", ".."} for s in segments):
+        raise MlflowDenied.invalid(f"Invalid path: '{path}'")
+    proxied = await _proxied_location(ctx, name, version)
+    if proxied is not None:
+        plan.path = f"{ARTIFACTS_API}/artifacts/{proxied}/{path}" if path else f"{ARTIFACTS_API}/artifacts/{proxied}"
+        plan.query = {}
+    return plan
+
+
+async def _proxied_location(ctx: Ctx, name: str, version: str) -> str | None:
+    """For a version stored at `runs:/<run>/<sub>`, the run's proxied artifact path (`<experiment>/<run>/
+    artifacts/<sub>`); None for any other location (MLflow handles it) or a version that does not exist."""
+    runtime = ctx.resolver.runtime
+    stores = await runtime.stores()
+    from mlflow.exceptions import MlflowException  # loaded by now
+
+    try:
+        location = await runtime.call(stores.registry.get_model_version_download_uri, name, version)
+        if not isinstance(location, str) or not location.startswith("runs:/"):
+            return None
+        run_id, _, sub = location[len("runs:/") :].lstrip("/").partition("/")
+        run = await runtime.call(stores.tracking.get_run, run_id)
+    except MlflowException:
+        return None
+    root = str(run.info.artifact_uri or "")
+    if not root.startswith("mlflow-artifacts:"):
+        return None
+    relative = root[len("mlflow-artifacts:") :]
+    if relative.startswith("//"):  # mlflow-artifacts://host/<path>
+        relative = relative[2:].partition("/")[2]
+    parts = [p for p in (relative.strip("/"), sub.strip("/")) if p]
+    return "/".join(parts) or None
 
 
 @rule("GET", f"{VERSIONS}/search", "model_versions.search", write=False)
