@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.modules.experiments.authz.gate import MlflowGate
+from mlplatform.modules.experiments.authz.production import ProductionGuard
 from mlplatform.modules.experiments.authz.projects import ProjectResolver
 from mlplatform.modules.experiments.config import mlflow_config
 from mlplatform.modules.experiments.observer import OutboxEventSink
@@ -46,6 +47,7 @@ async def start_experiments(platform: PlatformContext) -> None:
         projects,
         max_body_bytes=max(platform.settings.http.max_body_bytes, 64 * 1024 * 1024),
         trusted_origins=tuple(platform.settings.http.cors_origins),
+        production=ProductionGuard(platform.database),
     )
     platform.extras[STATE_KEY] = ExperimentsState(config, runtime, resolver, events, gate, reconciler)
     reconciler.start()

@@ -26,7 +26,15 @@ from mlplatform.modules.experiments.asgi_types import Message, Receive, Scope, S
 from mlplatform.modules.experiments.authz import graphql_rules, registry_rules, tracking_rules
 from mlplatform.modules.experiments.authz.checks import admins_only
 from mlplatform.modules.experiments.authz.errors import TEMPORARILY_UNAVAILABLE, MlflowDenied, send_error
-from mlplatform.modules.experiments.authz.policy import UNCHANGED, Ctx, EventSink, Plan, Rule, RuleBook
+from mlplatform.modules.experiments.authz.policy import (
+    UNCHANGED,
+    Ctx,
+    EventSink,
+    Plan,
+    ProductionCheck,
+    Rule,
+    RuleBook,
+)
 from mlplatform.modules.experiments.authz.projects import ProjectResolver
 from mlplatform.modules.experiments.authz.request import MlflowCall
 from mlplatform.modules.experiments.config import MOUNT_PATH
@@ -57,6 +65,7 @@ class MlflowGate:
         *,
         max_body_bytes: int,
         trusted_origins: tuple[str, ...] = (),
+        production: ProductionCheck | None = None,
     ) -> None:
         self.runtime = runtime
         self.resolver = resolver
@@ -64,6 +73,7 @@ class MlflowGate:
         self.projects = projects
         self.max_body_bytes = max_body_bytes
         self.trusted_origins = trusted_origins
+        self.production = production
         self.scrubber = ErrorScrubber(runtime.config.internal_strings())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -89,7 +99,15 @@ class MlflowGate:
                 call.parse_body(replay)
             else:
                 call.parse_body(b"")
-            ctx = Ctx(call, principal, self.resolver, self.projects(), self.events, write=rule.write)
+            ctx = Ctx(
+                call,
+                principal,
+                self.resolver,
+                self.projects(),
+                self.events,
+                write=rule.write,
+                production=self.production,
+            )
             plan = await rule.check(ctx)
         except MlflowDenied as exc:
             _mark_audit(scope, rule, None, denied=True)

@@ -8,6 +8,7 @@ from typing import Any
 from mlplatform.modules.experiments.authz.checks import keep_readable, project_filter, tagged_project
 from mlplatform.modules.experiments.authz.errors import MlflowDenied
 from mlplatform.modules.experiments.authz.policy import Check, Ctx, Plan, RuleCollector
+from mlplatform.modules.experiments.authz.production import PRODUCTION_ALIASES, PRODUCTION_STAGE
 from mlplatform.modules.experiments.authz.projects import (
     MODEL_SEPARATOR,
     PROJECT_TAG,
@@ -71,7 +72,25 @@ rule.add(
 )
 rule.add("PATCH", f"{MODELS}/update", "registered_models.update", model_name(), write=True)
 rule.add("GET", f"{MODELS}/alias", "registered_models.get_alias", model_name(), write=False)
-rule.add("POST,DELETE", f"{MODELS}/alias", "registered_models.set_alias", model_name(), write=True)
+rule.add("DELETE", f"{MODELS}/alias", "registered_models.set_alias", model_name(), write=True)
+
+
+@rule("POST", f"{MODELS}/alias", "registered_models.set_alias", write=True)
+async def set_alias(ctx: Ctx) -> Plan:
+    """A production alias follows the catalogue's production policy (`production.py`)."""
+    plan = await model_name()(ctx)
+    alias = ctx.call.value("alias") or ""
+    if alias.lower() in PRODUCTION_ALIASES:
+        await _check_production(ctx)
+    return plan
+
+
+async def _check_production(ctx: Ctx) -> None:
+    name = ctx.required_value("name")
+    version = ctx.required_value("version")
+    project = await ctx.resolver.registered_model(name)
+    if project is not None and ctx.production is not None:
+        await ctx.production.check(project, name, version)
 
 
 @rule("DELETE", f"{MODELS}/delete", "registered_models.delete", write=True)
@@ -187,9 +206,17 @@ for _path, _method, _action, _write in (
     ("delete", "DELETE", "model_versions.delete", True),
     ("set-tag", "POST", "model_versions.set_tag", True),
     ("delete-tag", "DELETE", "model_versions.delete_tag", True),
-    ("transition-stage", "POST", "model_versions.transition_stage", True),
 ):
     rule.add(_method, f"{VERSIONS}/{_path}", _action, model_name(), write=_write)
+
+
+@rule("POST", f"{VERSIONS}/transition-stage", "model_versions.transition_stage", write=True)
+async def transition_stage(ctx: Ctx) -> Plan:
+    """The `Production` stage follows the catalogue's production policy (`production.py`)."""
+    plan = await model_name()(ctx)
+    if (ctx.call.value("stage") or "").strip().lower() == PRODUCTION_STAGE:
+        await _check_production(ctx)
+    return plan
 
 
 @rule("GET", "/model-versions/get-artifact", "model_versions.get_artifact", write=False)
