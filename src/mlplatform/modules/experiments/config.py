@@ -100,6 +100,13 @@ class MlflowConfig:
             found.append(self.backend_store_uri.split("://", 1)[-1].rsplit("@", 1)[-1].split("?", 1)[0])
         return tuple(found)
 
+    def telemetry_environment(self) -> dict[str, str]:
+        """MLflow's usage telemetry off (`MLFLOW_DISABLE_TELEMETRY`, and the cross-tool `DO_NOT_TRACK`), unless
+        the operator turned it on."""
+        if self.telemetry:
+            return {TELEMETRY_OFF_ENV: "false"}
+        return {TELEMETRY_OFF_ENV: "true", DO_NOT_TRACK_ENV: "true"}
+
     def environment(self) -> dict[str, str]:
         """The variables to set before importing `mlflow.server`."""
         env = {
@@ -114,11 +121,7 @@ class MlflowConfig:
             "MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW": str(self.threads),
             "MLFLOW_SQLALCHEMYSTORE_POOL_RECYCLE": "1800",
         }
-        if self.telemetry:
-            env[TELEMETRY_OFF_ENV] = "false"
-        else:
-            env[TELEMETRY_OFF_ENV] = "true"
-            env[DO_NOT_TRACK_ENV] = "true"
+        env.update(self.telemetry_environment())
         if self.cors_origins:
             env[CORS_ORIGINS_ENV] = ",".join(self.cors_origins)
         if self.s3_endpoint_url:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.modules.experiments.authz.gate import MlflowGate
 from mlplatform.modules.experiments.authz.production import ProductionGuard
@@ -27,6 +29,8 @@ async def start_experiments(platform: PlatformContext) -> None:
     so the first `/mlflow` request does not pay the ~4 s import (development and tests import lazily).
     The event reconciler starts its rounds once MLflow is loaded."""
     config = mlflow_config(platform.settings)
+    # Before anything in this process (a job in `mlplatform worker`, too) imports MLflow and its telemetry client.
+    os.environ.update(config.telemetry_environment())
     runtime = MlflowRuntime(config, preload=platform.settings.is_production)
     await runtime.start()
     resolver = ProjectResolver(runtime)
