@@ -93,6 +93,10 @@ class ExperimentsSettings(BaseModel):
     CPUs are saturated, a burst of MLflow traffic waits for the rest of the platform rather than the other
     way round; on CPUs with time to spare it changes nothing. 0: the same priority."""
 
+    telemetry: bool = False
+    """MLflow's usage telemetry (reports to MLflow's maintainers). Off by default: the server process and the
+    platform process get `MLFLOW_DISABLE_TELEMETRY=true` and `DO_NOT_TRACK=true`; true leaves it to MLflow."""
+
     reconcile_interval_seconds: float = Field(default=60.0, ge=0)
     """How often MLflow's stores are compared with the outbox, to publish the RunFinished /
     ModelVersionCreated events a crash lost (also once when MLflow is loaded). 0 turns this off."""

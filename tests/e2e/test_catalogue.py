@@ -87,7 +87,7 @@ def test_register_validate_request_approve_deploy(base_url: str) -> None:
         version = http.post(
             f"{p}/models/card-scorer/versions",
             headers=dev,
-            json={"model_uri": "runs:/4f2a9c/model", "source_run_id": "4f2a9c", "framework": "xgboost"},
+            json={"model_uri": "s3://models/card-scorer/1", "framework": "xgboost"},
         )
         assert version.status_code == 201, version.text
         checked = http.post(

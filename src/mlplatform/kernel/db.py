@@ -115,6 +115,24 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.close()
 
 
+async def lock_for_update(session: AsyncSession) -> None:
+    """Make the `SELECT ... FOR UPDATE` that follows serialise on SQLite too; nothing on PostgreSQL.
+
+    PostgreSQL locks the selected rows until the end of the transaction. SQLite ignores `FOR UPDATE`, and its
+    driver opens a transaction only at the first write, so a read-then-update is not isolated there: two
+    requests read the same row, and the second `UPDATE ... WHERE revision = <read>` finds nothing (a conflict
+    nobody caused). Called before the locking read, this starts the transaction as SQLite's one writer
+    (`BEGIN IMMEDIATE`, waiting up to the busy timeout for another writer to finish), so such requests run one
+    after the other. A transaction that has written already holds that lock."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    if raw.driver_connection is None or raw.driver_connection.in_transaction:
+        return
+    await connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 class Database:
     """Engine + session factory + the one transaction scope every request and job uses."""
 
@@ -180,5 +198,6 @@ __all__ = [
     "UUIDPrimaryKey",
     "engine_for",
     "is_postgres_url",
+    "lock_for_update",
     "utcnow",
 ]

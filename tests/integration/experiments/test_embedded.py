@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -113,3 +114,16 @@ async def test_the_reconciler_publishes_a_lost_event_on_sqlite(tmp_path: Path) -
         finally:
             await runtime.stop()
             await database.dispose()
+
+
+async def test_a_started_platform_process_has_mlflow_telemetry_off(
+    embedded_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Set at start-up, before MLflow is imported: `mlplatform worker` runs the same start-up."""
+    from mlplatform.app import create_app
+
+    monkeypatch.delenv("MLFLOW_DISABLE_TELEMETRY", raising=False)
+    monkeypatch.delenv("DO_NOT_TRACK", raising=False)
+    async with AsyncTestClient(create_app(embedded_settings)):
+        assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == "true"
+        assert os.environ["DO_NOT_TRACK"] == "true"

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import time
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
-from mlplatform.modules.experiments.proxy import MlflowProxy
+import httpx
+import pytest
+
+from mlplatform.modules.experiments.proxy import UNREACHABLE_LOG_INTERVAL_SECONDS, MlflowProxy
 from mlplatform.modules.experiments.runtime import _PROCESS
 from mlplatform.modules.experiments.state import experiments_state
 from tests.integration.experiments.conftest import Client, Members, call, create_experiment
+from tests.support.served import serve
 
 
 async def test_mlflow_is_served_by_a_separate_process(mlflow_client: Client, members: Members) -> None:
@@ -21,6 +28,10 @@ async def test_mlflow_is_served_by_a_separate_process(mlflow_client: Client, mem
     assert _PROCESS.worker is not None
     assert _PROCESS.worker.alive
     assert _PROCESS.worker.pid != os.getpid()
+    # Once serving, every thread of it runs below the platform's priority (experiments.server_niceness).
+    threads = os.listdir(f"/proc/{_PROCESS.worker.pid}/task")
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    assert {os.getpriority(os.PRIO_PROCESS, int(tid)) for tid in threads} == {min(19, mine + 10)}
 
 
 async def test_an_artifact_streams_through_both_ways(mlflow_client: Client, members: Members) -> None:
@@ -76,3 +87,111 @@ async def test_the_ui_is_served_under_the_mount(mlflow_client: Client, members: 
     assert page.status_code == 200
     assert "text/html" in page.headers["content-type"]
     assert "static-files/" in page.text
+
+
+async def test_the_server_process_runs_with_mlflow_telemetry_off(mlflow_client: Client, members: Members) -> None:
+    await create_experiment(mlflow_client, members)
+    worker = _PROCESS.worker
+    assert worker is not None
+    assert worker.pid is not None
+    with open(f"/proc/{worker.pid}/environ", "rb") as environ:
+        variables = dict(item.split(b"=", 1) for item in environ.read().split(b"\0") if b"=" in item)
+    assert variables[b"MLFLOW_DISABLE_TELEMETRY"] == b"true"
+    assert variables[b"DO_NOT_TRACK"] == b"true"
+    # The platform's own process, which imports MLflow to open its stores, has them too.
+    assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == "true"
+    assert os.environ["DO_NOT_TRACK"] == "true"
+
+
+async def _killed(mlflow_client: Client, members: Members) -> tuple[str, int, int]:
+    """Kill -9 the running server process; (an experiment id, its pid, the worker's start count)."""
+    experiment_id = await create_experiment(mlflow_client, members)
+    worker = _PROCESS.worker
+    assert worker is not None
+    assert worker.pid is not None
+    assert worker.alive
+    first_pid, starts = worker.pid, worker.starts
+    os.kill(first_pid, signal.SIGKILL)
+    return experiment_id, first_pid, starts
+
+
+async def test_the_supervisor_restarts_a_killed_server_process_without_waiting_for_a_request(
+    mlflow_client: Client, members: Members
+) -> None:
+    _, first_pid, starts = await _killed(mlflow_client, members)
+    worker = _PROCESS.worker
+    assert worker is not None
+    deadline = time.monotonic() + 120
+    while not (worker.alive and worker.pid != first_pid):  # no request is made meanwhile
+        assert time.monotonic() < deadline, "MLflow's server process was not restarted"
+        await asyncio.sleep(0.05)
+    while not worker.ready:
+        assert time.monotonic() < deadline, "MLflow's new server process did not become ready"
+        await asyncio.sleep(0.05)
+    assert worker.starts == starts + 1
+
+
+async def test_an_outage_under_retrying_clients_logs_a_bounded_number_of_lines(
+    mlflow_client: Client, members: Members, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    experiment_id, first_pid, starts = await _killed(mlflow_client, members)
+    killed = time.monotonic()
+    caplog.clear()
+    worker = _PROCESS.worker
+    assert worker is not None
+    answers: Counter[int | str] = Counter()
+    deadline = time.monotonic() + 120
+    while True:  # a client retrying as fast as it can until MLflow answers again
+        answer = await call(mlflow_client, "GET", f"experiments/get?experiment_id={experiment_id}", members.contributor)
+        answers[answer.status_code] += 1
+        if answer.status_code == 200:
+            break
+        assert answer.status_code == 503, answer.text
+        answers["503 with Retry-After"] += "retry-after" in answer.headers
+        assert time.monotonic() < deadline, "MLflow's server process did not come back"
+    assert answer.json()["experiment"]["experiment_id"] == experiment_id
+    assert worker.pid != first_pid
+    assert worker.starts == starts + 1
+    outage = time.monotonic() - killed
+    warnings = [r.getMessage()[:300] for r in caplog.records if r.levelno >= logging.WARNING]
+    assert answers[503] > 20, answers  # the outage was seen by many requests ...
+    # ... and logged in a few lines: the death, and one "unreachable" line (with a count) per interval.
+    assert len(warnings) <= 2 + outage / UNREACHABLE_LOG_INTERVAL_SECONDS, (outage, warnings)
+    exits = [r for r in caplog.records if isinstance(r.msg, dict) and r.msg.get("event") == "mlflow_worker_exited"]
+    assert len(exits) == 1
+    assert answers["503 with Retry-After"] == answers[503]
+
+
+def _server_processes(socket_folder: Path) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"server_process" in cmdline and str(socket_folder).encode() in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_graceful_stop_leaves_no_socket_folder_behind(tmp_path: Path) -> None:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    key = "mlp_socketfolder_0123456789abcdef"
+    env = {"MLPLATFORM_BOOTSTRAP_ADMIN_KEY": key, "TMPDIR": str(temp)}
+    with serve(tmp_path, env=env, timeout=180) as served:
+        answer = httpx.get(
+            f"{served.base_url}/mlflow/api/2.0/mlflow/experiments/search?max_results=1", auth=("x", key), timeout=180
+        )
+        assert answer.status_code == 200, answer.text
+        (folder,) = temp.glob("mlplatform-mlflow-*")
+        assert (folder / "mlflow.sock").exists()
+        assert _server_processes(folder)
+        served.process.terminate()  # SIGTERM: uvicorn shuts down gracefully
+        assert served.process.wait(60) is not None
+    deadline = time.monotonic() + 30
+    while folder.exists() or _server_processes(folder):
+        assert time.monotonic() < deadline, f"left behind: {list(temp.iterdir())}, {_server_processes(folder)}"
+        time.sleep(0.1)

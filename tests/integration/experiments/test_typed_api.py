@@ -6,7 +6,15 @@ from typing import Any
 
 from mlplatform.kernel.db import Database
 from mlplatform.modules.catalogue.api import register_external_version
-from tests.integration.experiments.conftest import Client, Members, call, create_experiment, create_run
+from tests.integration.experiments.conftest import (
+    Client,
+    Members,
+    call,
+    create_experiment,
+    create_run,
+    grant_in,
+    project_name,
+)
 
 
 def v1(members: Members, path: str) -> str:
@@ -155,3 +163,27 @@ async def test_linking_a_run_to_a_catalogue_version(
     assert removed.status_code == 204
     listed = await mlflow_client.get(v1(members, f"runs/{run_id}/links"), headers=members.viewer)
     assert listed.json() == []
+
+
+async def test_another_projects_run_is_not_found_without_naming_its_experiment(
+    test_database: Database, mlflow_client: Client, members: Members
+) -> None:
+    experiment_id = await create_experiment(mlflow_client, members, "hidden-experiment")
+    run_id = await create_run(mlflow_client, members.contributor, experiment_id)
+    other = project_name()
+    stranger = await grant_in(test_database, project=other, role="contributor")
+    for method, path, body in (
+        ("GET", f"runs/{run_id}", None),
+        ("GET", f"runs/{run_id}/metrics/auc", None),
+        ("GET", f"runs/{run_id}/links", None),
+        ("POST", f"runs/{run_id}/links", {"model": "ranker", "version": 1}),
+    ):
+        answer = await mlflow_client.request(method, f"/api/v1/projects/{other}/{path}", json=body, headers=stranger)
+        found = problem(answer, 404)
+        assert "experiment" not in found["detail"].lower(), found
+        assert f"'{experiment_id}'" not in answer.text
+    # MLflow's own API, asked for the run alone, does not name the experiment either.
+    for path in (f"runs/get?run_id={run_id}", f"metrics/get-history?run_id={run_id}&metric_key=auc"):
+        answer = await call(mlflow_client, "GET", path, stranger)
+        assert answer.status_code == 404, answer.text
+        assert "experiment" not in answer.json()["message"].lower(), answer.text

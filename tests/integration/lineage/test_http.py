@@ -160,7 +160,7 @@ async def test_a_down_endpoint_never_fails_the_request(emitting_client: Client, 
     made = await emitting_client.post(f"{base}/models", headers=dev, json={"name": "scorer"})
     assert made.status_code == 201, made.text
     version = await emitting_client.post(
-        f"{base}/models/scorer/versions", headers=dev, json={"model_uri": "runs:/r1/model", "source_run_id": "r1"}
+        f"{base}/models/scorer/versions", headers=dev, json={"model_uri": "s3://models/scorer/1"}
     )
     assert version.status_code == 201, version.text
     checked = await emitting_client.post(

@@ -73,3 +73,13 @@ def test_the_platforms_own_origin_and_cors_origins_may_write(tmp_path: Path) -> 
     )
     assert config.allowed_origins(public) == ("https://ml.example.com", "https://app.example.com")
     assert config.MlflowConfig("sqlite://", "/tmp", ()).environment().get(config.CORS_ORIGINS_ENV) is None
+
+
+def test_mlflow_telemetry_is_off_unless_turned_on(tmp_path: Path) -> None:
+    env = config.mlflow_config(Settings(data_dir=tmp_path)).environment()
+    assert env[config.TELEMETRY_OFF_ENV] == "true"
+    assert env[config.DO_NOT_TRACK_ENV] == "true"
+
+    on = config.mlflow_config(Settings(data_dir=tmp_path, experiments={"telemetry": True})).environment()
+    assert on[config.TELEMETRY_OFF_ENV] == "false"
+    assert config.DO_NOT_TRACK_ENV not in on

@@ -57,10 +57,12 @@ __all__ = [
     "MonitoringAlert",
     "MonitoringRecorded",
     "MonitoringRuleChanged",
+    "ProductionPolicy",
     "StageChangeRequested",
     "StageChanged",
     "ValidationRecorded",
     "find_model_version",
+    "production_policy",
     "register_external_version",
 ]
 
@@ -79,6 +81,25 @@ class ModelVersionRef(msgspec.Struct, frozen=True, kw_only=True):
     mlflow_version: str | None
     created: bool = False
     """True when this call created the version (False: it existed already)."""
+
+
+class ProductionPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    """What the catalogue requires of a model's production versions, and where an MLflow version stands."""
+
+    model: str
+    required_approvals: int
+    """Approvals the model's policy asks for to enter production (0: none)."""
+    required_validations: tuple[str, ...]
+    """Checks that must have passed to enter production."""
+    version: int | None
+    """The catalogue version registered from the MLflow version asked about (None: not registered)."""
+    stage: str | None
+    """That version's stage."""
+
+    @property
+    def gated(self) -> bool:
+        """Production needs approvals or passed validations: it has to go through the catalogue."""
+        return self.required_approvals > 0 or bool(self.required_validations)
 
 
 class CatalogueRegistry(Protocol):
@@ -170,3 +191,22 @@ async def find_model_version(
         return None
     row = await repositories.version_by_number(session, found[0].id, version)
     return _ref(found[0], row, created=False) if row is not None else None
+
+
+async def production_policy(
+    session: AsyncSession, *, project: str, model_name: str, mlflow_version: str
+) -> ProductionPolicy | None:
+    """The catalogue's production rules for `model_name` and the stage of the version registered from MLflow
+    version `mlflow_version`; None when the catalogue has no such model (then it imposes nothing)."""
+    found = await repositories.model_by_name(session, project, model_name)
+    if found is None:
+        return None
+    model = found[0]
+    row = await repositories.version_by_mlflow(session, model.id, mlflow_version=mlflow_version, run_id="")
+    return ProductionPolicy(
+        model=model.name,
+        required_approvals=int(model.approval_policy.get("production", 0)),
+        required_validations=tuple(model.required_validations or ()),
+        version=row.version if row is not None else None,
+        stage=row.stage if row is not None else None,
+    )

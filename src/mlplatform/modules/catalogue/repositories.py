@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
+from mlplatform.kernel.db import lock_for_update
 from mlplatform.modules.catalogue.listing import SortOrder
 from mlplatform.modules.catalogue.models import (
     CatalogueApproval,
@@ -118,7 +119,9 @@ async def model_by_name(session: AsyncSession, project: str, name: str) -> tuple
 
 
 async def lock_model(session: AsyncSession, project: str, name: str) -> CatalogueModel | None:
-    """The model row, locked until the end of the transaction (PostgreSQL; SQLite serialises writers)."""
+    """The model row, locked until the end of the transaction (PostgreSQL: the row; SQLite: the database's
+    write lock, taken before the read, see `lock_for_update`)."""
+    await lock_for_update(session)
     return (
         await session.scalars(
             select(M)
@@ -196,6 +199,7 @@ async def version_by_number(
 ) -> CatalogueModelVersion | None:
     statement = select(V).where(V.model_id == model_id, V.version == number)
     if for_update:
+        await lock_for_update(session)
         statement = statement.with_for_update().execution_options(populate_existing=True)
     return (await session.scalars(statement)).first()
 
@@ -258,6 +262,7 @@ async def pending_request(
         CatalogueTransitionRequest.version_id == version_id, CatalogueTransitionRequest.status == "pending"
     )
     if for_update:
+        await lock_for_update(session)
         statement = statement.with_for_update().execution_options(populate_existing=True)
     return (await session.scalars(statement)).first()
 

@@ -5,10 +5,13 @@
 - How MLflow objects map to projects: `PROJECT_TAG`, `project_of_experiment_name`,
   `project_of_model_name`.
 - `upgrade_mlflow_schema(settings)`: MLflow's own migrations, for `mlplatform migrate`.
+- `check_model_source(platform, project, run_id=..., model_uri=...)`: for the catalogue, whether a
+  version's source run and URI are the project's own (422 `Invalid` if not).
 """
 
 from __future__ import annotations
 
+from mlplatform.kernel.context import PlatformContext
 from mlplatform.modules.experiments.authz.projects import (
     PROJECT_TAG,
     project_of_experiment_name,
@@ -16,13 +19,30 @@ from mlplatform.modules.experiments.authz.projects import (
 )
 from mlplatform.modules.experiments.events import ModelVersionCreated, RunFinished, RunLinked
 from mlplatform.modules.experiments.migrations import upgrade_mlflow_schema
+from mlplatform.modules.experiments.sources import ModelSources
+from mlplatform.modules.experiments.state import experiments_state
 
 __all__ = [
     "PROJECT_TAG",
     "ModelVersionCreated",
     "RunFinished",
     "RunLinked",
+    "check_model_source",
     "project_of_experiment_name",
     "project_of_model_name",
     "upgrade_mlflow_schema",
 ]
+
+
+async def check_model_source(platform: PlatformContext, project: str, *, run_id: str | None, model_uri: str) -> None:
+    """Raise `Invalid` (422) unless `run_id` (when given) is a run of `project` and `model_uri`, when it names
+    a platform location (`runs:/`, `models:/`, `mlflow-artifacts:/`, the object store, the data folder), is
+    one of `project`'s MLflow objects. Other and missing objects are refused alike ("not found in project")."""
+    state = experiments_state(platform)
+    sources = ModelSources(
+        state.resolver,
+        artifact_destination=state.config.artifact_destination,
+        store_root=platform.settings.resolved_storage_url,
+        data_dir=platform.settings.data_dir,
+    )
+    await sources.check(project, run_id=run_id, model_uri=model_uri)

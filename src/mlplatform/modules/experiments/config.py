@@ -42,6 +42,9 @@ PRIVATE_ENV_NAMES = (
 ALLOWED_HOSTS_ENV = "MLFLOW_SERVER_ALLOWED_HOSTS"
 CORS_ORIGINS_ENV = "MLFLOW_SERVER_CORS_ALLOWED_ORIGINS"
 S3_ENDPOINT_ENV = "MLFLOW_S3_ENDPOINT_URL"
+TELEMETRY_OFF_ENV = "MLFLOW_DISABLE_TELEMETRY"
+DO_NOT_TRACK_ENV = "DO_NOT_TRACK"
+"""The cross-tool opt-out (consoledonottrack.com) MLflow also honours."""
 
 ARTIFACT_ROOT = "mlflow-artifacts:/"
 ARTIFACT_PREFIX = "mlflow"
@@ -75,6 +78,8 @@ class MlflowConfig:
     """Serve MLflow's app from its own process (`worker.py`) instead of the platform's."""
     server_niceness: int = 10
     """Niceness the separate server process adds to its own (lower CPU priority than the platform)."""
+    telemetry: bool = False
+    """MLflow's usage telemetry; off unless the operator turns it on (`experiments.telemetry`)."""
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -84,6 +89,23 @@ class MlflowConfig:
     @property
     def uses_postgres(self) -> bool:
         return self.backend_store_uri.startswith("postgresql")
+
+    def internal_strings(self) -> tuple[str, ...]:
+        """Values that must never reach a client in an error message: the database URI (and its SQLite file),
+        where the artifacts are stored."""
+        found = [self.backend_store_uri, self.artifact_destination]
+        if self.backend_store_uri.startswith("sqlite:///"):
+            found.append(self.backend_store_uri[len("sqlite:///") :])
+        else:  # host:port/database, however the URI is rendered around it
+            found.append(self.backend_store_uri.split("://", 1)[-1].rsplit("@", 1)[-1].split("?", 1)[0])
+        return tuple(found)
+
+    def telemetry_environment(self) -> dict[str, str]:
+        """MLflow's usage telemetry off (`MLFLOW_DISABLE_TELEMETRY`, and the cross-tool `DO_NOT_TRACK`), unless
+        the operator turned it on."""
+        if self.telemetry:
+            return {TELEMETRY_OFF_ENV: "false"}
+        return {TELEMETRY_OFF_ENV: "true", DO_NOT_TRACK_ENV: "true"}
 
     def environment(self) -> dict[str, str]:
         """The variables to set before importing `mlflow.server`."""
@@ -99,6 +121,7 @@ class MlflowConfig:
             "MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW": str(self.threads),
             "MLFLOW_SQLALCHEMYSTORE_POOL_RECYCLE": "1800",
         }
+        env.update(self.telemetry_environment())
         if self.cors_origins:
             env[CORS_ORIGINS_ENV] = ",".join(self.cors_origins)
         if self.s3_endpoint_url:
@@ -184,4 +207,5 @@ def mlflow_config(settings: Settings) -> MlflowConfig:
         auto_migrate=settings.should_auto_migrate,
         separate_process=settings.experiments.server == "process",
         server_niceness=settings.experiments.server_niceness,
+        telemetry=settings.experiments.telemetry,
     )

@@ -5,8 +5,9 @@ everything in front of it — authentication, authorization, audit, rate limits,
 Bodies stream both ways: a request body is read from ASGI `receive` as the socket accepts it, a response
 body is sent on as it arrives (artifact downloads are not buffered here); a body that is small and whole
 anyway (an API call's JSON) goes in one piece. If the process does not answer
-(it died), the request gets MLflow's `TEMPORARILY_UNAVAILABLE` with status 503, which the MLflow client
-retries, and the process is restarted in the background.
+(it died), the request gets MLflow's `TEMPORARILY_UNAVAILABLE` with status 503 and `Retry-After`, which the
+MLflow client retries; the worker's supervisor has already seen the death and is restarting the process (a
+request also asks for a restart, in case). The warning for it is logged at most once per 10 s, with a count.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from yarl import URL
 
 from mlplatform.modules.experiments.asgi_types import Receive, Scope, Send
 from mlplatform.modules.experiments.authz.errors import TEMPORARILY_UNAVAILABLE, send_error
+from mlplatform.modules.experiments.log_throttle import Throttle
 from mlplatform.modules.experiments.per_loop import PerLoop
 from mlplatform.modules.experiments.server_process import (
     CLIENT_HEADER,
@@ -49,6 +51,9 @@ HOP_BY_HOP = frozenset(
 NO_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 """Headers aiohttp would add that the platform's client did not send: MLflow sees the request as sent."""
 CONNECT_TIMEOUT_SECONDS = 5.0
+UNREACHABLE_LOG_INTERVAL_SECONDS = 10.0
+"""While MLflow's server is down every request fails alike: one warning per interval (with a count) says it."""
+RETRY_AFTER_SECONDS = b"2"
 WHOLE_RESPONSE_BYTES = 256 * 1024
 """Responses of at most this declared size are read whole and sent on in one message; larger or unsized
 ones (artifact downloads) stream."""
@@ -93,6 +98,7 @@ class MlflowProxy:
         # One connection pool per event loop: its connections belong to the loop that opened them.
         self._sessions = PerLoop(self._new_session)
         self._reviving: asyncio.Future[None] | None = None
+        self._unreachable_log = Throttle(UNREACHABLE_LOG_INTERVAL_SECONDS)
 
     def _new_session(self) -> aiohttp.ClientSession:
         return aiohttp.ClientSession(
@@ -143,9 +149,16 @@ class MlflowProxy:
         except ClientDisconnected:
             return
         except aiohttp.ClientConnectionError as exc:
-            log.warning("mlflow_worker_unreachable", error=f"{type(exc).__name__}: {exc}")
+            if (extra := self._unreachable_log.ready()) is not None:
+                log.warning("mlflow_worker_unreachable", error=f"{type(exc).__name__}: {exc}", **extra)
             self._revive_soon()
-            await send_error(send, 503, TEMPORARILY_UNAVAILABLE, "MLflow's server is restarting; retry shortly")
+            await send_error(
+                send,
+                503,
+                TEMPORARILY_UNAVAILABLE,
+                "MLflow's server is restarting; retry shortly",
+                headers=[(b"retry-after", RETRY_AFTER_SECONDS)],
+            )
             return
         complete = False
         try:

@@ -9,19 +9,25 @@ The process serves MLflow's ASGI app with uvicorn on a Unix socket in a private 
 gateway in front of it has already authenticated and authorized each request). Its configuration is the
 environment the platform computed (`MlflowConfig.environment()`). Per request, three headers the platform
 sets (and strips from what clients send) carry what the socket cannot: the mount's `root_path`, the
-client's scheme and address. It runs at a lower CPU priority than the platform
+client's scheme and address. Once serving it runs at a lower CPU priority than the platform
 (`experiments.server_niceness`): under CPU contention MLflow traffic yields to the platform's other
-routes. It exits when the platform closes its stdin (or dies), or on SIGTERM.
+routes (it starts at the platform's priority, so a restart is not starved by the load waiting for it).
+It exits when the platform closes its stdin (or dies), or on SIGTERM, and removes its socket folder.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import os
+import signal
+import socket
 import sys
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 
 import uvicorn
 from anyio import to_thread
@@ -57,7 +63,28 @@ class ForwardedScope:
         await self.app(scope, receive, send)
 
 
-async def _serve(socket_path: str, threads: int) -> None:
+class _Server(uvicorn.Server):
+    """uvicorn's server, with two changes:
+    - no signal capture of its own: uvicorn re-raises a captured SIGTERM once it has shut down, which ends
+      the process before it can remove its socket folder (`_serve` handles the signals);
+    - the CPU priority is lowered once it listens: it starts (imports MLflow, opens its stores) at the
+      platform's priority, so a restart after a crash is not starved by the load waiting for it."""
+
+    def __init__(self, config: uvicorn.Config, niceness: int) -> None:
+        super().__init__(config)
+        self.niceness = niceness
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.niceness:
+            lower_priority(self.niceness)
+
+
+async def _serve(socket_path: str, threads: int, niceness: int) -> None:
     from mlplatform.modules.experiments.server_app import import_server_app
 
     # The default pool is MLflow's alone in this process: its size bounds concurrent Flask handlers (and
@@ -76,26 +103,56 @@ async def _serve(socket_path: str, threads: int) -> None:
         date_header=False,
         timeout_keep_alive=300,
     )
-    server = uvicorn.Server(config)
+    server = _Server(config, niceness)
     loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        server.should_exit = True
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop)
 
     def exit_when_parent_goes() -> None:
         sys.stdin.buffer.read()  # returns at EOF: the platform closed the pipe or died
-        loop.call_soon_threadsafe(setattr, server, "should_exit", True)
+        loop.call_soon_threadsafe(stop)
 
     threading.Thread(target=exit_when_parent_goes, name="parent-watch", daemon=True).start()
-    await server.serve()
+    try:
+        await server.serve()
+    finally:
+        remove_socket_folder(socket_path)
+
+
+def lower_priority(niceness: int) -> None:
+    """Add `niceness` to every thread of this process (on Linux the nice value is per thread)."""
+    try:
+        threads = [int(tid) for tid in os.listdir("/proc/self/task")]
+    except OSError:
+        threads = [0]
+    for tid in threads:
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            current = os.getpriority(os.PRIO_PROCESS, tid)
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, current + niceness))
+
+
+def remove_socket_folder(socket_path: str) -> None:
+    """Remove the socket and its private folder (the platform made it for this process alone; it stays if
+    anything else is in it)."""
+    path = Path(socket_path)
+    path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        path.parent.rmdir()
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--socket", required=True, help="Unix socket path to listen on")
     parser.add_argument("--threads", type=int, required=True, help="threads for MLflow's blocking handlers")
-    parser.add_argument("--niceness", type=int, default=0, help="lower this process' CPU priority by this much")
+    parser.add_argument(
+        "--niceness", type=int, default=0, help="once serving, lower this process' CPU priority by this much"
+    )
     args = parser.parse_args(argv)
-    if args.niceness:
-        os.nice(args.niceness)
-    asyncio.run(_serve(args.socket, args.threads))
+    asyncio.run(_serve(args.socket, args.threads, args.niceness))
 
 
 if __name__ == "__main__":

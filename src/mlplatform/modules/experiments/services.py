@@ -20,6 +20,7 @@ from mlplatform.kernel.pagination import Page, check_limit, decode_cursor, encod
 from mlplatform.modules.catalogue.api import find_model_version
 from mlplatform.modules.experiments import repositories, schemas
 from mlplatform.modules.experiments.authz.projects import PROJECT_TAG
+from mlplatform.modules.experiments.error_details import ErrorScrubber
 from mlplatform.modules.experiments.events import RunLinked
 from mlplatform.modules.experiments.models import RunLinkRow
 from mlplatform.modules.experiments.runtime import MlflowRuntime
@@ -49,11 +50,14 @@ class TrackingService:
         try:
             return await self.runtime.call(invoke)
         except MlflowException as exc:
+            scrubber = ErrorScrubber(self.runtime.config.internal_strings())
+            where = getattr(fn, "__name__", "mlflow")
             if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"}:
-                raise NotFound(exc.message) from None
+                raise NotFound(scrubber.safe_message(exc.message, status=404, path=where)) from None
             if exc.error_code in {"INVALID_PARAMETER_VALUE", "BAD_REQUEST", "INVALID_STATE"}:
-                raise Invalid(exc.message) from None
-            raise Unavailable(f"MLflow: {exc.message}", component="mlflow") from exc
+                raise Invalid(scrubber.safe_message(exc.message, status=422, path=where)) from None
+            message = scrubber.safe_message(exc.message, status=503, path=where)
+            raise Unavailable(f"MLflow: {message}", component="mlflow") from exc
         except SQLAlchemyError as exc:
             raise Unavailable("MLflow's database is unreachable", component="mlflow") from exc
 
@@ -122,9 +126,17 @@ class TrackingService:
         return Page(items=items, next_cursor=next_cursor)
 
     async def get_run(self, run_id: str) -> schemas.Run:
+        """A run of one of the project's experiments. Any other run is "not found" by its own id: naming its
+        experiment would tell an outsider which experiment (of another project) holds it."""
         stores = await self._stores()
-        run = await self._call(stores.tracking.get_run, run_id)
-        await self.get_experiment(str(run.info.experiment_id))
+        missing = NotFound(f"run {run_id!r} not found in project {self.project!r}")
+        try:
+            run = await self._call(stores.tracking.get_run, run_id)
+            experiment = await self._call(stores.tracking.get_experiment, str(run.info.experiment_id))
+        except NotFound:
+            raise missing from None
+        if experiment.tags.get(PROJECT_TAG) != self.project:
+            raise missing
         return self._run(run)
 
     async def metric_history(

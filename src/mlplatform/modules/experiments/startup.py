@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.modules.experiments.authz.gate import MlflowGate
+from mlplatform.modules.experiments.authz.production import ProductionGuard
 from mlplatform.modules.experiments.authz.projects import ProjectResolver
 from mlplatform.modules.experiments.config import mlflow_config
 from mlplatform.modules.experiments.observer import OutboxEventSink
@@ -26,6 +29,8 @@ async def start_experiments(platform: PlatformContext) -> None:
     so the first `/mlflow` request does not pay the ~4 s import (development and tests import lazily).
     The event reconciler starts its rounds once MLflow is loaded."""
     config = mlflow_config(platform.settings)
+    # Before anything in this process (a job in `mlplatform worker`, too) imports MLflow and its telemetry client.
+    os.environ.update(config.telemetry_environment())
     runtime = MlflowRuntime(config, preload=platform.settings.is_production)
     await runtime.start()
     resolver = ProjectResolver(runtime)
@@ -46,6 +51,7 @@ async def start_experiments(platform: PlatformContext) -> None:
         projects,
         max_body_bytes=max(platform.settings.http.max_body_bytes, 64 * 1024 * 1024),
         trusted_origins=tuple(platform.settings.http.cors_origins),
+        production=ProductionGuard(platform.database),
     )
     platform.extras[STATE_KEY] = ExperimentsState(config, runtime, resolver, events, gate, reconciler)
     reconciler.start()

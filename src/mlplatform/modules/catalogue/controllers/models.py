@@ -9,6 +9,7 @@ from litestar import Controller, Response, get, patch, post
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.errors import Forbidden
 from mlplatform.kernel.pagination import Page
 from mlplatform.modules.catalogue import schemas
@@ -16,6 +17,7 @@ from mlplatform.modules.catalogue.controllers._http import ETAG_HEADER, PROJECT_
 from mlplatform.modules.catalogue.repositories import ModelFilters, VersionFilters
 from mlplatform.modules.catalogue.rules import parse_tag_filters
 from mlplatform.modules.catalogue.services.models import ModelService, NewVersion
+from mlplatform.modules.experiments.api import check_model_source
 from mlplatform.modules.gateway.api import Principal, Role, requires_role
 
 TagFilter = Annotated[
@@ -123,7 +125,10 @@ class ModelController(Controller):
         data: schemas.ModelVersionCreate,
         db_session: AsyncSession,
         principal: Principal,
+        platform: PlatformContext,
     ) -> Response[schemas.ModelVersion]:
+        """A source run or a `runs:/`, `models:/`, `mlflow-artifacts:/` URI must be the project's own (422)."""
+        await check_model_source(platform, project, run_id=data.source_run_id, model_uri=data.model_uri)
         created = await ModelService(db_session, principal.subject).create_version(
             project, model, NewVersion.from_schema(data)
         )

@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mlplatform.kernel.db import utcnow
+from mlplatform.kernel.db import lock_for_update, utcnow
 from mlplatform.kernel.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from mlplatform.kernel.events import publish
 from mlplatform.kernel.pagination import Page, check_limit
@@ -74,6 +74,7 @@ async def retire_version_deployments(
     session: AsyncSession, model: CatalogueModel, version: CatalogueModelVersion, *, actor: str, reason: str
 ) -> int:
     """Retire every non-retired deployment of a version (it was archived or rejected)."""
+    await lock_for_update(session)
     rows = (
         await session.scalars(
             select(D)

@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mlplatform.kernel.db import utcnow
+from mlplatform.kernel.db import lock_for_update, utcnow
 from mlplatform.kernel.errors import Conflict, Invalid, NotFound
 from mlplatform.kernel.events import publish
 from mlplatform.kernel.pagination import Page, check_limit
@@ -107,6 +107,7 @@ class MonitoringService:
 
     async def _lock(self, project: str, deployment_id: uuid.UUID) -> tuple[CatalogueDeployment, str]:
         """The deployment row, locked until commit, and its model's name."""
+        await lock_for_update(self.session)
         row = (
             await self.session.execute(
                 select(CatalogueDeployment, CatalogueModel.name)

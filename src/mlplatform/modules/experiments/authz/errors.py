@@ -40,13 +40,19 @@ def error_body(error_code: str, message: str) -> bytes:
     return json.dumps({"error_code": error_code, "message": message}).encode()
 
 
-async def send_error(send: Send, status: int, error_code: str, message: str) -> None:
+async def send_error(
+    send: Send, status: int, error_code: str, message: str, *, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     body = error_body(error_code, message)
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})

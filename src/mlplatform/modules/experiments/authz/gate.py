@@ -26,10 +26,19 @@ from mlplatform.modules.experiments.asgi_types import Message, Receive, Scope, S
 from mlplatform.modules.experiments.authz import graphql_rules, registry_rules, tracking_rules
 from mlplatform.modules.experiments.authz.checks import admins_only
 from mlplatform.modules.experiments.authz.errors import TEMPORARILY_UNAVAILABLE, MlflowDenied, send_error
-from mlplatform.modules.experiments.authz.policy import UNCHANGED, Ctx, EventSink, Plan, Rule, RuleBook
+from mlplatform.modules.experiments.authz.policy import (
+    UNCHANGED,
+    Ctx,
+    EventSink,
+    Plan,
+    ProductionCheck,
+    Rule,
+    RuleBook,
+)
 from mlplatform.modules.experiments.authz.projects import ProjectResolver
 from mlplatform.modules.experiments.authz.request import MlflowCall
 from mlplatform.modules.experiments.config import MOUNT_PATH
+from mlplatform.modules.experiments.error_details import MAX_ERROR_BODY, ErrorScrubber
 from mlplatform.modules.experiments.runtime import MlflowRuntime
 from mlplatform.modules.gateway.api import AUDIT_DETAILS, Principal, ProjectDirectory
 from mlplatform.modules.gateway.api import AUDITED_FLAG as GATEWAY_AUDITED_FLAG
@@ -56,6 +65,7 @@ class MlflowGate:
         *,
         max_body_bytes: int,
         trusted_origins: tuple[str, ...] = (),
+        production: ProductionCheck | None = None,
     ) -> None:
         self.runtime = runtime
         self.resolver = resolver
@@ -63,6 +73,8 @@ class MlflowGate:
         self.projects = projects
         self.max_body_bytes = max_body_bytes
         self.trusted_origins = trusted_origins
+        self.production = production
+        self.scrubber = ErrorScrubber(runtime.config.internal_strings())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         principal = scope.get("user")
@@ -87,7 +99,15 @@ class MlflowGate:
                 call.parse_body(replay)
             else:
                 call.parse_body(b"")
-            ctx = Ctx(call, principal, self.resolver, self.projects(), self.events, write=rule.write)
+            ctx = Ctx(
+                call,
+                principal,
+                self.resolver,
+                self.projects(),
+                self.events,
+                write=rule.write,
+                production=self.production,
+            )
             plan = await rule.check(ctx)
         except MlflowDenied as exc:
             _mark_audit(scope, rule, None, denied=True)
@@ -106,9 +126,10 @@ class MlflowGate:
             await send_error(send, exc.status_code, TEMPORARILY_UNAVAILABLE, exc.detail)
             return
         inner = dict(scope)
-        inner["path"] = full_path
+        target = MOUNT_PATH + plan.path if plan.path is not None else full_path
+        inner["path"] = target
         inner["root_path"] = scope.get("root_path", "") + MOUNT_PATH
-        inner["raw_path"] = full_path.encode()
+        inner["raw_path"] = target.encode()
         if plan.query is not None:
             inner["query_string"] = urlencode(plan.query, doseq=True).encode()
         inner_receive = receive
@@ -117,7 +138,9 @@ class MlflowGate:
                 replay = json.dumps(plan.body).encode()
                 inner["headers"] = _with_length(scope["headers"], len(replay))
             inner_receive = _replaying(replay, receive)
-        inner_send = send if plan.on_response is None else _post_processing(send, plan)
+        inner_send = _withholding_internals(send, self.scrubber, full_path)
+        if plan.on_response is not None:
+            inner_send = _post_processing(inner_send, plan)
         await mlflow_app(inner, inner_receive, inner_send)
 
     def _check_origin(self, scope: Scope, principal: Principal, method: str) -> None:
@@ -179,6 +202,62 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
 def _with_length(headers: Any, length: int) -> list[tuple[bytes, bytes]]:
     kept = [(k, v) for k, v in headers if k not in {b"content-length", b"transfer-encoding"}]
     return [*kept, (b"content-length", str(length).encode())]
+
+
+def _withholding_internals(send: Send, scrubber: ErrorScrubber, path: str) -> Send:
+    """Pass successful responses through untouched; buffer an error's body (up to a limit) and send it with
+    MLflow's internals (SQL, database URLs, server paths) withheld (`error_details.py`)."""
+    start: Message | None = None
+    passing = False
+    replaced = False
+    chunks: list[bytes] = []
+    size = 0
+
+    async def replace(body: bytes) -> None:
+        assert start is not None
+        kept = [
+            (k, v)
+            for k, v in start.get("headers", [])
+            if k.lower() not in {b"content-length", b"content-type", b"content-encoding", b"transfer-encoding"}
+        ]
+        headers = [*kept, (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    async def guard(message: Message) -> None:
+        nonlocal start, passing, replaced, size
+        if message["type"] == "http.response.start":
+            if message["status"] < 400:
+                passing = True
+                await send(message)
+            else:
+                start = message
+            return
+        if passing or start is None or message["type"] != "http.response.body":
+            await send(message)
+            return
+        if replaced:
+            return  # the rest of an oversized error body: already answered
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        status = int(start["status"])
+        encoded = any(k.lower() == b"content-encoding" and v.lower() != b"identity" for k, v in start["headers"])
+        if size > MAX_ERROR_BODY or encoded:
+            replaced = True
+            await replace(scrubber.oversized(status, path=path))
+            return
+        chunks.append(chunk)
+        if message.get("more_body", False):
+            return
+        body = b"".join(chunks)
+        cleaned = scrubber.scrub_body(status, body, path=path)
+        if cleaned is None:
+            await send(start)
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+        else:
+            await replace(cleaned)
+
+    return guard
 
 
 def _post_processing(send: Send, plan: Plan) -> Send:

@@ -31,6 +31,12 @@ class EventSink(Protocol):
     async def model_version_created(self, project: str, model_version: dict[str, Any]) -> None: ...
 
 
+class ProductionCheck(Protocol):
+    """Whether MLflow may mark a model version for production (`production.py`)."""
+
+    async def check(self, project: str, registered_model: str, mlflow_version: str) -> None: ...
+
+
 UNCHANGED: Any = object()
 
 
@@ -46,6 +52,8 @@ class Plan:
     """Answer with this JSON (200) without calling MLflow (e.g. a search over no readable project)."""
     query: dict[str, list[str]] | None = None
     """A replacement query string for MLflow, or None."""
+    path: str | None = None
+    """Send the request to this MLflow path instead (below the mount, e.g. `/api/2.0/mlflow-artifacts/...`)."""
 
 
 @dataclass
@@ -56,6 +64,8 @@ class Ctx:
     projects: ProjectDirectory
     events: EventSink
     write: bool
+    production: ProductionCheck | None = None
+    """The catalogue's say on production stages and aliases (None: no catalogue to ask)."""
 
     @property
     def admin(self) -> bool:

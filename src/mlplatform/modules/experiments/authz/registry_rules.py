@@ -8,6 +8,7 @@ from typing import Any
 from mlplatform.modules.experiments.authz.checks import keep_readable, project_filter, tagged_project
 from mlplatform.modules.experiments.authz.errors import MlflowDenied
 from mlplatform.modules.experiments.authz.policy import Check, Ctx, Plan, RuleCollector
+from mlplatform.modules.experiments.authz.production import PRODUCTION_ALIASES, PRODUCTION_STAGE
 from mlplatform.modules.experiments.authz.projects import (
     MODEL_SEPARATOR,
     PROJECT_TAG,
@@ -19,6 +20,7 @@ from mlplatform.modules.gateway.api import Role
 rule = RuleCollector()
 MODELS = "/api/2.0/mlflow/registered-models"
 VERSIONS = "/api/2.0/mlflow/model-versions"
+ARTIFACTS_API = "/api/2.0/mlflow-artifacts"
 
 
 def model_name(field: str = "name", *, source: str | None = None) -> Check:
@@ -70,7 +72,25 @@ rule.add(
 )
 rule.add("PATCH", f"{MODELS}/update", "registered_models.update", model_name(), write=True)
 rule.add("GET", f"{MODELS}/alias", "registered_models.get_alias", model_name(), write=False)
-rule.add("POST,DELETE", f"{MODELS}/alias", "registered_models.set_alias", model_name(), write=True)
+rule.add("DELETE", f"{MODELS}/alias", "registered_models.set_alias", model_name(), write=True)
+
+
+@rule("POST", f"{MODELS}/alias", "registered_models.set_alias", write=True)
+async def set_alias(ctx: Ctx) -> Plan:
+    """A production alias follows the catalogue's production policy (`production.py`)."""
+    plan = await model_name()(ctx)
+    alias = ctx.call.value("alias") or ""
+    if alias.lower() in PRODUCTION_ALIASES:
+        await _check_production(ctx)
+    return plan
+
+
+async def _check_production(ctx: Ctx) -> None:
+    name = ctx.required_value("name")
+    version = ctx.required_value("version")
+    project = await ctx.resolver.registered_model(name)
+    if project is not None and ctx.production is not None:
+        await ctx.production.check(project, name, version)
 
 
 @rule("DELETE", f"{MODELS}/delete", "registered_models.delete", write=True)
@@ -186,10 +206,63 @@ for _path, _method, _action, _write in (
     ("delete", "DELETE", "model_versions.delete", True),
     ("set-tag", "POST", "model_versions.set_tag", True),
     ("delete-tag", "DELETE", "model_versions.delete_tag", True),
-    ("transition-stage", "POST", "model_versions.transition_stage", True),
 ):
     rule.add(_method, f"{VERSIONS}/{_path}", _action, model_name(), write=_write)
-rule.add("GET", "/model-versions/get-artifact", "model_versions.get_artifact", model_name(source="query"), write=False)
+
+
+@rule("POST", f"{VERSIONS}/transition-stage", "model_versions.transition_stage", write=True)
+async def transition_stage(ctx: Ctx) -> Plan:
+    """The `Production` stage follows the catalogue's production policy (`production.py`)."""
+    plan = await model_name()(ctx)
+    if (ctx.call.value("stage") or "").strip().lower() == PRODUCTION_STAGE:
+        await _check_production(ctx)
+    return plan
+
+
+@rule("GET", "/model-versions/get-artifact", "model_versions.get_artifact", write=False)
+async def get_model_version_artifact(ctx: Ctx) -> Plan:
+    """A file of a model version. MLflow serves it itself when the version's location is proxied
+    (`mlflow-artifacts:/`); for a `runs:/` location its handler would need a tracking *server* URI and fails
+    (naming the database URL). Such a request is sent to the run's proxied artifact path instead."""
+    plan = await model_name(source="query")(ctx)
+    name = ctx.call.value("name", source="query")
+    version = ctx.call.value("version", source="query")
+    path = ctx.call.value("path", source="query")
+    if not name or not version or path is None:
+        return plan  # MLflow answers the missing parameter
+    segments = path.split("/")
+    if path.startswith("/") or "\\" in path or any(s in {".", ".."} for s in segments):
+        raise MlflowDenied.invalid(f"Invalid path: '{path}'")
+    proxied = await _proxied_location(ctx, name, version)
+    if proxied is not None:
+        plan.path = f"{ARTIFACTS_API}/artifacts/{proxied}/{path}" if path else f"{ARTIFACTS_API}/artifacts/{proxied}"
+        plan.query = {}
+    return plan
+
+
+async def _proxied_location(ctx: Ctx, name: str, version: str) -> str | None:
+    """For a version stored at `runs:/<run>/<sub>`, the run's proxied artifact path (`<experiment>/<run>/
+    artifacts/<sub>`); None for any other location (MLflow handles it) or a version that does not exist."""
+    runtime = ctx.resolver.runtime
+    stores = await runtime.stores()
+    from mlflow.exceptions import MlflowException  # loaded by now
+
+    try:
+        location = await runtime.call(stores.registry.get_model_version_download_uri, name, version)
+        if not isinstance(location, str) or not location.startswith("runs:/"):
+            return None
+        run_id, _, sub = location[len("runs:/") :].lstrip("/").partition("/")
+        run = await runtime.call(stores.tracking.get_run, run_id)
+    except MlflowException:
+        return None
+    root = str(run.info.artifact_uri or "")
+    if not root.startswith("mlflow-artifacts:"):
+        return None
+    relative = root[len("mlflow-artifacts:") :]
+    if relative.startswith("//"):  # mlflow-artifacts://host/<path>
+        relative = relative[2:].partition("/")[2]
+    parts = [p for p in (relative.strip("/"), sub.strip("/")) if p]
+    return "/".join(parts) or None
 
 
 @rule("GET", f"{VERSIONS}/search", "model_versions.search", write=False)
