@@ -67,19 +67,24 @@ def check_values(document: Any, where: str) -> None:
         path, value = stack.pop()
         if isinstance(value, str):
             if "\x00" in value:
-                raise Invalid(f"{path}: text may not contain NUL (\\u0000) characters", field=path)
+                raise Invalid(f"{path}: text may not contain NUL (\\u0000) characters", field=_field(path, where))
         elif isinstance(value, bool):
             continue
         elif isinstance(value, int):
             if not INT64_MIN <= value <= INT64_MAX:
-                raise Invalid(f"{path}: integer outside the signed 64-bit range", field=path)
+                raise Invalid(f"{path}: integer outside the signed 64-bit range", field=_field(path, where))
         elif isinstance(value, dict):
             for key, item in value.items():
                 if "\x00" in key:
-                    raise Invalid(f"{path}: a key may not contain NUL (\\u0000) characters", field=path)
+                    raise Invalid(f"{path}: a key may not contain NUL (\\u0000) characters", field=_field(path, where))
                 stack.append((f"{path}.{key}", item))
         elif isinstance(value, list):
             stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
+
+
+def _field(path: str, where: str) -> str:
+    """The refused value's field as the platform's other 422s name it: `path`, `entities.driver_id[0]`."""
+    return path.removeprefix(f"{where}.") if path != where else path
 
 
 def _has_long_digits(data: bytes) -> bool:

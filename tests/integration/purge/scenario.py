@@ -127,7 +127,7 @@ async def assert_populated(stack: Stack, seeded: Seeded) -> None:
     for name, least in (("lineage_nodes", 1), ("lineage_edges", 1), ("audit", 1), ("jobs", 2), ("events", 1)):
         assert counts[name] >= least, counts
     assert counts["datasets"] == 1, counts
-    assert await objects(stack, f"projects/{seeded.project}/") == [seeded.extra_key]
+    assert seeded.extra_key in await objects(stack, f"projects/{seeded.project}/")
     assert seeded.dataset_key in await objects(stack, f"features/{seeded.project}/")
     assert await objects(stack, f"mlflow/{seeded.experiment_id}/"), "the run's artifact is in the store"
     assert await mlflow_names(stack, seeded) == ([f"{seeded.project}/train"], [f"{seeded.project}.clf"])
@@ -208,7 +208,7 @@ async def online_spend(stack: Stack, project: str, headers: dict[str, str]) -> l
 async def objects(stack: Stack, prefix: str) -> list[str]:
     import pyarrow.fs as pafs
 
-    fs, path = stack.location.filesystem(stack.location.uri_for(prefix))
+    fs, path = stack.location.filesystem(stack.location.uri_for(prefix.rstrip("/")))
     if fs.get_file_info(path).type == pafs.FileType.NotFound:
         return []
     root = stack.location.filesystem(stack.location.uri_for("x"))[1][: -len("x")]
