@@ -114,20 +114,26 @@ async def _stack(name: str, settings: Settings, worker_log: Path | None) -> Asyn
             stack.close()
 
 
-@pytest.fixture(scope="module")
-async def full_stack(full_settings: Settings) -> AsyncIterator[Stack]:
-    log = full_settings.data_dir / "worker.log"
-    worker = _worker(full_settings, log)
+async def _stack_with_worker(name: str, settings: Settings) -> AsyncIterator[Stack]:
+    """`_stack` with a real `mlplatform worker` running its jobs, stopped (SIGTERM, then kill) afterwards."""
+    log = settings.data_dir / "worker.log"
+    worker = _worker(settings, log)
     try:
-        async for stack in _stack("full", full_settings, log):
+        async for stack in _stack(name, settings, log):
             yield stack
     finally:
         worker.send_signal(signal.SIGTERM)
         try:
-            worker.wait(timeout=20)
+            worker.wait(timeout=30)
         except subprocess.TimeoutExpired:
             worker.kill()
             worker.wait()
+
+
+@pytest.fixture(scope="module")
+async def full_stack(full_settings: Settings) -> AsyncIterator[Stack]:
+    async for stack in _stack_with_worker("full", full_settings):
+        yield stack
 
 
 @pytest.fixture(scope="module")

@@ -3,15 +3,13 @@ running the purge job) and the embedded default (SQLite, local folder, jobs in-p
 
 from __future__ import annotations
 
-import signal
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from mlplatform.settings import Settings
-from tests.integration.features.conftest import _bucket, _stack, _worker
+from tests.integration.features.conftest import _bucket, _stack, _stack_with_worker
 from tests.integration.features.stack import Stack
 
 PUBLIC = {"public_url": "http://testserver.local"}
@@ -33,18 +31,8 @@ async def full_platform(
         log_json=False,
     )
     settings.data_dir.mkdir(parents=True)
-    log = settings.data_dir / "worker.log"
-    worker = _worker(settings, log)
-    try:
-        async for stack in _stack("full", settings, log):
-            yield stack
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+    async for stack in _stack_with_worker("full", settings):
+        yield stack
 
 
 @pytest.fixture
