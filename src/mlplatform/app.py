@@ -13,7 +13,6 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Tag
 from litestar.plugins.prometheus import PrometheusConfig
-from litestar.types import Method
 
 from mlplatform import __version__
 from mlplatform.kernel.context import PlatformContext, build_context
@@ -157,6 +156,3 @@ def create_app(settings: Settings | None = None, *, modules: Sequence[Module] | 
     app.state.platform = context
     app.state.settings = settings
     return app
-
-
-ALL_METHODS: tuple[Method, ...] = ("GET", "POST", "PUT", "PATCH", "DELETE")

@@ -27,11 +27,12 @@ class Module:
     """A module's contribution to the app. Nothing registers itself at import time: `create_app`
     reads these fields and wires them in order.
 
-    - `route_handlers`: controllers/routers mounted on the app.
+    - `route_handlers`: controllers/routers mounted on the app (a foreign ASGI app such as MLflow is mounted
+      as a Litestar `asgi` handler among them).
     - `subscribers(ctx)`: outbox subscribers (built with the live context).
     - `health_checks(ctx)`: readiness probes the module adds.
     - `on_startup` / `on_shutdown`: hooks run in the app lifespan, in module order (reverse on shutdown).
-    - `asgi_mounts`: (path, factory) pairs for foreign ASGI apps (MLflow) mounted lazily.
+    The other fields are documented where they are declared.
     """
 
     name: str

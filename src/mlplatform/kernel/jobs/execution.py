@@ -11,7 +11,6 @@ import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from enum import Enum
 from typing import Any
 
@@ -273,7 +272,3 @@ def _jsonable(result: Any) -> dict[str, Any] | None:
     if not isinstance(plain, dict):
         return {"value": plain}
     return plain
-
-
-def stale_before(seconds: float) -> Any:
-    return utcnow() - timedelta(seconds=seconds)

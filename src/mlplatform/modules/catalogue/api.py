@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,7 +47,6 @@ from mlplatform.modules.catalogue.services.models import ModelService, NewVersio
 __all__ = [
     "STAGES",
     "ApprovalRecorded",
-    "CatalogueRegistry",
     "DeploymentChanged",
     "ModelCreated",
     "ModelUpdated",
@@ -100,34 +99,6 @@ class ProductionPolicy(msgspec.Struct, frozen=True, kw_only=True):
     def gated(self) -> bool:
         """Production needs approvals or passed validations: it has to go through the catalogue."""
         return self.required_approvals > 0 or bool(self.required_validations)
-
-
-class CatalogueRegistry(Protocol):
-    """What the experiments module needs from the catalogue (the module-level functions below
-    implement it; depend on the Protocol to substitute them in your own tests)."""
-
-    async def register_external_version(
-        self,
-        session: AsyncSession,
-        *,
-        project: str,
-        model_name: str,
-        source_run_id: str,
-        model_uri: str,
-        mlflow_version: str | None,
-        metrics: Mapping[str, float],
-        params: Mapping[str, Any],
-        actor: str,
-        framework: str | None = None,
-        tags: Mapping[str, str] | None = None,
-        feature_service: str | None = None,
-        feast_project: str | None = None,
-        description: str = "",
-    ) -> ModelVersionRef: ...
-
-    async def find_model_version(
-        self, session: AsyncSession, *, project: str, model_name: str, version: int
-    ) -> ModelVersionRef | None: ...
 
 
 def _ref(model: CatalogueModel, row: CatalogueModelVersion, *, created: bool) -> ModelVersionRef:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import structlog
+
 from mlplatform.modules.experiments.authz.checks import (
     anyone,
     artifact_path,
@@ -26,6 +28,8 @@ from mlplatform.modules.experiments.authz.projects import (
     project_of_experiment_name,
     project_tag,
 )
+
+log = structlog.get_logger("mlplatform.experiments")
 
 rule = RuleCollector()
 API = "/api/2.0/mlflow"
@@ -202,7 +206,8 @@ async def update_run(ctx: Ctx) -> Plan:
     stores = await ctx.resolver.runtime.stores()
     try:
         before = await ctx.resolver.runtime.call(stores.tracking.get_run, run_id)
-    except Exception:
+    except Exception as exc:  # MLflow answers the update itself (e.g. RESOURCE_DOES_NOT_EXIST); nothing to publish
+        log.info("mlflow_run_not_readable_before_update", run_id=run_id, error=str(exc)[:200])
         return plan
     previous = str(before.info.status)
     project = await ctx.resolver.experiment(str(before.info.experiment_id))

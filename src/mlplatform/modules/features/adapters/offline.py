@@ -45,8 +45,6 @@ from mlplatform.modules.features.adapters.postgres import (
 from mlplatform.modules.features.connections import s3_location
 from mlplatform.modules.features.connections.resolved import connection_name
 
-STORE_TYPE = "mlplatform.modules.features.adapters.offline.PlatformOfflineStore"
-
 
 class PlatformOfflineStoreConfig(FeastConfigBaseModel):
     """Where the offline data lives (filled from the platform's settings)."""
