@@ -11,19 +11,10 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.support.auth import grant
+from tests.support.problems import problem
 
 Client = AsyncTestClient[Litestar]
 BASE = "/api/v1/projects/fraud"
-
-
-def problem(response: Any, status: int | set[int]) -> dict[str, Any]:
-    expected = status if isinstance(status, set) else {status}
-    assert response.status_code in expected, response.text
-    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
-    body: dict[str, Any] = response.json()
-    assert body["status"] == response.status_code
-    assert body["detail"]
-    return body
 
 
 async def walkthrough(app: Litestar, client: Client) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from tests.integration.experiments.conftest import (
     grant_in,
     project_name,
 )
+from tests.support.problems import problem
 
 
 def v1(members: Members, path: str) -> str:
@@ -30,13 +31,6 @@ async def log_metrics(client: Client, members: Members, run_id: str, key: str, v
     }
     response = await call(client, "POST", "runs/log-batch", members.contributor, json=body)
     assert response.status_code == 200, response.text
-
-
-def problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    return body
 
 
 async def test_experiments_of_the_project_only(mlflow_client: Client, members: Members) -> None:

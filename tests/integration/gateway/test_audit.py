@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from litestar import Litestar
 
-from tests.integration.gateway.conftest import Client, problem
+from tests.integration.gateway.conftest import Client
 from tests.support.auth import grant
+from tests.support.problems import problem
 
 
 async def test_mutations_and_failures_are_audited_and_listed(app: Litestar, client: Client) -> None:

@@ -13,8 +13,9 @@ from mlplatform.app import create_app
 from mlplatform.kernel.db import Database
 from mlplatform.modules.gateway.models import AuditEvent
 from mlplatform.settings import Settings
-from tests.integration.gateway.conftest import Client, problem
+from tests.integration.gateway.conftest import Client
 from tests.support.auth import grant
+from tests.support.problems import problem
 
 SIGN_IN = "/api/v1/auth/session"
 OWN = "http://testserver.local"

@@ -9,9 +9,9 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from mlplatform.app import create_app
-from tests.integration.gateway.conftest import problem
 from tests.support.auth import grant
 from tests.support.oidc_idp import AUD, TestIdP
+from tests.support.problems import problem
 
 
 @pytest.fixture

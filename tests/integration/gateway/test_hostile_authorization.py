@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 
 from mlplatform.kernel.db import Database
 from mlplatform.modules.gateway.models import AuditEvent
-from tests.integration.gateway.conftest import Client, problem
+from tests.integration.gateway.conftest import Client
+from tests.support.problems import problem
 
 
 def b64(raw: bytes) -> bytes:

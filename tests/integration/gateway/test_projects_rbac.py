@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from litestar import Litestar
 
-from tests.integration.gateway.conftest import Client, problem
+from tests.integration.gateway.conftest import Client
 from tests.support.auth import grant
+from tests.support.problems import problem
 
 
 async def test_admin_creates_a_project_and_becomes_its_admin(app: Litestar, client: Client) -> None:

@@ -8,8 +8,9 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from litestar import Litestar
 
-from tests.integration.gateway.conftest import Client, problem
+from tests.integration.gateway.conftest import Client
 from tests.support.auth import grant
+from tests.support.problems import problem
 
 
 async def service_account_key(client: Client, admin: dict[str, str], name: str = "trainer") -> str:

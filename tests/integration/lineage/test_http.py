@@ -18,6 +18,7 @@ from tests.integration.lineage.capture import CaptureServer
 from tests.integration.lineage.flow import Flow, apply_all
 from tests.integration.lineage.schema import validate_run_event
 from tests.support.auth import grant
+from tests.support.problems import problem
 
 Client = AsyncTestClient[Litestar]
 
@@ -30,13 +31,6 @@ async def seed(app: Litestar, *flows: Flow) -> None:
             await apply_all(database, flow.events())
     finally:
         await database.dispose()
-
-
-def problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    return body
 
 
 async def test_anonymous_callers_are_refused(client: Client) -> None:
