@@ -125,6 +125,7 @@ def probe_postgres(connection: PostgresConnection, settings: Settings) -> None:
     """Connect, and check the role and the database (blocking)."""
     refuse_platform_address(connection, settings)
     try:
+        # Opening the session is the probe: it connects, then checks the role and the database (`check_guard`).
         with read_only_session(connection):
             pass
     except Unavailable as exc:
