@@ -30,6 +30,7 @@ from mlplatform.kernel.module import Module
 from mlplatform.kernel.openapi_ids import operation_id
 from mlplatform.kernel.purge import purge_registrar
 from mlplatform.kernel.request_context import request_id_middleware
+from mlplatform.kernel.runtimes import ModuleRuntime
 from mlplatform.kernel.shutdown import ShutdownSequence
 from mlplatform.kernel.system import SYSTEM_ROUTES
 from mlplatform.settings import Settings
@@ -88,12 +89,16 @@ def create_app(settings: Settings | None = None, *, modules: Sequence[Module] | 
         for module in chosen:
             for check in module.health_checks(context) if module.health_checks else ():
                 context.health.add(check)
-        started: list[Module] = []
+        started: list[tuple[Module, ModuleRuntime | None]] = []
         try:
             for module in chosen:
+                runtime = module.runtime(context) if module.runtime is not None else None
+                started.append((module, runtime))
+                if runtime is not None:
+                    context.runtimes.add(runtime)
+                    await runtime.start()
                 for hook in module.on_startup:
                     await hook(context)
-                started.append(module)
             await start_jobs(context, [purge_registrar(chosen), *(register for m in chosen for register in m.jobs)])
             dispatcher.start()
             log.info("started", modules=[m.name for m in chosen], database=context.database.dialect)
@@ -102,11 +107,14 @@ def create_app(settings: Settings | None = None, *, modules: Sequence[Module] | 
             shutdown = ShutdownSequence(settings.server.component_stop_seconds)
             await shutdown.run("jobs", partial(stop_jobs, context))  # before the modules: running jobs use them
             await shutdown.run("outbox_dispatcher", dispatcher.stop)
-            for module in reversed(started):
+            for module, runtime in reversed(started):
                 for hook in module.on_shutdown:
                     await shutdown.run(
                         f"{module.name}:{getattr(hook, '__name__', 'on_shutdown')}", partial(hook, context)
                     )
+                if runtime is not None:
+                    await shutdown.run(module.name, runtime.stop)
+                    context.runtimes.discard(type(runtime))
             await shutdown.run("connections", context.close)
 
     module_routers = [Router(path="/", route_handlers=list(m.route_handlers)) for m in chosen if m.route_handlers]

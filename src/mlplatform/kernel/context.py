@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from mlplatform.kernel.db import Database
 from mlplatform.kernel.errors import Unavailable
 from mlplatform.kernel.health import HealthCheck, HealthRegistry
+from mlplatform.kernel.runtimes import Runtimes
 from mlplatform.kernel.secrets import SecretBox, secret_box
 from mlplatform.kernel.storage import ObjectStore, object_store_from_url
 from mlplatform.settings import Settings
@@ -43,8 +44,10 @@ class PlatformContext:
         """Encrypts and decrypts the secrets the platform stores (`kernel/secrets.py`)."""
         self.health = HealthRegistry()
         self.dispatcher: Dispatcher | None = None
+        self.runtimes = Runtimes()
+        """The modules' live objects, looked up by class (`kernel/runtimes.py`)."""
         self.extras: dict[str, Any] = {}
-        """Module-owned singletons keyed by module name (e.g. the gateway's key ring)."""
+        """Transitional (issue 19): string-keyed singletons of the modules not yet moved to `runtimes`."""
         self.before_request_commit: list[RequestCommitHook] = []
         """Run inside a request's transaction after its handler succeeded, just before the commit (audit)."""
 

@@ -15,8 +15,10 @@ if TYPE_CHECKING:
     from mlplatform.kernel.health import HealthCheck
     from mlplatform.kernel.jobs.hosting import JobRegistrar
     from mlplatform.kernel.jobs.http import JobAccess
+    from mlplatform.kernel.runtimes import ModuleRuntime
 
 Hook = Callable[["PlatformContext"], Awaitable[None]]
+RuntimeFactory = Callable[["PlatformContext"], "ModuleRuntime"]
 PurgeHook = Callable[["PlatformContext", str], Awaitable[Mapping[str, int]]]
 """`async def purge(platform, project) -> {"what": count, ...}`: remove everything the module keeps for a
 deleted project (see `kernel/purge.py`). Idempotent: a retried purge finds less or nothing to remove."""
@@ -27,6 +29,8 @@ class Module:
     """A module's contribution to the app. Nothing registers itself at import time: `create_app`
     reads these fields and wires them in order.
 
+    - `runtime(ctx)`: builds the module's live objects (no I/O); `create_app` registers it in
+      `ctx.runtimes`, starts it in module order and stops it in reverse (`kernel/runtimes.py`).
     - `route_handlers`: controllers/routers mounted on the app (a foreign ASGI app such as MLflow is mounted
       as a Litestar `asgi` handler among them).
     - `subscribers(ctx)`: outbox subscribers (built with the live context).
@@ -36,6 +40,7 @@ class Module:
     """
 
     name: str
+    runtime: RuntimeFactory | None = None
     route_handlers: Sequence[ControllerRouterHandler] = ()
     subscribers: Callable[[PlatformContext], Sequence[Subscriber]] | None = None
     health_checks: Callable[[PlatformContext], Sequence[HealthCheck]] | None = None

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.jobs.registry import JobRegistry
-from mlplatform.kernel.jobs.runtime import RUNTIME_KEY, JobRuntime, jobs_runtime
+from mlplatform.kernel.jobs.runtime import JobRuntime, jobs_runtime
 
 JobRegistrar = Callable[[JobRegistry], None]
 """Registers a module's job kinds: `def register(registry): registry.register(JobDefinition(...))`."""
@@ -28,6 +28,6 @@ async def start_jobs(platform: PlatformContext, registrars: Iterable[JobRegistra
 
 async def stop_jobs(platform: PlatformContext) -> None:
     """Stop the runtime if one was created. Call before the modules stop: running jobs still use them."""
-    runtime = platform.extras.get(RUNTIME_KEY)
-    if isinstance(runtime, JobRuntime):
+    runtime = platform.runtimes.find(JobRuntime)
+    if runtime is not None:
         await runtime.stop()

@@ -36,8 +36,6 @@ from mlplatform.kernel.request_ids import current_request_id
 
 log = structlog.get_logger("mlplatform.jobs")
 
-RUNTIME_KEY = "kernel.jobs"
-
 
 class Backend(Protocol):
     name: str
@@ -52,7 +50,7 @@ class Backend(Protocol):
 
 
 class JobRuntime:
-    """One per process, kept in `PlatformContext.extras` (see `jobs_runtime`)."""
+    """One per process, kept in `PlatformContext.runtimes` (see `jobs_runtime`)."""
 
     def __init__(self, platform: PlatformContext) -> None:
         self.platform = platform
@@ -184,9 +182,8 @@ class JobRuntime:
 
 def jobs_runtime(platform: PlatformContext) -> JobRuntime:
     """This process's jobs runtime (created on first use)."""
-    runtime = platform.extras.get(RUNTIME_KEY)
+    runtime = platform.runtimes.find(JobRuntime)
     if runtime is None:
         runtime = JobRuntime(platform)
-        platform.extras[RUNTIME_KEY] = runtime
-    assert isinstance(runtime, JobRuntime)
+        platform.runtimes.add(runtime)
     return runtime
