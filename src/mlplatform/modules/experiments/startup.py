@@ -14,7 +14,7 @@ from mlplatform.modules.experiments.reconciler import EventReconciler
 from mlplatform.modules.experiments.runtime import MlflowRuntime
 from mlplatform.modules.experiments.snapshots import EventBuilder
 from mlplatform.modules.experiments.state import STATE_KEY, ExperimentsState
-from mlplatform.modules.gateway.api import ProjectDirectory, project_directory
+from mlplatform.modules.gateway.api import ProjectDirectory, find_project_directory
 
 
 class _NoDirectory:
@@ -39,10 +39,8 @@ async def start_experiments(platform: PlatformContext) -> None:
     reconciler = EventReconciler(platform.database, runtime, builder, platform.settings.experiments)
 
     def projects() -> ProjectDirectory:
-        try:
-            return project_directory(platform)
-        except KeyError:
-            return _NoDirectory()
+        directory = find_project_directory(platform)
+        return _NoDirectory() if directory is None else directory
 
     gate = MlflowGate(
         runtime,
