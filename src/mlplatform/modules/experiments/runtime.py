@@ -21,7 +21,7 @@ from mlplatform.modules.experiments.hosting.host import MlflowHost
 from mlplatform.modules.experiments.observer import OutboxEventSink
 from mlplatform.modules.experiments.reconciler import EventReconciler
 from mlplatform.modules.experiments.snapshots import EventBuilder
-from mlplatform.modules.gateway.api import ProjectDirectory, project_directory
+from mlplatform.modules.gateway.api import ProjectDirectory, find_project_directory
 
 
 class _NoDirectory:
@@ -44,10 +44,8 @@ class ExperimentsRuntime:
         self.reconciler = EventReconciler(platform.database, self.mlflow, builder, settings.experiments)
 
         def projects() -> ProjectDirectory:
-            try:
-                return project_directory(platform)
-            except KeyError:
-                return _NoDirectory()
+            directory = find_project_directory(platform)
+            return _NoDirectory() if directory is None else directory
 
         self.gate = MlflowGate(
             self.mlflow,
