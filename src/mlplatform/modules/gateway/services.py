@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +19,12 @@ from mlplatform.modules.gateway.api import Principal, Role
 from mlplatform.modules.gateway.credentials.api_keys import generate_api_key
 from mlplatform.modules.gateway.events import ProjectDeleted
 from mlplatform.modules.gateway.models import ApiKeyRow, Membership, PrincipalRow, Project
+from mlplatform.modules.gateway.repositories import (
+    ApiKeyRepository,
+    MembershipRepository,
+    PrincipalRepository,
+    ProjectRepository,
+)
 
 KINDS = {"user": "user", "service_account": "service_account"}
 
@@ -45,10 +50,14 @@ def _check_outranks(own: Role, held: Role, subject: str, verb: str) -> None:
 class GatewayService:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self.projects = ProjectRepository(session)
+        self.memberships = MembershipRepository(session)
+        self.principals = PrincipalRepository(session)
+        self.api_keys = ApiKeyRepository(session)
 
     # -- projects ---------------------------------------------------------------------------------
     async def create_project(self, data: schemas.ProjectCreate, actor: Principal) -> Project:
-        existing = await self.session.scalar(select(Project).where(Project.name == data.name))
+        existing = await self.projects.by_name(data.name)
         if existing is not None and existing.deleted_at is not None:
             raise Conflict(
                 f"project {data.name!r} was deleted and its purge is pending: the name is free once purge job "
@@ -69,13 +78,11 @@ class GatewayService:
         return project
 
     async def list_projects(self, principal: Principal) -> list[tuple[Project, Role | None]]:
-        rows = (
-            await self.session.scalars(select(Project).where(Project.deleted_at.is_(None)).order_by(Project.name))
-        ).all()
+        rows = await self.projects.live_by_name()
         return [(p, principal.role_in(p.name)) for p in rows if principal.role_in(p.name) is not None]
 
     async def project(self, name: str) -> Project:
-        project = await self.session.scalar(select(Project).where(Project.name == name, Project.deleted_at.is_(None)))
+        project = await self.projects.live(name)
         if project is None:
             raise NotFound(f"project {name!r} not found")
         return project
@@ -95,18 +102,14 @@ class GatewayService:
 
         At once: the project is gone from every check and listing, nobody holds a role in it any more, and
         API keys scoped to it are revoked. Its name stays taken (409 on create) until the purge finished."""
-        project = await self.session.scalar(
-            select(Project).where(Project.name == name, Project.deleted_at.is_(None)).with_for_update()
-        )
+        project = await self.projects.live(name, for_update=True)
         if project is None:  # also the second of two concurrent deletions
             raise NotFound(f"project {name!r} not found")
         now = utcnow()
         project.deleted_at = now
         project.updated_at = now
-        await self.session.execute(delete(Membership).where(Membership.project_id == project.id))
-        await self.session.execute(
-            update(ApiKeyRow).where(ApiKeyRow.project == name, ApiKeyRow.revoked_at.is_(None)).values(revoked_at=now)
-        )
+        await self.memberships.remove_all(project.id)
+        await self.api_keys.revoke_scoped_to(name, now)
         job = await jobs.submit(
             self.session,
             kind=PURGE_KIND,
@@ -126,12 +129,12 @@ class GatewayService:
 
     async def purge_again(self, name: str, actor: Principal, jobs: JobRuntime) -> tuple[Project, KernelJob]:
         """Submit a new purge job for a deleted project whose last one ended without success."""
-        project = await self.session.scalar(select(Project).where(Project.name == name).with_for_update())
+        project = await self.projects.by_name(name, for_update=True)
         if project is None:
             raise NotFound(f"no deleted project {name!r}: nothing to purge")
         if project.deleted_at is None:
             raise Conflict(f"project {name!r} is not deleted: delete it first")
-        last = await self.session.get(KernelJob, project.purge_job_id) if project.purge_job_id else None
+        last = await self.projects.purge_job(project)
         if last is not None and not JobStatus(last.status).terminal:
             raise Conflict(f"purge job {last.id} of {name!r} is still {last.status}", purge_job_id=str(last.id))
         job = await jobs.submit(
@@ -147,22 +150,14 @@ class GatewayService:
 
     async def forget_deleted_project(self, name: str) -> int:
         """The purge's last step: remove the tombstone, which frees the name. Returns the rows removed."""
-        result = await self.session.execute(
-            delete(Project).where(Project.name == name, Project.deleted_at.is_not(None))
-        )
+        removed = await self.projects.remove_tombstone(name)
         await self.session.flush()
-        return int(getattr(result, "rowcount", 0) or 0)
+        return removed
 
     # -- members ----------------------------------------------------------------------------------
     async def members(self, project_name: str) -> list[tuple[PrincipalRow, Membership]]:
         project = await self.project(project_name)
-        rows = await self.session.execute(
-            select(PrincipalRow, Membership)
-            .join(Membership, Membership.principal_id == PrincipalRow.id)
-            .where(Membership.project_id == project.id)
-            .order_by(PrincipalRow.kind, PrincipalRow.name)
-        )
-        return [(p, m) for p, m in rows.tuples()]
+        return await self.memberships.members(project.id)
 
     async def put_member(
         self, project_name: str, subject: str, role: Role, actor: Principal
@@ -172,7 +167,7 @@ class GatewayService:
         own = _own_role(actor, project_name)
         if role > own:
             raise Forbidden(f"a {own.label} can not grant the {role.label} role (only up to its own)")
-        membership = await self.session.get(Membership, (project.id, principal.id))
+        membership = await self.memberships.get(project.id, principal.id)
         if membership is not None:
             _check_outranks(own, Role(membership.role), subject, "change")
         if membership is None:
@@ -189,7 +184,7 @@ class GatewayService:
     async def remove_member(self, project_name: str, subject: str, actor: Principal) -> uuid.UUID:
         project = await self.project(project_name)
         principal = await self.principal_by_subject(subject)
-        membership = await self.session.get(Membership, (project.id, principal.id))
+        membership = await self.memberships.get(project.id, principal.id)
         if membership is None:
             raise NotFound(f"{subject} is not a member of {project_name!r}")
         _check_outranks(_own_role(actor, project_name), Role(membership.role), subject, "remove")
@@ -200,14 +195,7 @@ class GatewayService:
         return principal.id
 
     async def _keep_one_admin(self, project: Project, leaving: uuid.UUID) -> None:
-        others = await self.session.scalar(
-            select(Membership.principal_id)
-            .where(
-                Membership.project_id == project.id, Membership.role == Role.ADMIN, Membership.principal_id != leaving
-            )
-            .limit(1)
-        )
-        if others is None:
+        if await self.memberships.another_with_role(project.id, Role.ADMIN, besides=leaving) is None:
             raise Conflict(f"project {project.name!r} must keep at least one admin")
 
     # -- principals -------------------------------------------------------------------------------
@@ -215,9 +203,7 @@ class GatewayService:
         kind, sep, name = subject.partition(":")
         if not sep or kind not in KINDS or not name:
             raise Invalid(f"principal: {subject!r} is not `user:<name>` or `service_account:<name>`")
-        row = await self.session.scalar(
-            select(PrincipalRow).where(PrincipalRow.kind == kind, PrincipalRow.name == name)
-        )
+        row = await self.principals.by_name(kind, name)
         if row is None:
             raise NotFound(f"principal {subject!r} not found")
         return row
@@ -225,10 +211,7 @@ class GatewayService:
     async def create_principal(
         self, *, kind: str, name: str, email: str | None = None, description: str = "", platform_admin: bool = False
     ) -> PrincipalRow:
-        exists = await self.session.scalar(
-            select(PrincipalRow.id).where(PrincipalRow.kind == kind, PrincipalRow.name == name)
-        )
-        if exists is not None:
+        if await self.principals.exists(kind, name):
             raise Conflict(f"{kind}:{name} already exists")
         row = PrincipalRow(kind=kind, name=name, email=email, description=description, platform_admin=platform_admin)
         self.session.add(row)
@@ -236,10 +219,7 @@ class GatewayService:
         return row
 
     async def list_principals(self, kind: str | None = None) -> list[PrincipalRow]:
-        statement = select(PrincipalRow).order_by(PrincipalRow.kind, PrincipalRow.name)
-        if kind is not None:
-            statement = statement.where(PrincipalRow.kind == kind)
-        return list((await self.session.scalars(statement)).all())
+        return await self.principals.listed(kind)
 
     async def set_disabled(self, subject: str, disabled: bool) -> PrincipalRow:
         row = await self.principal_by_subject(subject)
@@ -252,7 +232,7 @@ class GatewayService:
     async def create_api_key(self, caller: Principal, data: schemas.ApiKeyCreate) -> tuple[ApiKeyRow, str, str]:
         """Returns the stored row, the owner's subject and the plaintext key (shown once)."""
         if data.owner is None or data.owner == caller.subject:
-            owner = await self.session.get_one(PrincipalRow, caller.id)
+            owner = await self.principals.get_one(caller.id)
         elif caller.platform_admin:
             owner = await self.principal_by_subject(data.owner)
         else:
@@ -275,22 +255,20 @@ class GatewayService:
         return row, subject_of(owner), generated.plaintext
 
     async def list_api_keys(self, caller: Principal, owner: str | None) -> list[tuple[ApiKeyRow, str]]:
-        statement = select(ApiKeyRow, PrincipalRow).join(PrincipalRow, PrincipalRow.id == ApiKeyRow.principal_id)
+        owner_id: uuid.UUID | None = None  # every key
         if owner is not None:
             if owner != caller.subject and not caller.platform_admin:
                 raise Forbidden("only platform admins can list someone else's keys")
-            row = await self.principal_by_subject(owner)
-            statement = statement.where(ApiKeyRow.principal_id == row.id)
+            owner_id = (await self.principal_by_subject(owner)).id
         elif not caller.platform_admin:
-            statement = statement.where(ApiKeyRow.principal_id == caller.id)
-        rows = await self.session.execute(statement.order_by(ApiKeyRow.created_at.desc()))
-        return [(key, subject_of(p)) for key, p in rows.tuples()]
+            owner_id = caller.id
+        return [(key, subject_of(p)) for key, p in await self.api_keys.with_owners(owner_id)]
 
     async def revoke_api_key(self, caller: Principal, key_uuid: uuid.UUID) -> tuple[ApiKeyRow, str]:
-        key = await self.session.get(ApiKeyRow, key_uuid)
+        key = await self.api_keys.get(key_uuid)
         if key is None or (key.principal_id != caller.id and not caller.platform_admin):
             raise NotFound("API key not found")
-        owner = await self.session.get_one(PrincipalRow, key.principal_id)
+        owner = await self.principals.get_one(key.principal_id)
         if key.revoked_at is None:
             key.revoked_at = utcnow()
             await self.session.flush()

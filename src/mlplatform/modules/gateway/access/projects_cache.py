@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import select
-
 from mlplatform.kernel.db import Database
-from mlplatform.modules.gateway.models import Project
+from mlplatform.modules.gateway.repositories import ProjectRepository
 
 REFRESH_SECONDS = 5.0
 
@@ -31,9 +29,7 @@ class ProjectCache:
     async def refresh(self) -> None:
         started, generation = time.monotonic(), self._generation
         async with self.database.sessionmaker() as session:
-            self._names = frozenset(
-                (await session.scalars(select(Project.name).where(Project.deleted_at.is_(None)))).all()
-            )
+            self._names = await ProjectRepository(session).live_names()
         if generation == self._generation:  # else invalidated meanwhile: what was read may be older than that
             self._loaded_at = started
 

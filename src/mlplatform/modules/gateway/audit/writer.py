@@ -22,23 +22,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import Any, cast
 
 import structlog
-from sqlalchemy import Table, insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mlplatform.kernel.background import BackgroundTask
 from mlplatform.kernel.db import Database, utcnow
 from mlplatform.modules.gateway.audit.recording import AuditValues, storable
-from mlplatform.modules.gateway.models import AuditEvent
+from mlplatform.modules.gateway.repositories import AuditRepository
 
 log = structlog.get_logger("mlplatform.audit")
-
-_TABLE = cast(Table, AuditEvent.__table__)
-_INSERT = insert(_TABLE)
-_COLUMNS = tuple(c.key for c in _TABLE.columns if not c.primary_key)
 
 
 class AuditWriter:
@@ -86,8 +80,13 @@ class AuditWriter:
         self._task.start()
 
     async def stop(self) -> None:
-        """Stop the background loop and drain the queue: keep writing for up to `drain_seconds`."""
-        await self._task.stop()
+        """Stop the background loop and drain the queue: keep writing for up to `drain_seconds`.
+
+        The loop is cancelled while holding the flush lock, so never in the middle of a write: a write
+        cancelled after its commit reached the database would put its rows back and `stop` would write
+        them a second time."""
+        async with self._lock:
+            await self._task.stop()
         deadline = time.monotonic() + self.drain_seconds
         await self.flush()
         while self._rows and time.monotonic() < deadline:
@@ -117,7 +116,7 @@ class AuditWriter:
     async def _write(self, connection: AsyncConnection, batch: list[AuditValues]) -> None:
         """Write `batch` (one multi-row INSERT), emptying it; rows still in it when this raises are unwritten."""
         try:
-            await _insert(connection, batch)
+            await AuditRepository.insert(connection, batch)
         except DBAPIError as exc:
             if exc.connection_invalidated:
                 raise
@@ -128,7 +127,7 @@ class AuditWriter:
         while batch:  # the database refused the batch for its data: find the row, keep the others
             row = batch[0]
             try:
-                await _insert(connection, [row])
+                await AuditRepository.insert(connection, [row])
             except DBAPIError as exc:
                 if exc.connection_invalidated:
                     raise
@@ -140,7 +139,7 @@ class AuditWriter:
             {k: v.encode("ascii", "backslashreplace").decode() if isinstance(v, str) else v for k, v in row.items()}
         )
         try:
-            await _insert(connection, [escaped])
+            await AuditRepository.insert(connection, [escaped])
         except DBAPIError as exc:
             if exc.connection_invalidated:
                 raise
@@ -162,15 +161,6 @@ class AuditWriter:
             if self._rows:  # the database refused them: try again after a pause
                 await asyncio.sleep(min(5.0, self.flush_seconds * 10))
                 self._wake.set()
-
-
-async def _insert(connection: AsyncConnection, rows: list[AuditValues]) -> None:
-    async with connection.begin():
-        await connection.execute(_INSERT, [_params(row) for row in rows])
-
-
-def _params(row: AuditValues) -> dict[str, Any]:
-    return {name: row.get(name) for name in _COLUMNS}
 
 
 def _first_line(exc: BaseException) -> str:

@@ -25,7 +25,6 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
 
 from mlplatform.kernel.db import Database, utcnow
 from mlplatform.modules.gateway.api import Principal, Role
@@ -34,7 +33,8 @@ from mlplatform.modules.gateway.credentials.jwt_tokens import InvalidToken, veri
 from mlplatform.modules.gateway.credentials.keystore import KeyStore
 from mlplatform.modules.gateway.credentials.oidc import ExternalIdentity, ExternalProvider, ProviderUnavailable
 from mlplatform.modules.gateway.credentials.verification_cache import TTLCache
-from mlplatform.modules.gateway.models import ApiKeyRow, Membership, PrincipalRow, Project
+from mlplatform.modules.gateway.models import PrincipalRow
+from mlplatform.modules.gateway.repositories import ApiKeyRepository, MembershipRepository, PrincipalRepository
 
 log = structlog.get_logger("mlplatform.gateway")
 
@@ -315,7 +315,7 @@ class Authenticator:
             return self._keys.get(key_id)
         loaded_at = time.monotonic()
         async with self.database.sessionmaker() as session:
-            row = await session.scalar(select(ApiKeyRow).where(ApiKeyRow.key_id == key_id))
+            row = await ApiKeyRepository(session).by_key_id(key_id)
         record = (
             None
             if row is None
@@ -349,16 +349,10 @@ class Authenticator:
     async def _load_principal(self, principal_id: uuid.UUID) -> _PrincipalRecord | None:
         loaded_at = time.monotonic()
         async with self.database.sessionmaker() as session:
-            row = await session.get(PrincipalRow, principal_id)
+            row = await PrincipalRepository(session).get(principal_id)
             if row is None:
                 return None
-            memberships = (
-                await session.execute(
-                    select(Project.name, Membership.role)
-                    .join(Membership, Membership.project_id == Project.id)
-                    .where(Membership.principal_id == principal_id)
-                )
-            ).all()
+            memberships = await MembershipRepository(session).roles_of(principal_id)
         return _PrincipalRecord(
             loaded_at=loaded_at,
             id=row.id,
@@ -366,7 +360,7 @@ class Authenticator:
             name=row.name,
             platform_admin=row.platform_admin,
             disabled=row.disabled,
-            roles={name: Role(role) for name, role in memberships},
+            roles={name: Role(role) for name, role in memberships.items()},
         )
 
     async def _external_principal(self, identity: ExternalIdentity) -> uuid.UUID:
@@ -376,20 +370,14 @@ class Authenticator:
         if known is not None:
             return known
         async with self.database.transaction() as session:
-            row = await session.scalar(
-                select(PrincipalRow).where(
-                    PrincipalRow.external_issuer == identity.issuer,
-                    PrincipalRow.external_subject == identity.subject,
-                )
-            )
+            principals = PrincipalRepository(session)
+            row = await principals.by_external_identity(identity.issuer, identity.subject)
             if row is None:
                 base = identity.email or f"{identity.subject}@{identity.issuer.split('://', 1)[-1].split('/', 1)[0]}"
-                taken = await session.scalar(
-                    select(PrincipalRow.id).where(PrincipalRow.kind == "user", PrincipalRow.name == base)
-                )
+                taken = await principals.exists("user", base)
                 row = PrincipalRow(
                     kind="user",
-                    name=base if taken is None else f"{base}#{uuid.uuid4().hex[:6]}",
+                    name=f"{base}#{uuid.uuid4().hex[:6]}" if taken else base,
                     email=identity.email,
                     external_issuer=identity.issuer,
                     external_subject=identity.subject,
@@ -410,7 +398,7 @@ class Authenticator:
             self._last_used_written.clear()
         try:
             async with self.database.transaction() as session:
-                await session.execute(update(ApiKeyRow).where(ApiKeyRow.id == record.id).values(last_used_at=utcnow()))
+                await ApiKeyRepository(session).mark_used(record.id, utcnow())
         except Exception:
             log.warning("api_key_last_used_not_recorded", key_id=record.key_id, exc_info=True)
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import sys
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from mlplatform.kernel.db import Database
 from mlplatform.modules.gateway.credentials.api_keys import generate_api_key, hash_secret, opaque_key, parse_api_key
 from mlplatform.modules.gateway.models import ApiKeyRow, PrincipalRow
+from mlplatform.modules.gateway.repositories import ApiKeyRepository, PrincipalRepository
 
 ADMIN_NAME = "admin"
 BOOTSTRAP_KEY_NAME = "bootstrap"
@@ -39,13 +39,10 @@ async def ensure_admin(database: Database, bootstrap_key: str | None) -> str | N
 
 async def _ensure_admin(database: Database, bootstrap_key: str | None) -> str | None:
     async with database.transaction() as session:
-        admin = await session.scalar(
-            select(PrincipalRow).where(PrincipalRow.kind == "user", PrincipalRow.name == ADMIN_NAME).with_for_update()
-        )
-        if bootstrap_key is None:
-            any_admin = await session.scalar(select(PrincipalRow.id).where(PrincipalRow.platform_admin).limit(1))
-            if any_admin is not None:
-                return None
+        principals = PrincipalRepository(session)
+        admin = await principals.by_name("user", ADMIN_NAME, for_update=True)
+        if bootstrap_key is None and await principals.any_platform_admin():
+            return None
         if admin is None:
             admin = PrincipalRow(kind="user", name=ADMIN_NAME, platform_admin=True, description="bootstrap admin")
             session.add(admin)
@@ -67,7 +64,7 @@ async def _ensure_admin(database: Database, bootstrap_key: str | None) -> str | 
         parsed = parse_api_key(bootstrap_key) or opaque_key(bootstrap_key)
         if parsed is None:
             raise ValueError("MLPLATFORM_BOOTSTRAP_ADMIN_KEY is not usable as an API key")
-        key = await session.scalar(select(ApiKeyRow).where(ApiKeyRow.key_id == parsed.key_id))
+        key = await ApiKeyRepository(session).by_key_id(parsed.key_id)
         if key is None:
             session.add(
                 ApiKeyRow(

@@ -16,12 +16,11 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
-
 from mlplatform.kernel.db import Database, utcnow
 from mlplatform.kernel.secrets import SecretBox, SecretKeyError
 from mlplatform.modules.gateway.credentials.signing_keys import KeyRing, SigningKey, generate_signing_key
 from mlplatform.modules.gateway.models import SigningKeyRow
+from mlplatform.modules.gateway.repositories import SigningKeyRepository
 
 RELOAD_INTERVAL_SECONDS = 15.0
 UNKNOWN_KID_RELOAD_SECONDS = 5.0
@@ -63,7 +62,7 @@ class KeyStore:
     async def ensure(self) -> KeyRing:
         """Load the keys, creating the first one if there is none; refuse a development key in production."""
         async with self.database.transaction() as session:
-            rows = (await session.scalars(select(SigningKeyRow).with_for_update())).all()
+            rows = await SigningKeyRepository(session).all(for_update=True)
             if not any(r.retired_at is None for r in rows):
                 key = generate_signing_key(self.algorithm)
                 session.add(self._row_for(key))
@@ -79,11 +78,11 @@ class KeyStore:
 
     async def _active_row(self) -> SigningKeyRow:
         async with self.database.sessionmaker() as session:
-            return (await session.scalars(select(SigningKeyRow).where(SigningKeyRow.retired_at.is_(None)))).one()
+            return await SigningKeyRepository(session).active()
 
     async def load(self) -> KeyRing:
         async with self.database.sessionmaker() as session:
-            rows = (await session.scalars(select(SigningKeyRow))).all()
+            rows = await SigningKeyRepository(session).all()
         keys = [
             SigningKey(
                 kid=r.kid, alg=r.alg, private_jwk=self._decrypt(r), created_at=r.created_at, retired_at=r.retired_at
@@ -117,7 +116,7 @@ class KeyStore:
         now = utcnow()
         key = generate_signing_key(self.algorithm, now=now)
         async with self.database.transaction() as session:
-            rows = (await session.scalars(select(SigningKeyRow).with_for_update())).all()
+            rows = await SigningKeyRepository(session).all(for_update=True)
             for row in rows:
                 if row.retired_at is None:
                     row.retired_at = now
