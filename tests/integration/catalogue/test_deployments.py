@@ -11,7 +11,7 @@ import pytest
 from mlplatform.kernel.db import Database
 from mlplatform.kernel.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from mlplatform.modules.catalogue import schemas
-from mlplatform.modules.catalogue.services.deployments import DeploymentFilters
+from mlplatform.modules.catalogue.repositories import DeploymentFilters
 from mlplatform.modules.catalogue.services.models import NewVersion
 from tests.integration.catalogue.conftest import acting, event_types, events_of
 

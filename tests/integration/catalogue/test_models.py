@@ -11,8 +11,7 @@ from mlplatform.kernel.db import Database, utcnow
 from mlplatform.kernel.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from mlplatform.modules.catalogue import schemas
 from mlplatform.modules.catalogue.models import CatalogueModel
-from mlplatform.modules.catalogue.repositories import ModelFilters, VersionFilters
-from mlplatform.modules.catalogue.services._sql import flush_or_fail
+from mlplatform.modules.catalogue.repositories import ModelFilters, VersionFilters, flush_or_fail
 from mlplatform.modules.catalogue.services.models import NewVersion
 from tests.integration.catalogue.conftest import acting, event_types
 

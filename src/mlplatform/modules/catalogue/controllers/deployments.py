@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mlplatform.kernel.pagination import Page
 from mlplatform.modules.catalogue import schemas
 from mlplatform.modules.catalogue.controllers._http import ETAG_HEADER, PROJECT_PATH, TAGS, IfMatch, aware, with_etag
-from mlplatform.modules.catalogue.services.deployments import DeploymentFilters, DeploymentService
+from mlplatform.modules.catalogue.repositories import DeploymentFilters
+from mlplatform.modules.catalogue.services.deployments import DeploymentService
 from mlplatform.modules.catalogue.services.monitoring import MonitoringService
 from mlplatform.modules.gateway.api import Principal, Role, requires_role
 
