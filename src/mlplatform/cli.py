@@ -183,7 +183,7 @@ def rotate_signing_key() -> None:
     """Make a new token signing key active; tokens signed by the old key stay valid until they expire.
 
     Replicas sign with the new key within 15 s (and accept it at once when they see a token signed with it)."""
-    from mlplatform.modules.gateway.admin_cli import rotate_signing_key as rotate
+    from mlplatform.modules.gateway.cli import rotate_signing_key as rotate
 
     settings = load_settings()
     try:

@@ -20,7 +20,7 @@ from sqlalchemy import update
 
 from mlplatform.app import create_app
 from mlplatform.kernel.db import Database, utcnow
-from mlplatform.modules.gateway.api_keys import parse_api_key
+from mlplatform.modules.gateway.credentials.api_keys import parse_api_key
 from mlplatform.modules.gateway.models import ApiKeyRow
 from mlplatform.modules.gateway.runtime import GatewayRuntime
 from mlplatform.settings import Settings

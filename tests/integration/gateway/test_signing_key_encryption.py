@@ -23,10 +23,10 @@ from mlplatform.app import create_app
 from mlplatform.kernel.db import Base, Database, utcnow
 from mlplatform.kernel.migrations import alembic_config, upgrade
 from mlplatform.kernel.secrets import SecretBox, generate_key, reencrypt_columns
-from mlplatform.modules.gateway.keystore import KeyStore
+from mlplatform.modules.gateway.credentials.keystore import KeyStore
+from mlplatform.modules.gateway.credentials.signing_keys import generate_signing_key
 from mlplatform.modules.gateway.models import SigningKeyRow
 from mlplatform.modules.gateway.runtime import GatewayRuntime
-from mlplatform.modules.gateway.signing_keys import generate_signing_key
 from mlplatform.settings import SecretsSettings, Settings
 from mlplatform.tables import import_all_tables
 from tests.support.auth import grant

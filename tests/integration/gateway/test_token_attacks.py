@@ -16,7 +16,7 @@ from litestar import Litestar
 from sqlalchemy import select
 
 from mlplatform.kernel.db import Database
-from mlplatform.modules.gateway.jwt_tokens import issue_access_token
+from mlplatform.modules.gateway.credentials.jwt_tokens import issue_access_token
 from mlplatform.modules.gateway.models import AuditEvent
 from mlplatform.modules.gateway.runtime import GatewayRuntime
 from tests.integration.gateway.conftest import Client

@@ -5,8 +5,9 @@ from __future__ import annotations
 from litestar.di import Provide
 
 from mlplatform.kernel.module import Module
+from mlplatform.modules.gateway.access.jobs_access import JOB_ACCESS
 from mlplatform.modules.gateway.controllers.audit import list_audit_events
-from mlplatform.modules.gateway.controllers.deps import provide_gateway, provide_principal
+from mlplatform.modules.gateway.controllers.dependencies import provide_gateway, provide_principal
 from mlplatform.modules.gateway.controllers.oauth import (
     create_session,
     delete_session,
@@ -22,7 +23,6 @@ from mlplatform.modules.gateway.controllers.principals import (
     UserController,
 )
 from mlplatform.modules.gateway.controllers.projects import ProjectController
-from mlplatform.modules.gateway.jobs_access import JOB_ACCESS
 from mlplatform.modules.gateway.middleware import gateway_middleware
 from mlplatform.modules.gateway.purge import purge_project
 from mlplatform.modules.gateway.runtime import build_runtime, health_checks

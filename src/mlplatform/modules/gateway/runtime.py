@@ -10,23 +10,23 @@ from datetime import timedelta
 
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.health import HealthCheck
-from mlplatform.modules.gateway.api import CallGate, ExpressGate
-from mlplatform.modules.gateway.audit import record_in_transaction
-from mlplatform.modules.gateway.audit_writer import AuditWriter
-from mlplatform.modules.gateway.authn import Authenticator
-from mlplatform.modules.gateway.bootstrap import announce, ensure_admin
-from mlplatform.modules.gateway.invalidation import Invalidations
-from mlplatform.modules.gateway.keystore import KeyStore
-from mlplatform.modules.gateway.oidc import ExternalProvider, RoleMapping
-from mlplatform.modules.gateway.origin_policy import OriginPolicy
-from mlplatform.modules.gateway.projects_cache import ProjectCache
-from mlplatform.modules.gateway.ratelimit import (
+from mlplatform.modules.gateway.access.invalidation import Invalidations
+from mlplatform.modules.gateway.access.projects_cache import ProjectCache
+from mlplatform.modules.gateway.access.ratelimit import (
     InMemoryRateLimiter,
     LeasingRateLimiter,
     RateLimiter,
     RateLimitPolicy,
     RedisRateLimiter,
 )
+from mlplatform.modules.gateway.api import CallGate, ExpressGate
+from mlplatform.modules.gateway.audit.recording import record_in_transaction
+from mlplatform.modules.gateway.audit.writer import AuditWriter
+from mlplatform.modules.gateway.credentials.authn import Authenticator
+from mlplatform.modules.gateway.credentials.bootstrap import announce, ensure_admin
+from mlplatform.modules.gateway.credentials.keystore import KeyStore
+from mlplatform.modules.gateway.credentials.oidc import ExternalProvider, RoleMapping
+from mlplatform.modules.gateway.origin_policy import OriginPolicy
 
 VERIFICATION_LEEWAY = timedelta(seconds=60)
 
@@ -61,7 +61,7 @@ class GatewayRuntime:
         self.audit = audit
         self.origins = origins
         self.invalidations = invalidations
-        """Forgets changed credentials, roles and projects here and in every replica (`invalidation.py`)."""
+        """Forgets changed credentials, roles and projects here and in every replica (`access/invalidation.py`)."""
         # The gates import the middleware, which looks this class up: imported here, not at the top.
         from mlplatform.modules.gateway.call_gate import GatewayCallGate
         from mlplatform.modules.gateway.express_gate import ExpressGate as GatewayExpressGate
