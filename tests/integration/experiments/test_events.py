@@ -14,7 +14,8 @@ from mlplatform.kernel.events.model import OutboxDelivery, OutboxEvent, StoredEv
 from mlplatform.modules.catalogue.api import find_model_version
 from mlplatform.modules.experiments.api import ModelVersionCreated, RunFinished
 from mlplatform.modules.experiments.subscribers import sync_model_version
-from tests.integration.experiments.conftest import Client, Members, call, create_experiment, create_run, grant_in
+from tests.integration.experiments.conftest import Client, Members, call, create_experiment, create_run
+from tests.support.factories import grant_in
 
 
 async def events_of(database: Database, event_type: str, aggregate_id: str) -> list[OutboxEvent]:

@@ -16,9 +16,9 @@ from tests.integration.experiments.conftest import (
     call,
     create_experiment,
     create_run,
-    grant_in,
     mlflow_error,
 )
+from tests.support.factories import grant_in
 
 
 async def _mlflow_version(client: Client, members: Members, model: str, run_id: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from mlplatform.kernel.storage.project_paths import project_key
 from mlplatform.modules.features.adapters.files import StoreLocation
 from mlplatform.settings import Settings
 from tests.integration.features.external import ExternalDatabase, create_external_database
-from tests.support.auth import grant
+from tests.support.factories import grant, unique_name
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
@@ -41,7 +40,7 @@ class Stack:
 
     async def project(self, role: str = "contributor") -> tuple[str, dict[str, str]]:
         """A fresh project and headers of a member with `role`."""
-        project = f"p-{uuid.uuid4().hex[:10]}"
+        project = unique_name("p-")
         return project, await grant(self.app, project=project, role=role)
 
     def write_parquet(self, key: str, frame: pd.DataFrame) -> str:

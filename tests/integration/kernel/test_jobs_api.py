@@ -12,10 +12,10 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from mlplatform.kernel.db import Database, utcnow
+from mlplatform.kernel.db import utcnow
 from mlplatform.kernel.jobs import KernelJob
 from mlplatform.settings import Settings
-from tests.support.auth import grant
+from tests.support.factories import grant, own_database
 
 Client = AsyncTestClient[Litestar]
 
@@ -29,12 +29,8 @@ async def client(embedded_settings: Settings) -> AsyncIterator[Client]:
 
 
 async def insert(app: Litestar, *jobs: KernelJob) -> None:
-    database = Database(app.state.platform.database.url, pool_size=1)
-    try:
-        async with database.transaction() as session:
-            session.add_all(jobs)
-    finally:
-        await database.dispose()
+    async with own_database(app.state.platform.database.url) as database, database.transaction() as session:
+        session.add_all(jobs)
 
 
 def finished(

@@ -20,7 +20,7 @@ from mlplatform.kernel.module import Module
 from mlplatform.modules.gateway import module as gateway
 from mlplatform.modules.gateway.events import ProjectDeleted
 from mlplatform.settings import Settings
-from tests.support.auth import grant
+from tests.support.factories import grant
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
