@@ -158,7 +158,7 @@ def with_basic_auth(base: str, project: str, key: str) -> list[str]:
     import mlflow
     from mlflow import MlflowClient
 
-    # The three variables of the README: tracking URI, a credential, and the experiment (created if missing).
+    # The three variables of docs/experiments.md: tracking URI, a credential, and the experiment (created if missing).
     with mlflow_env(
         base,
         MLFLOW_TRACKING_USERNAME="anyone",

@@ -25,6 +25,7 @@ from mlplatform.kernel.secrets import ENCRYPTED
 from mlplatform.modules.features.adapters.feast_config import psycopg_url
 from mlplatform.modules.features.adapters.files import StoreLocation
 from mlplatform.modules.features.models import ConnectionRow
+from mlplatform.modules.features.runtime import features_runtime
 from mlplatform.settings import ConnectionsSettings, Settings
 from tests.integration.features.data import T0, driver_rows
 from tests.integration.features.external import ExternalDatabase, create_external_database
@@ -132,7 +133,7 @@ async def apply_legacy(stack: Stack, project: str, table: str | None = None, que
         from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import PostgreSQLSource
         from feast.types import String
 
-        store = stack.app.state.platform.extras["features"].gateway.store(project)
+        store = features_runtime(stack.app.state.platform).gateway.store(project)
         source = PostgreSQLSource(name="legacy", table=table, query=query, timestamp_field="created_at")
         push = PushSource(name="legacy_push", batch_source=source)
         key = Entity(name="kid", join_keys=["kid"], value_type=ValueType.STRING)

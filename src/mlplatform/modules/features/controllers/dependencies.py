@@ -1,0 +1,12 @@
+"""Litestar providers of the features module's routes."""
+
+from __future__ import annotations
+
+from mlplatform.kernel.context import PlatformContext
+from mlplatform.modules.features.runtime import FeaturesRuntime, features_runtime
+
+
+def provide_features(platform: PlatformContext) -> FeaturesRuntime:
+    """Injected as `features_runtime`. Not `features`: Litestar answers 500 to a body whose invalid
+    top-level field has the name of a dependency, and `features` is a field of several request bodies."""
+    return features_runtime(platform)
