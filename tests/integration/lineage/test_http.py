@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,6 +18,7 @@ from tests.integration.lineage.flow import Flow, apply_all
 from tests.integration.lineage.schema import validate_run_event
 from tests.support.factories import grant, own_database
 from tests.support.problems import problem
+from tests.support.wait import wait_until_async
 
 Client = AsyncTestClient[Litestar]
 
@@ -132,13 +132,18 @@ async def emitting_client(settings: Settings, capture: CaptureServer) -> AsyncIt
 
 
 async def wait_for(database: Database, predicate: Any, seconds: float = 20.0) -> list[OpenLineageEventRow]:
-    for _ in range(int(seconds / 0.1)):
+    found: list[OpenLineageEventRow] = []
+
+    async def met() -> bool:
+        nonlocal found
         async with database.sessionmaker() as session:
             found = list((await session.scalars(select(OpenLineageEventRow).order_by(OpenLineageEventRow.id))).all())
-        if predicate(found):
-            return found
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"condition not met within {seconds} s: {[(r.status, r.last_error) for r in found]}")
+        return bool(predicate(found))
+
+    await wait_until_async(
+        met, timeout=seconds, interval=0.1, message=lambda: f"condition: {[(r.status, r.last_error) for r in found]}"
+    )
+    return found
 
 
 async def test_a_down_endpoint_never_fails_the_request(emitting_client: Client, capture: CaptureServer) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,6 +18,7 @@ from mlplatform.modules.lineage.models import LineageEdge, LineageNode
 from tests.integration.features.data import T0, define
 from tests.integration.features.stack import Stack
 from tests.support.factories import grant, own_database, unique_name
+from tests.support.wait import wait_until_async
 
 MLFLOW = "/mlflow/api/2.0/mlflow"
 ARTIFACTS = "/mlflow/api/2.0/mlflow-artifacts/artifacts"
@@ -255,11 +255,11 @@ async def catalogue_models(stack: Stack, project: str) -> int:
 
 
 async def wait_for(probe: Any, expected: int, seconds: float = 60) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
+    value = None
+
+    async def reached() -> bool:
+        nonlocal value
         value = await probe()
-        if value == expected:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"still {value}, expected {expected}")
-        await asyncio.sleep(0.2)
+        return bool(value == expected)
+
+    await wait_until_async(reached, timeout=seconds, interval=0.2, message=lambda: f"{value} == {expected}")
