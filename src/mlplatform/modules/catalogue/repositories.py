@@ -17,7 +17,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from mlplatform.kernel.db import lock_for_update
-from mlplatform.modules.catalogue.listing import SortOrder
+from mlplatform.kernel.pagination import SortOrder
 from mlplatform.modules.catalogue.models import (
     CatalogueApproval,
     CatalogueDeployment,

@@ -12,9 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mlplatform.kernel.db import utcnow
 from mlplatform.kernel.errors import Conflict, Forbidden, NotFound
 from mlplatform.kernel.events import publish
-from mlplatform.kernel.pagination import Page, check_limit
+from mlplatform.kernel.pagination import Page, SortOrder, check_limit, page_of
 from mlplatform.modules.catalogue import events, repositories, rules, schemas, views
-from mlplatform.modules.catalogue.listing import SortOrder, page_of
 from mlplatform.modules.catalogue.models import CatalogueApproval, CatalogueTransitionRequest
 from mlplatform.modules.catalogue.services.lifecycle import LifecycleService
 
@@ -151,12 +150,9 @@ class ApprovalService:
         if status is not None:
             statement = statement.where(CatalogueTransitionRequest.status == status)
         rows = (await self.session.scalars(NEWEST_REQUESTS.apply(statement, cursor, size))).all()
-        items, next_cursor = page_of(rows, size, NEWEST_REQUESTS, lambda r: [r.created_at, r.id])
-        decisions = await repositories.request_decisions(self.session, [r.id for r in items])
-        return Page(
-            items=[views.request(r, model.name, version.version, decisions[r.id]) for r in items],
-            next_cursor=next_cursor,
-        )
+        page = page_of(rows, size, NEWEST_REQUESTS)
+        decisions = await repositories.request_decisions(self.session, [r.id for r in page.items])
+        return page.map(lambda r: views.request(r, model.name, version.version, decisions[r.id]))
 
     async def list_approvals(
         self, project: str, model_name: str, number: int, *, cursor: str | None, limit: int | None
@@ -166,5 +162,4 @@ class ApprovalService:
         order = NEWEST_APPROVALS
         statement = select(CatalogueApproval).where(CatalogueApproval.version_id == version.id)
         rows = (await self.session.scalars(order.apply(statement, cursor, size))).all()
-        items, next_cursor = page_of(rows, size, order, lambda r: [r.created_at, r.id])
-        return Page(items=[views.approval(r) for r in items], next_cursor=next_cursor)
+        return page_of(rows, size, order).map(views.approval)

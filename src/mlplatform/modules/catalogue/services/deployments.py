@@ -20,9 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mlplatform.kernel.db import lock_for_update, utcnow
 from mlplatform.kernel.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from mlplatform.kernel.events import publish
-from mlplatform.kernel.pagination import Page, check_limit
+from mlplatform.kernel.pagination import Page, SortOrder, check_limit, page_of, pick_sort
 from mlplatform.modules.catalogue import events, repositories, rules, schemas, views
-from mlplatform.modules.catalogue.listing import SortOrder, page_of, pick_sort
 from mlplatform.modules.catalogue.models import (
     CatalogueDeployment,
     CatalogueModel,
@@ -247,8 +246,8 @@ class DeploymentService:
             else:
                 statement = statement.where(D.status == filters.status)
         rows = (await self.session.execute(order.apply(statement, cursor, size))).tuples().all()
-        items, next_cursor = page_of(rows, size, order, lambda r: [getattr(r[0], key) for key in order.keys])
-        return Page(items=[views.deployment(*r) for r in items], next_cursor=next_cursor)
+        page = page_of(rows, size, order, lambda r: [getattr(r[0], key) for key in order.keys])
+        return page.map(lambda r: views.deployment(*r))
 
 
 def _check_share(share: int) -> int:

@@ -24,9 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mlplatform.kernel.db import utcnow
 from mlplatform.kernel.errors import Conflict
 from mlplatform.kernel.events import publish
-from mlplatform.kernel.pagination import Page, check_limit
+from mlplatform.kernel.pagination import Page, SortOrder, check_limit, page_of
 from mlplatform.modules.catalogue import events, repositories, rules, schemas, views
-from mlplatform.modules.catalogue.listing import SortOrder, page_of
 from mlplatform.modules.catalogue.models import (
     CatalogueModel,
     CatalogueModelVersion,
@@ -97,8 +96,7 @@ class LifecycleService:
         model, version = await self.models.require_version(project, model_name, number)
         statement = select(CatalogueValidation).where(CatalogueValidation.version_id == version.id)
         rows = (await self.session.scalars(NEWEST_VALIDATIONS.apply(statement, cursor, size))).all()
-        items, next_cursor = page_of(rows, size, NEWEST_VALIDATIONS, lambda r: [r.created_at, r.id])
-        return Page(items=[views.validation(r, model.name, version.version) for r in items], next_cursor=next_cursor)
+        return page_of(rows, size, NEWEST_VALIDATIONS).map(lambda r: views.validation(r, model.name, version.version))
 
     # Transitions
 
@@ -288,5 +286,4 @@ class LifecycleService:
         model, version = await self.models.require_version(project, model_name, number)
         statement = select(CatalogueStageTransition).where(CatalogueStageTransition.version_id == version.id)
         rows = (await self.session.scalars(NEWEST_TRANSITIONS.apply(statement, cursor, size))).all()
-        items, next_cursor = page_of(rows, size, NEWEST_TRANSITIONS, lambda r: [r.created_at, r.id])
-        return Page(items=[views.transition(r, model.name, version.version) for r in items], next_cursor=next_cursor)
+        return page_of(rows, size, NEWEST_TRANSITIONS).map(lambda r: views.transition(r, model.name, version.version))

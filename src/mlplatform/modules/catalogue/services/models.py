@@ -14,9 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mlplatform.kernel.db import utcnow
 from mlplatform.kernel.errors import Conflict, NotFound, PreconditionFailed
 from mlplatform.kernel.events import publish
-from mlplatform.kernel.pagination import Page, check_limit
+from mlplatform.kernel.pagination import Page, check_limit, page_of, pick_sort
 from mlplatform.modules.catalogue import events, repositories, rules, schemas, views
-from mlplatform.modules.catalogue.listing import page_of, pick_sort
 from mlplatform.modules.catalogue.models import CatalogueModel, CatalogueModelVersion
 from mlplatform.modules.catalogue.repositories import ModelFilters, VersionFilters
 from mlplatform.modules.catalogue.services._sql import flush_or_fail, insert_ignoring_duplicates
@@ -191,8 +190,8 @@ class ModelService:
         order = pick_sort(repositories.MODEL_SORTS, sort, "name")
         _check_filters(filters.tags, filters.stage)
         rows = await repositories.search_models(self.session, project, filters, order, cursor=cursor, limit=size)
-        items, next_cursor = page_of(rows, size, order, lambda r: [getattr(r[0], key) for key in order.keys])
-        return Page(items=[views.model(m, p) for m, p in items], next_cursor=next_cursor)
+        page = page_of(rows, size, order, lambda r: [getattr(r[0], key) for key in order.keys])
+        return page.map(lambda r: views.model(*r))
 
     # Versions
 
@@ -351,8 +350,8 @@ class ModelService:
         rows = await repositories.search_versions(
             self.session, project, filters, order, model_id=model_id, cursor=cursor, limit=size
         )
-        items, next_cursor = page_of(rows, size, order, lambda r: [getattr(r[0], key) for key in order.keys])
-        return Page(items=[views.version(v, name) for v, name in items], next_cursor=next_cursor)
+        page = page_of(rows, size, order, lambda r: [getattr(r[0], key) for key in order.keys])
+        return page.map(lambda r: views.version(*r))
 
     async def model_names(self, model_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
         rows = await self.session.execute(

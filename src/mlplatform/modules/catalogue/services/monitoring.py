@@ -21,9 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mlplatform.kernel.db import lock_for_update, utcnow
 from mlplatform.kernel.errors import Conflict, Invalid, NotFound
 from mlplatform.kernel.events import publish
-from mlplatform.kernel.pagination import Page, check_limit
+from mlplatform.kernel.pagination import Page, SortOrder, check_limit, page_of
 from mlplatform.modules.catalogue import events, repositories, rules, schemas, views
-from mlplatform.modules.catalogue.listing import SortOrder, page_of
 from mlplatform.modules.catalogue.models import (
     CatalogueDeployment,
     CatalogueModel,
@@ -300,8 +299,7 @@ class MonitoringService:
                 raise Invalid("since: needs a timezone", parameter="since")
             statement = statement.where(CatalogueMonitoringRecord.observed_at >= since)
         rows = (await self.session.scalars(NEWEST_RECORDS.apply(statement, cursor, size))).all()
-        items, next_cursor = page_of(rows, size, NEWEST_RECORDS, lambda r: [r.observed_at, r.id])
-        return Page(items=[views.record(r) for r in items], next_cursor=next_cursor)
+        return page_of(rows, size, NEWEST_RECORDS).map(views.record)
 
     async def list_alerts(
         self, project: str, deployment_id: uuid.UUID, *, status: str | None, cursor: str | None, limit: int | None
@@ -314,5 +312,4 @@ class MonitoringService:
                 raise Invalid("status: open or resolved", parameter="status")
             statement = statement.where(CatalogueMonitoringAlert.status == status)
         rows = (await self.session.scalars(NEWEST_ALERTS.apply(statement, cursor, size))).all()
-        items, next_cursor = page_of(rows, size, NEWEST_ALERTS, lambda r: [r.opened_at, r.id])
-        return Page(items=[views.alert(r) for r in items], next_cursor=next_cursor)
+        return page_of(rows, size, NEWEST_ALERTS).map(views.alert)
