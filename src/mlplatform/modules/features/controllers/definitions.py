@@ -8,25 +8,23 @@ per kind so that each handler's name, hence its OpenAPI operation id (`features_
 
 from __future__ import annotations
 
-from typing import Annotated, TypeVar
+from typing import TypeVar
 
 from litestar import Controller, Response, delete, get, post, put
 from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.modules.features import schemas
-from mlplatform.modules.features.controllers.dependencies import provide_definitions
+from mlplatform.modules.features.controllers.dependencies import PAGE_REQUEST, PageRequest, provide_definitions
 from mlplatform.modules.features.services.definitions import DefinitionService
 from mlplatform.modules.gateway.api import Role, requires_role
 
 BASE = "/api/v1/projects/{project:str}/features"
-Limit = Annotated[int | None, Parameter(ge=1, le=500)]
 VIEW = [requires_role(Role.VIEWER)]
 EDIT = [requires_role(Role.CONTRIBUTOR)]
 T = TypeVar("T")
-DEFINITIONS = {"definitions": Provide(provide_definitions, sync_to_thread=False)}
+DEFINITIONS = {"definitions": Provide(provide_definitions, sync_to_thread=False), **PAGE_REQUEST}
 
 _REPLACE = (
     "Create-or-replace by name: the body's `name` must be the one in the path. 201 when it was created, 200 "
@@ -55,10 +53,10 @@ class EntityController(Controller):
 
     @get("/", guards=VIEW, summary="List entities")
     async def list_entities(
-        self, project: str, definitions: DefinitionService, cursor: str | None = None, limit: Limit = None
+        self, project: str, definitions: DefinitionService, page_request: PageRequest
     ) -> schemas.EntityPage:
-        items, next_cursor = await definitions.page("entity", project, cursor, limit)
-        return schemas.EntityPage(items=items, next_cursor=next_cursor)
+        page = await definitions.page("entity", project, page_request.cursor, page_request.limit)
+        return schemas.EntityPage(items=page.items, next_cursor=page.next_cursor)
 
     @post(
         "/",
@@ -110,10 +108,10 @@ class DataSourceController(Controller):
 
     @get("/", guards=VIEW, summary="List data sources")
     async def list_data_sources(
-        self, project: str, definitions: DefinitionService, cursor: str | None = None, limit: Limit = None
+        self, project: str, definitions: DefinitionService, page_request: PageRequest
     ) -> schemas.DataSourcePage:
-        items, next_cursor = await definitions.page("data_source", project, cursor, limit)
-        return schemas.DataSourcePage(items=items, next_cursor=next_cursor)
+        page = await definitions.page("data_source", project, page_request.cursor, page_request.limit)
+        return schemas.DataSourcePage(items=page.items, next_cursor=page.next_cursor)
 
     @post(
         "/",
@@ -167,10 +165,10 @@ class FeatureViewController(Controller):
 
     @get("/", guards=VIEW, summary="List feature views")
     async def list_feature_views(
-        self, project: str, definitions: DefinitionService, cursor: str | None = None, limit: Limit = None
+        self, project: str, definitions: DefinitionService, page_request: PageRequest
     ) -> schemas.FeatureViewPage:
-        items, next_cursor = await definitions.page("feature_view", project, cursor, limit)
-        return schemas.FeatureViewPage(items=items, next_cursor=next_cursor)
+        page = await definitions.page("feature_view", project, page_request.cursor, page_request.limit)
+        return schemas.FeatureViewPage(items=page.items, next_cursor=page.next_cursor)
 
     @post(
         "/",
@@ -224,10 +222,10 @@ class FeatureServiceController(Controller):
 
     @get("/", guards=VIEW, summary="List feature services")
     async def list_feature_services(
-        self, project: str, definitions: DefinitionService, cursor: str | None = None, limit: Limit = None
+        self, project: str, definitions: DefinitionService, page_request: PageRequest
     ) -> schemas.FeatureServicePage:
-        items, next_cursor = await definitions.page("feature_service", project, cursor, limit)
-        return schemas.FeatureServicePage(items=items, next_cursor=next_cursor)
+        page = await definitions.page("feature_service", project, page_request.cursor, page_request.limit)
+        return schemas.FeatureServicePage(items=page.items, next_cursor=page.next_cursor)
 
     @post(
         "/",
