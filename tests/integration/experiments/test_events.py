@@ -13,7 +13,7 @@ from mlplatform.kernel.db import Database
 from mlplatform.kernel.events.model import OutboxDelivery, OutboxEvent, StoredEvent
 from mlplatform.modules.catalogue.api import find_model_version
 from mlplatform.modules.experiments.api import ModelVersionCreated, RunFinished
-from mlplatform.modules.experiments.subscribers import sync_model_version
+from mlplatform.modules.experiments.subscriber import sync_model_version
 from tests.integration.experiments.conftest import Client, Members, call, create_experiment, create_run, grant_in
 
 

@@ -30,7 +30,7 @@ def configured(settings: Settings, **changes: Any) -> Settings:
 
 
 async def audit_rows(app: Litestar) -> list[AuditEvent]:
-    await app.state.platform.extras["gateway"].audit.flush()
+    """The audit rows once `app` has stopped (stopping the gateway wrote the audit writer's queue)."""
     database = Database(app.state.platform.database.url, pool_size=1)
     try:
         async with database.sessionmaker() as session:

@@ -20,8 +20,8 @@ from sqlalchemy import select
 
 from mlplatform.kernel.db import Database, utcnow
 from mlplatform.kernel.secrets import SecretBox, SecretKeyError
+from mlplatform.modules.gateway.credentials.signing_keys import KeyRing, SigningKey, generate_signing_key
 from mlplatform.modules.gateway.models import SigningKeyRow
-from mlplatform.modules.gateway.signing_keys import KeyRing, SigningKey, generate_signing_key
 
 RELOAD_INTERVAL_SECONDS = 15.0
 UNKNOWN_KID_RELOAD_SECONDS = 5.0

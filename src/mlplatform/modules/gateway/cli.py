@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from mlplatform.kernel.db import Database
 from mlplatform.kernel.secrets import secret_box
-from mlplatform.modules.gateway.keystore import KeyStore
+from mlplatform.modules.gateway.credentials.keystore import KeyStore
 from mlplatform.settings import Settings
 
 

@@ -21,11 +21,11 @@ import structlog
 from anyio import to_thread
 from yarl import URL
 
-from mlplatform.modules.experiments.asgi_types import Receive, Scope, Send
 from mlplatform.modules.experiments.authz.errors import TEMPORARILY_UNAVAILABLE, send_error
-from mlplatform.modules.experiments.log_throttle import Throttle
-from mlplatform.modules.experiments.per_loop import PerLoop
-from mlplatform.modules.experiments.server_process import (
+from mlplatform.modules.experiments.hosting.asgi_types import Receive, Scope, Send
+from mlplatform.modules.experiments.hosting.log_throttle import Throttle
+from mlplatform.modules.experiments.hosting.per_loop import PerLoop
+from mlplatform.modules.experiments.hosting.server_process import (
     CLIENT_HEADER,
     PRIVATE_HEADERS,
     ROOT_PATH_HEADER,

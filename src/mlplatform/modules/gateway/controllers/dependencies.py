@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.modules.gateway.api import Principal, current_principal
-from mlplatform.modules.gateway.runtime import GatewayRuntime, gateway_runtime
+from mlplatform.modules.gateway.runtime import GatewayRuntime
 from mlplatform.modules.gateway.services import GatewayService
 
 
@@ -22,4 +22,4 @@ def provide_gateway_service(db_session: AsyncSession) -> GatewayService:
 
 
 def provide_gateway(platform: PlatformContext) -> GatewayRuntime:
-    return gateway_runtime(platform)
+    return platform.runtimes.get(GatewayRuntime)

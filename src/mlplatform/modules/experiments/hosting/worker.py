@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 import structlog
 
-from mlplatform.modules.experiments.config import MlflowConfig
+from mlplatform.modules.experiments.hosting.config import MlflowConfig
 
 log = structlog.get_logger("mlplatform.experiments")
 
@@ -118,7 +118,7 @@ class MlflowWorker:
             [
                 sys.executable,
                 "-m",
-                "mlplatform.modules.experiments.server_process",
+                "mlplatform.modules.experiments.hosting.server_process",
                 "--socket",
                 self.socket_path,
                 "--threads",

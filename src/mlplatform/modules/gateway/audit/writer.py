@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mlplatform.kernel.background import BackgroundTask
 from mlplatform.kernel.db import Database, utcnow
-from mlplatform.modules.gateway.audit import AuditValues, storable
+from mlplatform.modules.gateway.audit.recording import AuditValues, storable
 from mlplatform.modules.gateway.models import AuditEvent
 
 log = structlog.get_logger("mlplatform.audit")

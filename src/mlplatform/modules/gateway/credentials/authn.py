@@ -29,12 +29,12 @@ from sqlalchemy import select, update
 
 from mlplatform.kernel.db import Database, utcnow
 from mlplatform.modules.gateway.api import Principal, Role
-from mlplatform.modules.gateway.api_keys import opaque_key, parse_api_key, verify_secret
-from mlplatform.modules.gateway.jwt_tokens import InvalidToken, verify_access_token
-from mlplatform.modules.gateway.keystore import KeyStore
+from mlplatform.modules.gateway.credentials.api_keys import opaque_key, parse_api_key, verify_secret
+from mlplatform.modules.gateway.credentials.jwt_tokens import InvalidToken, verify_access_token
+from mlplatform.modules.gateway.credentials.keystore import KeyStore
+from mlplatform.modules.gateway.credentials.oidc import ExternalIdentity, ExternalProvider, ProviderUnavailable
+from mlplatform.modules.gateway.credentials.verification_cache import TTLCache
 from mlplatform.modules.gateway.models import ApiKeyRow, Membership, PrincipalRow, Project
-from mlplatform.modules.gateway.oidc import ExternalIdentity, ExternalProvider, ProviderUnavailable
-from mlplatform.modules.gateway.verification_cache import TTLCache
 
 log = structlog.get_logger("mlplatform.gateway")
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from mlplatform.modules.experiments.asgi_types import ASGIApp, Receive, Scope, Send
+from mlplatform.modules.experiments.hosting.asgi_types import ASGIApp, Receive, Scope, Send
 
 log = structlog.get_logger("mlplatform.experiments")
 

@@ -12,13 +12,13 @@ from typing import Any, cast
 from litestar import asgi
 from litestar.types import Receive, Scope, Send
 
-from mlplatform.modules.experiments import asgi_types
-from mlplatform.modules.experiments.config import MOUNT_PATH
-from mlplatform.modules.experiments.state import experiments_state
+from mlplatform.modules.experiments.hosting import asgi_types
+from mlplatform.modules.experiments.hosting.config import MOUNT_PATH
+from mlplatform.modules.experiments.runtime import ExperimentsRuntime
 from mlplatform.modules.gateway.api import rate_group, requires_authenticated
 
 
 @asgi(MOUNT_PATH, is_mount=True, copy_scope=False, guards=[requires_authenticated], opt=rate_group("mlflow"))
 async def mlflow_server(scope: Scope, receive: Receive, send: Send) -> None:
-    gate = experiments_state(scope["app"].state.platform).gate
+    gate = scope["app"].state.platform.runtimes.get(ExperimentsRuntime).gate
     await gate(cast(asgi_types.Scope, scope), cast(asgi_types.Receive, receive), cast(Any, send))

@@ -18,8 +18,8 @@ from typing import Any, cast
 import anyio
 from anyio import to_thread
 
-from mlplatform.modules.experiments.asgi_types import ASGIApp, Receive, Scope, Send
-from mlplatform.modules.experiments.per_loop import PerLoop
+from mlplatform.modules.experiments.hosting.asgi_types import ASGIApp, Receive, Scope, Send
+from mlplatform.modules.experiments.hosting.per_loop import PerLoop
 
 
 class UnexpectedMlflowLayout(RuntimeError):
@@ -36,7 +36,7 @@ def import_server_app(*, bridge_threads: int | None) -> ASGIApp:
         warnings.filterwarnings("ignore", message="starlette.middleware.wsgi is deprecated")
         from mlflow.server import fastapi_app
 
-    from mlplatform.modules.experiments.mlflow_middleware import lighten_function_middlewares
+    from mlplatform.modules.experiments.hosting.mlflow_middleware import lighten_function_middlewares
 
     app: Any = fastapi_app.app
     if bridge_threads is not None:

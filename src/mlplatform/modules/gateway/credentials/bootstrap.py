@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from mlplatform.kernel.db import Database
-from mlplatform.modules.gateway.api_keys import generate_api_key, hash_secret, opaque_key, parse_api_key
+from mlplatform.modules.gateway.credentials.api_keys import generate_api_key, hash_secret, opaque_key, parse_api_key
 from mlplatform.modules.gateway.models import ApiKeyRow, PrincipalRow
 
 ADMIN_NAME = "admin"

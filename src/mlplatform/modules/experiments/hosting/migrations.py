@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 
 from mlplatform.kernel.db import MLFLOW_SCHEMA
-from mlplatform.modules.experiments.config import backend_store_uri
+from mlplatform.modules.experiments.hosting.config import backend_store_uri
 from mlplatform.settings import Settings
 
 log = structlog.get_logger("mlplatform.experiments")

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from mlplatform.kernel.background import BackgroundTask
-from mlplatform.modules.gateway.authn import Authenticator
-from mlplatform.modules.gateway.projects_cache import ProjectCache
+from mlplatform.modules.gateway.access.projects_cache import ProjectCache
+from mlplatform.modules.gateway.credentials.authn import Authenticator
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

@@ -1,4 +1,4 @@
-"""MLflow's server in its own process: `python -m mlplatform.modules.experiments.server_process`.
+"""MLflow's server in its own process: `python -m mlplatform.modules.experiments.hosting.server_process`.
 
 Started by the platform (`worker.py`), never by hand. MLflow's request handling — FastAPI routing, the
 Flask handlers, JSON (de)serialization — is pure-Python CPU work under the GIL; in the platform's process it
@@ -32,7 +32,7 @@ from pathlib import Path
 import uvicorn
 from anyio import to_thread
 
-from mlplatform.modules.experiments.asgi_types import ASGIApp, Receive, Scope, Send
+from mlplatform.modules.experiments.hosting.asgi_types import ASGIApp, Receive, Scope, Send
 
 ROOT_PATH_HEADER = b"x-mlplatform-root-path"
 SCHEME_HEADER = b"x-mlplatform-scheme"
@@ -85,7 +85,7 @@ class _Server(uvicorn.Server):
 
 
 async def _serve(socket_path: str, threads: int, niceness: int) -> None:
-    from mlplatform.modules.experiments.server_app import import_server_app
+    from mlplatform.modules.experiments.hosting.server_app import import_server_app
 
     # The default pool is MLflow's alone in this process: its size bounds concurrent Flask handlers (and
     # so the connections they hold), as the bridge's own limiter does in process.
