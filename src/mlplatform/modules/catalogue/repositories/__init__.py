@@ -25,6 +25,7 @@ from mlplatform.modules.catalogue.repositories.deployments import (
     open_alerts,
     records_page,
     resolve_open_alerts_of_rule,
+    rule_by_id,
     rule_names,
     rules_of,
     search_deployments,
@@ -53,6 +54,7 @@ from mlplatform.modules.catalogue.repositories.models import (
     next_version_number,
     search_models,
     search_versions,
+    version_by_id,
     version_by_mlflow,
     version_by_number,
 )
@@ -90,6 +92,7 @@ __all__ = [
     "request_decisions",
     "requests_page",
     "resolve_open_alerts_of_rule",
+    "rule_by_id",
     "rule_names",
     "rules_of",
     "search_deployments",
@@ -98,6 +101,7 @@ __all__ = [
     "supersede_pending",
     "transitions_page",
     "validations_page",
+    "version_by_id",
     "version_by_mlflow",
     "version_by_number",
 ]

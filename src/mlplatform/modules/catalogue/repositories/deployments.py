@@ -187,6 +187,10 @@ async def rules_of(session: AsyncSession, deployment_id: uuid.UUID) -> Sequence[
     return (await session.scalars(select(Rule).where(Rule.deployment_id == deployment_id).order_by(Rule.name))).all()
 
 
+async def rule_by_id(session: AsyncSession, rule_id: uuid.UUID) -> CatalogueMonitoringRule | None:
+    return await session.get(Rule, rule_id)
+
+
 async def rule_names(session: AsyncSession, deployment_id: uuid.UUID) -> set[str]:
     return set(await session.scalars(select(Rule.name).where(Rule.deployment_id == deployment_id)))
 

@@ -195,6 +195,11 @@ async def version_by_number(
     return (await session.scalars(statement)).first()
 
 
+async def version_by_id(session: AsyncSession, version_id: uuid.UUID) -> CatalogueModelVersion:
+    """A version that must exist (a foreign key points at it)."""
+    return await session.get_one(V, version_id)
+
+
 async def version_by_mlflow(
     session: AsyncSession, model_id: uuid.UUID, *, mlflow_version: str | None, run_id: str
 ) -> CatalogueModelVersion | None:

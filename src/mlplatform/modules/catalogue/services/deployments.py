@@ -155,7 +155,7 @@ class DeploymentService:
         if model is None:
             raise NotFound(f"deployment {deployment_id} not found in project {project!r}")
         row = await repositories.lock_deployment(self.session, current.id)
-        version = await self.session.get_one(CatalogueModelVersion, row.version_id)
+        version = await repositories.version_by_id(self.session, row.version_id)
         views.check_if_match(if_match, views.etag(row.id, row.revision), "deployment")
         if row.status == "retired":
             raise Conflict("a retired deployment cannot change; create a new deployment", status="retired")

@@ -111,7 +111,7 @@ class MonitoringService:
     async def delete_rule(self, project: str, deployment_id: uuid.UUID, rule_id: uuid.UUID) -> None:
         """Delete a rule; its open alert is resolved and its alerts stay as history."""
         deployment, _ = await self._lock(project, deployment_id)
-        rule = await self.session.get(CatalogueMonitoringRule, rule_id)
+        rule = await repositories.rule_by_id(self.session, rule_id)
         if rule is None or rule.deployment_id != deployment.id:
             raise NotFound(f"monitoring rule {rule_id} not found on deployment {deployment_id}")
         await repositories.resolve_open_alerts_of_rule(self.session, rule.id, at=utcnow())
