@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.events import StoredEvent, Subscriber
-from mlplatform.modules.lineage.graph_store import GraphWriter
 from mlplatform.modules.lineage.mapping import GRAPH_HANDLERS
 from mlplatform.modules.lineage.mapping.payload import EventView
 from mlplatform.modules.lineage.openlineage.naming import NAMESPACE_PREFIX, PostgresLocation
+from mlplatform.modules.lineage.repositories.graph_writer import GraphWriter
 from mlplatform.modules.lineage.runtime import LineageRuntime, openlineage_builders
 
 log = structlog.get_logger("mlplatform.lineage")
