@@ -1,5 +1,6 @@
 """What tests build again and again, built one way: names, members of projects (and their API keys),
-service accounts with keys, access tokens, the test loop's own database pool.
+service accounts with keys, access tokens, the test loop's own database pool; then one section per module
+for that module's objects (`# catalogue`: models with versions).
 
 Two ways in: straight into the database (`grant`, `grant_in`: quick, for tests about something else) and
 through the HTTP API (`service_account_key`, `access_token`: for tests where the API's own path matters).
@@ -10,14 +11,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from litestar import Litestar
 from sqlalchemy import select
 
 from mlplatform.kernel.db import Database
+from mlplatform.modules.catalogue import schemas
+from mlplatform.modules.catalogue.rules import Stage
+from mlplatform.modules.catalogue.services.lifecycle import LifecycleService
+from mlplatform.modules.catalogue.services.models import NewVersion
 from mlplatform.modules.gateway.api import Role
-from mlplatform.modules.gateway.api_keys import generate_api_key
+from mlplatform.modules.gateway.credentials.api_keys import generate_api_key
 from mlplatform.modules.gateway.models import ApiKeyRow, Membership, PrincipalRow, Project
 
 
@@ -37,6 +43,9 @@ async def own_database(url: str) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.dispose()
+
+
+# gateway
 
 
 async def grant(
@@ -128,3 +137,37 @@ async def access_token(client: httpx.AsyncClient, client_id: str, secret: str) -
     response = await client.post("/api/v1/auth/token", data=form)
     assert response.status_code == 200, response.text
     return str(response.json()["access_token"])
+
+
+# catalogue
+
+CATALOGUE_STAGE_PATH: tuple[Stage, ...] = ("validated", "staging", "production")
+"""The stages a version walks through, in order, to reach the one a test asks for."""
+
+
+async def catalogue_model(
+    database: Database,
+    project: str,
+    name: str,
+    *,
+    versions: int = 0,
+    stage: Stage | None = None,
+    actor: str = "user:alice",
+    **fields: Any,
+) -> schemas.Model:
+    """A catalogue model (`fields` are `ModelCreate` fields) with `versions` versions numbered from 1, whose
+    model URIs are `s3://b/<name>/<number>`; with `stage`, each version is moved along registered →
+    validated → staging → production until it reaches `stage` (so at most the last one ends in production).
+    Committed in one transaction, as `actor`."""
+    stages = CATALOGUE_STAGE_PATH[: CATALOGUE_STAGE_PATH.index(stage) + 1] if stage is not None else ()
+    async with database.transaction() as session:
+        lifecycle = LifecycleService(session, actor)
+        # Built without msgspec's validation: the service's own checks of the fields are what a test sees.
+        model = await lifecycle.models.create_model(project, schemas.ModelCreate(name=name, **fields))
+        for number in range(1, versions + 1):
+            await lifecycle.models.create_version(project, name, NewVersion(model_uri=f"s3://b/{name}/{number}"))
+            for target in stages:
+                await lifecycle.request_transition(
+                    project, name, number, schemas.TransitionCreate(to_stage=target), if_match=None
+                )
+    return model

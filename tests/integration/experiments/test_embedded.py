@@ -71,9 +71,9 @@ async def test_the_reconciler_publishes_a_lost_event_on_sqlite(tmp_path: Path) -
 
     from mlplatform.app import create_app
     from mlplatform.modules.experiments.api import RunFinished
-    from mlplatform.modules.experiments.config import mlflow_config
+    from mlplatform.modules.experiments.hosting.config import mlflow_config
+    from mlplatform.modules.experiments.hosting.host import MlflowHost
     from mlplatform.modules.experiments.models import ReconcileMarkRow
-    from mlplatform.modules.experiments.runtime import MlflowRuntime
     from tests.integration.experiments.test_events import events_of
 
     settings = Settings(
@@ -86,7 +86,7 @@ async def test_the_reconciler_publishes_a_lost_event_on_sqlite(tmp_path: Path) -
         AsyncTestClient(create_app(settings)) as client,
         own_database(settings.resolved_database_url) as database,
     ):
-        runtime = MlflowRuntime(mlflow_config(settings))
+        runtime = MlflowHost(mlflow_config(settings))
         await runtime.start()
         try:
             headers = await grant_in(database, project="solo", role="contributor")

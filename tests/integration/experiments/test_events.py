@@ -12,7 +12,7 @@ from mlplatform.kernel.db import Database
 from mlplatform.kernel.events.model import OutboxDelivery, OutboxEvent, StoredEvent
 from mlplatform.modules.catalogue.api import find_model_version
 from mlplatform.modules.experiments.api import ModelVersionCreated, RunFinished
-from mlplatform.modules.experiments.subscribers import sync_model_version
+from mlplatform.modules.experiments.subscriber import sync_model_version
 from tests.integration.experiments.conftest import Client, Members, call, create_experiment, create_run
 from tests.support.factories import grant_in
 from tests.support.wait import wait_until_async

@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from mlplatform.modules.experiments.proxy import UNREACHABLE_LOG_INTERVAL_SECONDS, MlflowProxy
-from mlplatform.modules.experiments.runtime import _PROCESS
-from mlplatform.modules.experiments.state import experiments_state
+from mlplatform.modules.experiments.hosting.host import _PROCESS
+from mlplatform.modules.experiments.hosting.proxy import UNREACHABLE_LOG_INTERVAL_SECONDS, MlflowProxy
+from mlplatform.modules.experiments.runtime import ExperimentsRuntime
 from tests.integration.experiments.conftest import Client, Members, call, create_experiment
 from tests.support.served import serve
 from tests.support.wait import wait_until, wait_until_async
@@ -23,7 +23,7 @@ from tests.support.wait import wait_until, wait_until_async
 
 async def test_mlflow_is_served_by_a_separate_process(mlflow_client: Client, members: Members) -> None:
     await create_experiment(mlflow_client, members)
-    app: Any = await experiments_state(mlflow_client.app.state.platform).runtime.app()
+    app: Any = await mlflow_client.app.state.platform.runtimes.get(ExperimentsRuntime).mlflow.app()
     assert isinstance(app, MlflowProxy)
     assert _PROCESS.worker is not None
     assert _PROCESS.worker.alive

@@ -1,6 +1,6 @@
-"""The online read path's Redis connection (`serving/resp_client.py`) against real Redis servers: the shared
-test server on its own db (11, emptied after each test) and, for AUTH, TLS and unix sockets, a private
-`redis-server` started by this module."""
+"""The online read path's Redis connection (`adapters/online_store/resp_client.py`) against real Redis
+servers: the shared test server on its own db (11, emptied after each test) and, for AUTH, TLS and unix
+sockets, a private `redis-server` started by this module."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ import uvloop
 from redis.asyncio import Redis
 
 from mlplatform.kernel.errors import Unavailable
-from mlplatform.modules.features.serving.online import READ_SCRIPT, Batch
-from mlplatform.modules.features.serving.resp_client import RedisReplyError, RespClient, Script
+from mlplatform.modules.features.adapters.online_store.read_path import READ_SCRIPT, Batch
+from mlplatform.modules.features.adapters.online_store.resp_client import RedisReplyError, RespClient, Script
 from tests.support.wait import wait_until, wait_until_async
 
 DB = 11

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from mlplatform.app import create_app
 from mlplatform.modules.gateway.models import AuditEvent
+from mlplatform.modules.gateway.runtime import GatewayRuntime
 from mlplatform.settings import Settings
 from tests.support.factories import grant, own_database
 
@@ -60,7 +61,7 @@ async def test_a_lone_surrogate_does_not_stop_the_audit_trail(mlflow_settings: S
         assert normal.status_code == 200, normal.text
         denied = await client.post("/api/v1/projects", json={"name": "nope"}, headers=contributor)
         assert denied.status_code == 403
-        runtime = app.state.platform.extras["gateway"]
+        runtime = app.state.platform.runtimes.get(GatewayRuntime)
         await asyncio.sleep(0.3)
         assert runtime.audit.pending == 0, "nothing waits behind the poisoned row"
     rows = await audit_rows(mlflow_settings.resolved_database_url)
@@ -77,7 +78,7 @@ async def test_rows_queued_when_the_app_stops_are_written(mlflow_settings: Setti
     app = create_app(mlflow_settings)
     async with AsyncTestClient(app) as client:
         contributor = await grant(app, project="p", role="contributor", name="late")
-        runtime = app.state.platform.extras["gateway"]
+        runtime = app.state.platform.runtimes.get(GatewayRuntime)
         runtime.audit.flush_seconds = 60.0  # nothing is written before shutdown
         await client.post(
             f"{API}/experiments/create",

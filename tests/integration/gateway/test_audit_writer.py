@@ -7,8 +7,8 @@ import asyncio
 from sqlalchemy import func, select
 
 from mlplatform.kernel.db import Database
-from mlplatform.modules.gateway.audit import AuditValues
-from mlplatform.modules.gateway.audit_writer import AuditWriter
+from mlplatform.modules.gateway.audit.recording import AuditValues
+from mlplatform.modules.gateway.audit.writer import AuditWriter
 from mlplatform.modules.gateway.models import AuditEvent
 from tests.support.wait import wait_until_async
 

@@ -29,7 +29,7 @@ def configured(settings: Settings, **changes: Any) -> Settings:
 
 
 async def audit_rows(app: Litestar) -> list[AuditEvent]:
-    await app.state.platform.extras["gateway"].audit.flush()
+    """The audit rows once `app` has stopped (stopping the gateway wrote the audit writer's queue)."""
     async with own_database(app.state.platform.database.url) as database, database.sessionmaker() as session:
         return list((await session.scalars(select(AuditEvent).order_by(AuditEvent.id))).all())
 

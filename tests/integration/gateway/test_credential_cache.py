@@ -13,9 +13,9 @@ from sqlalchemy import update
 
 from mlplatform.kernel.db import Database, utcnow
 from mlplatform.kernel.secrets import SecretBox, generate_key
-from mlplatform.modules.gateway.api_keys import parse_api_key
-from mlplatform.modules.gateway.authn import AuthenticationFailed, Authenticator
-from mlplatform.modules.gateway.keystore import KeyStore
+from mlplatform.modules.gateway.credentials.api_keys import parse_api_key
+from mlplatform.modules.gateway.credentials.authn import AuthenticationFailed, Authenticator
+from mlplatform.modules.gateway.credentials.keystore import KeyStore
 from mlplatform.modules.gateway.models import ApiKeyRow
 from tests.support.clock import FakeClock
 from tests.support.wait import wait_until_async

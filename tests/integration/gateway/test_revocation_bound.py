@@ -20,8 +20,9 @@ from sqlalchemy import update
 
 from mlplatform.app import create_app
 from mlplatform.kernel.db import utcnow
-from mlplatform.modules.gateway.api_keys import parse_api_key
+from mlplatform.modules.gateway.credentials.api_keys import parse_api_key
 from mlplatform.modules.gateway.models import ApiKeyRow
+from mlplatform.modules.gateway.runtime import GatewayRuntime
 from mlplatform.settings import Settings
 from tests.integration.gateway.conftest import Client
 from tests.support.factories import grant, own_database
@@ -38,7 +39,7 @@ async def two_replicas(settings: Settings) -> AsyncIterator[tuple[Litestar, Clie
     async with AsyncTestClient(first) as one, AsyncTestClient(second) as other:
         for app in (first, second):
             for _ in range(100):
-                if app.state.platform.extras["gateway"].invalidations.subscribed.is_set():
+                if app.state.platform.runtimes.get(GatewayRuntime).invalidations.subscribed.is_set():
                     break
                 await asyncio.sleep(0.02)
         yield first, one, other

@@ -23,9 +23,10 @@ from mlplatform.app import create_app
 from mlplatform.kernel.db import Base, utcnow
 from mlplatform.kernel.migrations import alembic_config, upgrade
 from mlplatform.kernel.secrets import SecretBox, generate_key, reencrypt_columns
-from mlplatform.modules.gateway.keystore import KeyStore
+from mlplatform.modules.gateway.credentials.keystore import KeyStore
+from mlplatform.modules.gateway.credentials.signing_keys import generate_signing_key
 from mlplatform.modules.gateway.models import SigningKeyRow
-from mlplatform.modules.gateway.signing_keys import generate_signing_key
+from mlplatform.modules.gateway.runtime import GatewayRuntime
 from mlplatform.settings import SecretsSettings, Settings
 from mlplatform.tables import import_all_tables
 from tests.support.factories import access_token, grant, own_database, service_account_key
@@ -49,7 +50,7 @@ async def test_the_stored_column_is_not_the_key(settings: Settings) -> None:
     app = create_app(with_keys(settings, key))
     async with AsyncTestClient(app) as client:
         public = (await client.get("/.well-known/jwks.json")).json()["keys"][0]
-        ring = app.state.platform.extras["gateway"].keystore.ring
+        ring = app.state.platform.runtimes.get(GatewayRuntime).keystore.ring
     (row,) = await stored_rows(settings.resolved_database_url)
     assert row.kid == public["kid"]
     assert ring.active.private_jwk["d"] not in row.encrypted_jwk

@@ -172,9 +172,9 @@ async def test_rotation_keeps_old_tokens_valid(app: Litestar, client: Client, se
     from datetime import timedelta
 
     from mlplatform.kernel.db import Database
-    from mlplatform.modules.gateway.admin_cli import rotate_signing_key
-    from mlplatform.modules.gateway.jwt_tokens import issue_access_token
-    from mlplatform.modules.gateway.keystore import KeyStore
+    from mlplatform.modules.gateway.cli import rotate_signing_key
+    from mlplatform.modules.gateway.credentials.jwt_tokens import issue_access_token
+    from mlplatform.modules.gateway.credentials.keystore import KeyStore
 
     secret = await service_account_key(client, await grant(app, platform_admin=True))
     form = {"grant_type": "client_credentials", "client_id": "trainer", "client_secret": secret}

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import uvicorn
 
-from mlplatform.modules.experiments.asgi_types import Message, Receive, Scope, Send
-from mlplatform.modules.experiments.proxy import MlflowProxy
-from mlplatform.modules.experiments.server_process import ForwardedScope
+from mlplatform.modules.experiments.hosting.asgi_types import Message, Receive, Scope, Send
+from mlplatform.modules.experiments.hosting.proxy import MlflowProxy
+from mlplatform.modules.experiments.hosting.server_process import ForwardedScope
 from tests.support.wait import wait_until_async
 
 

@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from mlplatform.modules.gateway.ratelimit import (
+from mlplatform.modules.gateway.access.ratelimit import (
     InMemoryRateLimiter,
     LimiterUnavailable,
     RateLimiter,

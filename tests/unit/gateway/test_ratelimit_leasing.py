@@ -8,7 +8,12 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from mlplatform.modules.gateway.ratelimit import LeasingRateLimiter, RateLimitPolicy, RateLimitResult, RedisRateLimiter
+from mlplatform.modules.gateway.access.ratelimit import (
+    LeasingRateLimiter,
+    RateLimitPolicy,
+    RateLimitResult,
+    RedisRateLimiter,
+)
 from tests.support.services import REDIS_URL, missing, reachable
 from tests.support.wait import wait_until_async
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from mlplatform.modules.gateway.verification_cache import TTLCache
+from mlplatform.modules.gateway.credentials.verification_cache import TTLCache
 from tests.support.clock import FakeClock
 
 

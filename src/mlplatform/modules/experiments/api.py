@@ -18,9 +18,8 @@ from mlplatform.modules.experiments.authz.projects import (
     project_of_model_name,
 )
 from mlplatform.modules.experiments.events import ModelVersionCreated, RunFinished, RunLinked
-from mlplatform.modules.experiments.migrations import upgrade_mlflow_schema
+from mlplatform.modules.experiments.hosting.migrations import upgrade_mlflow_schema
 from mlplatform.modules.experiments.sources import ModelSources
-from mlplatform.modules.experiments.state import experiments_state
 
 __all__ = [
     "PROJECT_TAG",
@@ -38,10 +37,14 @@ async def check_model_source(platform: PlatformContext, project: str, *, run_id:
     """Raise `Invalid` (422) unless `run_id` (when given) is a run of `project` and `model_uri`, when it names
     a platform location (`runs:/`, `models:/`, `mlflow-artifacts:/`, the object store, the data folder), is
     one of `project`'s MLflow objects. Other and missing objects are refused alike ("not found in project")."""
-    state = experiments_state(platform)
+    # Imported here: the runtime reaches the catalogue's api (production policy), whose package imports this
+    # facade (its controllers check model sources), so a module-level import would close that cycle.
+    from mlplatform.modules.experiments.runtime import ExperimentsRuntime
+
+    runtime = platform.runtimes.get(ExperimentsRuntime)
     sources = ModelSources(
-        state.resolver,
-        artifact_destination=state.config.artifact_destination,
+        runtime.resolver,
+        artifact_destination=runtime.config.artifact_destination,
         store_root=platform.settings.resolved_storage_url,
         data_dir=platform.settings.data_dir,
     )

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from mlplatform.modules.lineage.graph_store import GraphWriter
 from mlplatform.modules.lineage.mapping import catalogue, experiments, features, jobs
 from mlplatform.modules.lineage.mapping.payload import EventView
+from mlplatform.modules.lineage.repositories.graph_writer import GraphWriter
 
 GraphHandler = Callable[[GraphWriter, EventView], Awaitable[None]]
 

@@ -14,8 +14,8 @@ version; feature_service (`feature_service`, in `feast_project`) read → versio
 
 from __future__ import annotations
 
-from mlplatform.modules.lineage.graph_store import GraphWriter, NodeRef
 from mlplatform.modules.lineage.mapping.payload import EventView
+from mlplatform.modules.lineage.repositories.graph_writer import GraphWriter, NodeRef
 from mlplatform.modules.lineage.vocabulary import EdgeKind, NodeType, named_key
 
 

@@ -23,8 +23,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from mlplatform.modules.lineage.graph_store import GraphWriter, NodeRef
 from mlplatform.modules.lineage.mapping.payload import EventView, lookup, names_in
+from mlplatform.modules.lineage.repositories.graph_writer import GraphWriter, NodeRef
 from mlplatform.modules.lineage.vocabulary import (
     FEATURE_SERVICE_TAG,
     TRAINING_DATASET_TAG,

@@ -13,8 +13,9 @@
 
 from __future__ import annotations
 
-from mlplatform.modules.lineage.graph_store import GraphWriter, NodeRef, find_node, neighbours
 from mlplatform.modules.lineage.mapping.payload import EventView
+from mlplatform.modules.lineage.repositories.graph import find_node, neighbours
+from mlplatform.modules.lineage.repositories.graph_writer import GraphWriter, NodeRef
 from mlplatform.modules.lineage.vocabulary import EdgeKind, NodeType, named_key
 
 
