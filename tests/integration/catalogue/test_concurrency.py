@@ -11,7 +11,6 @@ same state; the partial unique index lets exactly one commit, the other 49 get 4
 from __future__ import annotations
 
 import asyncio
-import time
 
 import asyncpg
 import pytest
@@ -23,6 +22,7 @@ from mlplatform.modules.catalogue import schemas
 from mlplatform.modules.catalogue.models import CatalogueModelVersion, CatalogueStageTransition
 from tests.integration.catalogue.conftest import acting, events_of
 from tests.support.factories import catalogue_model
+from tests.support.wait import wait_until_async
 
 P = "race"
 CONTENDERS = 50
@@ -61,11 +61,12 @@ async def race(database: Database, url: str, contenders: list[int]) -> list[str]
         await transaction.start()
         await gate.execute(f"LOCK TABLE {CatalogueStageTransition.__tablename__} IN EXCLUSIVE MODE")
         tasks = [asyncio.create_task(promote(database, n)) for n in contenders]
-        deadline = time.monotonic() + 60
-        while await waiting_backends(dsn, database_name) < len(contenders):
-            assert time.monotonic() < deadline, "the promotions never all reached the gate"
+
+        async def all_at_the_gate() -> bool:
             assert not any(t.done() for t in tasks), [t.result() for t in tasks if t.done()]
-            await asyncio.sleep(0.05)
+            return await waiting_backends(dsn, database_name) >= len(contenders)
+
+        await wait_until_async(all_at_the_gate, timeout=60, message="the promotions all reaching the gate")
         await transaction.rollback()
     finally:
         await gate.close()
