@@ -10,7 +10,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.support.auth import grant
+from tests.support.factories import grant
 from tests.support.problems import problem
 
 Client = AsyncTestClient[Litestar]

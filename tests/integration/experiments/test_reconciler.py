@@ -6,7 +6,6 @@ directly (what MLflow's handler does), so the observer never sees the write.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,6 +23,7 @@ from mlplatform.modules.experiments.snapshots import EventBuilder
 from mlplatform.settings import ExperimentsSettings, Settings
 from tests.integration.experiments.conftest import API, Client, Members, call, create_experiment, create_run
 from tests.integration.experiments.test_events import delivered, events_of
+from tests.support.wait import wait_until_async
 
 NOTHING = ReconcileResult(runs=0, model_versions=0)
 
@@ -178,12 +178,9 @@ async def test_a_restarted_platform_publishes_what_the_crashed_one_lost(
             f"{API}/experiments/get", params={"experiment_id": experiment_id}, headers=members.viewer
         )
         assert loaded.status_code == 200, loaded.text
-        rows: list[Any] = []
-        for _ in range(200):
-            rows = await events_of(test_database, RunFinished.event_type, lost)
-            if rows:
-                break
-            await asyncio.sleep(0.05)
+        rows: list[Any] = await wait_until_async(
+            lambda: events_of(test_database, RunFinished.event_type, lost), timeout=10, message="RunFinished"
+        )
     assert len(rows) == 1
     assert rows[0].payload["status"] == "FAILED"
     assert rows[0].actor == ACTOR

@@ -17,11 +17,10 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
 from mlplatform.app import create_app
-from mlplatform.kernel.db import Database
 from mlplatform.modules.gateway.models import AuditEvent
 from mlplatform.modules.gateway.runtime import GatewayRuntime
 from mlplatform.settings import Settings
-from tests.support.auth import grant
+from tests.support.factories import grant, own_database
 
 API = "/mlflow/api/2.0/mlflow"
 
@@ -43,12 +42,8 @@ def mlflow_settings(clean_postgres: str, clean_redis: str, s3_endpoint: str, tmp
 
 
 async def audit_rows(url: str) -> list[AuditEvent]:
-    database = Database(url, pool_size=1)
-    try:
-        async with database.sessionmaker() as session:
-            return list((await session.scalars(select(AuditEvent).order_by(AuditEvent.id))).all())
-    finally:
-        await database.dispose()
+    async with own_database(url) as database, database.sessionmaker() as session:
+        return list((await session.scalars(select(AuditEvent).order_by(AuditEvent.id))).all())
 
 
 async def test_a_lone_surrogate_does_not_stop_the_audit_trail(mlflow_settings: Settings) -> None:

@@ -20,7 +20,7 @@ from mlplatform.modules.gateway.credentials.jwt_tokens import issue_access_token
 from mlplatform.modules.gateway.models import AuditEvent
 from mlplatform.modules.gateway.runtime import GatewayRuntime
 from tests.integration.gateway.conftest import Client
-from tests.support.auth import grant
+from tests.support.factories import grant
 from tests.support.problems import problem
 
 

@@ -14,12 +14,13 @@ from mlplatform.modules.features.connections.controllers import CONNECTION_CONTR
 from mlplatform.modules.features.controllers.data import DATA_HANDLERS
 from mlplatform.modules.features.controllers.definitions import DEFINITION_CONTROLLERS
 from mlplatform.modules.features.controllers.dependencies import provide_features
+from mlplatform.modules.features.controllers.express import express_routes
 from mlplatform.modules.features.controllers.files import FILE_HANDLERS
-from mlplatform.modules.features.controllers.serving import SERVING_HANDLERS
+from mlplatform.modules.features.controllers.online import ONLINE_HANDLERS
+from mlplatform.modules.features.controllers.push import PUSH_HANDLERS
 from mlplatform.modules.features.purge import purge_project
 from mlplatform.modules.features.runtime import build_runtime, features_runtime
 from mlplatform.modules.features.services.jobs import register_jobs
-from mlplatform.modules.features.serving.express import express_routes
 
 
 def _health_checks(platform: PlatformContext) -> Sequence[HealthCheck]:
@@ -40,7 +41,8 @@ module = Module(
     runtime=build_runtime,
     route_handlers=[
         *DEFINITION_CONTROLLERS,
-        *SERVING_HANDLERS,
+        *ONLINE_HANDLERS,
+        *PUSH_HANDLERS,
         *DATA_HANDLERS,
         *FILE_HANDLERS,
         *CONNECTION_CONTROLLERS,

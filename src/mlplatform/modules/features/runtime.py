@@ -17,11 +17,11 @@ from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.errors import Unavailable
 from mlplatform.modules.features.adapters.feast_config import FeastSettings
 from mlplatform.modules.features.adapters.files import StoreLocation
+from mlplatform.modules.features.adapters.online_store.layout import ValueDecoder
+from mlplatform.modules.features.adapters.online_store.metadata import MetadataCache, ProjectMeta, load_project_meta
+from mlplatform.modules.features.adapters.online_store.resp_client import RespClient
 from mlplatform.modules.features.adapters.registry_endpoint import RegistryEndpoint
 from mlplatform.modules.features.adapters.store import REGISTRY_STORE, FeastGateway, load_feast, restore_environment
-from mlplatform.modules.features.serving.layout import ValueDecoder
-from mlplatform.modules.features.serving.metadata import MetadataCache, ProjectMeta, load_project_meta
-from mlplatform.modules.features.serving.resp_client import RespClient
 
 log = structlog.get_logger("mlplatform.features")
 
@@ -37,7 +37,8 @@ class FeaturesRuntime:
     registry_endpoint: RegistryEndpoint
     """Feast's gRPC registry server for the stock SDK (`adapters/registry_endpoint.py`)."""
     online_redis: RespClient | None = None
-    """The online read path's own Redis connection (`serving/resp_client.py`), when the online store is Redis."""
+    """The online read path's own Redis connection (`adapters/online_store/resp_client.py`), when the online
+    store is Redis."""
     _decoder: ValueDecoder | None = None
     _warmup: asyncio.Future[None] | None = field(default=None)
 

@@ -20,6 +20,7 @@ import binascii
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -58,7 +59,7 @@ class IdentityProviderDown(Exception):
 @dataclass(frozen=True, slots=True)
 class _KeyRecord:
     loaded_at: float
-    """`time.monotonic()` when the database read that produced this record began."""
+    """The authenticator's clock when the database read that produced this record began."""
     id: uuid.UUID
     key_id: str
     secret_hash: str
@@ -72,7 +73,7 @@ class _KeyRecord:
 @dataclass(frozen=True, slots=True)
 class _PrincipalRecord:
     loaded_at: float
-    """`time.monotonic()` when the database read that produced this record began."""
+    """The authenticator's clock when the database read that produced this record began."""
     id: uuid.UUID
     kind: str
     name: str
@@ -87,7 +88,7 @@ class _Verified:
     expires_at: float | None
     """Unix time the credential itself expires (JWT `exp`, API key expiry); None: it does not."""
     read_at: float
-    """`time.monotonic()` when the oldest database read this answer rests on began: it may be reused until
+    """The authenticator's clock when the oldest database read this answer rests on began: reusable until
     `read_at + credential_cache_seconds`, the revocation bound."""
 
 
@@ -101,6 +102,7 @@ class Authenticator:
         audience: str,
         cache_seconds: float,
         providers: list[ExternalProvider] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.database = database
         self.keystore = keystore
@@ -109,11 +111,15 @@ class Authenticator:
         self.providers = {p.issuer: p for p in providers or []}
         ttl = max(cache_seconds, 0.001)
         self.cache_seconds = ttl
-        self._keys: TTLCache[str, _KeyRecord | None] = TTLCache(max_size=50_000, default_ttl=ttl)
-        self._principals: TTLCache[uuid.UUID, _PrincipalRecord | None] = TTLCache(max_size=50_000, default_ttl=ttl)
-        self._tokens: TTLCache[str, dict[str, Any]] = TTLCache(max_size=50_000, default_ttl=3600)
-        self._external: TTLCache[tuple[str, str], uuid.UUID] = TTLCache(max_size=50_000, default_ttl=ttl)
-        self._by_credential: TTLCache[str, Principal] = TTLCache(max_size=50_000, default_ttl=ttl)
+        self._clock = clock
+        """Measures the revocation bound and every cache's expiry (a test moves a fake one)."""
+        self._keys: TTLCache[str, _KeyRecord | None] = TTLCache(max_size=50_000, default_ttl=ttl, clock=clock)
+        self._principals: TTLCache[uuid.UUID, _PrincipalRecord | None] = TTLCache(
+            max_size=50_000, default_ttl=ttl, clock=clock
+        )
+        self._tokens: TTLCache[str, dict[str, Any]] = TTLCache(max_size=50_000, default_ttl=3600, clock=clock)
+        self._external: TTLCache[tuple[str, str], uuid.UUID] = TTLCache(max_size=50_000, default_ttl=ttl, clock=clock)
+        self._by_credential: TTLCache[str, Principal] = TTLCache(max_size=50_000, default_ttl=ttl, clock=clock)
         """Whole presented credential -> Principal: the hot path is one dictionary lookup."""
         self._refresh_margin = ttl / 4
         self._verifying: dict[str, asyncio.Future[Principal]] = {}
@@ -195,7 +201,7 @@ class Authenticator:
         verified = await self._authenticate(authorization, session_cookie)
         if generation != self._generation:
             return verified.principal  # revoked or changed meanwhile: answer this request, cache nothing
-        ttl = verified.read_at + self.cache_seconds - time.monotonic()
+        ttl = verified.read_at + self.cache_seconds - self._clock()
         if verified.expires_at is not None:
             ttl = min(ttl, verified.expires_at - time.time())
         self._by_credential.set(credential, verified.principal, ttl)  # nothing is stored when ttl <= 0
@@ -313,7 +319,7 @@ class Authenticator:
     async def _key(self, key_id: str) -> _KeyRecord | None:
         if key_id in self._keys:
             return self._keys.get(key_id)
-        loaded_at = time.monotonic()
+        loaded_at = self._clock()
         async with self.database.sessionmaker() as session:
             row = await ApiKeyRepository(session).by_key_id(key_id)
         record = (
@@ -347,7 +353,7 @@ class Authenticator:
         return cached
 
     async def _load_principal(self, principal_id: uuid.UUID) -> _PrincipalRecord | None:
-        loaded_at = time.monotonic()
+        loaded_at = self._clock()
         async with self.database.sessionmaker() as session:
             row = await PrincipalRepository(session).get(principal_id)
             if row is None:
@@ -390,7 +396,7 @@ class Authenticator:
 
     async def _touch(self, record: _KeyRecord) -> None:
         """Record `last_used_at`, at most once a minute per key per replica (not on every request)."""
-        now = time.monotonic()
+        now = self._clock()
         if now - self._last_used_written.get(record.key_id, 0.0) < LAST_USED_WRITE_INTERVAL:
             return
         self._last_used_written[record.key_id] = now

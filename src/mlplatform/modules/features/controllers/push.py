@@ -1,81 +1,20 @@
-"""Online serving (platform and Feast-compatible endpoints) and pushes."""
+"""Pushes: rows or columns (JSON, Feast's feature-server push) and Parquet/Arrow batches into a push source."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from litestar import Request, post
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
-from litestar.response.base import ASGIResponse
-from litestar.types import ASGIApp
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mlplatform.kernel.request_context import SAMPLED_ACCESS_LOG
+from mlplatform.kernel.errors import Invalid
 from mlplatform.modules.features import schemas
 from mlplatform.modules.features.runtime import FeaturesRuntime
 from mlplatform.modules.features.services import push as push_service
-from mlplatform.modules.features.services.serving import encoded_online_features
-from mlplatform.modules.gateway.api import READ_ONLY, Principal, Role, rate_group, requires_role
+from mlplatform.modules.gateway.api import Principal, Role, requires_role
 
 BASE = "/api/v1/projects/{project:str}/features"
-ONLINE_RESPONSES = {
-    200: ResponseSpec(
-        data_container=schemas.OnlineFeaturesResponse, description="Columnar features", generate_examples=False
-    )
-}
-
-
-ONLINE_PATH = f"{BASE}/online"
-FEAST_ONLINE_PATH = "/feast/{project:str}/get-online-features"
-ONLINE_ROLE = Role.VIEWER
-ONLINE_RATE_GROUP = "online"
-ONLINE_OPT = {**rate_group(ONLINE_RATE_GROUP), **READ_ONLY, **SAMPLED_ACCESS_LOG}
-"""Online reads are queries sent as POST (Feast's wire format): their own rate budget, no audit row (the
-gateway audits mutations; a row per read would cost a database transaction per read), and a sampled
-access log (a JSON line per read costs about as much as the read)."""
-
-
-async def _serve(features_runtime: FeaturesRuntime, project: str, data: schemas.OnlineFeaturesRequest) -> ASGIApp:
-    """The hottest path: the answer is encoded once with msgspec and handed to the server as a ready ASGI
-    response (a `Response` would be converted into one per request)."""
-    return ASGIResponse(
-        body=await encoded_online_features(features_runtime, project, data), media_type="application/json"
-    )
-
-
-@post(
-    ONLINE_PATH,
-    guards=[requires_role(ONLINE_ROLE)],
-    opt=ONLINE_OPT,
-    tags=["features"],
-    summary="Read online features",
-    responses=ONLINE_RESPONSES,
-    status_code=200,
-)
-async def read_online_features(
-    project: str, data: schemas.OnlineFeaturesRequest, features_runtime: FeaturesRuntime
-) -> ASGIApp:
-    """A feature service or a list of `view:feature`, and entity keys (columnar). Statuses: PRESENT,
-    NULL_VALUE, NOT_FOUND (no such entity), OUTSIDE_MAX_AGE (older than the view's TTL; value null)."""
-    return await _serve(features_runtime, project, data)
-
-
-@post(
-    FEAST_ONLINE_PATH,
-    guards=[requires_role(ONLINE_ROLE)],
-    opt=ONLINE_OPT,
-    tags=["features"],
-    summary="Feast feature server: get-online-features",
-    responses=ONLINE_RESPONSES,
-    status_code=200,
-)
-async def feast_get_online_features(
-    project: str, data: schemas.OnlineFeaturesRequest, features_runtime: FeaturesRuntime
-) -> ASGIApp:
-    """Same request and response as Feast's feature server, so `online_store: {type: remote, path:
-    <base>/feast/<project>}` works with a platform token."""
-    return await _serve(features_runtime, project, data)
 
 
 @post(
@@ -145,8 +84,6 @@ async def push_batch(
     """Body: a Parquet file (`application/vnd.apache.parquet`) or an Arrow IPC stream
     (`application/vnd.apache.arrow.stream`); same validation as JSON pushes. Sizes are checked before
     decoding: more rows or decoded bytes than the limits (`MLPLATFORM_FEATURES__PUSH_MAX_*`) is a 413."""
-    from mlplatform.kernel.errors import Invalid
-
     if to not in {"online", "offline", "online_and_offline"}:
         raise Invalid("to: one of online, offline, online_and_offline", parameter="to")
     batch = push_service.UploadBatch(await request.body(), request.headers.get("content-type", ""))
@@ -155,4 +92,4 @@ async def push_batch(
     )
 
 
-SERVING_HANDLERS = [read_online_features, feast_get_online_features, feast_push, push_rows, push_batch]
+PUSH_HANDLERS = [feast_push, push_rows, push_batch]

@@ -16,15 +16,15 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from mlplatform.kernel.errors import Invalid, NotFound
-from mlplatform.modules.features.serving.layout import (
+from mlplatform.modules.features.adapters.online_store.layout import (
     EPOCH,
     EntityValueError,
     ValueDecoder,
     encode_value,
     read_timestamp,
 )
-from mlplatform.modules.features.serving.metadata import ProjectMeta, ViewMeta
-from mlplatform.modules.features.serving.resp_client import RespClient, Script
+from mlplatform.modules.features.adapters.online_store.metadata import ProjectMeta, ViewMeta
+from mlplatform.modules.features.adapters.online_store.resp_client import RespClient, Script
 
 PRESENT = "PRESENT"
 NULL_VALUE = "NULL_VALUE"

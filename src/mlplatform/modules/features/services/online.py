@@ -9,10 +9,8 @@ from typing import Any
 import msgspec
 
 from mlplatform.kernel.errors import Invalid, NotFound
-from mlplatform.modules.features.runtime import FeaturesRuntime
-from mlplatform.modules.features.schemas import OnlineFeaturesRequest
-from mlplatform.modules.features.serving.metadata import ProjectMeta
-from mlplatform.modules.features.serving.online import (
+from mlplatform.modules.features.adapters.online_store.metadata import ProjectMeta
+from mlplatform.modules.features.adapters.online_store.read_path import (
     Plan,
     apply_statuses,
     check_entities,
@@ -20,6 +18,8 @@ from mlplatform.modules.features.serving.online import (
     resolve,
     validate_entity_values,
 )
+from mlplatform.modules.features.runtime import FeaturesRuntime
+from mlplatform.modules.features.schemas import OnlineFeaturesRequest
 
 _encoder = msgspec.json.Encoder()
 

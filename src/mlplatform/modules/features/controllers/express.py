@@ -1,6 +1,6 @@
 """Online reads as express routes (`kernel/express.py`): the two online endpoints' common case answered
 before Litestar's router, with the same checks and the same answer as their Litestar handlers
-(`controllers/serving.py`), which answer everything declined here.
+(`controllers/online.py`), which answer everything declined here.
 
 Declined (the full stack answers): a body that is not a valid request (its 4xx comes from Litestar's
 validation), a request that is not plain `application/json`, one with an `Origin` header (browsers: CORS
@@ -20,7 +20,7 @@ from litestar.types import Scope
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.errors import PlatformError
 from mlplatform.kernel.express import ExpressAnswer, ExpressRoute, PathParams, problem_answer
-from mlplatform.modules.features.controllers.serving import (
+from mlplatform.modules.features.controllers.online import (
     FEAST_ONLINE_PATH,
     ONLINE_PATH,
     ONLINE_RATE_GROUP,
@@ -28,7 +28,7 @@ from mlplatform.modules.features.controllers.serving import (
 )
 from mlplatform.modules.features.runtime import features_runtime
 from mlplatform.modules.features.schemas import OnlineFeaturesRequest
-from mlplatform.modules.features.services.serving import encoded_online_features
+from mlplatform.modules.features.services.online import encoded_online_features
 from mlplatform.modules.gateway.api import express_gate
 
 _decoder = msgspec.json.Decoder(OnlineFeaturesRequest)

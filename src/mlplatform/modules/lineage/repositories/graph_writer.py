@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, delete, func, not_, or_, select
+from sqlalchemy import ColumnElement, bindparam, delete, func, not_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -235,29 +235,3 @@ class GraphWriter:
         await self.session.execute(statement)
         for source in sources:
             await self.edge(source, target, kind, project=project)
-
-
-async def find_node(session: AsyncSession, node_type: NodeType, key: str) -> LineageNode | None:
-    """A node by key, or by alias (a model version's catalogue UUID, a dataset's URI); the key wins."""
-    return await session.scalar(
-        select(LineageNode)
-        .where(LineageNode.type == node_type.value, or_(LineageNode.key == key, LineageNode.alias == key))
-        .order_by((LineageNode.key == key).desc(), LineageNode.id)
-        .limit(1)
-    )
-
-
-async def neighbours(
-    session: AsyncSession, node_id: int, *, kind: EdgeKind, upstream: bool, node_type: NodeType | None = None
-) -> list[LineageNode]:
-    """Direct neighbours over edges of one kind (upstream: sources of edges into the node)."""
-    near, far = (
-        (LineageEdge.target_id, LineageEdge.source_id) if upstream else (LineageEdge.source_id, LineageEdge.target_id)
-    )
-    conditions = [near == node_id, LineageEdge.kind == kind.value]
-    if node_type is not None:
-        conditions.append(LineageNode.type == node_type.value)
-    rows = await session.scalars(
-        select(LineageNode).join(LineageEdge, and_(far == LineageNode.id)).where(*conditions).order_by(LineageNode.id)
-    )
-    return list(rows.all())

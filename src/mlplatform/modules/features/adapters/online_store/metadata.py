@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from mlplatform.modules.features.serving.layout import feature_field, key_header, timestamp_field
+from mlplatform.modules.features.adapters.online_store.layout import feature_field, key_header, timestamp_field
 
 if TYPE_CHECKING:
     from feast import FeatureStore

@@ -1,4 +1,4 @@
-"""The lineage module's read SQL: bounded recursive traversal and event listing.
+"""Reading the graph: bounded recursive traversal, a node by key or alias, a node's direct neighbours.
 
 A graph query is one statement (PostgreSQL and SQLite), so a request costs one round trip besides
 its transaction's BEGIN and COMMIT: it finds the queried node (by key, else alias), walks from it with
@@ -25,27 +25,24 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    and_,
     bindparam,
     cast,
     func,
     literal,
     null,
+    or_,
     select,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.modules.lineage.access import Visibility
-from mlplatform.modules.lineage.models import LineageEdge, LineageNode, OpenLineageEventRow
+from mlplatform.modules.lineage.models import LineageEdge, LineageNode
+from mlplatform.modules.lineage.vocabulary import EdgeKind, NodeType
 
 NODE_COLUMNS = ("id", "type", "key", "alias", "project", "name", "attributes", "placeholder", "first_seen", "last_seen")
 EDGE_COLUMNS = ("source_id", "target_id", "kind", "created_at")
-
-
-def _visible(visibility: Visibility, project: Any) -> Any:
-    if visibility.any_project:
-        return project.is_not(None)
-    return project.in_(visibility.projects)
 
 
 def _visible_param(any_project: bool, project: Any) -> Any:
@@ -155,30 +152,27 @@ async def neighbourhood(
     return (await session.execute(statement, params)).all()
 
 
-async def list_events(
-    session: AsyncSession,
-    *,
-    visibility: Visibility,
-    project: str | None,
-    status: str | None,
-    job_name: str | None,
-    run_id: str | None,
-    before_id: int | None,
-    limit: int,
-) -> list[OpenLineageEventRow]:
-    """Newest first, keyset-paginated on id."""
-    conditions: list[Any] = []
-    if project is not None:
-        conditions.append(OpenLineageEventRow.project == project)
-    elif not visibility.everything:
-        conditions.append(_visible(visibility, OpenLineageEventRow.project))
-    if status is not None:
-        conditions.append(OpenLineageEventRow.status == status)
-    if job_name is not None:
-        conditions.append(OpenLineageEventRow.job_name == job_name)
-    if run_id is not None:
-        conditions.append(OpenLineageEventRow.run_id == run_id)
-    if before_id is not None:
-        conditions.append(OpenLineageEventRow.id < before_id)
-    statement = select(OpenLineageEventRow).where(*conditions).order_by(OpenLineageEventRow.id.desc()).limit(limit)
-    return list((await session.scalars(statement)).all())
+async def find_node(session: AsyncSession, node_type: NodeType, key: str) -> LineageNode | None:
+    """A node by key, or by alias (a model version's catalogue UUID, a dataset's URI); the key wins."""
+    return await session.scalar(
+        select(LineageNode)
+        .where(LineageNode.type == node_type.value, or_(LineageNode.key == key, LineageNode.alias == key))
+        .order_by((LineageNode.key == key).desc(), LineageNode.id)
+        .limit(1)
+    )
+
+
+async def neighbours(
+    session: AsyncSession, node_id: int, *, kind: EdgeKind, upstream: bool, node_type: NodeType | None = None
+) -> list[LineageNode]:
+    """Direct neighbours over edges of one kind (upstream: sources of edges into the node)."""
+    near, far = (
+        (LineageEdge.target_id, LineageEdge.source_id) if upstream else (LineageEdge.source_id, LineageEdge.target_id)
+    )
+    conditions = [near == node_id, LineageEdge.kind == kind.value]
+    if node_type is not None:
+        conditions.append(LineageNode.type == node_type.value)
+    rows = await session.scalars(
+        select(LineageNode).join(LineageEdge, and_(far == LineageNode.id)).where(*conditions).order_by(LineageNode.id)
+    )
+    return list(rows.all())

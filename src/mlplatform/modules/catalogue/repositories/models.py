@@ -1,34 +1,29 @@
-"""The catalogue's queries. Each list or search is one SQL statement (no per-row follow-up queries,
-no Python loops over a model's versions; see mlflow#16582 for what that costs at thousands of versions).
+"""Models and versions: lookups, locks, version numbering and the two searches.
+
+Each list or search is one SQL statement (no per-row follow-up queries, no Python loops over a
+model's versions; see mlflow#16582 for what that costs at thousands of versions).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, cast, exists, func, or_, select, update
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql.elements import ColumnElement
 
 from mlplatform.kernel.db import lock_for_update
-from mlplatform.kernel.pagination import SortOrder
-from mlplatform.modules.catalogue.models import (
-    CatalogueApproval,
-    CatalogueDeployment,
-    CatalogueModel,
-    CatalogueModelVersion,
-    CatalogueMonitoringAlert,
-    CatalogueMonitoringRule,
-    CatalogueTransitionRequest,
-    CatalogueValidation,
+from mlplatform.kernel.pagination import Page, SortOrder, page_of
+from mlplatform.modules.catalogue.models import CatalogueModel, CatalogueModelVersion
+from mlplatform.modules.catalogue.repositories.common import (
+    dialect_of,
+    insert_ignoring_duplicates,
+    like,
+    tags_match,
 )
-from mlplatform.modules.catalogue.rules import LIVE_DEPLOYMENT_STATUSES
 
 M = CatalogueModel
 V = CatalogueModelVersion
@@ -93,19 +88,6 @@ class VersionFilters:
     updated_since: datetime | None = None
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def tags_match(column: Any, tags: dict[str, str], dialect: str) -> ColumnElement[bool]:
-    """All `tags` present with these values. PostgreSQL: one `@>` containment served by the GIN
-    index (jsonb_path_ops) however many tags are asked for; SQLite: one JSON lookup per tag."""
-    if dialect == "postgresql":
-        return column.op("@>")(cast(tags, JSONB))
-    return and_(*(func.json_extract(column, f'$."{key}"') == value for key, value in tags.items()))
-
-
 def model_select() -> Any:
     """A model with the number of its production version (at most one: the partial unique index)."""
     return select(M, ProductionVersion.version).outerjoin(
@@ -132,6 +114,13 @@ async def lock_model(session: AsyncSession, project: str, name: str) -> Catalogu
     ).first()
 
 
+async def insert_model(session: AsyncSession, values: dict[str, Any]) -> CatalogueModel | None:
+    """Insert a model row; None when (project, name) is taken (checked by the unique constraint, race-free)."""
+    statement = insert_ignoring_duplicates(session, M, values, ["project", "name"]).returning(M.id)
+    model_id = await session.scalar(statement)
+    return None if model_id is None else await session.get_one(M, model_id)
+
+
 async def search_models(
     session: AsyncSession,
     project: str,
@@ -140,14 +129,13 @@ async def search_models(
     *,
     cursor: str | None,
     limit: int,
-) -> Sequence[tuple[CatalogueModel, int | None]]:
-    dialect = session.get_bind().dialect.name
+) -> Page[tuple[CatalogueModel, int | None]]:
     statement = model_select().where(M.project == project)
     if filters.q:
-        pattern = _like(filters.q)
+        pattern = like(filters.q)
         statement = statement.where(or_(M.name.ilike(pattern, escape="\\"), M.description.ilike(pattern, escape="\\")))
     if filters.tags:
-        statement = statement.where(tags_match(M.tags, filters.tags, dialect))
+        statement = statement.where(tags_match(M.tags, filters.tags, dialect_of(session)))
     if filters.owner is not None:
         statement = statement.where(M.owner == filters.owner)
     if filters.task_type is not None:
@@ -158,8 +146,8 @@ async def search_models(
         statement = statement.where(exists().where(V.model_id == M.id, V.stage == filters.stage))
     if filters.framework is not None:
         statement = statement.where(exists().where(V.model_id == M.id, V.framework == filters.framework))
-    rows = (await session.execute(order.apply(statement, cursor, limit))).tuples().all()
-    return [(row[0], row[1]) for row in rows]
+    rows = (await session.execute(order.apply(statement, cursor, limit))).all()
+    return page_of([(row[0], row[1]) for row in rows], limit, order, lambda r: _sort_values(r[0], order))
 
 
 async def search_versions(
@@ -171,17 +159,16 @@ async def search_versions(
     model_id: uuid.UUID | None,
     cursor: str | None,
     limit: int,
-) -> Sequence[tuple[CatalogueModelVersion, str]]:
-    dialect = session.get_bind().dialect.name
+) -> Page[tuple[CatalogueModelVersion, str]]:
     statement = select(V, M.name).join(M, M.id == V.model_id)
     statement = (
         statement.where(V.model_id == model_id) if model_id is not None else statement.where(V.project == project)
     )
     if filters.q:
-        pattern = _like(filters.q)
+        pattern = like(filters.q)
         statement = statement.where(or_(M.name.ilike(pattern, escape="\\"), V.description.ilike(pattern, escape="\\")))
     if filters.tags:
-        statement = statement.where(tags_match(V.tags, filters.tags, dialect))
+        statement = statement.where(tags_match(V.tags, filters.tags, dialect_of(session)))
     if filters.stage is not None:
         statement = statement.where(V.stage == filters.stage)
     if filters.framework is not None:
@@ -190,8 +177,12 @@ async def search_versions(
         statement = statement.where(V.source_run_id == filters.source_run_id)
     if filters.updated_since is not None:
         statement = statement.where(V.updated_at >= filters.updated_since)
-    rows = (await session.execute(order.apply(statement, cursor, limit))).tuples().all()
-    return [(row[0], row[1]) for row in rows]
+    rows = (await session.execute(order.apply(statement, cursor, limit))).all()
+    return page_of([(row[0], row[1]) for row in rows], limit, order, lambda r: _sort_values(r[0], order))
+
+
+def _sort_values(row: object, order: SortOrder) -> list[Any]:
+    return [getattr(row, key) for key in order.keys]
 
 
 async def version_by_number(
@@ -202,6 +193,11 @@ async def version_by_number(
         await lock_for_update(session)
         statement = statement.with_for_update().execution_options(populate_existing=True)
     return (await session.scalars(statement)).first()
+
+
+async def version_by_id(session: AsyncSession, version_id: uuid.UUID) -> CatalogueModelVersion:
+    """A version that must exist (a foreign key points at it)."""
+    return await session.get_one(V, version_id)
 
 
 async def version_by_mlflow(
@@ -231,109 +227,13 @@ async def next_version_number(session: AsyncSession, model_id: uuid.UUID) -> int
     return int(number)
 
 
-async def current_production(session: AsyncSession, model_id: uuid.UUID) -> CatalogueModelVersion | None:
-    return (await session.scalars(select(V).where(V.model_id == model_id, V.stage == "production"))).first()
-
-
-async def latest_validations(session: AsyncSession, version_id: uuid.UUID) -> dict[str, str]:
-    """Check name → status of its most recent record."""
-    ranked = (
-        select(
-            CatalogueValidation.name,
-            CatalogueValidation.status,
-            func.row_number()
-            .over(
-                partition_by=CatalogueValidation.name,
-                order_by=(CatalogueValidation.created_at.desc(), CatalogueValidation.id.desc()),
-            )
-            .label("rank"),
-        )
-        .where(CatalogueValidation.version_id == version_id)
-        .subquery()
-    )
-    rows = await session.execute(select(ranked.c.name, ranked.c.status).where(ranked.c.rank == 1))
-    return {name: status for name, status in rows.tuples()}
-
-
-async def pending_request(
-    session: AsyncSession, version_id: uuid.UUID, *, for_update: bool = False
-) -> CatalogueTransitionRequest | None:
-    statement = select(CatalogueTransitionRequest).where(
-        CatalogueTransitionRequest.version_id == version_id, CatalogueTransitionRequest.status == "pending"
-    )
-    if for_update:
-        await lock_for_update(session)
-        statement = statement.with_for_update().execution_options(populate_existing=True)
-    return (await session.scalars(statement)).first()
-
-
-async def request_decisions(
-    session: AsyncSession, request_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, list[CatalogueApproval]]:
-    result: dict[uuid.UUID, list[CatalogueApproval]] = {rid: [] for rid in request_ids}
-    if not request_ids:
-        return result
-    rows = await session.scalars(
-        select(CatalogueApproval)
-        .where(CatalogueApproval.request_id.in_(request_ids))
-        .order_by(CatalogueApproval.created_at, CatalogueApproval.id)
-    )
-    for approval in rows:
-        result[approval.request_id].append(approval)
-    return result
-
-
-async def live_share(
-    session: AsyncSession, model_id: uuid.UUID, environment: str, *, excluding: uuid.UUID | None = None
-) -> tuple[int, list[uuid.UUID]]:
-    """Sum of traffic shares of the model's live deployments in `environment`, and their ids."""
-    statement = select(CatalogueDeployment.id, CatalogueDeployment.traffic_share).where(
-        CatalogueDeployment.model_id == model_id,
-        CatalogueDeployment.environment == environment,
-        CatalogueDeployment.status.in_(LIVE_DEPLOYMENT_STATUSES),
-    )
-    if excluding is not None:
-        statement = statement.where(CatalogueDeployment.id != excluding)
-    rows = (await session.execute(statement)).tuples().all()
-    return sum(share for _, share in rows), [deployment_id for deployment_id, _ in rows]
-
-
-def open_alert_count() -> Any:
-    return (
-        select(func.count())
-        .where(
-            CatalogueMonitoringAlert.deployment_id == CatalogueDeployment.id,
-            CatalogueMonitoringAlert.status == "open",
-        )
-        .correlate(CatalogueDeployment)
-        .scalar_subquery()
-    )
-
-
-def deployment_select() -> Any:
-    """A deployment with its model name, version number and stage and its open alert count."""
-    return (
-        select(CatalogueDeployment, M.name, V.version, V.stage, open_alert_count())
-        .join(M, M.id == CatalogueDeployment.model_id)
-        .join(V, V.id == CatalogueDeployment.version_id)
-    )
-
-
-async def open_alerts(session: AsyncSession, deployment_id: uuid.UUID) -> Sequence[CatalogueMonitoringAlert]:
+async def lock_current_production(session: AsyncSession, model_id: uuid.UUID) -> CatalogueModelVersion | None:
+    """The model's production version (at most one), locked until commit (`FOR UPDATE`)."""
     return (
         await session.scalars(
-            select(CatalogueMonitoringAlert)
-            .where(CatalogueMonitoringAlert.deployment_id == deployment_id, CatalogueMonitoringAlert.status == "open")
-            .order_by(CatalogueMonitoringAlert.opened_at, CatalogueMonitoringAlert.id)
+            select(V)
+            .where(V.model_id == model_id, V.stage == "production")
+            .with_for_update()
+            .execution_options(populate_existing=True)
         )
-    ).all()
-
-
-async def rules_of(session: AsyncSession, deployment_id: uuid.UUID) -> Sequence[CatalogueMonitoringRule]:
-    return (
-        await session.scalars(
-            select(CatalogueMonitoringRule)
-            .where(CatalogueMonitoringRule.deployment_id == deployment_id)
-            .order_by(CatalogueMonitoringRule.name)
-        )
-    ).all()
+    ).first()
