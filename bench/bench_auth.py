@@ -6,7 +6,7 @@ import uuid
 
 from mlplatform.kernel.db import Database
 from mlplatform.modules.gateway.api import Role
-from mlplatform.modules.gateway.api_keys import generate_api_key
+from mlplatform.modules.gateway.credentials.api_keys import generate_api_key
 from mlplatform.modules.gateway.models import ApiKeyRow, Membership, PrincipalRow, Project
 
 

@@ -59,8 +59,8 @@ async def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     args = parser.parse_args()
 
-    from mlplatform.modules.experiments.config import mlflow_config
-    from mlplatform.modules.experiments.runtime import MlflowRuntime
+    from mlplatform.modules.experiments.hosting.config import mlflow_config
+    from mlplatform.modules.experiments.hosting.host import MlflowHost
     from mlplatform.settings import Settings
 
     config = mlflow_config(Settings(data_dir=Path(tempfile.mkdtemp())))
@@ -68,7 +68,7 @@ async def main() -> None:
     from mlflow.server import fastapi_app
 
     mlflows = list(fastapi_app.app.user_middleware)  # before the runtime rewires the app
-    runtime = MlflowRuntime(config)
+    runtime = MlflowHost(config)
     await runtime.start()
     app: Any = await runtime.app()
     stacks = {"MLflow's middlewares": mlflows, "module's middlewares": list(app.user_middleware)}

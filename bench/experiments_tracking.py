@@ -110,7 +110,7 @@ class Servers(NamedTuple):
 
 
 def start_servers(stack: ExitStack, database_url: str, workdir: Path, platform_settings: dict[str, str]) -> Servers:
-    from mlplatform.modules.experiments.config import backend_store_uri
+    from mlplatform.modules.experiments.hosting.config import backend_store_uri
     from mlplatform.settings import Settings
 
     settings = Settings(data_dir=workdir / "platform", database_url=database_url)

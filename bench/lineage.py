@@ -271,6 +271,7 @@ async def bench_ingest(url: str, flows: int) -> dict[str, Any]:
     from mlplatform.kernel.db import Database
     from mlplatform.kernel.events import Dispatcher
     from mlplatform.kernel.events.model import OutboxEvent
+    from mlplatform.kernel.runtimes import Runtimes
     from mlplatform.modules.lineage.subscriber import lineage_subscriber
     from mlplatform.settings import OutboxSettings, Settings
 
@@ -278,7 +279,7 @@ async def bench_ingest(url: str, flows: int) -> dict[str, Any]:
 
     class Context:
         settings = Settings(database_url=url)
-        extras: dict[str, Any] = {}
+        runtimes = Runtimes()
 
     async with database.transaction() as session:
         await session.execute(delete(OutboxEvent))

@@ -1,7 +1,7 @@
 """experiments initial: links between MLflow runs and catalogue model versions
 
 MLflow's own tables are not here: they live in the `mlflow` schema (PostgreSQL) or `mlflow.db`
-(embedded default) and are migrated by MLflow (`mlplatform.modules.experiments.migrations`).
+(embedded default) and are migrated by MLflow (`mlplatform.modules.experiments.hosting.migrations`).
 
 Revision ID: 20261127_experiments
 Revises: 20261127_kernel

@@ -14,7 +14,6 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
 from mlplatform.kernel.jobs.cli import jobs_cli
-from mlplatform.modules.lineage.cli import lineage_cli
 from mlplatform.settings import ENV_PREFIX, Settings
 
 app = typer.Typer(
@@ -159,7 +158,21 @@ def worker(
 
 
 app.add_typer(jobs_cli, name="jobs")
-app.add_typer(lineage_cli, name="lineage")
+
+
+@app.command(
+    "lineage",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+    help="Lineage: re-send OpenLineage events to Marquez.",
+)
+def lineage(ctx: typer.Context) -> None:
+    """Hands its arguments to the lineage module's commands, imported only here: importing any module's package
+    loads its `Module` declaration and with it the web stack (~1 s), which no other command should pay."""
+    from mlplatform.modules.lineage.cli import lineage_cli
+
+    lineage_cli(ctx.args, prog_name=f"{ctx.find_root().info_name} lineage")
+
 
 admin = typer.Typer(help="Administration: signing keys and other platform-wide actions.", no_args_is_help=True)
 app.add_typer(admin, name="admin")
@@ -170,7 +183,7 @@ def rotate_signing_key() -> None:
     """Make a new token signing key active; tokens signed by the old key stay valid until they expire.
 
     Replicas sign with the new key within 15 s (and accept it at once when they see a token signed with it)."""
-    from mlplatform.modules.gateway.admin_cli import rotate_signing_key as rotate
+    from mlplatform.modules.gateway.cli import rotate_signing_key as rotate
 
     settings = load_settings()
     try:

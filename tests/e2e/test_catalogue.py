@@ -3,60 +3,22 @@ users and keys made through the API, register, validate, request production, app
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support.served import serve
+
 pytestmark = [pytest.mark.e2e, pytest.mark.embedded]
 ADMIN_KEY = "e2e-catalogue-admin-key-0123456789"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def base_url(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLPLATFORM_")}
-    env["MLPLATFORM_BOOTSTRAP_ADMIN_KEY"] = ADMIN_KEY
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlplatform.cli", "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"serve exited: {process.stderr.read().decode() if process.stderr else ''}")
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        else:
-            pytest.fail("serve did not become ready within 60 s")
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:  # graceful shutdown waits for a running Feast import thread
-            process.kill()
-            process.wait()
+    with serve(tmp_path, {"MLPLATFORM_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY}) as served:
+        yield served.base_url
 
 
 def key_for(admin: httpx.Client, user: str, role: str) -> dict[str, str]:

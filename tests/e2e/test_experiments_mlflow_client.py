@@ -11,13 +11,11 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,9 +23,10 @@ import httpx
 import pytest
 
 from mlplatform.kernel.db import Database
-from mlplatform.modules.catalogue.api import find_model_version
-from tests.integration.experiments.conftest import grant_in
-from tests.support.moto_server import free_port
+from mlplatform.modules.catalogue.api import ModelVersionRef, find_model_version
+from tests.support.factories import grant_in, unique_name
+from tests.support.served import Served, serve
+from tests.support.wait import wait_until_async
 
 pytestmark = pytest.mark.e2e
 
@@ -36,11 +35,11 @@ ADMIN_KEY = f"e2e-admin-{uuid.uuid4().hex}"
 MiB = 1024 * 1024
 
 
-class Served:
-    def __init__(self, base: str, process: subprocess.Popen[bytes], database: Database) -> None:
-        self.base = base
-        self.process = process
-        self.database = database
+@dataclass
+class Platform:
+    served: Served
+    database: Database
+    """The test loop's own pool on the platform's database."""
 
 
 def rss_bytes(pid: int) -> int:
@@ -61,54 +60,24 @@ def in_client_process(fn: Callable[..., T], *args: Any) -> T:
 
 
 @pytest.fixture
-async def served(
+async def platform(
     clean_postgres: str, clean_redis: str, s3_endpoint: str, s3_bucket: str, tmp_path: Path
-) -> AsyncIterator[Served]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLPLATFORM_", "MLFLOW_"))}
-    env.update(
-        MLPLATFORM_DATABASE_URL=clean_postgres,
-        MLPLATFORM_REDIS_URL=clean_redis,
-        MLPLATFORM_STORAGE_URL=f"s3://{s3_bucket}/platform",
-        MLPLATFORM_S3_ENDPOINT_URL=s3_endpoint,
-        MLPLATFORM_S3_REGION="us-east-1",
-        MLPLATFORM_DATA_DIR=str(tmp_path / "data"),
-        MLPLATFORM_BOOTSTRAP_ADMIN_KEY=ADMIN_KEY,
-        MLPLATFORM_LOG_LEVEL="WARNING",
-    )
-    log = (tmp_path / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlplatform.cli", "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
+) -> AsyncIterator[Platform]:
+    env = {
+        "MLPLATFORM_DATABASE_URL": clean_postgres,
+        "MLPLATFORM_REDIS_URL": clean_redis,
+        "MLPLATFORM_STORAGE_URL": f"s3://{s3_bucket}/platform",
+        "MLPLATFORM_S3_ENDPOINT_URL": s3_endpoint,
+        "MLPLATFORM_S3_REGION": "us-east-1",
+        "MLPLATFORM_DATA_DIR": str(tmp_path / "data"),
+        "MLPLATFORM_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
+        "MLPLATFORM_LOG_LEVEL": "WARNING",
+    }
     database = Database(clean_postgres, pool_size=2)
     try:
-        deadline = time.monotonic() + 60
-        async with httpx.AsyncClient() as client:
-            while True:
-                if process.poll() is not None:
-                    pytest.fail(f"serve exited:\n{(tmp_path / 'serve.log').read_text()[-3000:]}")
-                try:
-                    if (await client.get(f"{base}/health/live", timeout=1)).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail("serve did not start within 60 s")
-                await asyncio.sleep(0.1)
-        yield Served(base, process, database)
+        with serve(tmp_path, env, timeout=60, log=tmp_path / "serve.log", ready_path="/health/live") as served:
+            yield Platform(served, database)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:  # graceful shutdown waits for a running Feast import thread
-            process.kill()
-            process.wait()
-        log.close()
         await database.dispose()
 
 
@@ -189,7 +158,7 @@ def with_basic_auth(base: str, project: str, key: str) -> list[str]:
     import mlflow
     from mlflow import MlflowClient
 
-    # The three variables of the README: tracking URI, a credential, and the experiment (created if missing).
+    # The three variables of docs/experiments.md: tracking URI, a credential, and the experiment (created if missing).
     with mlflow_env(
         base,
         MLFLOW_TRACKING_USERNAME="anyone",
@@ -223,13 +192,19 @@ def viewer_and_anonymous(base: str, run_id: str, viewer_key: str) -> tuple[str, 
     return status, denied, anonymous
 
 
-async def test_stock_mlflow_client_end_to_end(served: Served, tmp_path: Path) -> None:
-    project = f"e2e{uuid.uuid4().hex[:8]}"
-    contributor = (await grant_in(served.database, project=project, role="contributor"))["Authorization"][7:]
-    viewer = (await grant_in(served.database, project=project, role="viewer"))["Authorization"][7:]
+async def test_stock_mlflow_client_end_to_end(platform: Platform, tmp_path: Path) -> None:
+    project = unique_name("e2e", 8)
+    contributor = (await grant_in(platform.database, project=project, role="contributor"))["Authorization"][7:]
+    viewer = (await grant_in(platform.database, project=project, role="viewer"))["Authorization"][7:]
 
     result = await asyncio.to_thread(
-        in_client_process, train_and_track, served.base, served.process.pid, project, contributor, tmp_path
+        in_client_process,
+        train_and_track,
+        platform.served.base_url,
+        platform.served.process.pid,
+        project,
+        contributor,
+        tmp_path,
     )
     assert result["status"] == "FINISHED"
     assert result["history"] == [(s, 1.0 / (s + 1)) for s in range(5)]
@@ -240,28 +215,28 @@ async def test_stock_mlflow_client_end_to_end(served: Served, tmp_path: Path) ->
     print(f"server RSS growth during a 64 MiB artifact upload: {result['rss_growth'] / MiB:.1f} MiB")
     assert result["rss_growth"] < 32 * MiB, result["rss_growth"]
 
-    names = await asyncio.to_thread(in_client_process, with_basic_auth, served.base, project, contributor)
+    names = await asyncio.to_thread(in_client_process, with_basic_auth, platform.served.base_url, project, contributor)
     assert sorted(names) == [f"{project}/from-env", f"{project}/iris"]
 
     status, denied, anonymous = await asyncio.to_thread(
-        in_client_process, viewer_and_anonymous, served.base, result["run_id"], viewer
+        in_client_process, viewer_and_anonymous, platform.served.base_url, result["run_id"], viewer
     )
     assert status == "FINISHED"
     assert denied == "PERMISSION_DENIED"
     assert "401" in anonymous
 
     # The catalogue learned about the registered version by itself (outbox → catalogue subscriber).
-    for _ in range(100):
-        async with served.database.sessionmaker() as session:
-            ref = await find_model_version(session, project=project, model_name="iris", version=1)
-        if ref is not None:
-            break
-        await asyncio.sleep(0.1)
-    assert ref is not None, "the catalogue never registered iris v1"
+    async def registered() -> ModelVersionRef | None:
+        async with platform.database.sessionmaker() as session:
+            return await find_model_version(session, project=project, model_name="iris", version=1)
+
+    ref = await wait_until_async(registered, timeout=20, interval=0.1, message="the catalogue registering iris v1")
     assert ref.source_run_id == result["run_id"]
     assert ref.model_uri == f"models:/{project}.iris/1"
 
-    async with httpx.AsyncClient(base_url=served.base, headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as admin:
+    async with httpx.AsyncClient(
+        base_url=platform.served.base_url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+    ) as admin:
         audit = (await admin.get("/api/v1/audit-events", params={"limit": 500})).json()["items"]
         typed = await admin.get(f"/api/v1/projects/{project}/experiments/{result['experiment_id']}/runs")
     written = [e for e in audit if e["method"] != "GET" and e["outcome"] == "success"]

@@ -13,16 +13,17 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pandas as pd
 import pytest
 
 from tests.support.served import serve
+from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.e2e]
 ADMIN_KEY = "e2e-features-admin-key-0123456789abcdef"
@@ -70,15 +71,11 @@ def worker(stack_env: dict[str, str], tmp_path: Path) -> Iterator[None]:
 
 
 def wait(base: str, headers: dict[str, str], job: dict[str, object]) -> dict[str, object]:
-    import time
-
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    def finished() -> dict[str, object] | None:
         current = httpx.get(f"{base}/api/v1/jobs/{job['id']}", headers=headers, timeout=60).json()
-        if current["status"] in {"succeeded", "failed", "cancelled"}:
-            return dict(current)
-        time.sleep(0.3)
-    raise AssertionError(f"job {job['id']} did not finish")
+        return dict(current) if current["status"] in {"succeeded", "failed", "cancelled"} else None
+
+    return wait_until(finished, timeout=120, interval=0.3, message=f"job {job['id']} finishing")
 
 
 def test_feast_sdk_reads_online_features_through_the_platform(
@@ -189,15 +186,19 @@ def test_feast_sdk_reads_online_features_through_the_platform(
             with pytest.raises(FeastPermissionError, match="read-only"):
                 store.apply([Entity(name="intruder", join_keys=["intruder_id"])])
             # Definitions reach the serving process's metadata cache through Redis pub/sub: allow it a moment.
-            deadline = time.monotonic() + 15
-            while True:
+            rows: dict[str, Any] = {}
+
+            def served_expected_rows() -> bool:
+                nonlocal rows
                 rows = store.get_online_features(
                     features=["driver_stats:trips", "driver_stats:rating"],
                     entity_rows=[{"driver_id": 1}, {"driver_id": 2}],
                 ).to_dict()
-                if rows == expected or time.monotonic() > deadline:
-                    break
-                time.sleep(0.5)
+                return rows == expected
+
+            wait_until(
+                served_expected_rows, timeout=15, interval=0.5, message=lambda: f"online rows {rows} == {expected}"
+            )
             # Someone else's credential on the same configuration: the project is not there for them.
             outsider = http.post(f"{base}/api/v1/service-accounts", json={"name": "stranger"}, headers=admin)
             assert outsider.status_code == 201
@@ -208,7 +209,6 @@ def test_feast_sdk_reads_online_features_through_the_platform(
                 FeatureStore(repo_path=str(repo)).list_feature_views()
         finally:
             del os.environ["MLPLATFORM_TOKEN"]
-        assert rows == expected
         names = [v["name"] for v in http.get(f"{api}/feature-views", headers=admin).json()["items"]]
         assert names == ["driver_stats"]
         assert http.get(f"{api}/entities/intruder", headers=admin).status_code == 404

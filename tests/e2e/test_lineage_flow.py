@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,9 @@ import pytest
 
 from tests.integration.lineage.capture import CaptureServer, capture_server
 from tests.integration.lineage.schema import validate_run_event
-from tests.support.moto_server import free_port
+from tests.support.factories import unique_name
+from tests.support.served import serve
+from tests.support.wait import wait_until_async
 
 pytestmark = pytest.mark.e2e
 
@@ -35,60 +35,28 @@ ADMIN_KEY = f"e2e-lineage-{uuid.uuid4().hex}"
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
-class Served:
-    def __init__(self, base: str, data_dir: Path, marquez: CaptureServer) -> None:
-        self.base = base
-        self.data_dir = data_dir
-        self.marquez = marquez
+@dataclass
+class Platform:
+    base: str
+    data_dir: Path
+    marquez: CaptureServer
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    port = free_port()
+def served(tmp_path: Path) -> Iterator[Platform]:
     data_dir = tmp_path / "data"
     with capture_server() as marquez:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("MLPLATFORM_", "MLFLOW_"))}
-        env.update(
-            MLPLATFORM_DATA_DIR=str(data_dir),
-            MLPLATFORM_BOOTSTRAP_ADMIN_KEY=ADMIN_KEY,
-            MLPLATFORM_OPENLINEAGE_URL=marquez.url,
-            MLPLATFORM_LOG_LEVEL="WARNING",
-        )
-        log_path = tmp_path / "serve.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "mlplatform.cli", "serve", "--port", str(port)],
-                cwd=tmp_path,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-            base = f"http://127.0.0.1:{port}"
-            try:
-                deadline = time.monotonic() + 90
-                while True:
-                    if process.poll() is not None:
-                        pytest.fail(f"serve exited:\n{log_path.read_text()[-3000:]}")
-                    try:
-                        if httpx.get(f"{base}/health/live", timeout=1).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    if time.monotonic() > deadline:
-                        pytest.fail("serve did not start within 90 s")
-                    time.sleep(0.2)
-                yield Served(base, data_dir, marquez)
-            finally:
-                process.terminate()
-                try:
-                    process.wait(timeout=60)
-                except subprocess.TimeoutExpired:  # graceful shutdown waits for a running Feast import thread
-                    process.kill()
-                    process.wait()
+        env = {
+            "MLPLATFORM_DATA_DIR": str(data_dir),
+            "MLPLATFORM_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
+            "MLPLATFORM_OPENLINEAGE_URL": marquez.url,
+            "MLPLATFORM_LOG_LEVEL": "WARNING",
+        }
+        with serve(tmp_path, env, log=tmp_path / "serve.log", ready_path="/health/live") as served:
+            yield Platform(served.base_url, data_dir, marquez)
 
 
-def write_raw_data(served: Served, project: str) -> str:
+def write_raw_data(served: Platform, project: str) -> str:
     import pandas as pd
 
     key = "raw/cards.parquet"
@@ -112,13 +80,13 @@ async def call(client: httpx.AsyncClient, method: str, path: str, expect: int, *
 
 
 async def finished_job(client: httpx.AsyncClient, job: dict[str, Any]) -> dict[str, Any]:
-    for _ in range(600):
+    async def finished() -> dict[str, Any] | None:
         current: dict[str, Any] = await call(client, "GET", f"/api/v1/jobs/{job['id']}", 200)
-        if current["status"] in {"succeeded", "failed", "cancelled"}:
-            assert current["status"] == "succeeded", current
-            return current
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"job {job['id']} did not finish")
+        return current if current["status"] in {"succeeded", "failed", "cancelled"} else None
+
+    current = await wait_until_async(finished, timeout=120, interval=0.2, message=f"job {job['id']} finishing")
+    assert current["status"] == "succeeded", current
+    return current
 
 
 def train_and_register(base: str, project: str, dataset_id: str, dataset_uri: str) -> str:
@@ -160,18 +128,23 @@ def train_and_register(base: str, project: str, dataset_id: str, dataset_uri: st
 async def lineage(client: httpx.AsyncClient, node: str, direction: str, until: set[str]) -> dict[str, Any]:
     """Poll until the outbox has delivered everything `until` needs (delivery is asynchronous)."""
     body: dict[str, Any] = {}
-    for _ in range(300):
+
+    async def reached() -> bool:
+        nonlocal body
         response = await client.get("/api/v1/lineage", params={"node": node, "direction": direction, "depth": 10})
-        if response.status_code == 200:
-            body = response.json()
-            if until <= {n["type"] for n in body["nodes"]}:
-                return body
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"lineage of {node} never reached {until}: {body}")
+        if response.status_code != 200:
+            return False
+        body = response.json()
+        return until <= {n["type"] for n in body["nodes"]}
+
+    await wait_until_async(
+        reached, timeout=60, interval=0.2, message=lambda: f"lineage of {node} reaching {until}: {body}"
+    )
+    return body
 
 
-async def test_data_flow_lineage_both_ways(served: Served) -> None:
-    project = f"flow{uuid.uuid4().hex[:6]}"
+async def test_data_flow_lineage_both_ways(served: Platform) -> None:
+    project = unique_name("flow", 6)
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
     async with httpx.AsyncClient(base_url=served.base, headers=headers, timeout=120) as client:
         await call(client, "POST", "/api/v1/projects", 201, json={"name": project})
@@ -221,12 +194,11 @@ async def test_data_flow_lineage_both_ways(served: Served) -> None:
         run_id = await asyncio.to_thread(train_and_register, served.base, project, dataset_id, result["uri"])
 
         catalogue = f"/api/v1/projects/{project}"
-        for _ in range(300):
-            response = await client.get(f"{catalogue}/models/scorer/versions/1")
-            if response.status_code == 200:
-                break
-            await asyncio.sleep(0.2)
-        assert response.status_code == 200, "the catalogue never registered scorer v1"
+
+        async def registered() -> bool:
+            return (await client.get(f"{catalogue}/models/scorer/versions/1")).status_code == 200
+
+        await wait_until_async(registered, timeout=60, interval=0.2, message="the catalogue registering scorer v1")
         await call(
             client,
             "POST",
@@ -282,20 +254,24 @@ async def test_data_flow_lineage_both_ways(served: Served) -> None:
             "validate.scorer",
             "deploy.",
         }
-        for _ in range(300):
+        logged: list[dict[str, Any]] = []
+
+        async def all_emitted() -> bool:
+            nonlocal logged
             logged = (
                 await call(client, "GET", "/api/v1/lineage/events", 200, params={"project": project, "limit": 100})
             )["items"]
             names = {item["job_name"] for item in logged}
-            if all(any(n.startswith(w) for n in names) for w in wanted) and all(
+            return all(any(n.startswith(w) for n in names) for w in wanted) and all(
                 item["status"] == "emitted" for item in logged
-            ):
-                break
-            await asyncio.sleep(0.2)
-        else:
-            raise AssertionError(
-                f"OpenLineage events not all emitted: {[(i['job_name'], i['status']) for i in logged]}"
             )
+
+        await wait_until_async(
+            all_emitted,
+            timeout=60,
+            interval=0.2,
+            message=lambda: f"OpenLineage events all emitted: {[(i['job_name'], i['status']) for i in logged]}",
+        )
 
     sent = [e for e in served.marquez.events if e["job"]["namespace"] == f"mlplatform/{project}"]
     assert len(sent) == len(logged)

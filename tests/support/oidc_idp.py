@@ -12,7 +12,7 @@ from typing import Any
 from joserfc import jws
 from joserfc.jwk import ECKey, RSAKey
 
-from mlplatform.modules.gateway.jwt_tokens import SingleAlgorithmRegistry
+from mlplatform.modules.gateway.credentials.jwt_tokens import SingleAlgorithmRegistry
 
 AUD = "mlplatform"
 

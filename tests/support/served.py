@@ -1,9 +1,9 @@
-"""`mlplatform serve` as a real process on a free loopback port (end-to-end tests)."""
+"""`mlplatform serve` as a real process on a free loopback port (end-to-end tests): the one way every
+e2e test starts a server."""
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,11 +14,8 @@ from pathlib import Path
 
 import httpx
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.moto_server import free_port
+from tests.support.wait import wait_until
 
 
 @dataclass
@@ -31,44 +28,52 @@ class Served:
 
 @contextmanager
 def serve(
-    workdir: Path, env: dict[str, str] | None = None, timeout: float = 90, log: Path | None = None
+    workdir: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 90,
+    log: Path | None = None,
+    ready_path: str = "/health/ready",
 ) -> Iterator[Served]:
-    """Run `mlplatform serve` in `workdir` with only `env` as MLPLATFORM_* settings; yield once ready.
-    With `log`, the server's output goes to that file (else its stderr is kept for a start-up failure)."""
+    """Run `mlplatform serve` in `workdir` with only `env` as MLPLATFORM_*/MLFLOW_* settings; yield once
+    `ready_path` answers 200 (`/health/live` for a test that needs the process up, not every component).
+    With `log`, the server's output goes to that file (else its stderr is kept for a start-up failure).
+    On exit the server gets SIGTERM and up to 60 s to stop: a graceful shutdown waits for a Feast import
+    thread that is still running."""
     port = free_port()
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith("MLPLATFORM_")}
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("MLPLATFORM_", "MLFLOW_"))}
     started = time.monotonic()
     output = log.open("wb") if log is not None else None
     process = subprocess.Popen(
         [sys.executable, "-m", "mlplatform.cli", "serve", "--port", str(port)],
         cwd=workdir,
         env={**base_env, "MLPLATFORM_FEAST_REGISTRY__PORT": "0", **(env or {})},  # a free port, not 6570
+        stdin=subprocess.DEVNULL,
         stdout=output or subprocess.DEVNULL,
         stderr=subprocess.STDOUT if output else subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            if log is not None:
+                failure = log.read_text(errors="replace")[-3000:]
+            else:
+                failure = process.stderr.read().decode() if process.stderr else ""
+            raise RuntimeError(f"serve exited: {failure}")
+        try:
+            return httpx.get(f"{base}{ready_path}", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
     try:
-        while True:
-            if process.poll() is not None:
-                if log is not None:
-                    failure = log.read_text(errors="replace")
-                else:
-                    failure = process.stderr.read().decode() if process.stderr else ""
-                raise RuntimeError(f"serve exited: {failure}")
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() - started > timeout:
-                raise RuntimeError(f"serve did not become ready within {timeout} s")
-            time.sleep(0.05)
+        wait_until(ready, timeout=timeout, message=f"serve answering {ready_path}")
         yield Served(base, time.monotonic() - started, workdir, process)
     finally:
         process.terminate()
         try:
-            process.wait(timeout=20)
+            process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
         if output is not None:
             output.close()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-import msgspec
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -230,27 +229,8 @@ def _validation_errors(exc: ValidationException) -> list[dict[str, Any]]:
     return errors
 
 
-_BODY_LOCATION = re.compile(r" - at `\$\.data(?:[.\[]([^`]*))?`$")
-
-
-def _misfiled_body_error(exc: HTTPException) -> dict[str, Any] | None:
-    """The body error Litestar reports as a 500: its signature model files a body field's validation error
-    under the field's bare name and, when that name is also a dependency's (`features`), takes it for a
-    failed dependency. The cause still says where it failed: `$.data...` is the body, the client's."""
-    cause = exc.__cause__
-    if exc.status_code != 500 or not isinstance(cause, msgspec.ValidationError):
-        return None
-    match = _BODY_LOCATION.search(str(cause))
-    if match is None:
-        return None
-    return {"key": match.group(1) or "data", "message": str(cause).split(" - ", 1)[0], "source": "body"}
-
-
 def _http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
     status = exc.status_code
-    if (body_error := _misfiled_body_error(exc)) is not None:
-        detail = f"Validation failed for {request.method} {request.url.path}"
-        return problem_response(request, status=422, detail=detail, errors=[body_error])
     if status >= 500:
         log.error("server_error", status=status, path=request.url.path, detail=exc.detail, exc_info=exc)
         return problem_response(request, status=status, detail=SERVER_ERROR_DETAIL, headers=exc.headers)

@@ -11,7 +11,6 @@ same state; the partial unique index lets exactly one commit, the other 49 get 4
 from __future__ import annotations
 
 import asyncio
-import time
 
 import asyncpg
 import pytest
@@ -21,24 +20,12 @@ from mlplatform.kernel.db import Database
 from mlplatform.kernel.errors import Conflict
 from mlplatform.modules.catalogue import schemas
 from mlplatform.modules.catalogue.models import CatalogueModelVersion, CatalogueStageTransition
-from mlplatform.modules.catalogue.services.models import NewVersion
 from tests.integration.catalogue.conftest import acting, events_of
+from tests.support.factories import catalogue_model
+from tests.support.wait import wait_until_async
 
 P = "race"
 CONTENDERS = 50
-
-
-async def staged_versions(database: Database, count: int) -> None:
-    async with acting(database) as svc:
-        await svc.models.create_model(P, schemas.ModelCreate(name="m"))
-        for i in range(count):
-            await svc.models.create_version(P, "m", NewVersion(model_uri=f"s3://b/m/{i}"))
-    for number in range(1, count + 1):
-        for stage in ("validated", "staging"):
-            async with acting(database) as svc:
-                await svc.lifecycle.request_transition(
-                    P, "m", number, schemas.TransitionCreate(to_stage=stage), if_match=None
-                )
 
 
 async def promote(database: Database, number: int) -> str:
@@ -74,11 +61,12 @@ async def race(database: Database, url: str, contenders: list[int]) -> list[str]
         await transaction.start()
         await gate.execute(f"LOCK TABLE {CatalogueStageTransition.__tablename__} IN EXCLUSIVE MODE")
         tasks = [asyncio.create_task(promote(database, n)) for n in contenders]
-        deadline = time.monotonic() + 60
-        while await waiting_backends(dsn, database_name) < len(contenders):
-            assert time.monotonic() < deadline, "the promotions never all reached the gate"
+
+        async def all_at_the_gate() -> bool:
             assert not any(t.done() for t in tasks), [t.result() for t in tasks if t.done()]
-            await asyncio.sleep(0.05)
+            return await waiting_backends(dsn, database_name) >= len(contenders)
+
+        await wait_until_async(all_at_the_gate, timeout=60, message="the promotions all reaching the gate")
         await transaction.rollback()
     finally:
         await gate.close()
@@ -90,7 +78,7 @@ async def race(database: Database, url: str, contenders: list[int]) -> list[str]
 async def test_fifty_concurrent_promotions_one_winner(database_url: str, with_current_production: bool) -> None:
     database = Database(database_url, pool_size=CONTENDERS + 5)
     try:
-        await staged_versions(database, CONTENDERS + 1)
+        await catalogue_model(database, P, "m", versions=CONTENDERS + 1, stage="staging")
         if with_current_production:
             assert await promote(database, CONTENDERS + 1) == "200"
         results = await race(database, database_url, list(range(1, CONTENDERS + 1)))
@@ -121,7 +109,7 @@ async def test_concurrent_promotions_without_a_gate_never_break_the_invariant(da
     """Free-running: some may win one after another (each archiving the previous one), none errors."""
     database = Database(database_url, pool_size=20)
     try:
-        await staged_versions(database, 20)
+        await catalogue_model(database, P, "m", versions=20, stage="staging")
         results = await asyncio.gather(*(promote(database, n) for n in range(1, 21)))
         assert set(results) <= {"200", "409"}
         assert "200" in results

@@ -11,19 +11,12 @@ import pytest
 from mlplatform.kernel.db import Database
 from mlplatform.kernel.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from mlplatform.modules.catalogue import schemas
-from mlplatform.modules.catalogue.services.deployments import DeploymentFilters
-from mlplatform.modules.catalogue.services.models import NewVersion
+from mlplatform.modules.catalogue.repositories import DeploymentFilters
 from tests.integration.catalogue.conftest import acting, event_types, events_of
+from tests.support.factories import catalogue_model
 
 P = "ads"
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-
-
-async def setup(database: Database, versions: int = 2) -> None:
-    async with acting(database) as svc:
-        await svc.models.create_model(P, schemas.ModelCreate(name="ctr"))
-        for i in range(versions):
-            await svc.models.create_version(P, "ctr", NewVersion(model_uri=f"s3://b/ctr/{i + 1}"))
 
 
 async def deploy(database: Database, version: int, **fields: object) -> schemas.Deployment:
@@ -41,7 +34,7 @@ async def live(database: Database, environment: str = "prod") -> list[tuple[int,
 
 
 async def test_one_live_deployment_per_environment_unless_split(database: Database) -> None:
-    await setup(database)
+    await catalogue_model(database, P, "ctr", versions=2)
     first = await deploy(database, 1)
     assert (first.status, first.traffic_share, first.health) == ("active", 100, "ok")
     with pytest.raises(Conflict, match="100% of the traffic") as error:
@@ -62,7 +55,7 @@ async def test_one_live_deployment_per_environment_unless_split(database: Databa
 
 
 async def test_replace_retires_the_current_ones_in_the_same_transaction(database: Database) -> None:
-    await setup(database)
+    await catalogue_model(database, P, "ctr", versions=2)
     first = await deploy(database, 1)
     second = await deploy(database, 2, replace=True)
     assert await live(database) == [(2, 100)]
@@ -76,7 +69,7 @@ async def test_replace_retires_the_current_ones_in_the_same_transaction(database
 
 
 async def test_archiving_a_version_retires_its_deployments(database: Database) -> None:
-    await setup(database)
+    await catalogue_model(database, P, "ctr", versions=2)
     prod = await deploy(database, 1)
     await deploy(database, 1, environment="staging")
     async with acting(database) as svc:
@@ -101,7 +94,7 @@ async def test_archiving_a_version_retires_its_deployments(database: Database) -
 
 
 async def test_promotion_retires_the_replaced_production_versions_deployments(database: Database) -> None:
-    await setup(database)
+    await catalogue_model(database, P, "ctr", versions=2)
     old = await deploy(database, 1, traffic_share=50)
     new = await deploy(database, 2, traffic_share=50)
     async with acting(database) as svc:
@@ -119,7 +112,7 @@ async def test_promotion_retires_the_replaced_production_versions_deployments(da
 
 
 async def test_update_with_if_match_and_traffic_rules(database: Database) -> None:
-    await setup(database)
+    await catalogue_model(database, P, "ctr", versions=2)
     d = await deploy(database, 1, traffic_share=60)
     async with acting(database) as svc:
         failed = await svc.deployments.update(P, d.id, schemas.DeploymentUpdate(status="failed"), if_match=d.etag)
@@ -150,7 +143,7 @@ async def test_update_with_if_match_and_traffic_rules(database: Database) -> Non
 async def test_bad_deployment_input_changes_nothing(
     database: Database, fields: dict[str, object], error: type[Exception]
 ) -> None:
-    await setup(database)
+    await catalogue_model(database, P, "ctr", versions=2)
     body = {"model": "ctr", "version": 1, "environment": "prod", **fields}
     with pytest.raises(error):
         async with acting(database) as svc:
@@ -175,7 +168,7 @@ async def record(database: Database, deployment_id: uuid.UUID, *values: tuple[in
 
 
 async def test_threshold_rules_open_extend_and_resolve_alerts(database: Database) -> None:
-    await setup(database)
+    await catalogue_model(database, P, "ctr", versions=2)
     rule = schemas.MonitoringRuleCreate(name="slow", metric="latency_p99_ms", operator="gt", threshold=250)
     d = await deploy(database, 1, rules=[rule])
     assert [r.name for r in d.rules or []] == ["slow"]
@@ -214,7 +207,7 @@ async def test_threshold_rules_open_extend_and_resolve_alerts(database: Database
 
 
 async def test_alert_can_open_and_resolve_and_reopen_within_one_batch(database: Database) -> None:
-    await setup(database)
+    await catalogue_model(database, P, "ctr", versions=2)
     d = await deploy(database, 1)
     async with acting(database) as svc:
         await svc.monitoring.add_rule(
@@ -226,7 +219,7 @@ async def test_alert_can_open_and_resolve_and_reopen_within_one_batch(database: 
 
 
 async def test_monitoring_rule_management_and_bad_records(database: Database) -> None:
-    await setup(database)
+    await catalogue_model(database, P, "ctr", versions=2)
     d = await deploy(database, 1)
     rule = schemas.MonitoringRuleCreate(name="drift", metric="psi", operator="ge", threshold=0.2, severity="critical")
     async with acting(database) as svc:

@@ -1,4 +1,4 @@
-"""The catalogue over HTTP with real credentials: the README walkthrough, problem+json for bad input
+"""The catalogue over HTTP with real credentials: the walkthrough of docs/catalogue.md, problem+json for bad input
 (and nothing changes), ETag/If-Match, role checks and concurrent stage changes."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.support.auth import grant
+from tests.support.factories import grant
 from tests.support.problems import problem
 
 Client = AsyncTestClient[Litestar]

@@ -13,17 +13,10 @@ from mlplatform.kernel.errors import Conflict, Forbidden, Invalid, NotFound, Pre
 from mlplatform.modules.catalogue import schemas
 from mlplatform.modules.catalogue.models import CatalogueApproval, CatalogueModelVersion
 from mlplatform.modules.catalogue.rules import ALLOWED_MOVES
-from mlplatform.modules.catalogue.services.models import NewVersion
 from tests.integration.catalogue.conftest import acting, event_types, events_of
+from tests.support.factories import catalogue_model
 
 P = "fraud"
-
-
-async def setup_model(database: Database, versions: int = 1, **fields: object) -> None:
-    async with acting(database) as svc:
-        await svc.models.create_model(P, msgspec.convert({"name": "scorer", **fields}, schemas.ModelCreate))
-        for i in range(versions):
-            await svc.models.create_version(P, "scorer", NewVersion(model_uri=f"s3://b/scorer/{i + 1}"))
 
 
 async def move(
@@ -51,7 +44,7 @@ async def promote_to_staging(database: Database, number: int) -> None:
 
 
 async def test_happy_path_with_history(database: Database) -> None:
-    await setup_model(database)
+    await catalogue_model(database, P, "scorer", versions=1)
     for stage in ("validated", "staging", "production", "archived"):
         outcome = await move(database, 1, stage)
         assert outcome.status == "applied"
@@ -73,7 +66,7 @@ async def test_happy_path_with_history(database: Database) -> None:
 
 @pytest.mark.parametrize(("current", "target"), [("registered", "production"), ("registered", "staging")])
 async def test_illegal_move_is_409_listing_allowed_moves(database: Database, current: str, target: str) -> None:
-    await setup_model(database)
+    await catalogue_model(database, P, "scorer", versions=1)
     with pytest.raises(Conflict) as error:
         await move(database, 1, target)
     assert error.value.extra["allowed_moves"] == list(ALLOWED_MOVES[current])
@@ -83,7 +76,7 @@ async def test_illegal_move_is_409_listing_allowed_moves(database: Database, cur
 
 
 async def test_rejected_is_final_and_unknown_stage_is_invalid(database: Database) -> None:
-    await setup_model(database)
+    await catalogue_model(database, P, "scorer", versions=1)
     await move(database, 1, "rejected")
     with pytest.raises(Conflict, match="none") as error:
         await move(database, 1, "staging")
@@ -99,7 +92,7 @@ async def test_rejected_is_final_and_unknown_stage_is_invalid(database: Database
 
 
 async def test_promotion_archives_previous_production_atomically(database: Database) -> None:
-    await setup_model(database, versions=3)
+    await catalogue_model(database, P, "scorer", versions=3)
     for number in (1, 2):
         await promote_to_staging(database, number)
     await move(database, 1, "production")
@@ -118,7 +111,7 @@ async def test_promotion_archives_previous_production_atomically(database: Datab
 
 
 async def test_failed_promotion_leaves_previous_production_in_place(database: Database) -> None:
-    await setup_model(database, versions=2, required_validations=["bias"])
+    await catalogue_model(database, P, "scorer", versions=2, required_validations=["bias"])
     async with acting(database) as svc:
         for number in (1, 2):
             await svc.lifecycle.record_validation(
@@ -136,7 +129,7 @@ async def test_failed_promotion_leaves_previous_production_in_place(database: Da
 
 async def test_database_allows_only_one_production_version(database: Database) -> None:
     """The partial unique index itself refuses a second production row, whatever the code does."""
-    await setup_model(database, versions=2)
+    await catalogue_model(database, P, "scorer", versions=2)
     await promote_to_staging(database, 1)
     await move(database, 1, "production")
     with pytest.raises(IntegrityError, match=r"(?i)unique"):
@@ -148,7 +141,7 @@ async def test_database_allows_only_one_production_version(database: Database) -
 
 
 async def test_required_validations_gate_validated_and_production(database: Database) -> None:
-    await setup_model(database, required_validations=["accuracy", "bias"])
+    await catalogue_model(database, P, "scorer", versions=1, required_validations=["accuracy", "bias"])
     with pytest.raises(Conflict) as error:
         await move(database, 1, "validated")
     assert error.value.extra["missing_validations"] == ["accuracy", "bias"]
@@ -177,7 +170,7 @@ async def test_required_validations_gate_validated_and_production(database: Data
 
 
 async def test_validation_input_is_checked(database: Database) -> None:
-    await setup_model(database)
+    await catalogue_model(database, P, "scorer", versions=1)
     async with acting(database) as svc:
         with pytest.raises(Invalid, match="report_uri"):
             await svc.lifecycle.record_validation(
@@ -188,7 +181,7 @@ async def test_validation_input_is_checked(database: Database) -> None:
 
 
 async def test_transition_with_stale_if_match_is_412(database: Database) -> None:
-    await setup_model(database)
+    await catalogue_model(database, P, "scorer", versions=1)
     async with acting(database) as svc:
         etag = (await svc.models.get_version(P, "scorer", 1)).etag
     fresh = await move(database, 1, "validated", if_match=etag)
@@ -209,7 +202,7 @@ async def approve(database: Database, actor: str, decision: str = "approve") -> 
 
 
 async def test_approval_policy_two_maintainers_other_than_requester(database: Database) -> None:
-    await setup_model(database, approval_policy={"production": 2})
+    await catalogue_model(database, P, "scorer", versions=1, approval_policy={"production": 2})
     await promote_to_staging(database, 1)
     pending = await move(database, 1, "production", actor="user:requester")
     assert pending.status == "pending_approval"
@@ -245,7 +238,7 @@ async def test_approval_policy_two_maintainers_other_than_requester(database: Da
 
 
 async def test_rejection_closes_the_request_and_keeps_the_stage(database: Database) -> None:
-    await setup_model(database, approval_policy={"staging": 1})
+    await catalogue_model(database, P, "scorer", versions=1, approval_policy={"staging": 1})
     await move(database, 1, "validated")
     assert (await move(database, 1, "staging", actor="user:requester")).status == "pending_approval"
     rejected = await approve(database, "user:m1", decision="reject")
@@ -257,7 +250,7 @@ async def test_rejection_closes_the_request_and_keeps_the_stage(database: Databa
 
 
 async def test_requester_can_cancel_and_a_direct_move_supersedes_a_pending_request(database: Database) -> None:
-    await setup_model(database, approval_policy={"production": 1})
+    await catalogue_model(database, P, "scorer", versions=1, approval_policy={"production": 1})
     await promote_to_staging(database, 1)
     pending = await move(database, 1, "production", actor="user:requester")
     assert pending.request is not None
@@ -280,7 +273,9 @@ async def test_requester_can_cancel_and_a_direct_move_supersedes_a_pending_reque
 
 
 async def test_approval_is_refused_when_validations_failed_meanwhile(database: Database) -> None:
-    await setup_model(database, approval_policy={"production": 1}, required_validations=["smoke"])
+    await catalogue_model(
+        database, P, "scorer", versions=1, approval_policy={"production": 1}, required_validations=["smoke"]
+    )
     async with acting(database) as svc:
         await svc.lifecycle.record_validation(P, "scorer", 1, schemas.ValidationCreate(name="smoke", status="passed"))
     await promote_to_staging(database, 1)

@@ -11,17 +11,12 @@ from mlplatform.kernel.db import Database, utcnow
 from mlplatform.kernel.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from mlplatform.modules.catalogue import schemas
 from mlplatform.modules.catalogue.models import CatalogueModel
-from mlplatform.modules.catalogue.repositories import ModelFilters, VersionFilters
-from mlplatform.modules.catalogue.services._sql import flush_or_fail
+from mlplatform.modules.catalogue.repositories import ModelFilters, VersionFilters, flush_or_fail
 from mlplatform.modules.catalogue.services.models import NewVersion
 from tests.integration.catalogue.conftest import acting, event_types
+from tests.support.factories import catalogue_model
 
 P = "vision"
-
-
-async def make_model(database: Database, name: str, **fields: object) -> schemas.Model:
-    async with acting(database) as svc:
-        return await svc.models.create_model(P, schemas.ModelCreate(name=name, **fields))  # type: ignore[arg-type]
 
 
 async def make_version(database: Database, model: str, **fields: object) -> schemas.ModelVersion:
@@ -31,8 +26,8 @@ async def make_version(database: Database, model: str, **fields: object) -> sche
 
 
 async def test_create_and_get_model(database: Database) -> None:
-    created = await make_model(
-        database, "resnet", description="image classifier", task_type="classification", tags={"team": "cv"}
+    created = await catalogue_model(
+        database, P, "resnet", description="image classifier", task_type="classification", tags={"team": "cv"}
     )
     assert created.owner == "user:alice"
     assert created.latest_version == 0
@@ -44,9 +39,9 @@ async def test_create_and_get_model(database: Database) -> None:
 
 
 async def test_duplicate_name_is_409_and_changes_nothing(database: Database) -> None:
-    first = await make_model(database, "dup", description="first")
+    first = await catalogue_model(database, P, "dup", description="first")
     with pytest.raises(Conflict, match="already exists"):
-        await make_model(database, "dup", description="second")
+        await catalogue_model(database, P, "dup", description="second")
     async with acting(database) as svc:
         assert (await svc.models.get_model(P, "dup")).description == "first"
     assert await event_types(database) == ["catalogue.ModelCreated"]
@@ -71,7 +66,7 @@ async def test_invalid_model_input_is_rejected_and_nothing_is_stored(
     database: Database, fields: dict[str, object], message: str
 ) -> None:
     with pytest.raises(Invalid, match=message):
-        await make_model(database, **fields)  # type: ignore[arg-type]
+        await catalogue_model(database, P, **fields)  # type: ignore[arg-type]
     async with acting(database) as svc:
         page = await svc.models.search_models(P, ModelFilters(), sort=None, cursor=None, limit=None)
     assert page.items == []
@@ -79,7 +74,7 @@ async def test_invalid_model_input_is_rejected_and_nothing_is_stored(
 
 
 async def test_update_with_if_match(database: Database) -> None:
-    created = await make_model(database, "m", description="v1", tags={"a": "1"})
+    created = await catalogue_model(database, P, "m", description="v1", tags={"a": "1"})
     async with acting(database) as svc:
         updated = await svc.models.update_model(
             P, "m", schemas.ModelUpdate(description="v2", tags={"a": "2"}), if_match=created.etag
@@ -112,7 +107,7 @@ async def test_missing_model_is_404(database: Database) -> None:
 
 
 async def test_versions_are_numbered_and_carry_their_source(database: Database) -> None:
-    await make_model(database, "m")
+    await catalogue_model(database, P, "m")
     v1 = await make_version(
         database,
         "m",
@@ -161,7 +156,7 @@ async def test_versions_are_numbered_and_carry_their_source(database: Database) 
 async def test_invalid_version_input_changes_nothing(
     database: Database, fields: dict[str, object], message: str
 ) -> None:
-    await make_model(database, "m")
+    await catalogue_model(database, P, "m")
     with pytest.raises(Invalid, match=message):
         await make_version(database, "m", **fields)
     async with acting(database) as svc:
@@ -170,14 +165,14 @@ async def test_invalid_version_input_changes_nothing(
 
 
 async def test_same_mlflow_version_twice_is_409(database: Database) -> None:
-    await make_model(database, "m")
+    await catalogue_model(database, P, "m")
     await make_version(database, "m", source_run_id="r1", mlflow_version="3")
     with pytest.raises(Conflict, match="already version 1"):
         await make_version(database, "m", source_run_id="r1", mlflow_version="3")
 
 
 async def test_update_version_with_if_match(database: Database) -> None:
-    await make_model(database, "m")
+    await catalogue_model(database, P, "m")
     v1 = await make_version(database, "m", tags={"a": "1"})
     async with acting(database) as svc:
         updated = await svc.models.update_version(
@@ -200,7 +195,7 @@ async def seed_search(database: Database) -> None:
         ("epsilon", "", "alice", {}),
     ]
     for name, description, owner, tags in specs:
-        await make_model(database, name, description=description, owner=owner, tags=tags, task_type="binary")
+        await catalogue_model(database, P, name, description=description, owner=owner, tags=tags, task_type="binary")
     await make_version(database, "alpha", framework="xgboost", tags={"dataset": "q3"})
     await make_version(database, "beta", framework="sklearn", tags={"dataset": "q3"})
     await make_version(database, "beta", framework="xgboost", tags={"dataset": "q4"})
@@ -247,7 +242,7 @@ async def test_model_search_rejects_bad_parameters(database: Database) -> None:
 @pytest.mark.parametrize("sort", ["name", "-name", "updated_at", "-updated_at", "created_at", "-created_at"])
 async def test_cursor_pages_walk_every_model_once(database: Database, sort: str) -> None:
     for i in range(7):
-        await make_model(database, f"m{i}", tags={"kind": "even" if i % 2 == 0 else "odd"})
+        await catalogue_model(database, P, f"m{i}", tags={"kind": "even" if i % 2 == 0 else "odd"})
     expected = await search(database, sort=sort)
     seen: list[str] = []
     cursor = None
@@ -293,7 +288,7 @@ async def test_search_versions_of_a_model_and_across_the_project(database: Datab
 
 async def test_a_change_committed_between_read_and_write_is_refused_not_overwritten(database: Database) -> None:
     """Updates are compare-and-swap on `revision` (also where SQLite ignores FOR UPDATE)."""
-    created = await make_model(database, "cas", description="original")
+    created = await catalogue_model(database, P, "cas", description="original")
     with pytest.raises(PreconditionFailed):
         async with database.transaction() as first:
             stale = await first.get_one(CatalogueModel, created.id)
@@ -306,7 +301,7 @@ async def test_a_change_committed_between_read_and_write_is_refused_not_overwrit
 
 
 async def test_tag_keys_with_dots_and_slashes_are_searchable(database: Database) -> None:
-    await make_model(database, "dotted", tags={"mlflow.source/type": "NOTEBOOK", "a-b_c": "1"})
-    await make_model(database, "other", tags={"mlflow.source/type": "JOB"})
+    await catalogue_model(database, P, "dotted", tags={"mlflow.source/type": "NOTEBOOK", "a-b_c": "1"})
+    await catalogue_model(database, P, "other", tags={"mlflow.source/type": "JOB"})
     assert await search(database, tags={"mlflow.source/type": "NOTEBOOK", "a-b_c": "1"}) == ["dotted"]
     assert await search(database, tags={"mlflow.source/type": "JOB"}) == ["other"]

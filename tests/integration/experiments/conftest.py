@@ -8,11 +8,9 @@ projects (`grant` creates them), so names never collide.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 import boto3
 import pytest
@@ -21,7 +19,7 @@ from litestar.testing import AsyncTestClient
 
 from mlplatform.kernel.db import Database
 from mlplatform.settings import Settings
-from tests.support.auth import grant
+from tests.support.factories import grant_in, unique_name
 
 Client = AsyncTestClient[Litestar]
 API = "/mlflow/api/2.0/mlflow"
@@ -29,7 +27,7 @@ API = "/mlflow/api/2.0/mlflow"
 
 @pytest.fixture(scope="session")
 def mlflow_bucket(s3_endpoint: str) -> str:
-    bucket = f"mlflow-{uuid.uuid4().hex[:12]}"
+    bucket = unique_name("mlflow-", 12)
     boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
     return bucket
 
@@ -80,16 +78,6 @@ async def test_database(mlflow_settings: Settings) -> AsyncIterator[Database]:
     await database.dispose()
 
 
-async def grant_in(database: Database, **kwargs: Any) -> dict[str, str]:
-    """`tests.support.auth.grant` through the test loop's own database pool."""
-    app_like = SimpleNamespace(state=SimpleNamespace(platform=SimpleNamespace(database=database)))
-    return await grant(cast(Litestar, app_like), **kwargs)
-
-
-def project_name() -> str:
-    return f"p{uuid.uuid4().hex[:10]}"
-
-
 class Members:
     """Credentials for one fresh project: contributor, viewer, and an outsider (member elsewhere)."""
 
@@ -102,12 +90,12 @@ class Members:
 
 @pytest.fixture
 async def members(test_database: Database, mlflow_client: Client) -> Members:
-    project = project_name()
+    project = unique_name("p")
     return Members(
         project,
         contributor=await grant_in(test_database, project=project, role="contributor"),
         viewer=await grant_in(test_database, project=project, role="viewer"),
-        outsider=await grant_in(test_database, project=project_name(), role="admin"),
+        outsider=await grant_in(test_database, project=unique_name("p"), role="admin"),
     )
 
 

@@ -14,9 +14,8 @@ from tests.integration.experiments.conftest import (
     call,
     create_experiment,
     create_run,
-    grant_in,
-    project_name,
 )
+from tests.support.factories import grant_in, unique_name
 
 
 async def _registered_model(client: Client, members: Members, run_id: str) -> None:
@@ -35,7 +34,7 @@ async def test_a_version_cannot_point_at_another_projects_mlflow_objects(
     test_database: Database, mlflow_client: Client, members: Members, mlflow_settings: Settings
 ) -> None:
     # Another project with an experiment, a run and a registered model version.
-    theirs = Members(project_name(), {}, {}, {})
+    theirs = Members(unique_name("p"), {}, {}, {})
     theirs.contributor = await grant_in(test_database, project=theirs.project, role="contributor")
     their_experiment = await create_experiment(mlflow_client, theirs)
     their_run = await create_run(mlflow_client, theirs.contributor, their_experiment)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
@@ -15,7 +14,9 @@ from litestar.testing import AsyncTestClient
 
 from mlplatform.kernel.db import Database
 from mlplatform.settings import Settings
-from tests.integration.experiments.conftest import API, grant_in
+from tests.integration.experiments.conftest import API
+from tests.support.factories import grant_in, own_database
+from tests.support.wait import wait_until_async
 
 pytestmark = pytest.mark.embedded
 
@@ -29,12 +30,11 @@ def embedded(tmp_path: Path) -> Settings:
 async def embedded_mlflow(embedded: Settings) -> AsyncIterator[tuple[AsyncTestClient[Litestar], Database]]:
     from mlplatform.app import create_app
 
-    async with AsyncTestClient(create_app(embedded)) as client:
-        database = Database(embedded.resolved_database_url, pool_size=1)
-        try:
-            yield client, database
-        finally:
-            await database.dispose()
+    async with (
+        AsyncTestClient(create_app(embedded)) as client,
+        own_database(embedded.resolved_database_url) as database,
+    ):
+        yield client, database
 
 
 async def test_tracking_and_artifacts_on_the_embedded_default(
@@ -71,9 +71,9 @@ async def test_the_reconciler_publishes_a_lost_event_on_sqlite(tmp_path: Path) -
 
     from mlplatform.app import create_app
     from mlplatform.modules.experiments.api import RunFinished
-    from mlplatform.modules.experiments.config import mlflow_config
+    from mlplatform.modules.experiments.hosting.config import mlflow_config
+    from mlplatform.modules.experiments.hosting.host import MlflowHost
     from mlplatform.modules.experiments.models import ReconcileMarkRow
-    from mlplatform.modules.experiments.runtime import MlflowRuntime
     from tests.integration.experiments.test_events import events_of
 
     settings = Settings(
@@ -82,9 +82,11 @@ async def test_the_reconciler_publishes_a_lost_event_on_sqlite(tmp_path: Path) -
         log_json=False,
         experiments={"reconcile_interval_seconds": 0.2, "reconcile_settle_seconds": 0},
     )
-    async with AsyncTestClient(create_app(settings)) as client:
-        database = Database(settings.resolved_database_url, pool_size=1)
-        runtime = MlflowRuntime(mlflow_config(settings))
+    async with (
+        AsyncTestClient(create_app(settings)) as client,
+        own_database(settings.resolved_database_url) as database,
+    ):
+        runtime = MlflowHost(mlflow_config(settings))
         await runtime.start()
         try:
             headers = await grant_in(database, project="solo", role="contributor")
@@ -97,23 +99,20 @@ async def test_the_reconciler_publishes_a_lost_event_on_sqlite(tmp_path: Path) -
                 stores.tracking.update_run_info(run.info.run_id, RunStatus.FINISHED, int(time.time() * 1000), None)
                 return str(run.info.run_id)
 
-            for _ in range(200):  # the first round (once MLflow is loaded) sets the watermark
+            async def watermark_set() -> bool:
                 async with database.sessionmaker() as session:
-                    if await session.get(ReconcileMarkRow, "runs") is not None:
-                        break
-                await asyncio.sleep(0.05)
+                    return await session.get(ReconcileMarkRow, "runs") is not None
+
+            # The first round (once MLflow is loaded) sets the watermark.
+            await wait_until_async(watermark_set, timeout=10, message="the reconciler's first round")
             run_id = await runtime.call(finish_behind_the_observers_back)
-            rows: list[Any] = []
-            for _ in range(200):
-                rows = await events_of(database, RunFinished.event_type, run_id)
-                if rows:
-                    break
-                await asyncio.sleep(0.05)
+            rows: list[Any] = await wait_until_async(
+                lambda: events_of(database, RunFinished.event_type, run_id), timeout=10, message="RunFinished"
+            )
             assert len(rows) == 1
             assert rows[0].payload["project"] == "solo"
         finally:
             await runtime.stop()
-            await database.dispose()
 
 
 async def test_a_started_platform_process_has_mlflow_telemetry_off(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -13,8 +12,10 @@ from mlplatform.kernel.db import Database
 from mlplatform.kernel.events.model import OutboxDelivery, OutboxEvent, StoredEvent
 from mlplatform.modules.catalogue.api import find_model_version
 from mlplatform.modules.experiments.api import ModelVersionCreated, RunFinished
-from mlplatform.modules.experiments.subscribers import sync_model_version
-from tests.integration.experiments.conftest import Client, Members, call, create_experiment, create_run, grant_in
+from mlplatform.modules.experiments.subscriber import sync_model_version
+from tests.integration.experiments.conftest import Client, Members, call, create_experiment, create_run
+from tests.support.factories import grant_in
+from tests.support.wait import wait_until_async
 
 
 async def events_of(database: Database, event_type: str, aggregate_id: str) -> list[OutboxEvent]:
@@ -28,13 +29,12 @@ async def events_of(database: Database, event_type: str, aggregate_id: str) -> l
 
 
 async def delivered(database: Database, seq: int, subscriber: str = "experiments.catalogue_sync") -> OutboxDelivery:
-    for _ in range(200):
+    async def handled() -> OutboxDelivery | None:
         async with database.sessionmaker() as session:
             delivery = await session.get(OutboxDelivery, (subscriber, seq))
-            if delivery is not None and delivery.status != "pending":
-                return delivery
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"event {seq} was not delivered to {subscriber} within 10 s")
+            return delivery if delivery is not None and delivery.status != "pending" else None
+
+    return await wait_until_async(handled, timeout=10, message=f"event {seq} delivered to {subscriber}")
 
 
 async def log(client: Client, headers: dict[str, str], run_id: str, **metrics: float) -> None:

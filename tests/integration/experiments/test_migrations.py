@@ -8,8 +8,8 @@ from pathlib import Path
 import sqlalchemy
 
 from mlplatform.modules.experiments.api import upgrade_mlflow_schema
-from mlplatform.modules.experiments.config import backend_store_uri
-from mlplatform.modules.experiments.migrations import mlflow_schema_status
+from mlplatform.modules.experiments.hosting.config import backend_store_uri
+from mlplatform.modules.experiments.hosting.migrations import mlflow_schema_status
 from mlplatform.settings import Settings
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from mlplatform.modules.experiments.mlflow_middleware import GatewayTimingOnGatewayPaths, WorkspaceContext
-from mlplatform.modules.experiments.state import experiments_state
+from mlplatform.modules.experiments.hosting.mlflow_middleware import GatewayTimingOnGatewayPaths, WorkspaceContext
+from mlplatform.modules.experiments.runtime import ExperimentsRuntime
 from mlplatform.settings import Settings
 from tests.integration.experiments.conftest import Client, Members, call, create_experiment
 
@@ -25,7 +25,7 @@ def mlflow_settings(mlflow_settings: Settings) -> Settings:
 
 async def test_mlflow_runs_without_function_middlewares(mlflow_client: Client, members: Members) -> None:
     await create_experiment(mlflow_client, members)  # MLflow is loaded
-    app: Any = await experiments_state(mlflow_client.app.state.platform).runtime.app()
+    app: Any = await mlflow_client.app.state.platform.runtimes.get(ExperimentsRuntime).mlflow.app()
     from starlette.middleware.base import BaseHTTPMiddleware
 
     classes = [m.cls for m in app.user_middleware]

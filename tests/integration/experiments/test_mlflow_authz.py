@@ -13,10 +13,9 @@ from tests.integration.experiments.conftest import (
     call,
     create_experiment,
     create_run,
-    grant_in,
     mlflow_error,
-    project_name,
 )
+from tests.support.factories import grant_in, unique_name
 
 
 async def test_no_credentials_is_401_everywhere_under_mlflow(mlflow_client: Client) -> None:
@@ -48,7 +47,7 @@ async def test_experiment_names_must_name_a_project_the_caller_writes_to(
     no_prefix = await call(mlflow_client, "POST", "experiments/create", members.contributor, json={"name": "loose"})
     assert "<project>/loose" in mlflow_error(no_prefix, 400, "INVALID_PARAMETER_VALUE")["message"]
     elsewhere = await call(
-        mlflow_client, "POST", "experiments/create", members.contributor, json={"name": f"{project_name()}/x"}
+        mlflow_client, "POST", "experiments/create", members.contributor, json={"name": f"{unique_name('p')}/x"}
     )
     mlflow_error(elsewhere, 404, "RESOURCE_DOES_NOT_EXIST")
     as_viewer = await call(
@@ -137,7 +136,7 @@ async def test_outsiders_see_nothing_of_another_project(mlflow_client: Client, m
 async def test_search_shows_exactly_the_projects_a_caller_belongs_to(
     test_database: Database, mlflow_client: Client, members: Members
 ) -> None:
-    other = project_name()
+    other = unique_name("p")
     other_admin = await grant_in(test_database, project=other, role="contributor")
     mine = await create_experiment(mlflow_client, members, "mine")
     response = await call(mlflow_client, "POST", "experiments/create", other_admin, json={"name": f"{other}/theirs"})
@@ -249,7 +248,7 @@ async def test_registered_models_follow_the_project_prefix(mlflow_client: Client
 async def test_model_versions_cannot_point_into_another_project(
     test_database: Database, mlflow_client: Client, members: Members
 ) -> None:
-    other = project_name()
+    other = unique_name("p")
     other_contributor = await grant_in(test_database, project=other, role="contributor")
     response = await call(
         mlflow_client, "POST", "experiments/create", other_contributor, json={"name": f"{other}/secret"}

@@ -5,8 +5,6 @@ changes nothing."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 from mlplatform.kernel.db import Database
@@ -16,9 +14,10 @@ from tests.integration.experiments.conftest import (
     call,
     create_experiment,
     create_run,
-    grant_in,
     mlflow_error,
 )
+from tests.support.factories import grant_in
+from tests.support.wait import wait_until_async
 
 
 async def _mlflow_version(client: Client, members: Members, model: str, run_id: str) -> str:
@@ -35,16 +34,21 @@ async def _mlflow_version(client: Client, members: Members, model: str, run_id: 
 
 async def _catalogue_version(client: Client, members: Members, model: str, mlflow_version: str) -> int:
     """The catalogue version the sync registered from this MLflow version (delivered through the outbox)."""
-    deadline = time.monotonic() + 30
-    while True:
+    listed: Any = None
+
+    async def registered() -> int | None:
+        nonlocal listed
         listed = await client.get(
             f"/api/v1/projects/{members.project}/models/{model}/versions", headers=members.contributor
         )
         for item in listed.json().get("items", []) if listed.status_code == 200 else []:
             if item["mlflow_version"] == mlflow_version:
                 return int(item["version"])
-        assert time.monotonic() < deadline, listed.text
-        await asyncio.sleep(0.1)
+        return None
+
+    return await wait_until_async(
+        registered, timeout=30, interval=0.1, message=lambda: f"catalogue version: {listed.text}"
+    )
 
 
 async def _mlflow_state(client: Client, members: Members, name: str) -> dict[str, Any]:

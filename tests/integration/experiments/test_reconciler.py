@@ -6,7 +6,6 @@ directly (what MLflow's handler does), so the observer never sees the write.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,13 +16,14 @@ from litestar.testing import AsyncTestClient
 from mlplatform.kernel.db import Database
 from mlplatform.modules.catalogue.api import find_model_version
 from mlplatform.modules.experiments.api import PROJECT_TAG, ModelVersionCreated, RunFinished
-from mlplatform.modules.experiments.config import mlflow_config
+from mlplatform.modules.experiments.hosting.config import mlflow_config
+from mlplatform.modules.experiments.hosting.host import MlflowHost
 from mlplatform.modules.experiments.reconciler import ACTOR, EventReconciler, ReconcileResult
-from mlplatform.modules.experiments.runtime import MlflowRuntime
 from mlplatform.modules.experiments.snapshots import EventBuilder
 from mlplatform.settings import ExperimentsSettings, Settings
 from tests.integration.experiments.conftest import API, Client, Members, call, create_experiment, create_run
 from tests.integration.experiments.test_events import delivered, events_of
+from tests.support.wait import wait_until_async
 
 NOTHING = ReconcileResult(runs=0, model_versions=0)
 
@@ -36,16 +36,16 @@ def mlflow_settings(mlflow_settings: Settings) -> Settings:
 
 
 @pytest.fixture
-async def runtime(mlflow_settings: Settings) -> AsyncIterator[MlflowRuntime]:
+async def runtime(mlflow_settings: Settings) -> AsyncIterator[MlflowHost]:
     """The process' MLflow, driven from the test's event loop."""
-    runtime = MlflowRuntime(mlflow_config(mlflow_settings))
+    runtime = MlflowHost(mlflow_config(mlflow_settings))
     await runtime.start()
     yield runtime
     await runtime.stop()
 
 
 @pytest.fixture
-def reconciler(mlflow_settings: Settings, runtime: MlflowRuntime, test_database: Database) -> EventReconciler:
+def reconciler(mlflow_settings: Settings, runtime: MlflowHost, test_database: Database) -> EventReconciler:
     builder = EventBuilder(runtime, mlflow_config(mlflow_settings).artifact_destination)
     return EventReconciler(test_database, runtime, builder, ExperimentsSettings(reconcile_settle_seconds=0))
 
@@ -54,7 +54,7 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-async def finished_behind_the_observers_back(runtime: MlflowRuntime, experiment_id: str, status: int) -> str:
+async def finished_behind_the_observers_back(runtime: MlflowHost, experiment_id: str, status: int) -> str:
     """A run created, logged to and finished through MLflow's store (no `/mlflow` request, no event)."""
     from mlflow.entities import Metric, Param
 
@@ -70,7 +70,7 @@ async def finished_behind_the_observers_back(runtime: MlflowRuntime, experiment_
     return await runtime.call(write)
 
 
-async def version_behind_the_observers_back(runtime: MlflowRuntime, model: str, project: str, run_id: str) -> None:
+async def version_behind_the_observers_back(runtime: MlflowHost, model: str, project: str, run_id: str) -> None:
     from mlflow.entities.model_registry import RegisteredModelTag
 
     stores = await runtime.stores()
@@ -86,7 +86,7 @@ async def test_a_lost_event_is_published_exactly_once(
     test_database: Database,
     mlflow_client: Client,
     members: Members,
-    runtime: MlflowRuntime,
+    runtime: MlflowHost,
     reconciler: EventReconciler,
 ) -> None:
     from mlflow.entities import RunStatus
@@ -157,7 +157,7 @@ async def test_a_restarted_platform_publishes_what_the_crashed_one_lost(
     test_database: Database,
     mlflow_client: Client,
     members: Members,
-    runtime: MlflowRuntime,
+    runtime: MlflowHost,
     reconciler: EventReconciler,
 ) -> None:
     """The process that crashed had reconciled before (the watermark exists); the next one publishes the
@@ -178,12 +178,9 @@ async def test_a_restarted_platform_publishes_what_the_crashed_one_lost(
             f"{API}/experiments/get", params={"experiment_id": experiment_id}, headers=members.viewer
         )
         assert loaded.status_code == 200, loaded.text
-        rows: list[Any] = []
-        for _ in range(200):
-            rows = await events_of(test_database, RunFinished.event_type, lost)
-            if rows:
-                break
-            await asyncio.sleep(0.05)
+        rows: list[Any] = await wait_until_async(
+            lambda: events_of(test_database, RunFinished.event_type, lost), timeout=10, message="RunFinished"
+        )
     assert len(rows) == 1
     assert rows[0].payload["status"] == "FAILED"
     assert rows[0].actor == ACTOR

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import signal
@@ -14,16 +13,17 @@ from typing import Any
 import httpx
 import pytest
 
-from mlplatform.modules.experiments.proxy import UNREACHABLE_LOG_INTERVAL_SECONDS, MlflowProxy
-from mlplatform.modules.experiments.runtime import _PROCESS
-from mlplatform.modules.experiments.state import experiments_state
+from mlplatform.modules.experiments.hosting.host import _PROCESS
+from mlplatform.modules.experiments.hosting.proxy import UNREACHABLE_LOG_INTERVAL_SECONDS, MlflowProxy
+from mlplatform.modules.experiments.runtime import ExperimentsRuntime
 from tests.integration.experiments.conftest import Client, Members, call, create_experiment
 from tests.support.served import serve
+from tests.support.wait import wait_until, wait_until_async
 
 
 async def test_mlflow_is_served_by_a_separate_process(mlflow_client: Client, members: Members) -> None:
     await create_experiment(mlflow_client, members)
-    app: Any = await experiments_state(mlflow_client.app.state.platform).runtime.app()
+    app: Any = await mlflow_client.app.state.platform.runtimes.get(ExperimentsRuntime).mlflow.app()
     assert isinstance(app, MlflowProxy)
     assert _PROCESS.worker is not None
     assert _PROCESS.worker.alive
@@ -62,21 +62,22 @@ async def test_a_dead_server_process_answers_503_in_mlflows_shape_then_comes_bac
     assert worker.pid is not None
     first_pid, starts = worker.pid, worker.starts
     os.kill(first_pid, signal.SIGKILL)
-    while worker.alive:
-        await asyncio.sleep(0.05)
+
+    async def dead() -> bool:
+        return not worker.alive
+
+    await wait_until_async(dead, timeout=10, message="the supervisor noticing the killed process")
 
     refused = await call(mlflow_client, "GET", f"experiments/get?experiment_id={experiment_id}", members.contributor)
     assert refused.status_code == 503
     assert refused.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
 
-    deadline = time.monotonic() + 120
-    while True:
+    async def back() -> Any:
         answer = await call(mlflow_client, "GET", f"experiments/get?experiment_id={experiment_id}", members.contributor)
-        if answer.status_code == 200:
-            break
-        assert answer.status_code == 503, answer.text
-        assert time.monotonic() < deadline, "MLflow's server process did not come back"
-        await asyncio.sleep(0.2)
+        assert answer.status_code in {200, 503}, answer.text
+        return answer if answer.status_code == 200 else None
+
+    answer = await wait_until_async(back, timeout=120, interval=0.2, message="MLflow's server process coming back")
     assert answer.json()["experiment"]["experiment_id"] == experiment_id
     assert worker.starts == starts + 1
     assert worker.pid != first_pid
@@ -121,13 +122,15 @@ async def test_the_supervisor_restarts_a_killed_server_process_without_waiting_f
     _, first_pid, starts = await _killed(mlflow_client, members)
     worker = _PROCESS.worker
     assert worker is not None
-    deadline = time.monotonic() + 120
-    while not (worker.alive and worker.pid != first_pid):  # no request is made meanwhile
-        assert time.monotonic() < deadline, "MLflow's server process was not restarted"
-        await asyncio.sleep(0.05)
-    while not worker.ready:
-        assert time.monotonic() < deadline, "MLflow's new server process did not become ready"
-        await asyncio.sleep(0.05)
+
+    async def restarted() -> bool:  # no request is made meanwhile
+        return bool(worker.alive and worker.pid != first_pid)
+
+    async def ready() -> bool:
+        return bool(worker.ready)
+
+    await wait_until_async(restarted, timeout=120, message="MLflow's server process restarted")
+    await wait_until_async(ready, timeout=120, message="MLflow's new server process ready")
     assert worker.starts == starts + 1
 
 
@@ -191,7 +194,9 @@ def test_a_graceful_stop_leaves_no_socket_folder_behind(tmp_path: Path) -> None:
         assert _server_processes(folder)
         served.process.terminate()  # SIGTERM: uvicorn shuts down gracefully
         assert served.process.wait(60) is not None
-    deadline = time.monotonic() + 30
-    while folder.exists() or _server_processes(folder):
-        assert time.monotonic() < deadline, f"left behind: {list(temp.iterdir())}, {_server_processes(folder)}"
-        time.sleep(0.1)
+    wait_until(
+        lambda: not (folder.exists() or _server_processes(folder)),
+        timeout=30,
+        interval=0.1,
+        message=lambda: f"nothing left behind: {list(temp.iterdir())}, {_server_processes(folder)}",
+    )

@@ -12,9 +12,8 @@ from tests.integration.experiments.conftest import (
     call,
     create_experiment,
     create_run,
-    grant_in,
-    project_name,
 )
+from tests.support.factories import grant_in, unique_name
 from tests.support.problems import problem
 
 
@@ -164,7 +163,7 @@ async def test_another_projects_run_is_not_found_without_naming_its_experiment(
 ) -> None:
     experiment_id = await create_experiment(mlflow_client, members, "hidden-experiment")
     run_id = await create_run(mlflow_client, members.contributor, experiment_id)
-    other = project_name()
+    other = unique_name("p")
     stranger = await grant_in(test_database, project=other, role="contributor")
     for method, path, body in (
         ("GET", f"runs/{run_id}", None),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,8 @@ from mlplatform.kernel.storage.project_paths import project_key
 from mlplatform.modules.features.adapters.files import StoreLocation
 from mlplatform.settings import Settings
 from tests.integration.features.external import ExternalDatabase, create_external_database
-from tests.support.auth import grant
+from tests.support.factories import grant, unique_name
+from tests.support.wait import wait_until_async
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
@@ -41,7 +40,7 @@ class Stack:
 
     async def project(self, role: str = "contributor") -> tuple[str, dict[str, str]]:
         """A fresh project and headers of a member with `role`."""
-        project = f"p-{uuid.uuid4().hex[:10]}"
+        project = unique_name("p-")
         return project, await grant(self.app, project=project, role=role)
 
     def write_parquet(self, key: str, frame: pd.DataFrame) -> str:
@@ -93,14 +92,18 @@ class Stack:
             external.drop()
 
     async def wait_job(self, headers: dict[str, str], job: dict[str, Any], seconds: float = 90) -> dict[str, Any]:
-        deadline = asyncio.get_running_loop().time() + seconds
-        while True:
+        current: dict[str, Any] = {}
+
+        async def finished() -> bool:
+            nonlocal current
             response = await self.client.get(f"/api/v1/jobs/{job['id']}", headers=headers)
             assert response.status_code == 200, response.text
-            current: dict[str, Any] = response.json()
-            if current["status"] in TERMINAL:
-                return current
-            if asyncio.get_running_loop().time() > deadline:
-                log = self.worker_log.read_text(errors="replace")[-4000:] if self.worker_log else ""
-                raise AssertionError(f"job still {current['status']} after {seconds} s: {current}\n{log}")
-            await asyncio.sleep(0.2)
+            current = response.json()
+            return current["status"] in TERMINAL
+
+        def report() -> str:
+            log = self.worker_log.read_text(errors="replace")[-4000:] if self.worker_log else ""
+            return f"job finishing: {current}\n{log}"
+
+        await wait_until_async(finished, timeout=seconds, interval=0.2, message=report)
+        return current

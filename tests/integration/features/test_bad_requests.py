@@ -25,7 +25,7 @@ def assert_problem(response: Any, status: set[int]) -> dict[str, Any]:
 
 async def test_a_features_map_where_a_list_belongs_is_a_client_error(stack: Stack) -> None:
     """`"features": {}` was a 500 on every route whose body has a `features` field: Litestar took the field
-    for the handler's `features` dependency (see `provide_features`)."""
+    for the handler's `features` dependency (see `controllers/dependencies.py`)."""
     project, headers = await stack.project()
     await define(stack, project, headers)
     entities = {"driver_id": [1]}

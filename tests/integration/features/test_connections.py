@@ -21,16 +21,16 @@ import pyarrow as pa
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from mlplatform.kernel.db import Database
 from mlplatform.kernel.secrets import ENCRYPTED
 from mlplatform.modules.features.adapters.feast_config import psycopg_url
 from mlplatform.modules.features.adapters.files import StoreLocation
 from mlplatform.modules.features.models import ConnectionRow
+from mlplatform.modules.features.runtime import features_runtime
 from mlplatform.settings import ConnectionsSettings, Settings
 from tests.integration.features.data import T0, driver_rows
 from tests.integration.features.external import ExternalDatabase, create_external_database
 from tests.integration.features.stack import Stack
-from tests.support.auth import grant
+from tests.support.factories import grant, own_database
 
 TIMEOUT_SECONDS = 2
 DRIVER_TYPES = {
@@ -133,7 +133,7 @@ async def apply_legacy(stack: Stack, project: str, table: str | None = None, que
         from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import PostgreSQLSource
         from feast.types import String
 
-        store = stack.app.state.platform.extras["features"].gateway.store(project)
+        store = features_runtime(stack.app.state.platform).gateway.store(project)
         source = PostgreSQLSource(name="legacy", table=table, query=query, timestamp_field="created_at")
         push = PushSource(name="legacy_push", batch_source=source)
         key = Entity(name="kid", join_keys=["kid"], value_type=ValueType.STRING)
@@ -195,15 +195,11 @@ async def test_admins_register_and_grant_connections_whose_credentials_never_com
     assert (await stack.client.get("/api/v1/connections/warehouse", headers=admin)).json()["projects"] == [project]
     # Stored encrypted (and found by `rotate-secret-key`), decrypted with the platform's key.
     assert ConnectionRow.__table__.c.credentials.info == ENCRYPTED
-    database = Database(stack.settings.resolved_database_url, pool_size=1)
-    try:
-        async with database.transaction() as session:
-            row = await session.scalar(select(ConnectionRow).where(ConnectionRow.name == "warehouse"))
-            assert row is not None
-            assert external.password not in row.credentials
-            assert external.password in stack.app.state.platform.secrets.decrypt_text(row.credentials)
-    finally:
-        await database.dispose()
+    async with own_database(stack.settings.resolved_database_url) as database, database.transaction() as session:
+        row = await session.scalar(select(ConnectionRow).where(ConnectionRow.name == "warehouse"))
+        assert row is not None
+        assert external.password not in row.credentials
+        assert external.password in stack.app.state.platform.secrets.decrypt_text(row.credentials)
     events = platform_scalar(
         stack,
         "SELECT string_agg(event_type, ',' ORDER BY seq) FROM mlplatform.kernel_outbox_events "

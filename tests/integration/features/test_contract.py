@@ -245,7 +245,14 @@ def test_layout_matches_feast() -> None:
     from feast.protos.feast.types.EntityKey_pb2 import EntityKey
     from feast.protos.feast.types.Value_pb2 import Value
 
-    from mlplatform.modules.features.serving.layout import INT32, INT64, STRING, encode_value, feature_field, key_header
+    from mlplatform.modules.features.adapters.online_store.layout import (
+        INT32,
+        INT64,
+        STRING,
+        encode_value,
+        feature_field,
+        key_header,
+    )
 
     assert feature_field("driver_stats", "trips") == _mmh3("driver_stats:trips")
     key = EntityKey(

@@ -6,7 +6,7 @@ from typing import Any
 
 from tests.integration.features.data import define, driver_rows
 from tests.integration.features.stack import Stack
-from tests.support.auth import grant
+from tests.support.factories import grant, own_database
 
 
 def base(project: str) -> str:
@@ -187,16 +187,11 @@ async def test_viewer_reads_but_cannot_write(stack: Stack) -> None:
 async def outbox(stack: Stack, project: str) -> list[Any]:
     from sqlalchemy import select
 
-    from mlplatform.kernel.db import Database
     from mlplatform.kernel.events.model import OutboxEvent
 
-    database = Database(stack.settings.resolved_database_url, pool_size=1)
-    try:
-        async with database.transaction() as session:
-            query = select(OutboxEvent).where(OutboxEvent.project == project).order_by(OutboxEvent.seq)
-            return list((await session.scalars(query)).all())
-    finally:
-        await database.dispose()
+    async with own_database(stack.settings.resolved_database_url) as database, database.transaction() as session:
+        query = select(OutboxEvent).where(OutboxEvent.project == project).order_by(OutboxEvent.seq)
+        return list((await session.scalars(query)).all())
 
 
 async def test_definition_events_are_published(stack: Stack) -> None:

@@ -15,7 +15,7 @@ from mlplatform.settings import Settings
 from tests.integration.features.data import ENTITY_ROWS, T0, driver_rows, entity_rows
 from tests.integration.features.stack import Stack
 from tests.integration.features.test_path_confinement import SECRET, hostile, parquet_files, refused
-from tests.support.auth import grant
+from tests.support.factories import grant
 
 
 def files(project: str, path: str = "") -> str:

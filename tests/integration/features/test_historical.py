@@ -12,6 +12,7 @@ import pytest
 
 from tests.integration.features.data import ENTITY_ROWS, define, entity_rows
 from tests.integration.features.stack import Stack
+from tests.support.factories import own_database
 
 
 def base(project: str) -> str:
@@ -117,7 +118,6 @@ async def test_bad_training_requests_are_422(stack: Stack) -> None:
 async def test_datasets_are_listed_and_announced(stack: Stack) -> None:
     from sqlalchemy import select
 
-    from mlplatform.kernel.db import Database
     from mlplatform.kernel.events.model import OutboxEvent
 
     project, headers = await stack.project()
@@ -130,17 +130,13 @@ async def test_datasets_are_listed_and_announced(stack: Stack) -> None:
         await stack.client.get(f"{base(project)}/datasets", params={"cursor": page["next_cursor"]}, headers=headers)
     ).json()
     assert [d["id"] for d in rest["items"]] == [first["id"]]
-    database = Database(stack.settings.resolved_database_url, pool_size=1)
-    try:
-        async with database.transaction() as session:
-            rows = (
-                await session.scalars(
-                    select(OutboxEvent).where(
-                        OutboxEvent.project == project, OutboxEvent.event_type == "TrainingDatasetCreated"
-                    )
+    async with own_database(stack.settings.resolved_database_url) as database, database.transaction() as session:
+        rows = (
+            await session.scalars(
+                select(OutboxEvent).where(
+                    OutboxEvent.project == project, OutboxEvent.event_type == "TrainingDatasetCreated"
                 )
-            ).all()
-    finally:
-        await database.dispose()
+            )
+        ).all()
     assert sorted(r.payload["dataset_id"] for r in rows) == sorted([first["id"], second["id"]])
     assert {r.payload["row_count"] for r in rows} == {2, 3}

@@ -12,7 +12,7 @@ from litestar.testing import AsyncTestClient
 
 from tests.integration.features.data import T0, define
 from tests.integration.features.stack import Stack
-from tests.support.auth import grant
+from tests.support.factories import grant
 
 
 def base(project: str) -> str:

@@ -90,7 +90,7 @@ def peak_growth() -> Iterator[list[int]]:
     def sample() -> None:
         while not done.is_set():
             peak[0] = max(peak[0], resident())
-            time.sleep(0.002)
+            done.wait(0.002)  # the sampling interval; returns at once when sampling ends
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()

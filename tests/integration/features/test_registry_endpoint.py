@@ -21,7 +21,7 @@ import yaml
 from mlplatform.modules.features.runtime import features_runtime
 from tests.integration.features.data import define
 from tests.integration.features.stack import Stack
-from tests.support.auth import grant
+from tests.support.factories import grant
 
 
 def base(project: str) -> str:

@@ -1,6 +1,6 @@
-"""The online read path's Redis connection (`serving/resp_client.py`) against real Redis servers: the shared
-test server on its own db (11, emptied after each test) and, for AUTH, TLS and unix sockets, a private
-`redis-server` started by this module."""
+"""The online read path's Redis connection (`adapters/online_store/resp_client.py`) against real Redis
+servers: the shared test server on its own db (11, emptied after each test) and, for AUTH, TLS and unix
+sockets, a private `redis-server` started by this module."""
 
 from __future__ import annotations
 
@@ -22,8 +22,9 @@ import uvloop
 from redis.asyncio import Redis
 
 from mlplatform.kernel.errors import Unavailable
-from mlplatform.modules.features.serving.online import READ_SCRIPT, Batch
-from mlplatform.modules.features.serving.resp_client import RedisReplyError, RespClient, Script
+from mlplatform.modules.features.adapters.online_store.read_path import READ_SCRIPT, Batch
+from mlplatform.modules.features.adapters.online_store.resp_client import RedisReplyError, RespClient, Script
+from tests.support.wait import wait_until, wait_until_async
 
 DB = 11
 """No other test uses this db; it is emptied after each test here."""
@@ -57,11 +58,20 @@ async def _client_id(client: RespClient) -> int:
 
 
 async def _disconnected(client: RespClient) -> None:
-    for _ in range(100):
-        if not client.connected:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the client did not notice that its connection was closed")
+    async def noticed() -> bool:
+        return not client.connected
+
+    await wait_until_async(noticed, timeout=1, interval=0.01, message="the client noticing its connection closed")
+
+
+async def _blocked(admin: Redis, client_id: int) -> None:
+    """Until the connection `client_id` is blocked in a BLPOP: the command has reached Redis."""
+
+    async def blocked() -> bool:
+        (info,) = await admin.client_list(client_id=[client_id])
+        return bool(info["cmd"] == "blpop")
+
+    await wait_until_async(blocked, timeout=5, interval=0.01, message=f"client {client_id} blocked in BLPOP")
 
 
 # replies and pipelining
@@ -139,9 +149,9 @@ async def test_a_cancelled_call_does_not_shift_the_replies(client: RespClient, a
     """Redis answers a connection's commands in order: the blocked BLPOP holds back the ECHO behind it.
     Its caller gives up; its reply, when it comes, is dropped, and ECHO still gets its own."""
     waiting = asyncio.create_task(client.execute("BLPOP", "queue", 1))
-    await asyncio.sleep(0.05)
+    await _blocked(admin, await _client_id(client))
     echo = asyncio.create_task(client.execute("ECHO", "mine"))
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0)  # the task runs up to its await: ECHO is written behind the BLPOP
     waiting.cancel()
     await admin.rpush("queue", "item")  # type: ignore[misc]
     assert await echo == b"mine"
@@ -197,7 +207,7 @@ async def test_reconnects_after_the_server_closes_the_connection(client: RespCli
     assert second != first
     # a call waiting when the connection is killed fails at once, and the next one reconnects
     waiting = asyncio.create_task(client.execute("BLPOP", "never", 5))
-    await asyncio.sleep(0.05)
+    await _blocked(admin, second)
     started = time.monotonic()
     await admin.execute_command("CLIENT", "KILL", "ID", second)
     with pytest.raises(Unavailable) as caught:
@@ -209,22 +219,25 @@ async def test_reconnects_after_the_server_closes_the_connection(client: RespCli
     assert await _client_id(client) not in {first, second}
 
 
-async def test_a_command_without_answer_times_out_after_two_seconds(client: RespClient) -> None:
-    """BLPOP blocks this connection only (CLIENT PAUSE or DEBUG SLEEP would stop the shared server)."""
-    first = await _client_id(client)
-    started = time.monotonic()
-    blocked = asyncio.create_task(client.execute("BLPOP", "never", 3))
-    behind = asyncio.create_task(client.execute("PING"))
-    with pytest.raises(Unavailable) as caught:
-        await blocked
-    elapsed = time.monotonic() - started
-    assert 1.9 <= elapsed < 2.8, elapsed
-    assert caught.value.component == "redis"
-    assert "did not answer within 2 s" in caught.value.detail
-    with pytest.raises(Unavailable):
-        await behind  # everything pending on the dropped connection fails with it
-    assert await client.execute("PING") == b"PONG"  # the next call reconnects
-    assert await _client_id(client) != first
+async def test_a_command_without_answer_times_out(url: str, admin: Redis) -> None:
+    """BLPOP blocks this connection only (CLIENT PAUSE or DEBUG SLEEP would stop the shared server). The
+    command timeout comes from the URL (`socket_timeout`, as redis-py reads it): 0.2 s instead of the
+    default 2 s, so the test waits a tenth of the time."""
+    client = RespClient(f"{url}?socket_timeout=0.2")
+    try:
+        first = await _client_id(client)
+        blocked = asyncio.create_task(client.execute("BLPOP", "never", 1))
+        behind = asyncio.create_task(client.execute("PING"))
+        with pytest.raises(Unavailable) as caught:
+            await blocked
+        assert caught.value.component == "redis"
+        assert "did not answer within 0.2 s" in caught.value.detail
+        with pytest.raises(Unavailable):
+            await behind  # everything pending on the dropped connection fails with it
+        assert await client.execute("PING") == b"PONG"  # the next call reconnects
+        assert await _client_id(client) != first
+    finally:
+        await client.aclose()
 
 
 def test_a_blocked_event_loop_is_not_a_timeout_under_uvloop(url: str) -> None:
@@ -233,12 +246,12 @@ def test_a_blocked_event_loop_is_not_a_timeout_under_uvloop(url: str) -> None:
     runs due timers, which asyncio does, and uvloop (the server's loop) as of 0.23 / libuv 1.52."""
 
     async def scenario() -> tuple[bytes, bytes]:
-        resp = RespClient(url)
+        resp = RespClient(url, command_timeout=0.2)
         try:
             await resp.execute("PING")
             first = asyncio.ensure_future(resp.execute("ECHO", "late"))
             await asyncio.sleep(0)  # the command is sent (uvloop queues the write until the loop goes on)
-            time.sleep(2.3)  # the loop is blocked past the 2 s timeout
+            time.sleep(0.3)  # the loop is blocked past the 0.2 s timeout: the subject of the test, not a wait
             return await first, await resp.execute("ECHO", "after")
         finally:
             await resp.aclose()
@@ -283,9 +296,9 @@ async def test_a_server_that_never_answers_times_out_on_connect() -> None:
         silent.close()
 
 
-async def test_closed_client_fails_pending_and_later_calls(client: RespClient) -> None:
+async def test_closed_client_fails_pending_and_later_calls(client: RespClient, admin: Redis) -> None:
     waiting = asyncio.create_task(client.execute("BLPOP", "never", 5))
-    await asyncio.sleep(0.05)
+    await _blocked(admin, await _client_id(client))
     await client.aclose()
     with pytest.raises(Unavailable):
         await waiting
@@ -400,11 +413,13 @@ def private_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Private
     log = (folder / "redis.log").open("wb")
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 10
-        while b"Ready to accept connections" not in (folder / "redis.log").read_bytes():
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the private redis-server did not start: {(folder / 'redis.log').read_text()}")
-            time.sleep(0.05)
+
+        def ready() -> bool:
+            if server.poll() is not None:
+                pytest.fail(f"the private redis-server exited: {(folder / 'redis.log').read_text()}")
+            return b"Ready to accept connections" in (folder / "redis.log").read_bytes()
+
+        wait_until(ready, timeout=10, message=lambda: f"the private redis-server: {(folder / 'redis.log').read_text()}")
         yield PrivateServer(port=port, tls_port=tls_port, socket=path, ca=ca)
     finally:
         server.terminate()

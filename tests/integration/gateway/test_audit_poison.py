@@ -17,10 +17,10 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
 from mlplatform.app import create_app
-from mlplatform.kernel.db import Database
 from mlplatform.modules.gateway.models import AuditEvent
+from mlplatform.modules.gateway.runtime import GatewayRuntime
 from mlplatform.settings import Settings
-from tests.support.auth import grant
+from tests.support.factories import grant, own_database
 
 API = "/mlflow/api/2.0/mlflow"
 
@@ -42,12 +42,8 @@ def mlflow_settings(clean_postgres: str, clean_redis: str, s3_endpoint: str, tmp
 
 
 async def audit_rows(url: str) -> list[AuditEvent]:
-    database = Database(url, pool_size=1)
-    try:
-        async with database.sessionmaker() as session:
-            return list((await session.scalars(select(AuditEvent).order_by(AuditEvent.id))).all())
-    finally:
-        await database.dispose()
+    async with own_database(url) as database, database.sessionmaker() as session:
+        return list((await session.scalars(select(AuditEvent).order_by(AuditEvent.id))).all())
 
 
 async def test_a_lone_surrogate_does_not_stop_the_audit_trail(mlflow_settings: Settings) -> None:
@@ -65,7 +61,7 @@ async def test_a_lone_surrogate_does_not_stop_the_audit_trail(mlflow_settings: S
         assert normal.status_code == 200, normal.text
         denied = await client.post("/api/v1/projects", json={"name": "nope"}, headers=contributor)
         assert denied.status_code == 403
-        runtime = app.state.platform.extras["gateway"]
+        runtime = app.state.platform.runtimes.get(GatewayRuntime)
         await asyncio.sleep(0.3)
         assert runtime.audit.pending == 0, "nothing waits behind the poisoned row"
     rows = await audit_rows(mlflow_settings.resolved_database_url)
@@ -82,7 +78,7 @@ async def test_rows_queued_when_the_app_stops_are_written(mlflow_settings: Setti
     app = create_app(mlflow_settings)
     async with AsyncTestClient(app) as client:
         contributor = await grant(app, project="p", role="contributor", name="late")
-        runtime = app.state.platform.extras["gateway"]
+        runtime = app.state.platform.runtimes.get(GatewayRuntime)
         runtime.audit.flush_seconds = 60.0  # nothing is written before shutdown
         await client.post(
             f"{API}/experiments/create",

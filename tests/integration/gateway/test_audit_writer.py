@@ -7,9 +7,10 @@ import asyncio
 from sqlalchemy import func, select
 
 from mlplatform.kernel.db import Database
-from mlplatform.modules.gateway.audit import AuditValues
-from mlplatform.modules.gateway.audit_writer import AuditWriter
+from mlplatform.modules.gateway.audit.recording import AuditValues
+from mlplatform.modules.gateway.audit.writer import AuditWriter
 from mlplatform.modules.gateway.models import AuditEvent
+from tests.support.wait import wait_until_async
 
 BROKEN = "postgresql+asyncpg://postgres@127.0.0.1:5432/no_such_database"
 """A database that refuses every write, standing in for an outage."""
@@ -39,11 +40,11 @@ async def test_a_burst_is_written_in_the_background(clean_postgres: str) -> None
         for n in range(300):
             writer.add(row(n))
         assert writer.pending == 300, "adding never waits for the database"
-        for _ in range(100):
-            if writer.pending == 0 and await count(database) == 300:
-                break
-            await asyncio.sleep(0.05)
-        assert await count(database) == 300
+
+        async def all_written() -> bool:
+            return writer.pending == 0 and await count(database) == 300
+
+        await wait_until_async(all_written, timeout=5, message="300 rows written")
         async with database.sessionmaker() as session:
             times = (await session.scalars(select(AuditEvent.occurred_at))).all()
         assert all(t is not None for t in times)

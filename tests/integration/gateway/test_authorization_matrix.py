@@ -19,7 +19,7 @@ from litestar.testing import AsyncTestClient
 
 from mlplatform.modules.gateway.api import Role, requires_platform_admin
 from mlplatform.settings import Settings
-from tests.support.auth import grant
+from tests.support.factories import grant
 from tests.support.routes import concrete, http_routes
 
 PROJECT = "p1"

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from mlplatform.kernel.db import Database
-from mlplatform.modules.gateway.bootstrap import ADMIN_NAME, ensure_admin
+from mlplatform.modules.gateway.credentials.bootstrap import ADMIN_NAME, ensure_admin
 from mlplatform.modules.gateway.models import ApiKeyRow, PrincipalRow
 
 

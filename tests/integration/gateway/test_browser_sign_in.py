@@ -10,11 +10,10 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
 from mlplatform.app import create_app
-from mlplatform.kernel.db import Database
 from mlplatform.modules.gateway.models import AuditEvent
 from mlplatform.settings import Settings
 from tests.integration.gateway.conftest import Client
-from tests.support.auth import grant
+from tests.support.factories import grant, own_database
 from tests.support.problems import problem
 
 SIGN_IN = "/api/v1/auth/session"
@@ -30,13 +29,9 @@ def configured(settings: Settings, **changes: Any) -> Settings:
 
 
 async def audit_rows(app: Litestar) -> list[AuditEvent]:
-    await app.state.platform.extras["gateway"].audit.flush()
-    database = Database(app.state.platform.database.url, pool_size=1)
-    try:
-        async with database.sessionmaker() as session:
-            return list((await session.scalars(select(AuditEvent).order_by(AuditEvent.id))).all())
-    finally:
-        await database.dispose()
+    """The audit rows once `app` has stopped (stopping the gateway wrote the audit writer's queue)."""
+    async with own_database(app.state.platform.database.url) as database, database.sessionmaker() as session:
+        return list((await session.scalars(select(AuditEvent).order_by(AuditEvent.id))).all())
 
 
 async def sign_in(client: Client, key: str, **headers: str) -> Any:

@@ -13,10 +13,12 @@ from sqlalchemy import update
 
 from mlplatform.kernel.db import Database, utcnow
 from mlplatform.kernel.secrets import SecretBox, generate_key
-from mlplatform.modules.gateway.api_keys import parse_api_key
-from mlplatform.modules.gateway.authn import AuthenticationFailed, Authenticator
-from mlplatform.modules.gateway.keystore import KeyStore
+from mlplatform.modules.gateway.credentials.api_keys import parse_api_key
+from mlplatform.modules.gateway.credentials.authn import AuthenticationFailed, Authenticator
+from mlplatform.modules.gateway.credentials.keystore import KeyStore
 from mlplatform.modules.gateway.models import ApiKeyRow
+from tests.support.clock import FakeClock
+from tests.support.wait import wait_until_async
 
 TTL = 2.0
 
@@ -27,9 +29,18 @@ def left(auth: Authenticator, header: str) -> float:
     return cached[1]
 
 
-async def sleep_into_last_quarter(auth: Authenticator, header: str) -> None:
+def into_last_quarter(auth: Authenticator, clock: FakeClock, header: str) -> None:
     """Until 0.4 s of the entry's life is left (the last quarter of 2 s starts at 0.5 s left)."""
-    await asyncio.sleep(left(auth, header) - 0.4)
+    clock.advance(left(auth, header) - 0.4)
+
+
+async def background_check_done(auth: CountingAuthenticator, header: str, checks: int) -> None:
+    """The `checks`-th verification of `header` started in the background has finished and left its answer."""
+
+    async def done() -> bool:
+        return auth.checks == checks and header not in auth._verifying
+
+    await wait_until_async(done, timeout=10, message=f"verification {checks} finishing")
 
 
 class CountingAuthenticator(Authenticator):
@@ -50,17 +61,19 @@ async def test_verification_is_shared_renewed_early_and_revocation_found(clean_p
         algorithm="ES256",
         max_token_age=timedelta(hours=1),
     )
-    auth = CountingAuthenticator(database, keystore, issuer="http://test", audience="mlplatform", cache_seconds=TTL)
+    clock = FakeClock()
+    auth = CountingAuthenticator(
+        database, keystore, issuer="http://test", audience="mlplatform", cache_seconds=TTL, clock=clock
+    )
     header = f"Bearer {key}"
     try:
         principals = await asyncio.gather(*(auth.authenticate(header, None) for _ in range(10)))
         assert auth.checks == 1, "ten concurrent requests share one verification"
         assert len({p.id for p in principals}) == 1
 
-        await sleep_into_last_quarter(auth, header)
+        into_last_quarter(auth, clock, header)
         assert (await auth.authenticate(header, None)).id == principals[0].id
-        await asyncio.sleep(0.15)
-        assert auth.checks == 2, "the entry was renewed in the background"
+        await background_check_done(auth, header, 2)  # the entry was renewed in the background
         assert left(auth, header) > TTL / 2, "the renewed entry lives on"
 
         parsed = parse_api_key(key)
@@ -68,10 +81,9 @@ async def test_verification_is_shared_renewed_early_and_revocation_found(clean_p
         key_id = parsed[0]
         async with database.transaction() as session:
             await session.execute(update(ApiKeyRow).where(ApiKeyRow.key_id == key_id).values(revoked_at=utcnow()))
-        await sleep_into_last_quarter(auth, header)
+        into_last_quarter(auth, clock, header)
         await auth.authenticate(header, None)  # still cached: starts the renewal, which finds the revocation
-        await asyncio.sleep(0.15)
-        assert auth.checks == 3
+        await background_check_done(auth, header, 3)
         with pytest.raises(AuthenticationFailed):
             await auth.authenticate(header, None)  # before the old entry would have expired
     finally:

@@ -9,7 +9,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from mlplatform.app import create_app
-from tests.support.auth import grant
+from tests.support.factories import grant
 from tests.support.oidc_idp import AUD, TestIdP
 from tests.support.problems import problem
 

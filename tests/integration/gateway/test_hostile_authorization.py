@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from mlplatform.kernel.db import Database
 from mlplatform.modules.gateway.models import AuditEvent
 from tests.integration.gateway.conftest import Client
+from tests.support.factories import own_database
 from tests.support.problems import problem
 
 
@@ -60,8 +61,7 @@ async def count_failed(database: Database) -> int:
 
 @pytest.mark.parametrize("path", ["/api/v1/me", "/api/v1/projects/p1/models"])
 async def test_hostile_authorization_is_401_and_audited(app: Litestar, client: Client, path: str) -> None:
-    database = Database(app.state.platform.database.url, pool_size=1)
-    try:
+    async with own_database(app.state.platform.database.url) as database:
         for name, value in HOSTILE.items():
             before = await count_failed(database)
             response = await client.get(path, headers=[(b"authorization", value)])
@@ -69,8 +69,6 @@ async def test_hostile_authorization_is_401_and_audited(app: Litestar, client: C
             assert "invalid credentials" in body["detail"], (name, body)
             assert response.headers["www-authenticate"].startswith("Bearer"), name
             assert await count_failed(database) == before + 1, name
-    finally:
-        await database.dispose()
 
 
 async def test_hostile_client_authentication_at_the_token_endpoint(client: Client) -> None:

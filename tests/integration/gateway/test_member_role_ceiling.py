@@ -13,7 +13,7 @@ from litestar import Litestar
 
 from mlplatform.modules.gateway.api import Role
 from tests.integration.gateway.conftest import Client
-from tests.support.auth import grant
+from tests.support.factories import grant
 
 PROJECT = "ranked"
 ROLES = ("viewer", "contributor", "maintainer", "admin")

@@ -9,7 +9,7 @@ from litestar.testing import AsyncTestClient
 
 from mlplatform.app import create_app
 from mlplatform.kernel.secrets import development_key
-from mlplatform.modules.gateway.keystore import DevelopmentKeyInProduction
+from mlplatform.modules.gateway.credentials.keystore import DevelopmentKeyInProduction
 from mlplatform.settings import Settings
 
 

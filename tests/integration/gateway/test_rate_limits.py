@@ -8,7 +8,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from mlplatform.app import create_app
-from tests.support.auth import grant
+from tests.support.factories import grant
 
 
 def limited(settings: Any, **groups: int) -> Any:

@@ -19,12 +19,13 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import update
 
 from mlplatform.app import create_app
-from mlplatform.kernel.db import Database, utcnow
-from mlplatform.modules.gateway.api_keys import parse_api_key
+from mlplatform.kernel.db import utcnow
+from mlplatform.modules.gateway.credentials.api_keys import parse_api_key
 from mlplatform.modules.gateway.models import ApiKeyRow
+from mlplatform.modules.gateway.runtime import GatewayRuntime
 from mlplatform.settings import Settings
 from tests.integration.gateway.conftest import Client
-from tests.support.auth import grant
+from tests.support.factories import grant, own_database
 
 
 def with_cache_seconds(settings: Settings, seconds: float) -> Settings:
@@ -38,7 +39,7 @@ async def two_replicas(settings: Settings) -> AsyncIterator[tuple[Litestar, Clie
     async with AsyncTestClient(first) as one, AsyncTestClient(second) as other:
         for app in (first, second):
             for _ in range(100):
-                if app.state.platform.extras["gateway"].invalidations.subscribed.is_set():
+                if app.state.platform.runtimes.get(GatewayRuntime).invalidations.subscribed.is_set():
                     break
                 await asyncio.sleep(0.02)
         yield first, one, other
@@ -95,16 +96,13 @@ async def test_without_the_message_the_cache_bound_still_holds_under_load(settin
         headers = await grant(app, project="p1", role="viewer")
         parsed = parse_api_key(headers["Authorization"].removeprefix("Bearer "))
         assert parsed is not None
-        database = Database(app.state.platform.database.url, pool_size=1)
-        try:
+        async with own_database(app.state.platform.database.url) as database:
             await database.check()  # connected before the key is read, so the revocation follows the read closely
             assert (await client.get("/api/v1/me", headers=headers)).status_code == 200  # read and cached
             async with database.transaction() as session:  # behind the platform's back: nobody is told
                 await session.execute(
                     update(ApiKeyRow).where(ApiKeyRow.key_id == parsed.key_id).values(revoked_at=utcnow())
                 )
-        finally:
-            await database.dispose()
 
         async def me_answer() -> int:
             return (await client.get("/api/v1/me", headers=headers)).status_code

@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Litestar
 
 from tests.integration.gateway.conftest import Client
-from tests.support.auth import grant
+from tests.support.factories import grant
 from tests.support.routes import concrete, http_routes
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}

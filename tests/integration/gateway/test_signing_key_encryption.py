@@ -20,15 +20,16 @@ from pydantic import SecretStr
 from sqlalchemy import inspect, select, text
 
 from mlplatform.app import create_app
-from mlplatform.kernel.db import Base, Database, utcnow
+from mlplatform.kernel.db import Base, utcnow
 from mlplatform.kernel.migrations import alembic_config, upgrade
 from mlplatform.kernel.secrets import SecretBox, generate_key, reencrypt_columns
-from mlplatform.modules.gateway.keystore import KeyStore
+from mlplatform.modules.gateway.credentials.keystore import KeyStore
+from mlplatform.modules.gateway.credentials.signing_keys import generate_signing_key
 from mlplatform.modules.gateway.models import SigningKeyRow
-from mlplatform.modules.gateway.signing_keys import generate_signing_key
+from mlplatform.modules.gateway.runtime import GatewayRuntime
 from mlplatform.settings import SecretsSettings, Settings
 from mlplatform.tables import import_all_tables
-from tests.support.auth import grant
+from tests.support.factories import access_token, grant, own_database, service_account_key
 from tests.support.services import POSTGRES_ADMIN_URL, database_url
 
 BEFORE = "20261207_gateway_tombstone"
@@ -40,28 +41,8 @@ def with_keys(settings: Settings, *keys: str) -> Settings:
 
 
 async def stored_rows(url: str) -> list[SigningKeyRow]:
-    database = Database(url, pool_size=1)
-    try:
-        async with database.sessionmaker() as session:
-            return list((await session.scalars(select(SigningKeyRow))).all())
-    finally:
-        await database.dispose()
-
-
-async def service_account_key(client: AsyncTestClient, headers: dict[str, str]) -> str:  # type: ignore[type-arg]
-    account = await client.post("/api/v1/service-accounts", json={"name": "trainer"}, headers=headers)
-    assert account.status_code == 201, account.text
-    created = await client.post(
-        "/api/v1/api-keys", json={"name": "k", "owner": "service_account:trainer"}, headers=headers
-    )
-    return str(created.json()["key"])
-
-
-async def issue_token(client: AsyncTestClient, secret: str) -> str:  # type: ignore[type-arg]
-    form = {"grant_type": "client_credentials", "client_id": "trainer", "client_secret": secret}
-    response = await client.post("/api/v1/auth/token", data=form)
-    assert response.status_code == 200, response.text
-    return str(response.json()["access_token"])
+    async with own_database(url) as database, database.sessionmaker() as session:
+        return list((await session.scalars(select(SigningKeyRow))).all())
 
 
 async def test_the_stored_column_is_not_the_key(settings: Settings) -> None:
@@ -69,21 +50,17 @@ async def test_the_stored_column_is_not_the_key(settings: Settings) -> None:
     app = create_app(with_keys(settings, key))
     async with AsyncTestClient(app) as client:
         public = (await client.get("/.well-known/jwks.json")).json()["keys"][0]
-        ring = app.state.platform.extras["gateway"].keystore.ring
+        ring = app.state.platform.runtimes.get(GatewayRuntime).keystore.ring
     (row,) = await stored_rows(settings.resolved_database_url)
     assert row.kid == public["kid"]
     assert ring.active.private_jwk["d"] not in row.encrypted_jwk
     with pytest.raises(json.JSONDecodeError):
         json.loads(row.encrypted_jwk)
     assert json.loads(SecretBox([key]).decrypt_text(row.encrypted_jwk)) == ring.active.private_jwk
-    database = Database(settings.resolved_database_url, pool_size=1)
-    try:
-        async with database.engine.connect() as connection:
-            columns = await connection.run_sync(
-                lambda sync: {c["name"] for c in inspect(sync).get_columns("gateway_signing_keys", schema="mlplatform")}
-            )
-    finally:
-        await database.dispose()
+    async with own_database(settings.resolved_database_url) as database, database.engine.connect() as connection:
+        columns = await connection.run_sync(
+            lambda sync: {c["name"] for c in inspect(sync).get_columns("gateway_signing_keys", schema="mlplatform")}
+        )
     assert "encrypted_jwk" in columns
     assert "private_jwk" not in columns, "no plaintext copy is left"
 
@@ -93,15 +70,13 @@ async def test_tokens_keep_verifying_through_a_secret_key_rotation(settings: Set
     app = create_app(with_keys(settings, old))
     async with AsyncTestClient(app) as client:
         secret = await service_account_key(client, await grant(app, platform_admin=True))
-        token = await issue_token(client, secret)
+        token = await access_token(client, "trainer", secret)
     (before,) = await stored_rows(settings.resolved_database_url)
 
     import_all_tables()
-    database = Database(settings.resolved_database_url, pool_size=1)
-    try:  # what `mlplatform admin rotate-secret-key` does, with the new key listed first
+    # What `mlplatform admin rotate-secret-key` does, with the new key listed first.
+    async with own_database(settings.resolved_database_url) as database:
         assert await reencrypt_columns(database, SecretBox([new, old]), Base.metadata) >= 1
-    finally:
-        await database.dispose()
     (after,) = await stored_rows(settings.resolved_database_url)
     assert after.encrypted_jwk != before.encrypted_jwk
     assert SecretBox([new]).decrypt_text(after.encrypted_jwk) == SecretBox([old]).decrypt_text(before.encrypted_jwk)
@@ -111,7 +86,7 @@ async def test_tokens_keep_verifying_through_a_secret_key_rotation(settings: Set
         me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
         assert me.status_code == 200, me.text
         assert me.json()["subject"] == "service_account:trainer"
-        fresh = await issue_token(client, secret)
+        fresh = await access_token(client, "trainer", secret)
         assert (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {fresh}"})).status_code == 200
 
 
@@ -158,40 +133,29 @@ async def test_the_migration_encrypts_plaintext_keys_and_downgrade_restores_them
 
     await asyncio.to_thread(upgrade, fresh_database, BEFORE)
     signing_key = generate_signing_key("ES256")
-    database = Database(fresh_database, pool_size=1)
-    try:
-        async with database.transaction() as session:
-            await session.execute(
-                text(
-                    "INSERT INTO gateway_signing_keys (kid, alg, private_jwk, environment, created_at) "
-                    "VALUES (:kid, 'ES256', CAST(:jwk AS JSONB), 'development', :now)"
-                ),
-                {"kid": signing_key.kid, "jwk": json.dumps(signing_key.private_jwk), "now": utcnow()},
-            )
-    finally:
-        await database.dispose()
+    async with own_database(fresh_database) as database, database.transaction() as session:
+        await session.execute(
+            text(
+                "INSERT INTO gateway_signing_keys (kid, alg, private_jwk, environment, created_at) "
+                "VALUES (:kid, 'ES256', CAST(:jwk AS JSONB), 'development', :now)"
+            ),
+            {"kid": signing_key.kid, "jwk": json.dumps(signing_key.private_jwk), "now": utcnow()},
+        )
 
     box = SecretBox([generate_key()])
     await asyncio.to_thread(upgrade, fresh_database, "heads", secrets=lambda: box)
     (row,) = await stored_rows(fresh_database)
     assert signing_key.private_jwk["d"] not in row.encrypted_jwk
     assert json.loads(box.decrypt_text(row.encrypted_jwk)) == signing_key.private_jwk
-    database = Database(fresh_database, pool_size=1)
-    try:
+    async with own_database(fresh_database) as database:
         store = KeyStore(
             database, secrets=box, environment="development", algorithm="ES256", max_token_age=timedelta(hours=1)
         )
         assert (await store.load()).active.kid == signing_key.kid
-    finally:
-        await database.dispose()
 
     config = alembic_config(fresh_database)
     config.attributes["secrets"] = lambda: box
     await asyncio.to_thread(command.downgrade, config, BEFORE)
-    database = Database(fresh_database, pool_size=1)
-    try:
-        async with database.engine.connect() as connection:
-            restored = (await connection.execute(text("SELECT private_jwk FROM gateway_signing_keys"))).scalar_one()
-    finally:
-        await database.dispose()
+    async with own_database(fresh_database) as database, database.engine.connect() as connection:
+        restored = (await connection.execute(text("SELECT private_jwk FROM gateway_signing_keys"))).scalar_one()
     assert (json.loads(restored) if isinstance(restored, str) else restored) == signing_key.private_jwk

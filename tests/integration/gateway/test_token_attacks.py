@@ -16,11 +16,11 @@ from litestar import Litestar
 from sqlalchemy import select
 
 from mlplatform.kernel.db import Database
-from mlplatform.modules.gateway.jwt_tokens import issue_access_token
+from mlplatform.modules.gateway.credentials.jwt_tokens import issue_access_token
 from mlplatform.modules.gateway.models import AuditEvent
-from mlplatform.modules.gateway.runtime import gateway_runtime
+from mlplatform.modules.gateway.runtime import GatewayRuntime
 from tests.integration.gateway.conftest import Client
-from tests.support.auth import grant
+from tests.support.factories import grant
 from tests.support.problems import problem
 
 
@@ -33,7 +33,7 @@ async def valid_claims(app: Litestar, client: Client) -> tuple[dict[str, Any], d
     headers = await grant(app, project="p1", role="viewer")
     me = (await client.get("/api/v1/me", headers=headers)).json()
     settings = app.state.settings
-    ring = gateway_runtime(app.state.platform).keystore.ring
+    ring = app.state.platform.runtimes.get(GatewayRuntime).keystore.ring
     now = int(time.time())
     claims = {"iss": settings.token_issuer, "aud": settings.auth.audience, "sub": me["id"], "iat": now, "nbf": now}
     header = {"alg": ring.active.alg, "kid": ring.active.kid, "typ": "at+jwt"}
@@ -69,7 +69,7 @@ async def test_a_valid_token_is_accepted(app: Litestar, client: Client) -> None:
 )
 async def test_token_attacks_are_rejected_and_audited(app: Litestar, client: Client, attack: str) -> None:
     claims, header, token = await valid_claims(app, client)
-    ring = gateway_runtime(app.state.platform).keystore.ring
+    ring = app.state.platform.runtimes.get(GatewayRuntime).keystore.ring
     now = int(time.time())
     exp = now + 300
     if attack == "expired":

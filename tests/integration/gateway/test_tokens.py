@@ -9,17 +9,8 @@ from joserfc.jwk import KeySet
 from litestar import Litestar
 
 from tests.integration.gateway.conftest import Client
-from tests.support.auth import grant
+from tests.support.factories import grant, service_account_key
 from tests.support.problems import problem
-
-
-async def service_account_key(client: Client, admin: dict[str, str], name: str = "trainer") -> str:
-    created = await client.post("/api/v1/service-accounts", json={"name": name}, headers=admin)
-    assert created.status_code == 201, created.text
-    key = await client.post("/api/v1/api-keys", json={"name": "ci", "owner": f"service_account:{name}"}, headers=admin)
-    assert key.status_code == 201, key.text
-    assert key.json()["key"].startswith("mlp_")
-    return str(key.json()["key"])
 
 
 async def test_discovery_and_jwks_describe_the_token_endpoint(client: Client) -> None:
@@ -34,6 +25,7 @@ async def test_discovery_and_jwks_describe_the_token_endpoint(client: Client) ->
 async def test_client_credentials_token_works_as_bearer(app: Litestar, client: Client) -> None:
     admin = await grant(app, platform_admin=True)
     secret = await service_account_key(client, admin)
+    assert secret.startswith("mlp_")
     response = await client.post(
         "/api/v1/auth/token", data={"grant_type": "client_credentials", "client_id": "trainer", "client_secret": secret}
     )
@@ -180,9 +172,9 @@ async def test_rotation_keeps_old_tokens_valid(app: Litestar, client: Client, se
     from datetime import timedelta
 
     from mlplatform.kernel.db import Database
-    from mlplatform.modules.gateway.admin_cli import rotate_signing_key
-    from mlplatform.modules.gateway.jwt_tokens import issue_access_token
-    from mlplatform.modules.gateway.keystore import KeyStore
+    from mlplatform.modules.gateway.cli import rotate_signing_key
+    from mlplatform.modules.gateway.credentials.jwt_tokens import issue_access_token
+    from mlplatform.modules.gateway.credentials.keystore import KeyStore
 
     secret = await service_account_key(client, await grant(app, platform_admin=True))
     form = {"grant_type": "client_credentials", "client_id": "trainer", "client_secret": secret}

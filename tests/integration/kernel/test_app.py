@@ -113,13 +113,28 @@ async def test_a_component_stuck_at_shutdown_does_not_hold_up_the_rest(
     release = threading.Event()
     stopped: list[str] = []
 
-    async def stop_stuck(platform: PlatformContext) -> None:
-        await anyio.to_thread.run_sync(release.wait)
+    class StuckRuntime:
+        component = "stuck"
 
-    async def stop_recorder(platform: PlatformContext) -> None:
-        stopped.append("recorder")
+        async def start(self) -> None:
+            return None
 
-    modules = [Module(name="recorder", on_shutdown=[stop_recorder]), Module(name="stuck", on_shutdown=[stop_stuck])]
+        async def stop(self) -> None:
+            await anyio.to_thread.run_sync(release.wait)
+
+    class RecorderRuntime:
+        component = "recorder"
+
+        async def start(self) -> None:
+            return None
+
+        async def stop(self) -> None:
+            stopped.append("recorder")
+
+    modules = [
+        Module(name="recorder", runtime=lambda platform: RecorderRuntime()),
+        Module(name="stuck", runtime=lambda platform: StuckRuntime()),
+    ]
     quick = settings.model_copy(update={"server": settings.server.model_copy(update={"component_stop_seconds": 0.5})})
     app = create_app(quick, modules=modules)
     context: PlatformContext = app.state.platform

@@ -35,7 +35,7 @@ from litestar.testing import AsyncTestClient
 from litestar.typing import FieldDefinition
 
 from mlplatform.settings import Settings
-from tests.support.auth import grant
+from tests.support.factories import grant
 from tests.support.json_samples import encode, leaves, replaced, sample, with_key
 from tests.support.moto_server import temporary_bucket
 

@@ -24,6 +24,7 @@ from mlplatform.kernel.jobs.builtin import SELFTEST_KIND
 from mlplatform.kernel.jobs.worker import build_saq_worker
 from mlplatform.kernel.migrations import upgrade
 from mlplatform.settings import Settings
+from tests.support.wait import wait_until_async
 
 
 async def _started(settings: Settings) -> AsyncIterator[JobRuntime]:
@@ -110,14 +111,19 @@ async def load(platform: PlatformContext, job_id: uuid.UUID) -> KernelJob:
 async def wait_for(
     platform: PlatformContext, job_id: uuid.UUID, until: Callable[[KernelJob], bool], seconds: float = 30
 ) -> KernelJob:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
+    job: KernelJob | None = None
+
+    async def arrived() -> KernelJob | None:
+        nonlocal job
         job = await load(platform, job_id)
-        if until(job):
-            return job
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"job did not get there in {seconds} s: {job.status} {job.message} {job.error}")
-        await asyncio.sleep(0.1)
+        return job if until(job) else None
+
+    return await wait_until_async(
+        arrived,
+        timeout=seconds,
+        interval=0.1,
+        message=lambda: f"job getting there: {job.status} {job.message} {job.error}" if job else "job",
+    )
 
 
 def ended(job: KernelJob) -> bool:
@@ -201,7 +207,14 @@ async def test_cancel_queued_job_never_runs(local_runtime: JobRuntime) -> None:
     async with runtime.platform.database.transaction() as session:
         job = await runtime.submit(session, kind="test.echo")
         await runtime.cancel(session, job.id)
-    await asyncio.sleep(1.0)
+    backend = runtime.backend
+    assert isinstance(backend, LocalBackend)
+
+    async def handed_over_and_done() -> bool:
+        await runtime.drain()  # the dispatch (and the abort) that the commit queued
+        return job.id not in backend.running
+
+    await wait_until_async(handed_over_and_done, timeout=10, message="the cancelled job's dispatch ending")
     stored = await load(runtime.platform, job.id)
     assert stored.status == "cancelled"
     assert stored.attempts == 0
@@ -214,7 +227,7 @@ async def test_rolled_back_submission_never_runs(runtime: JobRuntime) -> None:
             job = await runtime.submit(session, kind="test.echo")
             job_id = job.id
             raise RuntimeError("the request failed after submitting")
-    await asyncio.sleep(0.5)
+    await runtime.drain()  # a dispatch queued by mistake would have been handed over by now
     async with runtime.platform.database.transaction() as session:
         assert await session.get(KernelJob, job_id) is None
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -12,10 +11,11 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from mlplatform.kernel.db import Database, utcnow
+from mlplatform.kernel.db import utcnow
 from mlplatform.kernel.jobs import KernelJob
 from mlplatform.settings import Settings
-from tests.support.auth import grant
+from tests.support.factories import grant, own_database
+from tests.support.wait import wait_until_async
 
 Client = AsyncTestClient[Litestar]
 
@@ -29,12 +29,8 @@ async def client(embedded_settings: Settings) -> AsyncIterator[Client]:
 
 
 async def insert(app: Litestar, *jobs: KernelJob) -> None:
-    database = Database(app.state.platform.database.url, pool_size=1)
-    try:
-        async with database.transaction() as session:
-            session.add_all(jobs)
-    finally:
-        await database.dispose()
+    async with own_database(app.state.platform.database.url) as database, database.transaction() as session:
+        session.add_all(jobs)
 
 
 def finished(
@@ -116,23 +112,19 @@ async def test_cancel_needs_contributor_and_a_live_job(client: Client) -> None:
         created_by="user:someone-else",
     )
     await insert(app, running)
-    for _ in range(100):  # the in-process runner picks it up
-        state = (await client.get(f"/api/v1/jobs/{running.id}", headers=viewer)).json()
-        if state["status"] == "running" and state["progress"] > 0:
-            break
-        await asyncio.sleep(0.1)
-    assert state["status"] == "running"
+
+    async def job_in(*statuses: str) -> dict[str, Any] | None:
+        state: dict[str, Any] = (await client.get(f"/api/v1/jobs/{running.id}", headers=viewer)).json()
+        return state if state["status"] in statuses and state["progress"] > 0 else None
+
+    # The in-process runner picks it up.
+    await wait_until_async(lambda: job_in("running"), timeout=10, interval=0.1, message="the job running")
     refused = await client.post(f"/api/v1/jobs/{running.id}/cancel", headers=viewer)
     assert refused.status_code == 403
     accepted = await client.post(f"/api/v1/jobs/{running.id}/cancel", headers=contributor)
     assert accepted.status_code == 200, accepted.text
     assert accepted.json()["cancel_requested"] is True
-    for _ in range(100):
-        state = (await client.get(f"/api/v1/jobs/{running.id}", headers=viewer)).json()
-        if state["status"] == "cancelled":
-            break
-        await asyncio.sleep(0.1)
-    assert state["status"] == "cancelled"
+    state = await wait_until_async(lambda: job_in("cancelled"), timeout=10, interval=0.1, message="cancelled")
     assert 0 < state["progress"] < 1
     again = await client.post(f"/api/v1/jobs/{running.id}/cancel", headers=contributor)
     assert again.status_code == 409

@@ -6,7 +6,6 @@ through the same runtime the API uses; only the worker runs them.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -22,6 +21,7 @@ from mlplatform.kernel.context import PlatformContext, build_context
 from mlplatform.kernel.jobs import JobRuntime, KernelJob, jobs_runtime
 from mlplatform.kernel.jobs.builtin import SELFTEST_KIND
 from mlplatform.settings import Settings
+from tests.support.wait import wait_until_async
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
@@ -104,14 +104,18 @@ async def load(platform: PlatformContext, job_id: uuid.UUID) -> KernelJob:
 async def wait_until(
     platform: PlatformContext, job_id: uuid.UUID, check: Callable[[KernelJob], bool], seconds: float, pool: Workers
 ) -> KernelJob:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
+    job: KernelJob | None = None
+
+    async def arrived() -> KernelJob | None:
+        nonlocal job
         job = await load(platform, job_id)
-        if check(job):
-            return job
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{job.status} {job.message} {job.error}\n--- worker logs ---\n{pool.output()}")
-        await asyncio.sleep(0.2)
+        return job if check(job) else None
+
+    def report() -> str:
+        state = f"{job.status} {job.message} {job.error}" if job else "no job"
+        return f"{state}\n--- worker logs ---\n{pool.output()}"
+
+    return await wait_until_async(arrived, timeout=seconds, interval=0.2, message=report)
 
 
 async def test_killed_worker_job_is_retried_or_failed(runtime: JobRuntime, workers: Workers) -> None:
@@ -145,7 +149,7 @@ async def test_killed_worker_job_is_retried_or_failed(runtime: JobRuntime, worke
 
 async def test_worker_runs_jobs_submitted_before_it_started(runtime: JobRuntime, workers: Workers) -> None:
     job_id = await submit(runtime, params={"seconds": 0.2})
-    await asyncio.sleep(0.5)
+    await runtime.drain()  # handed over to the queue: nothing in this process runs it
     assert (await load(runtime.platform, job_id)).status == "queued"
     workers.start()
     done = await wait_until(runtime.platform, job_id, lambda j: j.status == "succeeded", 60, workers)

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from mlplatform.kernel.events.model import OutboxDelivery, OutboxEvent
 from mlplatform.kernel.migrations import upgrade
 from mlplatform.settings import OutboxSettings
 from tests.support.outbox_probe import ThingHappened, create_probe_table, received, recording_subscriber
+from tests.support.wait import wait_until_async
 
 FAST = OutboxSettings(backoff_base_seconds=0.01, backoff_max_seconds=0.05, max_attempts=3, poll_interval_seconds=0.05)
 
@@ -93,11 +93,12 @@ async def test_failing_subscriber_is_retried_and_does_not_affect_others(database
     dispatcher = Dispatcher(database, [Subscriber("flaky", flaky), recording_subscriber()], FAST)
     await dispatcher.run_until_idle()
     assert len(await received(database)) == 1
-    for _ in range(50):
-        await asyncio.sleep(0.02)
+
+    async def third_call_made() -> bool:  # each retry is due after a short backoff
         await dispatcher.run_until_idle()
-        if calls >= 3:
-            break
+        return calls >= 3
+
+    await wait_until_async(third_call_made, timeout=5, interval=0.02, message="the third delivery attempt")
     async with database.sessionmaker() as session:
         delivery = await session.get_one(OutboxDelivery, ("flaky", 1)) if database.dialect == "sqlite" else None
         statuses = dict(
@@ -123,11 +124,12 @@ async def test_failure_blocks_later_events_of_the_same_aggregate_only(database: 
 
     await publish_things(database, "same", "same", "other")
     dispatcher = Dispatcher(database, [Subscriber("ordered", ordered)], FAST)
-    for _ in range(50):
+
+    async def all_delivered() -> bool:
         await dispatcher.run_until_idle()
-        if len(delivered) == 3:
-            break
-        await asyncio.sleep(0.02)
+        return len(delivered) == 3
+
+    await wait_until_async(all_delivered, timeout=5, interval=0.02, message=lambda: f"3 deliveries: {delivered}")
     # "other" went through while "same" n0 was failing; n1 waited for n0's successful retry.
     assert delivered == [("other", "n2"), ("same", "n0"), ("same", "n1")]
 
@@ -141,9 +143,14 @@ async def test_exhausted_delivery_is_parked_not_lost_and_can_be_retried(database
 
     await publish_things(database, "d")
     dispatcher = Dispatcher(database, [Subscriber("fragile", handler)], FAST)
-    for _ in range(20):
+
+    async def parked() -> bool:
         await dispatcher.run_until_idle()
-        await asyncio.sleep(0.03)
+        async with database.sessionmaker() as session:
+            return (await session.scalars(select(OutboxDelivery.status))).one() == "dead"
+
+    await wait_until_async(parked, timeout=5, interval=0.03, message="the delivery parked")
+    await dispatcher.run_until_idle()  # a parked delivery is not attempted again
     async with database.sessionmaker() as session:
         delivery = (await session.scalars(select(OutboxDelivery))).one()
         assert (delivery.status, delivery.attempts) == ("dead", 3)
@@ -183,9 +190,11 @@ async def test_process_killed_mid_delivery_loses_and_duplicates_nothing(clean_po
         cwd=Path(__file__).resolve().parents[3],
         env={**os.environ},
     )
-    deadline = time.monotonic() + 30
-    while len(await received(database)) < 5 and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
+
+    async def some_received() -> bool:
+        return len(await received(database)) >= 5
+
+    await wait_until_async(some_received, timeout=30, interval=0.02, message="5 deliveries by the child")
     os.kill(child.pid, signal.SIGKILL)
     child.wait(timeout=10)
     partial = await received(database)

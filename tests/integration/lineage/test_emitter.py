@@ -18,6 +18,7 @@ from mlplatform.settings import LineageSettings
 from tests.integration.lineage.capture import CaptureServer, capture_server
 from tests.integration.lineage.flow import Flow, apply_all
 from tests.integration.lineage.schema import validate_run_event
+from tests.support.wait import wait_until_async
 
 FAST = LineageSettings(
     timeout_seconds=2.0, http_retries=0, max_attempts=3, backoff_base_seconds=0.01, backoff_max_seconds=0.02
@@ -29,14 +30,14 @@ async def rows(database: Database) -> list[OpenLineageEventRow]:
         return list((await session.scalars(select(OpenLineageEventRow).order_by(OpenLineageEventRow.id))).all())
 
 
-async def drain(emitter: OpenLineageEmitter, rounds: int = 50) -> None:
+async def drain(emitter: OpenLineageEmitter, seconds: float = 15) -> None:
     """Run the emitter until nothing is pending (retries included)."""
-    for _ in range(rounds):
+
+    async def nothing_pending() -> bool:
         await emitter.run_until_idle()
-        if not any(row.status == "pending" for row in await rows(emitter.database)):
-            return
-        await asyncio.sleep(0.03)
-    raise AssertionError("events still pending")
+        return not any(row.status == "pending" for row in await rows(emitter.database))
+
+    await wait_until_async(nothing_pending, timeout=seconds, interval=0.03, message="no event pending")
 
 
 async def test_events_are_sent_in_order_and_validate(database: Database, capture: CaptureServer) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,20 +16,18 @@ from mlplatform.settings import LineageSettings, Settings
 from tests.integration.lineage.capture import CaptureServer
 from tests.integration.lineage.flow import Flow, apply_all
 from tests.integration.lineage.schema import validate_run_event
-from tests.support.auth import grant
+from tests.support.factories import grant, own_database
 from tests.support.problems import problem
+from tests.support.wait import wait_until_async
 
 Client = AsyncTestClient[Litestar]
 
 
 async def seed(app: Litestar, *flows: Flow) -> None:
     # Its own engine: the test client runs the app on another event loop.
-    database = Database(app.state.platform.database.url, pool_size=1)
-    try:
+    async with own_database(app.state.platform.database.url) as database:
         for flow in flows:
             await apply_all(database, flow.events())
-    finally:
-        await database.dispose()
 
 
 async def test_anonymous_callers_are_refused(client: Client) -> None:
@@ -135,13 +132,18 @@ async def emitting_client(settings: Settings, capture: CaptureServer) -> AsyncIt
 
 
 async def wait_for(database: Database, predicate: Any, seconds: float = 20.0) -> list[OpenLineageEventRow]:
-    for _ in range(int(seconds / 0.1)):
+    found: list[OpenLineageEventRow] = []
+
+    async def met() -> bool:
+        nonlocal found
         async with database.sessionmaker() as session:
             found = list((await session.scalars(select(OpenLineageEventRow).order_by(OpenLineageEventRow.id))).all())
-        if predicate(found):
-            return found
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"condition not met within {seconds} s: {[(r.status, r.last_error) for r in found]}")
+        return bool(predicate(found))
+
+    await wait_until_async(
+        met, timeout=seconds, interval=0.1, message=lambda: f"condition: {[(r.status, r.last_error) for r in found]}"
+    )
+    return found
 
 
 async def test_a_down_endpoint_never_fails_the_request(emitting_client: Client, capture: CaptureServer) -> None:
@@ -162,15 +164,12 @@ async def test_a_down_endpoint_never_fails_the_request(emitting_client: Client, 
     )
     assert checked.status_code == 201, checked.text
 
-    database = Database(app.state.platform.database.url, pool_size=1)
-    try:
+    async with own_database(app.state.platform.database.url) as database:
         failing = await wait_for(database, lambda rows: len(rows) == 2 and rows[0].attempts >= 3)
         assert failing[0].status == "pending"
         assert "503" in (failing[0].last_error or "")
         capture.fail_next, capture.delay_seconds = 0, 0.0
         done = await wait_for(database, lambda rows: all(r.status == "emitted" for r in rows))
-    finally:
-        await database.dispose()
     assert [e["eventType"] for e in capture.events] == ["START", "COMPLETE"]
     assert capture.events == [row.body for row in done]
     # The `lineage` settings reach the app: its namespace names the events.

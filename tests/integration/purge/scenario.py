@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,7 +9,6 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import func, select
 
-from mlplatform.kernel.db import Database
 from mlplatform.kernel.events.model import OutboxDelivery, OutboxEvent
 from mlplatform.kernel.jobs.model import KernelJob
 from mlplatform.modules.catalogue.models import CatalogueModel
@@ -20,7 +17,8 @@ from mlplatform.modules.gateway.models import AuditEvent
 from mlplatform.modules.lineage.models import LineageEdge, LineageNode
 from tests.integration.features.data import T0, define
 from tests.integration.features.stack import Stack
-from tests.support.auth import grant
+from tests.support.factories import grant, own_database, unique_name
+from tests.support.wait import wait_until_async
 
 MLFLOW = "/mlflow/api/2.0/mlflow"
 ARTIFACTS = "/mlflow/api/2.0/mlflow-artifacts/artifacts"
@@ -50,7 +48,7 @@ async def populate(stack: Stack) -> Seeded:
     """Create a project through the API and give every module something of it."""
     client = stack.client
     admin = await grant(stack.app, platform_admin=True)
-    seeded = Seeded(project=f"purge-{uuid.uuid4().hex[:8]}", admin=admin)
+    seeded = Seeded(project=unique_name("purge-", 8), admin=admin)
     project = seeded.project
     await ok(await client.post("/api/v1/projects", json={"name": project}, headers=admin), 201)
 
@@ -229,47 +227,39 @@ async def mlflow_names(stack: Stack, seeded: Seeded) -> tuple[list[str], list[st
 
 async def counts(stack: Stack, project: str) -> dict[str, int]:
     """Rows of the project in the platform's tables (read through the test's own connection pool)."""
-    database = Database(stack.settings.resolved_database_url, pool_size=1)
-    try:
-        async with database.sessionmaker() as session:
+    async with own_database(stack.settings.resolved_database_url) as database, database.sessionmaker() as session:
 
-            async def count(statement: Any) -> int:
-                return int(await session.scalar(statement) or 0)
+        async def count(statement: Any) -> int:
+            return int(await session.scalar(statement) or 0)
 
-            return {
-                "lineage_nodes": await count(select(func.count()).where(LineageNode.project == project)),
-                "lineage_edges": await count(select(func.count()).where(LineageEdge.project == project)),
-                "audit": await count(select(func.count()).where(AuditEvent.project == project)),
-                "jobs": await count(select(func.count()).where(KernelJob.project == project)),
-                "events": await count(select(func.count()).where(OutboxEvent.project == project)),
-                "datasets": await count(select(func.count()).where(DatasetRow.project == project)),
-            }
-    finally:
-        await database.dispose()
+        return {
+            "lineage_nodes": await count(select(func.count()).where(LineageNode.project == project)),
+            "lineage_edges": await count(select(func.count()).where(LineageEdge.project == project)),
+            "audit": await count(select(func.count()).where(AuditEvent.project == project)),
+            "jobs": await count(select(func.count()).where(KernelJob.project == project)),
+            "events": await count(select(func.count()).where(OutboxEvent.project == project)),
+            "datasets": await count(select(func.count()).where(DatasetRow.project == project)),
+        }
 
 
 async def catalogue_models(stack: Stack, project: str) -> int:
-    database = Database(stack.settings.resolved_database_url, pool_size=1)
-    try:
-        async with database.sessionmaker() as session:
-            pending = await session.scalar(
-                select(func.count())
-                .select_from(OutboxDelivery)
-                .join(OutboxEvent, OutboxEvent.seq == OutboxDelivery.event_seq)
-                .where(OutboxEvent.project == project, OutboxDelivery.status == "pending")
-            )
-            models = await session.scalar(select(func.count()).where(CatalogueModel.project == project))
-            return int(models or 0) if not pending else -1
-    finally:
-        await database.dispose()
+    async with own_database(stack.settings.resolved_database_url) as database, database.sessionmaker() as session:
+        pending = await session.scalar(
+            select(func.count())
+            .select_from(OutboxDelivery)
+            .join(OutboxEvent, OutboxEvent.seq == OutboxDelivery.event_seq)
+            .where(OutboxEvent.project == project, OutboxDelivery.status == "pending")
+        )
+        models = await session.scalar(select(func.count()).where(CatalogueModel.project == project))
+        return int(models or 0) if not pending else -1
 
 
 async def wait_for(probe: Any, expected: int, seconds: float = 60) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
+    value = None
+
+    async def reached() -> bool:
+        nonlocal value
         value = await probe()
-        if value == expected:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"still {value}, expected {expected}")
-        await asyncio.sleep(0.2)
+        return bool(value == expected)
+
+    await wait_until_async(reached, timeout=seconds, interval=0.2, message=lambda: f"{value} == {expected}")

@@ -3,7 +3,6 @@ at once; the purge waits until the project's events reached every subscriber, th
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,8 @@ from mlplatform.kernel.module import Module
 from mlplatform.modules.gateway import module as gateway
 from mlplatform.modules.gateway.events import ProjectDeleted
 from mlplatform.settings import Settings
-from tests.support.auth import grant
+from tests.support.factories import grant
+from tests.support.wait import wait_until_async
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
@@ -84,12 +84,11 @@ async def client(tmp_path: Path, gate: Gate, broken: Broken) -> AsyncIterator[As
 
 
 async def wait_job(client: AsyncTestClient[Litestar], headers: dict[str, str], job_id: str) -> dict[str, Any]:
-    for _ in range(300):
+    async def finished() -> dict[str, Any] | None:
         job: dict[str, Any] = (await client.get(f"/api/v1/jobs/{job_id}", headers=headers)).json()
-        if job["status"] in TERMINAL:
-            return job
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"purge job still {job['status']}")
+        return job if job["status"] in TERMINAL else None
+
+    return await wait_until_async(finished, timeout=15, message="the purge job finishing")
 
 
 async def test_the_name_is_taken_until_the_purge_finished(
@@ -117,8 +116,10 @@ async def test_the_name_is_taken_until_the_purge_finished(
         assert "p" not in [p["name"] for p in (await client.get("/api/v1/projects", headers=headers)).json()]
     assert (await client.get("/api/v1/me", headers=scoped)).status_code == 401, "a key scoped to p is revoked"
 
-    while gate.attempts < 3:  # the purge waits for the event's delivery, retried while the subscriber fails
-        await asyncio.sleep(0.05)
+    async def third_attempt() -> bool:  # the purge waits for the event's delivery, retried while it fails
+        return gate.attempts >= 3
+
+    await wait_until_async(third_attempt, timeout=15, message="the third delivery attempt")
     assert (await client.get(f"/api/v1/jobs/{job_id}", headers=admin)).json()["status"] == "running"
     assert (await client.post("/api/v1/projects", json={"name": "p"}, headers=admin)).status_code == 409
 

@@ -1,17 +1,13 @@
-"""Pure rules of the catalogue: the state machine, input limits, thresholds, ETags and cursors."""
+"""Pure rules of the catalogue: the state machine, input limits, thresholds, ETags."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 
 from mlplatform.kernel.errors import Conflict, Invalid, PreconditionFailed
-from mlplatform.kernel.pagination import encode_cursor
 from mlplatform.modules.catalogue import rules, views
-from mlplatform.modules.catalogue.listing import SortOrder
-from mlplatform.modules.catalogue.models import CatalogueModel
 
 
 def test_state_machine_covers_every_stage_and_only_known_targets() -> None:
@@ -117,25 +113,3 @@ def test_if_match() -> None:
     with pytest.raises(PreconditionFailed) as error:
         views.check_if_match(views.etag(uuid.UUID(int=5), 2), current, "model")
     assert error.value.extra["current_etag"] == current
-
-
-ORDER = SortOrder(
-    "-updated_at",
-    (CatalogueModel.updated_at, CatalogueModel.id),
-    (datetime, uuid.UUID),
-    descending=True,
-)
-
-
-def test_cursor_round_trip_and_tampering() -> None:
-    when, ident = datetime(2026, 11, 27, 10, 0, tzinfo=UTC), uuid.uuid4()
-    assert ORDER.decode(ORDER.next_cursor([when, ident])) == [when, ident]
-    for bad in (
-        "%%%",
-        encode_cursor("-updated_at", ["2026-11-27T10:00:00", str(ident)]),  # naive datetime
-        encode_cursor("-updated_at", [1, 2]),
-        encode_cursor("-updated_at", ["2026-11-27T10:00:00+00:00", "not-a-uuid"]),
-        encode_cursor("name", ["x"]),
-    ):
-        with pytest.raises(Invalid, match="cursor"):
-            ORDER.decode(bad)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mlplatform.modules.experiments import config
+from mlplatform.modules.experiments.hosting import config
 from mlplatform.settings import Settings
 
 

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from mlplatform.kernel.request_ids import current_request_id
-from mlplatform.modules.experiments.config import MlflowConfig
-from mlplatform.modules.experiments.error_details import ErrorScrubber
+from mlplatform.modules.experiments.hosting.config import MlflowConfig
+from mlplatform.modules.experiments.hosting.error_details import ErrorScrubber
 
 CONFIG = MlflowConfig(
     backend_store_uri="postgresql+psycopg://mlp:s3cret@db.internal:5432/platform?options=-csearch_path%3Dmlflow",

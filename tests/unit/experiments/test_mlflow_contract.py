@@ -8,7 +8,7 @@ import ast
 import importlib.util
 from pathlib import Path
 
-from mlplatform.modules.experiments import config
+from mlplatform.modules.experiments.hosting import config
 
 
 def _mlflow_file(*parts: str) -> Path:

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 import uvicorn
 
-from mlplatform.modules.experiments.asgi_types import Message, Receive, Scope, Send
-from mlplatform.modules.experiments.proxy import MlflowProxy
-from mlplatform.modules.experiments.server_process import ForwardedScope
+from mlplatform.modules.experiments.hosting.asgi_types import Message, Receive, Scope, Send
+from mlplatform.modules.experiments.hosting.proxy import MlflowProxy
+from mlplatform.modules.experiments.hosting.server_process import ForwardedScope
+from tests.support.wait import wait_until_async
 
 
 async def echo(scope: Scope, receive: Receive, send: Send) -> None:
@@ -163,7 +164,11 @@ def test_an_unreachable_server_gets_mlflows_503_and_a_restart(tmp_path: Path) ->
             sent.append(message)
 
         await proxy(scope_for("/mlflow/api", [(b"host", b"h")], method="GET"), receive, send)
-        await asyncio.sleep(0.1)  # the restart runs in the background
+
+        async def restarted() -> bool:  # the restart runs in the background
+            return revived.is_set()
+
+        await wait_until_async(restarted, timeout=5, message="the restart")
         await proxy.aclose()
         return sent
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mlplatform.modules.experiments.log_throttle import Throttle
-from mlplatform.modules.experiments.worker import RestartBackoff
+from mlplatform.modules.experiments.hosting.log_throttle import Throttle
+from mlplatform.modules.experiments.hosting.worker import RestartBackoff
 
 
 def test_restarts_are_immediate_after_a_death_then_back_off_to_a_bound() -> None:

@@ -14,7 +14,7 @@ from mlplatform.modules.features.adapters.feast_config import (
     public_base_url,
     redis_connection_string,
 )
-from mlplatform.modules.features.serving.layout import (
+from mlplatform.modules.features.adapters.online_store.layout import (
     INT64,
     STRING,
     EntityValueError,
@@ -111,7 +111,7 @@ def test_values_decode_as_feast_does_with_or_without_protobuf() -> None:
     from feast.feature_server_utils import _value_to_native
     from feast.protos.feast.types.Value_pb2 import Int64List, Value
 
-    from mlplatform.modules.features.serving.layout import ValueDecoder
+    from mlplatform.modules.features.adapters.online_store.layout import ValueDecoder
 
     decoder = ValueDecoder()
     values = [

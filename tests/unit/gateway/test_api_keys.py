@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from mlplatform.modules.gateway import api_keys
-from mlplatform.modules.gateway.api_keys import (
+from mlplatform.modules.gateway.credentials import api_keys
+from mlplatform.modules.gateway.credentials.api_keys import (
     generate_api_key,
     hash_secret,
     looks_like_api_key,

@@ -15,13 +15,13 @@ import pytest
 from joserfc import jws
 from joserfc.jwk import ECKey, RSAKey
 
-from mlplatform.modules.gateway.jwt_tokens import (
+from mlplatform.modules.gateway.credentials.jwt_tokens import (
     InvalidToken,
     SingleAlgorithmRegistry,
     issue_access_token,
     verify_access_token,
 )
-from mlplatform.modules.gateway.signing_keys import KeyRing, SigningKey, generate_signing_key
+from mlplatform.modules.gateway.credentials.signing_keys import KeyRing, SigningKey, generate_signing_key
 
 ISS = "https://mlp.example.test"
 AUD = "mlplatform"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from joserfc.jwk import ECKey, RSAKey
 
-from mlplatform.modules.gateway.oidc import (
+from mlplatform.modules.gateway.credentials.oidc import (
     ExternalIdentity,
     ExternalProvider,
     InvalidToken,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from mlplatform.modules.gateway.ratelimit import (
+from mlplatform.modules.gateway.access.ratelimit import (
     InMemoryRateLimiter,
     LimiterUnavailable,
     RateLimiter,
@@ -19,6 +19,7 @@ from mlplatform.modules.gateway.ratelimit import (
     RedisRateLimiter,
     rate_limit_key,
 )
+from tests.support.clock import FakeClock
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
@@ -53,11 +54,16 @@ async def prefix(redis_client: aioredis.Redis) -> AsyncIterator[str]:
     await _drop(redis_client, value)
 
 
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(start=100.0)
+
+
 @pytest.fixture(params=["memory", "redis"])
-async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
+async def limiter(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[RateLimiter]:
     """Both implementations must pass every shared test."""
     if request.param == "memory":
-        yield InMemoryRateLimiter()
+        yield InMemoryRateLimiter(clock=clock)
         return
     client = await _connect()
     unique = f"mlp:test:rl:{uuid.uuid4().hex}:"
@@ -66,6 +72,31 @@ async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
     finally:
         await _drop(client, unique)
         await client.aclose()
+
+
+Elapse = Callable[[float], Awaitable[None]]
+
+
+@pytest.fixture
+async def elapse(limiter: RateLimiter, clock: FakeClock) -> AsyncIterator[Elapse]:
+    """Let time pass for `limiter` without waiting: the in-process limiter reads the fake clock; the Redis
+    script reads the Redis server's clock, so every key of the limiter has its stored TAT moved back by that
+    much instead, which is the same thing to GCRA (a key's whole state is its TAT)."""
+    if not isinstance(limiter, RedisRateLimiter):
+
+        async def tick(seconds: float) -> None:
+            clock.advance(seconds)
+
+        yield tick
+        return
+    client = await _connect()
+
+    async def move_back(seconds: float) -> None:
+        async for key in client.scan_iter(match=limiter.prefix + "*"):
+            await client.decrby(key, round(seconds * 1_000_000))
+
+    yield move_back
+    await client.aclose()
 
 
 POLICY = RateLimitPolicy(limit=5, window_seconds=1)
@@ -98,26 +129,26 @@ async def test_burst_then_denied(limiter: RateLimiter) -> None:
     assert "Retry-After" not in results[0].headers()
 
 
-async def test_capacity_returns_after_retry_after(limiter: RateLimiter) -> None:
+async def test_capacity_returns_after_retry_after(limiter: RateLimiter, elapse: Elapse) -> None:
     policy = RateLimitPolicy(limit=5, window_seconds=0.5)
     results = await burst(limiter, "user:2", 6, policy)
     assert not results[-1].allowed
-    await asyncio.sleep(results[-1].retry_after_seconds + 0.02)
+    await elapse(results[-1].retry_after_seconds + 0.02)
     again = await limiter.hit("user:2", policy)
     assert again.allowed
     assert again.remaining == 0
     assert not (await limiter.hit("user:2", policy)).allowed
     # After a full window the whole burst is available again.
-    await asyncio.sleep(0.55)
+    await elapse(0.55)
     assert [r.allowed for r in await burst(limiter, "user:2", 6, policy)] == [True] * 5 + [False]
 
 
-async def test_denied_requests_do_not_consume(limiter: RateLimiter) -> None:
+async def test_denied_requests_do_not_consume(limiter: RateLimiter, elapse: Elapse) -> None:
     policy = RateLimitPolicy(limit=2, window_seconds=0.3)
     await burst(limiter, "k", 2, policy)
     for _ in range(20):
         assert not (await limiter.hit("k", policy)).allowed
-    await asyncio.sleep(0.16)  # one emission interval (0.15 s), despite the hammering
+    await elapse(0.16)  # one emission interval (0.15 s), despite the hammering
     assert (await limiter.hit("k", policy)).allowed
 
 
@@ -201,16 +232,8 @@ async def test_redis_errors_become_limiter_unavailable() -> None:
 # -- in-memory specifics ----------------------------------------------------------------------------------
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def test_memory_exact_gcra_arithmetic() -> None:
-    clock = FakeClock()
+    clock = FakeClock(start=100.0)
     limiter = InMemoryRateLimiter(clock=clock)
     policy = RateLimitPolicy(limit=3, window_seconds=3)  # one request per second, burst 3
     assert [r.remaining for r in await burst(limiter, "k", 3, policy)] == [2, 1, 0]
@@ -229,7 +252,7 @@ async def test_memory_exact_gcra_arithmetic() -> None:
 
 
 async def test_memory_is_bounded_and_evicts_expired_first() -> None:
-    clock = FakeClock()
+    clock = FakeClock(start=100.0)
     limiter = InMemoryRateLimiter(max_keys=100, clock=clock)
     short = RateLimitPolicy(limit=10, window_seconds=1)
     long = RateLimitPolicy(limit=1, window_seconds=3600)

@@ -8,16 +8,26 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from mlplatform.modules.gateway.ratelimit import LeasingRateLimiter, RateLimitPolicy, RateLimitResult, RedisRateLimiter
+from mlplatform.modules.gateway.access.ratelimit import (
+    LeasingRateLimiter,
+    RateLimitPolicy,
+    RateLimitResult,
+    RedisRateLimiter,
+)
 from tests.support.services import REDIS_URL, missing, reachable
+from tests.support.wait import wait_until_async
 
 
 class CountingLimiter(RedisRateLimiter):
     calls = 0
+    answered = 0
+    """Calls that returned: the lease they refill is updated before anything else runs on the loop."""
 
     async def hit(self, key: str, policy: RateLimitPolicy, wanted: int = 1) -> RateLimitResult:
         self.calls += 1
-        return await super().hit(key, policy, wanted)
+        result = await super().hit(key, policy, wanted)
+        self.answered += 1
+        return result
 
 
 @pytest.fixture
@@ -74,8 +84,6 @@ async def test_concurrent_requests_share_one_refill(redis: Redis) -> None:
 
 
 async def test_last_quarter_of_a_lease_takes_the_next_batch_in_the_background(redis: Redis) -> None:
-    import asyncio
-
     inner = CountingLimiter(redis, prefix=f"t:{uuid.uuid4().hex}:")
     leasing = LeasingRateLimiter(inner, max_batch=20, lease_seconds=60)
     policy = RateLimitPolicy(1000, 3600)
@@ -83,7 +91,11 @@ async def test_last_quarter_of_a_lease_takes_the_next_batch_in_the_background(re
         assert (await leasing.hit("k", policy)).allowed
     assert inner.calls == 1, "three quarters of the first batch are spent without a round trip"
     assert (await leasing.hit("k", policy)).remaining == 984
-    await asyncio.sleep(0.2)  # the top-up runs while the rest of the lease is spent
+
+    async def topped_up() -> bool:  # it runs while the rest of the lease is spent
+        return inner.answered == 2
+
+    await wait_until_async(topped_up, timeout=5, message="the background top-up")
     assert inner.calls == 2
     results = [await leasing.hit("k", policy) for _ in range(24)]
     assert all(r.allowed for r in results)

@@ -6,15 +6,8 @@ import time
 
 import pytest
 
-from mlplatform.modules.gateway.verification_cache import TTLCache
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from mlplatform.modules.gateway.credentials.verification_cache import TTLCache
+from tests.support.clock import FakeClock
 
 
 @pytest.fixture

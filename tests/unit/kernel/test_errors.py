@@ -6,10 +6,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import msgspec
 import pytest
-from litestar import Litestar, get, post
-from litestar.di import Provide
+from litestar import Litestar, get
 from litestar.exceptions import HTTPException, InternalServerException
 from litestar.testing import TestClient
 from sqlalchemy.exc import DataError, OperationalError
@@ -23,14 +21,6 @@ SQL_ERROR = DataError(
     ("x\x00",),
     Exception("invalid byte sequence for encoding UTF8: 0x00"),
 )
-
-
-class Body(msgspec.Struct):
-    features: list[str]
-
-
-def provide_features() -> str:
-    return "runtime"
 
 
 @get("/http-500", sync_to_thread=False)
@@ -78,11 +68,6 @@ def invalid() -> None:
     raise Invalid("name: must be 1-128 of [A-Za-z0-9_.-]", field="name")
 
 
-@post("/shared-name", dependencies={"features": Provide(provide_features, sync_to_thread=False)}, sync_to_thread=False)
-def shared_name(data: Body, features: str) -> dict[str, Any]:
-    return {"features": data.features, "runtime": features}
-
-
 @pytest.fixture
 def client() -> Any:
     app = Litestar(
@@ -95,7 +80,6 @@ def client() -> Any:
             connection_lost,
             invalid_with_sql,
             invalid,
-            shared_name,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         logging_config=None,
@@ -170,12 +154,3 @@ def test_database_text_in_a_4xx_detail_is_withheld(client: Any) -> None:
     ordinary = client.get("/invalid")
     assert ordinary.json()["detail"] == "name: must be 1-128 of [A-Za-z0-9_.-]", "client-facing details stay"
     assert ordinary.json()["field"] == "name"
-
-
-def test_a_body_field_named_like_a_dependency_is_a_422_not_a_500(client: Any) -> None:
-    response = client.post("/shared-name", json={"features": {"not": "a list"}})
-    assert response.status_code == 422, response.text
-    assert response.json()["errors"] == [
-        {"key": "features", "message": "Expected `array`, got `object`", "source": "body"}
-    ]
-    assert client.post("/shared-name", json={"features": ["a"]}).json() == {"features": ["a"], "runtime": "runtime"}

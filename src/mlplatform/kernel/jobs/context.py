@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import math
-import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -35,7 +34,6 @@ class JobContext:
     progress: float = 0.0
     message: str | None = None
     cancel_requested: bool = False
-    _changed_at: float = field(default_factory=time.monotonic)
 
     def report(self, fraction: float, message: str | None = None) -> None:
         """Record progress (0..1, clamped) and an optional human-readable message."""
@@ -46,8 +44,3 @@ class JobContext:
         self.progress = min(1.0, max(0.0, fraction))
         if message is not None:
             self.message = message[:500]
-        self._changed_at = time.monotonic()
-
-    def raise_if_cancelled(self) -> None:
-        if self.cancel_requested:
-            raise JobCancelled(f"job {self.job_id} was cancelled")

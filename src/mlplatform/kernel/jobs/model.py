@@ -71,7 +71,3 @@ class KernelJob(Base):
         Index("ix_kernel_jobs_project", "project", "created_at"),
         Index("ix_kernel_jobs_status", "status", "heartbeat_at"),
     )
-
-    @property
-    def job_status(self) -> JobStatus:
-        return JobStatus(self.status)

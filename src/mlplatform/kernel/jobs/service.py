@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -14,9 +14,9 @@ from mlplatform.kernel.errors import Forbidden, Invalid, NotFound
 from mlplatform.kernel.jobs.model import JobStatus, KernelJob
 from mlplatform.kernel.jobs.runtime import JobRuntime
 from mlplatform.kernel.jobs.schemas import Job, JobPage
-from mlplatform.kernel.pagination import check_limit, decode_cursor, encode_cursor
+from mlplatform.kernel.pagination import SortOrder, check_limit, page_of
 
-SORT = "created_desc"
+NEWEST_FIRST = SortOrder("created_desc", (KernelJob.created_at, KernelJob.id), (datetime, uuid.UUID), descending=True)
 
 
 @dataclass(frozen=True)
@@ -73,25 +73,9 @@ async def list_jobs(
             allowed = ", ".join(s.value for s in JobStatus)
             raise Invalid(f"status: must be one of {allowed}", parameter="status") from None
         query = query.where(KernelJob.status == status)
-    if cursor:
-        created_iso, last_id = decode_cursor(cursor, sort=SORT, arity=2)
-        try:
-            created = datetime.fromisoformat(created_iso)
-            last = uuid.UUID(last_id)
-        except (TypeError, ValueError):
-            raise Invalid("cursor: not a cursor issued by this API", parameter="cursor") from None
-        query = query.where(
-            or_(KernelJob.created_at < created, and_(KernelJob.created_at == created, KernelJob.id < last))
-        )
-    rows = (
-        await session.scalars(query.order_by(KernelJob.created_at.desc(), KernelJob.id.desc()).limit(size + 1))
-    ).all()
-    items = [Job.from_row(row) for row in rows[:size]]
-    next_cursor = None
-    if len(rows) > size and items:
-        tail = rows[size - 1]
-        next_cursor = encode_cursor(SORT, [tail.created_at.isoformat(), str(tail.id)])
-    return JobPage(items=items, next_cursor=next_cursor)
+    rows = (await session.scalars(NEWEST_FIRST.apply(query, cursor, size))).all()
+    page = page_of(rows, size, NEWEST_FIRST)
+    return JobPage(items=[Job.from_row(row) for row in page.items], next_cursor=page.next_cursor)
 
 
 async def get_job(session: AsyncSession, scope: JobScope, job_id: uuid.UUID) -> Job:

@@ -9,26 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import delete
-
 from mlplatform.kernel.context import PlatformContext
-from mlplatform.modules.catalogue.models import (
-    CatalogueDeployment,
-    CatalogueModel,
-    CatalogueModelVersion,
-    CatalogueTransitionRequest,
-)
+from mlplatform.modules.catalogue import repositories
 
 
 async def purge_project(platform: PlatformContext, project: str) -> Mapping[str, int]:
-    removed: dict[str, int] = {}
     async with platform.database.transaction() as session:
-        for name, table in (
-            ("deployments", CatalogueDeployment),
-            ("transition_requests", CatalogueTransitionRequest),
-            ("versions", CatalogueModelVersion),
-            ("models", CatalogueModel),
-        ):
-            result = await session.execute(delete(table).where(table.project == project))
-            removed[name] = int(getattr(result, "rowcount", 0) or 0)
-    return removed
+        return await repositories.delete_project_rows(session, project)

@@ -1,7 +1,8 @@
 """The experiments module's public facade: the only thing other modules (and the CLI) import.
 
-- Events published through the outbox: `RunFinished`, `ModelVersionCreated` (an MLflow registry
-  version; the catalogue subscriber of this module registers it in the catalogue), `RunLinked`.
+- Events published through the outbox (decode with `stored.decode(...)`): `RunFinished` (with its
+  `DatasetInput`s), `ModelVersionCreated` (an MLflow registry version; the catalogue subscriber of this
+  module registers it in the catalogue), `RunLinked`.
 - How MLflow objects map to projects: `PROJECT_TAG`, `project_of_experiment_name`,
   `project_of_model_name`.
 - `upgrade_mlflow_schema(settings)`: MLflow's own migrations, for `mlplatform migrate`.
@@ -17,13 +18,13 @@ from mlplatform.modules.experiments.authz.projects import (
     project_of_experiment_name,
     project_of_model_name,
 )
-from mlplatform.modules.experiments.events import ModelVersionCreated, RunFinished, RunLinked
-from mlplatform.modules.experiments.migrations import upgrade_mlflow_schema
+from mlplatform.modules.experiments.events import DatasetInput, ModelVersionCreated, RunFinished, RunLinked
+from mlplatform.modules.experiments.hosting.migrations import upgrade_mlflow_schema
 from mlplatform.modules.experiments.sources import ModelSources
-from mlplatform.modules.experiments.state import experiments_state
 
 __all__ = [
     "PROJECT_TAG",
+    "DatasetInput",
     "ModelVersionCreated",
     "RunFinished",
     "RunLinked",
@@ -38,10 +39,14 @@ async def check_model_source(platform: PlatformContext, project: str, *, run_id:
     """Raise `Invalid` (422) unless `run_id` (when given) is a run of `project` and `model_uri`, when it names
     a platform location (`runs:/`, `models:/`, `mlflow-artifacts:/`, the object store, the data folder), is
     one of `project`'s MLflow objects. Other and missing objects are refused alike ("not found in project")."""
-    state = experiments_state(platform)
+    # Imported here: the runtime reaches the catalogue's api (production policy), whose package imports this
+    # facade (its controllers check model sources), so a module-level import would close that cycle.
+    from mlplatform.modules.experiments.runtime import ExperimentsRuntime
+
+    runtime = platform.runtimes.get(ExperimentsRuntime)
     sources = ModelSources(
-        state.resolver,
-        artifact_destination=state.config.artifact_destination,
+        runtime.resolver,
+        artifact_destination=runtime.config.artifact_destination,
         store_root=platform.settings.resolved_storage_url,
         data_dir=platform.settings.data_dir,
     )

@@ -15,15 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.pagination import Page
 from mlplatform.modules.experiments import schemas
+from mlplatform.modules.experiments.runtime import ExperimentsRuntime
 from mlplatform.modules.experiments.services import RunLinkService, TrackingService
-from mlplatform.modules.experiments.state import experiments_state
 from mlplatform.modules.gateway.api import Principal, Role, requires_role
 
 PROJECT_PATH = "/api/v1/projects/{project:str}"
 
 
 def provide_tracking(project: str, platform: PlatformContext) -> TrackingService:
-    return TrackingService(experiments_state(platform).runtime, project)
+    return TrackingService(platform.runtimes.get(ExperimentsRuntime).mlflow, project)
 
 
 def provide_links(db_session: AsyncSession, tracking: TrackingService, principal: Principal) -> RunLinkService:

@@ -16,24 +16,24 @@ import structlog
 from mlplatform.kernel.db import Database
 from mlplatform.kernel.events import publish
 from mlplatform.modules.experiments.events import ModelVersionCreated, RunFinished
-from mlplatform.modules.experiments.runtime import MlflowRuntime
+from mlplatform.modules.experiments.hosting.host import MlflowHost
 from mlplatform.modules.experiments.snapshots import EventBuilder, VersionFacts, run_finished
 
 log = structlog.get_logger("mlplatform.experiments")
 
 
 class OutboxEventSink:
-    def __init__(self, database: Database, runtime: MlflowRuntime, builder: EventBuilder) -> None:
+    def __init__(self, database: Database, mlflow: MlflowHost, builder: EventBuilder) -> None:
         self.database = database
-        self.runtime = runtime
+        self.mlflow = mlflow
         self.builder = builder
 
     async def run_terminated(self, run_id: str, project: str, previous_status: str | None) -> None:
-        stores = await self.runtime.stores()
-        run = await self.runtime.call(stores.tracking.get_run, run_id)
+        stores = await self.mlflow.stores()
+        run = await self.mlflow.call(stores.tracking.get_run, run_id)
         if run.info.status == previous_status:
             return  # a repeated update (client retry): the transition was already reported
-        experiment = await self.runtime.call(stores.tracking.get_experiment, run.info.experiment_id)
+        experiment = await self.mlflow.call(stores.tracking.get_experiment, run.info.experiment_id)
         await self._publish(run_finished(run, project, experiment.name))
 
     async def model_version_created(self, project: str, model_version: dict[str, Any]) -> None:

@@ -28,10 +28,10 @@ from mlplatform.modules.experiments.authz.projects import (
     project_of_experiment_name,
     project_of_model_name,
 )
-from mlplatform.modules.experiments.config import ARTIFACT_PREFIX
+from mlplatform.modules.experiments.hosting.config import ARTIFACT_PREFIX
+from mlplatform.modules.experiments.hosting.host import Stores
 from mlplatform.modules.experiments.models import RunLinkRow
-from mlplatform.modules.experiments.runtime import Stores
-from mlplatform.modules.experiments.state import experiments_state
+from mlplatform.modules.experiments.runtime import ExperimentsRuntime
 
 PAGE = 1000
 PROMPT_TAG = "mlflow.prompt.is_prompt"
@@ -46,20 +46,20 @@ class Found:
 
 
 async def purge_project(platform: PlatformContext, project: str) -> Mapping[str, int]:
-    state = experiments_state(platform)
-    stores = await state.runtime.stores()
-    found = await state.runtime.call(find_project_objects, stores, project)
+    runtime = platform.runtimes.get(ExperimentsRuntime)
+    stores = await runtime.mlflow.stores()
+    found = await runtime.mlflow.call(find_project_objects, stores, project)
     artifacts = 0
     root = platform.object_store.root_uri
     for experiment_id, location in found.experiments.items():
         prefix = artifact_prefix(location, experiment_id, root)
         if prefix is not None:
             artifacts += await delete_objects_under(platform.object_store, prefix)
-    removed = await state.runtime.call(delete_mlflow_objects, stores, found)
+    removed = await runtime.mlflow.call(delete_mlflow_objects, stores, found)
     for experiment_id in found.experiments:
-        state.resolver.forget_experiment(experiment_id)
+        runtime.resolver.forget_experiment(experiment_id)
     for name in found.models:
-        state.resolver.forget_registered_model(name)
+        runtime.resolver.forget_registered_model(name)
     async with platform.database.transaction() as session:
         links = await session.execute(delete(RunLinkRow).where(RunLinkRow.project == project))
     return {**removed, "artifacts": artifacts, "run_links": int(getattr(links, "rowcount", 0) or 0)}

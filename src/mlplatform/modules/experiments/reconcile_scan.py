@@ -1,7 +1,7 @@
 """What MLflow's stores hold in a time window: runs that ended, model versions that were created.
 
 Blocking functions over MLflow's store API (never its tables directly), run by the reconciler on the
-runtime's own limiter, one call per scan. Only objects of a project are returned: the observer does
+MLflow host's own limiter, one call per scan. Only objects of a project are returned: the observer does
 not publish events for untagged objects (MLflow's `Default` experiment, models never adopted) either.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlplatform.modules.experiments.authz.projects import PROJECT_TAG, project_tag
-from mlplatform.modules.experiments.runtime import Stores
+from mlplatform.modules.experiments.hosting.host import Stores
 from mlplatform.modules.experiments.snapshots import VersionFacts
 
 TERMINAL_STATUSES = frozenset({"FINISHED", "FAILED", "KILLED"})

@@ -32,7 +32,7 @@ from mlplatform.kernel.db import Database
 from mlplatform.kernel.events import publish
 from mlplatform.kernel.request_ids import current_actor
 from mlplatform.modules.experiments import reconcile_scan, repositories
-from mlplatform.modules.experiments.runtime import MlflowRuntime
+from mlplatform.modules.experiments.hosting.host import MlflowHost
 from mlplatform.modules.experiments.snapshots import EventBuilder, run_finished
 from mlplatform.settings import ExperimentsSettings
 
@@ -58,13 +58,13 @@ class EventReconciler:
     def __init__(
         self,
         database: Database,
-        runtime: MlflowRuntime,
+        mlflow: MlflowHost,
         builder: EventBuilder,
         settings: ExperimentsSettings,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.database = database
-        self.runtime = runtime
+        self.mlflow = mlflow
         self.builder = builder
         self.settings = settings
         self.clock = clock
@@ -79,7 +79,7 @@ class EventReconciler:
         await self._task.stop()
 
     async def _run(self) -> None:
-        await self.runtime.wait_loaded()
+        await self.mlflow.wait_loaded()
         while True:
             try:
                 await self.reconcile()
@@ -112,8 +112,8 @@ class EventReconciler:
         return published
 
     async def _runs(self, session: AsyncSession, since_ms: int, until_ms: int) -> int:
-        stores = await self.runtime.stores()
-        ended = await self.runtime.call(reconcile_scan.ended_runs, stores, since_ms, until_ms)
+        stores = await self.mlflow.stores()
+        ended = await self.mlflow.call(reconcile_scan.ended_runs, stores, since_ms, until_ms)
         if not ended:
             return 0
         known = await repositories.published_run_statuses(session, {run.key[0] for run in ended})
@@ -130,8 +130,8 @@ class EventReconciler:
     async def _model_versions(self, session: AsyncSession, since_ms: int, until_ms: int) -> int:
         from mlflow.exceptions import MlflowException
 
-        stores = await self.runtime.stores()
-        created = await self.runtime.call(reconcile_scan.created_versions, stores, since_ms, until_ms)
+        stores = await self.mlflow.stores()
+        created = await self.mlflow.call(reconcile_scan.created_versions, stores, since_ms, until_ms)
         if not created:
             return 0
         known = await repositories.published_model_versions(session, {version.key[0] for version in created})

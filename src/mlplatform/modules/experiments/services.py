@@ -20,10 +20,10 @@ from mlplatform.kernel.pagination import Page, check_limit, decode_cursor, encod
 from mlplatform.modules.catalogue.api import find_model_version
 from mlplatform.modules.experiments import repositories, schemas
 from mlplatform.modules.experiments.authz.projects import PROJECT_TAG
-from mlplatform.modules.experiments.error_details import ErrorScrubber
 from mlplatform.modules.experiments.events import RunLinked
+from mlplatform.modules.experiments.hosting.error_details import ErrorScrubber
+from mlplatform.modules.experiments.hosting.host import MlflowHost
 from mlplatform.modules.experiments.models import RunLinkRow
-from mlplatform.modules.experiments.runtime import MlflowRuntime
 from mlplatform.modules.experiments.snapshots import from_millis
 
 T = TypeVar("T")
@@ -36,8 +36,8 @@ MAX_MLFLOW_PAGE = 1000
 class TrackingService:
     """Read access to one project's experiments, runs and metric histories."""
 
-    def __init__(self, runtime: MlflowRuntime, project: str) -> None:
-        self.runtime = runtime
+    def __init__(self, mlflow: MlflowHost, project: str) -> None:
+        self.mlflow = mlflow
         self.project = project
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -48,9 +48,9 @@ class TrackingService:
             return fn(*args, **kwargs)
 
         try:
-            return await self.runtime.call(invoke)
+            return await self.mlflow.call(invoke)
         except MlflowException as exc:
-            scrubber = ErrorScrubber(self.runtime.config.internal_strings())
+            scrubber = ErrorScrubber(self.mlflow.config.internal_strings())
             where = getattr(fn, "__name__", "mlflow")
             if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"}:
                 raise NotFound(scrubber.safe_message(exc.message, status=404, path=where)) from None
@@ -62,7 +62,7 @@ class TrackingService:
             raise Unavailable("MLflow's database is unreachable", component="mlflow") from exc
 
     async def _stores(self) -> Any:
-        return await self.runtime.stores()
+        return await self.mlflow.stores()
 
     async def list_experiments(
         self, *, name_contains: str | None, include_deleted: bool, limit: int | None, cursor: str | None

@@ -2,7 +2,7 @@
 
 Shared by the observer (right after MLflow answered a write) and the reconciler (later, for writes
 whose event a crash lost), so both publish the same event for the same MLflow object. The builders
-call MLflow's stores on the runtime's own limiter; they never publish.
+call MLflow's stores on the MLflow host's own limiter; they never publish.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlplatform.modules.experiments.authz.projects import MODEL_SEPARATOR
-from mlplatform.modules.experiments.config import ARTIFACT_ROOT
 from mlplatform.modules.experiments.events import (
     PLATFORM_TAG_PREFIX,
     DatasetInput,
     ModelVersionCreated,
     RunFinished,
 )
-from mlplatform.modules.experiments.runtime import MlflowRuntime
+from mlplatform.modules.experiments.hosting.config import ARTIFACT_ROOT
+from mlplatform.modules.experiments.hosting.host import MlflowHost
 
 
 def from_millis(value: Any) -> datetime | None:
@@ -115,27 +115,27 @@ def dataset_inputs(run: Any) -> list[DatasetInput]:
 
 
 class EventBuilder:
-    def __init__(self, runtime: MlflowRuntime, artifact_destination: str) -> None:
-        self.runtime = runtime
+    def __init__(self, mlflow: MlflowHost, artifact_destination: str) -> None:
+        self.mlflow = mlflow
         self.artifact_destination = artifact_destination.rstrip("/")
 
     async def model_version_created(self, project: str, facts: VersionFacts) -> ModelVersionCreated:
-        stores = await self.runtime.stores()
+        stores = await self.mlflow.stores()
         metrics: dict[str, float] = {}
         params: dict[str, str] = {}
         experiment_id: str | None = None
         if facts.run_id:
-            run = await self.runtime.call(stores.tracking.get_run, facts.run_id)
+            run = await self.mlflow.call(stores.tracking.get_run, facts.run_id)
             metrics = {k: float(v) for k, v in run.data.metrics.items()}
             params = dict(run.data.params)
             experiment_id = str(run.info.experiment_id)
-        artifact_uri = await self.runtime.call(
+        artifact_uri = await self.mlflow.call(
             stores.registry.get_model_version_download_uri, facts.name, str(facts.version)
         )
         if artifact_uri.startswith("runs:/"):
             # `runs:/<run id>/<path>`: the files are under that run's artifact root.
             source_run, _, path = artifact_uri[len("runs:/") :].partition("/")
-            owner = await self.runtime.call(stores.tracking.get_run, source_run)
+            owner = await self.mlflow.call(stores.tracking.get_run, source_run)
             artifact_uri = f"{owner.info.artifact_uri.rstrip('/')}/{path}".rstrip("/")
         name = facts.name
         return ModelVersionCreated(

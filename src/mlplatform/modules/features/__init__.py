@@ -10,47 +10,25 @@ from litestar.di import Provide
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.health import HealthCheck
 from mlplatform.kernel.module import Module
-from mlplatform.modules.features.adapters.store import REGISTRY_STORE
 from mlplatform.modules.features.connections.controllers import CONNECTION_CONTROLLERS
 from mlplatform.modules.features.controllers.data import DATA_HANDLERS
 from mlplatform.modules.features.controllers.definitions import DEFINITION_CONTROLLERS
+from mlplatform.modules.features.controllers.dependencies import provide_features
+from mlplatform.modules.features.controllers.express import express_routes
 from mlplatform.modules.features.controllers.files import FILE_HANDLERS
-from mlplatform.modules.features.controllers.serving import SERVING_HANDLERS
+from mlplatform.modules.features.controllers.online import ONLINE_HANDLERS
+from mlplatform.modules.features.controllers.push import PUSH_HANDLERS
 from mlplatform.modules.features.purge import purge_project
-from mlplatform.modules.features.runtime import RUNTIME_KEY, FeaturesRuntime, features_runtime
+from mlplatform.modules.features.runtime import build_runtime, features_runtime
 from mlplatform.modules.features.services.jobs import register_jobs
-from mlplatform.modules.features.serving.express import express_routes
 
 
-async def start_features(platform: PlatformContext) -> None:
-    runtime = FeaturesRuntime.create(platform)
-    platform.extras[RUNTIME_KEY] = runtime
-    await runtime.start()
-
-
-async def stop_features(platform: PlatformContext) -> None:
-    runtime = platform.extras.pop(RUNTIME_KEY, None)
-    if isinstance(runtime, FeaturesRuntime):
-        await runtime.stop()
-
-
-def provide_features(platform: PlatformContext) -> FeaturesRuntime:
-    """Injected as `features_runtime`. Not `features`: Litestar answers 500 to a body whose invalid
-    top-level field has the name of a dependency, and `features` is a field of several request bodies."""
-    return features_runtime(platform)
-
-
-def health_checks(platform: PlatformContext) -> Sequence[HealthCheck]:
+def _health_checks(platform: PlatformContext) -> Sequence[HealthCheck]:
     async def registry() -> None:
-        runtime = features_runtime(platform)
-        if not runtime.feast_loaded:
-            raise RuntimeError("Feast is still loading (first seconds after start)")
-        await runtime.gateway.run(
-            lambda: runtime.gateway.store(REGISTRY_STORE).registry.list_projects(allow_cache=False)
-        )
+        await features_runtime(platform).check_registry()
 
     async def registry_port() -> None:
-        features_runtime(platform).registry_endpoint.check()
+        await features_runtime(platform).check_registry_endpoint()
 
     return [
         HealthCheck("feature_registry", registry, required=False, timeout_seconds=10.0),
@@ -60,16 +38,16 @@ def health_checks(platform: PlatformContext) -> Sequence[HealthCheck]:
 
 module = Module(
     name="features",
+    runtime=build_runtime,
     route_handlers=[
         *DEFINITION_CONTROLLERS,
-        *SERVING_HANDLERS,
+        *ONLINE_HANDLERS,
+        *PUSH_HANDLERS,
         *DATA_HANDLERS,
         *FILE_HANDLERS,
         *CONNECTION_CONTROLLERS,
     ],
-    health_checks=health_checks,
-    on_startup=[start_features],
-    on_shutdown=[stop_features],
+    health_checks=_health_checks,
     jobs=[register_jobs],
     express_routes=express_routes,
     purge_project=purge_project,

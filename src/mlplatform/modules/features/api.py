@@ -1,7 +1,9 @@
 """The features module's public facade: what other modules (lineage, catalogue) may import.
 
 Events arrive through the outbox as `StoredEvent`s; decode them with the classes below
-(`stored.decode(TrainingDatasetCreated)`). Dataset records are plain DTOs.
+(`stored.decode(TrainingDatasetCreated)`). Dataset records are plain DTOs. When another module needs the
+features runtime (the coming serving module, to read online features), the function that looks it up
+goes here: no other module imports the runtime class.
 """
 
 from __future__ import annotations
@@ -21,26 +23,7 @@ from mlplatform.modules.features.events import (
 )
 from mlplatform.modules.features.schemas import Dataset, FeatureViewVersion, ValidationReport
 
-EVENT_TYPES = frozenset(
-    cls.event_type
-    for cls in (
-        EntityApplied,
-        DataSourceApplied,
-        FeatureViewApplied,
-        FeatureServiceApplied,
-        FeatureDefinitionDeleted,
-        FeaturesPushed,
-        FeaturesMaterialized,
-        TrainingDatasetCreated,
-        ValidationReportCreated,
-        ConnectionChanged,
-        ConnectionGrantChanged,
-    )
-)
-"""Every event type this module publishes."""
-
 __all__ = [
-    "EVENT_TYPES",
     "ConnectionChanged",
     "ConnectionGrantChanged",
     "DataSourceApplied",

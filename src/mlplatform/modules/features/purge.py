@@ -22,12 +22,10 @@ import struct
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete
-
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.purge import delete_objects_under
+from mlplatform.modules.features import repositories
 from mlplatform.modules.features.adapters.feast_config import feast_project
-from mlplatform.modules.features.models import ConnectionGrantRow, DatasetRow, ValidationReportRow
 from mlplatform.modules.features.runtime import FeaturesRuntime, features_runtime
 
 if TYPE_CHECKING:
@@ -55,13 +53,7 @@ async def purge_project(platform: PlatformContext, project: str) -> Mapping[str,
         files += await delete_objects_under(platform.object_store, prefix)
     removed["files"] = files
     async with platform.database.transaction() as session:
-        for name, table in (
-            ("datasets", DatasetRow),
-            ("validation_reports", ValidationReportRow),
-            ("connection_grants", ConnectionGrantRow),
-        ):
-            result = await session.execute(delete(table).where(table.project == project))
-            removed[name] = int(getattr(result, "rowcount", 0) or 0)
+        removed.update(await repositories.delete_project_rows(session, project))
     return removed
 
 

@@ -1,22 +1,28 @@
-"""SQL of the features module's own tables (datasets, validation reports)."""
+"""All SQL of the features module's own tables: training dataset records, validation reports, connections and
+their grants. (Feast's registry and online store are Feast's: `adapters/`.)"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import and_, or_, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.db import utcnow
-from mlplatform.kernel.errors import Invalid, NotFound
-from mlplatform.kernel.pagination import check_limit, decode_cursor, encode_cursor
+from mlplatform.kernel.errors import NotFound
+from mlplatform.kernel.pagination import Page, SortOrder, check_limit, page_of
 from mlplatform.modules.features import schemas
-from mlplatform.modules.features.models import DatasetRow, ValidationReportRow
+from mlplatform.modules.features.models import ConnectionGrantRow, ConnectionRow, DatasetRow, ValidationReportRow
 
-SORT = "created_desc"
+NEWEST_DATASETS = SortOrder("created_desc", (DatasetRow.created_at, DatasetRow.id), (datetime, uuid.UUID), True)
+NEWEST_REPORTS = SortOrder(
+    "created_desc", (ValidationReportRow.created_at, ValidationReportRow.id), (datetime, uuid.UUID), True
+)
+BY_NAME = SortOrder("name", (ConnectionRow.name,), (str,), False)
 
 
 def dataset_out(row: DatasetRow) -> schemas.Dataset:
@@ -94,35 +100,13 @@ def new_report(
     )
 
 
-def _after(cursor: str | None, created: Any, ident: Any) -> Any:
-    if not cursor:
-        return None
-    created_iso, last_id = decode_cursor(cursor, sort=SORT, arity=2)
-    try:
-        at = datetime.fromisoformat(created_iso)
-        last = uuid.UUID(last_id)
-    except (TypeError, ValueError):
-        raise Invalid("cursor: not a cursor issued by this API", parameter="cursor") from None
-    return or_(created < at, and_(created == at, ident < last))
-
-
 async def list_datasets(
     session: AsyncSession, project: str, cursor: str | None, limit: int | None
 ) -> schemas.DatasetPage:
     size = check_limit(limit)
-    query = select(DatasetRow).where(DatasetRow.project == project)
-    condition = _after(cursor, DatasetRow.created_at, DatasetRow.id)
-    if condition is not None:
-        query = query.where(condition)
-    rows = (
-        await session.scalars(query.order_by(DatasetRow.created_at.desc(), DatasetRow.id.desc()).limit(size + 1))
-    ).all()
-    items = [dataset_out(r) for r in rows[:size]]
-    next_cursor = None
-    if len(rows) > size:
-        tail = rows[size - 1]
-        next_cursor = encode_cursor(SORT, [tail.created_at.isoformat(), str(tail.id)])
-    return schemas.DatasetPage(items=items, next_cursor=next_cursor)
+    query = NEWEST_DATASETS.apply(select(DatasetRow).where(DatasetRow.project == project), cursor, size)
+    page = page_of((await session.scalars(query)).all(), size, NEWEST_DATASETS)
+    return schemas.DatasetPage(items=[dataset_out(r) for r in page.items], next_cursor=page.next_cursor)
 
 
 async def get_dataset(session: AsyncSession, project: str, dataset_id: uuid.UUID) -> schemas.Dataset:
@@ -139,17 +123,8 @@ async def list_reports(
     query = select(ValidationReportRow).where(
         ValidationReportRow.project == project, ValidationReportRow.feature_view == view
     )
-    condition = _after(cursor, ValidationReportRow.created_at, ValidationReportRow.id)
-    if condition is not None:
-        query = query.where(condition)
-    order = (ValidationReportRow.created_at.desc(), ValidationReportRow.id.desc())
-    rows = (await session.scalars(query.order_by(*order).limit(size + 1))).all()
-    items = [report_out(r) for r in rows[:size]]
-    next_cursor = None
-    if len(rows) > size:
-        tail = rows[size - 1]
-        next_cursor = encode_cursor(SORT, [tail.created_at.isoformat(), str(tail.id)])
-    return schemas.ValidationReportPage(items=items, next_cursor=next_cursor)
+    page = page_of((await session.scalars(NEWEST_REPORTS.apply(query, cursor, size))).all(), size, NEWEST_REPORTS)
+    return schemas.ValidationReportPage(items=[report_out(r) for r in page.items], next_cursor=page.next_cursor)
 
 
 async def get_report(session: AsyncSession, project: str, view: str, report_id: uuid.UUID) -> schemas.ValidationReport:
@@ -157,3 +132,87 @@ async def get_report(session: AsyncSession, project: str, view: str, report_id: 
     if row is None or row.project != project or row.feature_view != view:
         raise NotFound(f"validation report {report_id} not found")
     return report_out(row)
+
+
+# -- connections ---------------------------------------------------------------------------------------
+
+
+async def connection_named(session: AsyncSession, name: str, *, lock: bool = False) -> ConnectionRow:
+    """The connection `name` (`lock`: FOR UPDATE, for a change); a 404 when there is none."""
+    query = select(ConnectionRow).where(ConnectionRow.name == name)
+    row = await session.scalar(query.with_for_update() if lock else query)
+    if row is None:
+        raise NotFound(f"connection {name!r} not found")
+    return row
+
+
+async def connection_exists(session: AsyncSession, name: str) -> bool:
+    return await session.scalar(select(ConnectionRow.id).where(ConnectionRow.name == name)) is not None
+
+
+async def list_connections(
+    session: AsyncSession, cursor: str | None, limit: int | None
+) -> tuple[Page[ConnectionRow], dict[uuid.UUID, list[str]]]:
+    """A page of connections by name, and the projects each is granted to."""
+    size = check_limit(limit)
+    page = page_of(list(await session.scalars(BY_NAME.apply(select(ConnectionRow), cursor, size))), size, BY_NAME)
+    grants: dict[uuid.UUID, list[str]] = {}
+    if page.items:
+        found = await session.execute(
+            select(ConnectionGrantRow.connection_id, ConnectionGrantRow.project).where(
+                ConnectionGrantRow.connection_id.in_([row.id for row in page.items])
+            )
+        )
+        for connection_id, project in found.all():
+            grants.setdefault(connection_id, []).append(project)
+    return page, grants
+
+
+async def delete_connection(session: AsyncSession, row: ConnectionRow) -> None:
+    await session.execute(delete(ConnectionGrantRow).where(ConnectionGrantRow.connection_id == row.id))
+    await session.delete(row)
+
+
+async def granted_projects(session: AsyncSession, row: ConnectionRow) -> list[str]:
+    rows = await session.scalars(select(ConnectionGrantRow.project).where(ConnectionGrantRow.connection_id == row.id))
+    return list(rows)
+
+
+async def grants_of(session: AsyncSession, row: ConnectionRow) -> Sequence[ConnectionGrantRow]:
+    found = await session.scalars(
+        select(ConnectionGrantRow)
+        .where(ConnectionGrantRow.connection_id == row.id)
+        .order_by(ConnectionGrantRow.project)
+    )
+    return found.all()
+
+
+async def grant_of(session: AsyncSession, row: ConnectionRow, project: str) -> ConnectionGrantRow | None:
+    return await session.get(ConnectionGrantRow, (row.id, project))
+
+
+async def connections_granted_to(session: AsyncSession, project: str) -> list[tuple[ConnectionRow, datetime]]:
+    """The connections granted to `project` by name, with when each was granted."""
+    rows = await session.execute(
+        select(ConnectionRow, ConnectionGrantRow.granted_at)
+        .join(ConnectionGrantRow, ConnectionGrantRow.connection_id == ConnectionRow.id)
+        .where(ConnectionGrantRow.project == project)
+        .order_by(ConnectionRow.name)
+    )
+    return [(row, granted_at) for row, granted_at in rows.all()]
+
+
+# -- purge ---------------------------------------------------------------------------------------------
+
+
+async def delete_project_rows(session: AsyncSession, project: str) -> dict[str, int]:
+    """The project's training dataset records, validation reports and connection grants (`purge.py`)."""
+    removed: dict[str, int] = {}
+    for name, table in (
+        ("datasets", DatasetRow),
+        ("validation_reports", ValidationReportRow),
+        ("connection_grants", ConnectionGrantRow),
+    ):
+        result = await session.execute(delete(table).where(table.project == project))
+        removed[name] = int(getattr(result, "rowcount", 0) or 0)
+    return removed

@@ -1,4 +1,5 @@
-"""The features module's per-app singletons (kept in `PlatformContext.extras`)."""
+"""The features module's live objects for one app: Feast, the online read path and the registry port
+(registered in `PlatformContext.runtimes`, found with `features_runtime`)."""
 
 from __future__ import annotations
 
@@ -16,19 +17,18 @@ from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.errors import Unavailable
 from mlplatform.modules.features.adapters.feast_config import FeastSettings
 from mlplatform.modules.features.adapters.files import StoreLocation
+from mlplatform.modules.features.adapters.online_store.layout import ValueDecoder
+from mlplatform.modules.features.adapters.online_store.metadata import MetadataCache, ProjectMeta, load_project_meta
+from mlplatform.modules.features.adapters.online_store.resp_client import RespClient
 from mlplatform.modules.features.adapters.registry_endpoint import RegistryEndpoint
-from mlplatform.modules.features.adapters.store import FeastGateway, load_feast, restore_environment
-from mlplatform.modules.features.serving.layout import ValueDecoder
-from mlplatform.modules.features.serving.metadata import MetadataCache, ProjectMeta, load_project_meta
-from mlplatform.modules.features.serving.resp_client import RespClient
+from mlplatform.modules.features.adapters.store import REGISTRY_STORE, FeastGateway, load_feast, restore_environment
 
 log = structlog.get_logger("mlplatform.features")
-
-RUNTIME_KEY = "features"
 
 
 @dataclass
 class FeaturesRuntime:
+    component = "feast"  # not annotated: a class attribute, not a dataclass field
     platform: PlatformContext
     feast: FeastSettings
     gateway: FeastGateway
@@ -37,31 +37,10 @@ class FeaturesRuntime:
     registry_endpoint: RegistryEndpoint
     """Feast's gRPC registry server for the stock SDK (`adapters/registry_endpoint.py`)."""
     online_redis: RespClient | None = None
-    """The online read path's own Redis connection (`serving/resp_client.py`), when the online store is Redis."""
+    """The online read path's own Redis connection (`adapters/online_store/resp_client.py`), when the online
+    store is Redis."""
     _decoder: ValueDecoder | None = None
     _warmup: asyncio.Future[None] | None = field(default=None)
-
-    @classmethod
-    def create(cls, platform: PlatformContext) -> FeaturesRuntime:
-        settings = platform.settings
-        feast = FeastSettings.from_settings(settings, platform.object_store.root_uri)
-        gateway = FeastGateway(feast)
-        location = StoreLocation(platform.object_store.root_uri, settings.s3_endpoint_url, settings.s3_region)
-
-        async def load(project: str) -> ProjectMeta:
-            return await gateway.run(lambda: load_project_meta(gateway.store(project), project))
-
-        metadata = MetadataCache(load, redis=platform.redis)
-        online_redis = RespClient(feast.redis_url) if feast.online_is_redis and feast.redis_url else None
-        return cls(
-            platform=platform,
-            feast=feast,
-            gateway=gateway,
-            location=location,
-            metadata=metadata,
-            registry_endpoint=RegistryEndpoint(platform, gateway),
-            online_redis=online_redis,
-        )
 
     async def start(self) -> None:
         """Import Feast in the background (4-6 s): the app starts serving at once; the first Feast call waits."""
@@ -117,6 +96,16 @@ class FeaturesRuntime:
             self._decoder = await self.gateway.run(_build_decoder)
         return self._decoder
 
+    async def check_registry(self) -> None:
+        """Readiness (not required): Feast's SQL registry answers."""
+        if not self.feast_loaded:
+            raise RuntimeError("Feast is still loading (first seconds after start)")
+        await self.gateway.run(lambda: self.gateway.store(REGISTRY_STORE).registry.list_projects(allow_cache=False))
+
+    async def check_registry_endpoint(self) -> None:
+        """Readiness (not required): the gRPC registry port for the stock SDK is open when enabled."""
+        self.registry_endpoint.check()
+
     async def stop(self) -> None:
         """Never waits for the Feast import (see `_start_warmup`): closing only disposes of the registry
         engines of stores already built, outside the Feast limiter, whose slots may all be busy. The registry
@@ -132,8 +121,29 @@ def _build_decoder() -> ValueDecoder:
     return ValueDecoder()
 
 
+def build_runtime(platform: PlatformContext) -> FeaturesRuntime:
+    """`Module.runtime`: builds the runtime without I/O (`start` imports Feast and opens the ports)."""
+    settings = platform.settings
+    feast = FeastSettings.from_settings(settings, platform.object_store.root_uri)
+    gateway = FeastGateway(feast)
+    location = StoreLocation(platform.object_store.root_uri, settings.s3_endpoint_url, settings.s3_region)
+
+    async def load(project: str) -> ProjectMeta:
+        return await gateway.run(lambda: load_project_meta(gateway.store(project), project))
+
+    metadata = MetadataCache(load, redis=platform.redis)
+    online_redis = RespClient(feast.redis_url) if feast.online_is_redis and feast.redis_url else None
+    return FeaturesRuntime(
+        platform=platform,
+        feast=feast,
+        gateway=gateway,
+        location=location,
+        metadata=metadata,
+        registry_endpoint=RegistryEndpoint(platform, gateway),
+        online_redis=online_redis,
+    )
+
+
 def features_runtime(platform: PlatformContext) -> FeaturesRuntime:
-    runtime = platform.extras.get(RUNTIME_KEY)
-    if not isinstance(runtime, FeaturesRuntime):
-        raise RuntimeError("the features module is not started")
-    return runtime
+    """The running runtime; a 503 naming `feast` when the module is not running in this process."""
+    return platform.runtimes.get(FeaturesRuntime)

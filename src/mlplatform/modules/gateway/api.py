@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
@@ -29,6 +29,9 @@ from litestar.types import Guard, Scope
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.errors import Forbidden, NotFound, Unauthenticated
 from mlplatform.kernel.system import PUBLIC
+
+if TYPE_CHECKING:
+    from mlplatform.modules.gateway.runtime import GatewayRuntime
 
 __all__ = [
     "AUDITED_FLAG",
@@ -45,6 +48,7 @@ __all__ = [
     "current_principal",
     "ensure_role",
     "express_gate",
+    "find_project_directory",
     "project_directory",
     "rate_group",
     "requires_authenticated",
@@ -121,12 +125,15 @@ class ProjectDirectory(Protocol):
     async def exists(self, project: str) -> bool: ...
 
 
-DIRECTORY_KEY = "gateway.projects"
-
-
 def project_directory(platform: PlatformContext) -> ProjectDirectory:
-    directory: ProjectDirectory = platform.extras[DIRECTORY_KEY]
-    return directory
+    """The gateway's project directory; a 503 naming `gateway` when the gateway is not running."""
+    return platform.runtimes.get(_runtime_class()).projects
+
+
+def find_project_directory(platform: PlatformContext) -> ProjectDirectory | None:
+    """The gateway's project directory, or None when this app runs without the gateway module."""
+    runtime = platform.runtimes.find(_runtime_class())
+    return None if runtime is None else runtime.projects
 
 
 class ExpressAdmission(Protocol):
@@ -146,12 +153,8 @@ class ExpressGate(Protocol):
     async def admit(self, scope: Scope, *, project: str, role: Role, rate_group: str) -> ExpressAdmission | None: ...
 
 
-EXPRESS_GATE_KEY = "gateway.express"
-
-
 def express_gate(platform: PlatformContext) -> ExpressGate:
-    gate: ExpressGate = platform.extras[EXPRESS_GATE_KEY]
-    return gate
+    return platform.runtimes.get(_runtime_class()).express_gate
 
 
 class CallGate(Protocol):
@@ -174,12 +177,15 @@ class CallGate(Protocol):
         ...
 
 
-CALL_GATE_KEY = "gateway.calls"
-
-
 def call_gate(platform: PlatformContext) -> CallGate:
-    gate: CallGate = platform.extras[CALL_GATE_KEY]
-    return gate
+    return platform.runtimes.get(_runtime_class()).call_gate
+
+
+def _runtime_class() -> type[GatewayRuntime]:
+    # `runtime.py` imports most of the gateway, which imports this facade: looked up when first called.
+    from mlplatform.modules.gateway.runtime import GatewayRuntime
+
+    return GatewayRuntime
 
 
 def current_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:

@@ -22,8 +22,10 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlplatform.kernel.errors import Forbidden, RateLimited, Unauthenticated, Unavailable
 from mlplatform.kernel.request_ids import current_actor
+from mlplatform.modules.gateway.access.invalidation import PENDING
+from mlplatform.modules.gateway.access.ratelimit import AUTH_GROUP, LimiterUnavailable, RateLimitResult
 from mlplatform.modules.gateway.api import Principal
-from mlplatform.modules.gateway.audit import (
+from mlplatform.modules.gateway.audit.recording import (
     AUDITED_FLAG,
     MUTATING_METHODS,
     AuditValues,
@@ -31,10 +33,8 @@ from mlplatform.modules.gateway.audit import (
     audit_values,
     record_separately,
 )
-from mlplatform.modules.gateway.authn import SESSION_COOKIE, AuthenticationFailed, IdentityProviderDown
+from mlplatform.modules.gateway.credentials.authn import SESSION_COOKIE, AuthenticationFailed, IdentityProviderDown
 from mlplatform.modules.gateway.guard_calls import skip_handler_copies
-from mlplatform.modules.gateway.invalidation import PENDING
-from mlplatform.modules.gateway.ratelimit import AUTH_GROUP, LimiterUnavailable, RateLimitResult
 from mlplatform.modules.gateway.runtime import GatewayRuntime, gateway_runtime
 from mlplatform.modules.gateway.security_headers import security_headers
 

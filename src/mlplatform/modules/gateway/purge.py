@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from mlplatform.kernel.context import PlatformContext
-from mlplatform.modules.gateway.runtime import RUNTIME_KEY, GatewayRuntime
+from mlplatform.modules.gateway.runtime import GatewayRuntime
 from mlplatform.modules.gateway.services import GatewayService
 
 
 async def purge_project(platform: PlatformContext, project: str) -> Mapping[str, int]:
     async with platform.database.transaction() as session:
         removed = await GatewayService(session).forget_deleted_project(project)
-    runtime = platform.extras.get(RUNTIME_KEY)
-    if isinstance(runtime, GatewayRuntime):
+    runtime = platform.runtimes.find(GatewayRuntime)
+    if runtime is not None:
         runtime.projects.invalidate()
     return {"projects": removed}

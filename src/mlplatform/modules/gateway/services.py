@@ -17,7 +17,7 @@ from mlplatform.kernel.jobs.runtime import JobRuntime
 from mlplatform.kernel.purge import PURGE_KIND
 from mlplatform.modules.gateway import schemas
 from mlplatform.modules.gateway.api import Principal, Role
-from mlplatform.modules.gateway.api_keys import generate_api_key
+from mlplatform.modules.gateway.credentials.api_keys import generate_api_key
 from mlplatform.modules.gateway.events import ProjectDeleted
 from mlplatform.modules.gateway.models import ApiKeyRow, Membership, PrincipalRow, Project
 

@@ -1,22 +1,23 @@
-"""Lineage: domain events → a queryable graph (`GET /api/v1/lineage`) and OpenLineage run events (Marquez).
-
-`module` is resolved lazily so that `mlplatform lineage replay` (which imports `lineage.cli`) does not
-load the web stack.
-"""
+"""Lineage: domain events → a queryable graph (`GET /api/v1/lineage`) and OpenLineage run events (Marquez)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from mlplatform.kernel.module import Module
+from mlplatform.modules.lineage.controllers import LineageController
+from mlplatform.modules.lineage.purge import purge_project
+from mlplatform.modules.lineage.runtime import build_runtime
+from mlplatform.modules.lineage.subscriber import lineage_subscriber
 
-if TYPE_CHECKING:
-    from mlplatform.kernel.module import Module
-
-    module: Module
-
-
-def __getattr__(name: str) -> Any:
-    if name == "module":
-        from mlplatform.modules.lineage.wiring import module
-
-        return module
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+module = Module(
+    name="lineage",
+    runtime=build_runtime,
+    route_handlers=[LineageController],
+    subscribers=lambda platform: [lineage_subscriber(platform)],
+    purge_project=purge_project,
+    openapi_tags=[
+        (
+            "lineage",
+            "Lineage from raw data to deployments: provenance and impact queries, OpenLineage events (Marquez).",
+        )
+    ],
+)

@@ -10,7 +10,18 @@ import typer
 if TYPE_CHECKING:
     from mlplatform.settings import Settings
 
-lineage_cli = typer.Typer(name="lineage", help="Lineage: re-send OpenLineage events to Marquez.", no_args_is_help=True)
+lineage_cli = typer.Typer(
+    name="lineage",
+    help="Lineage: re-send OpenLineage events to Marquez.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@lineage_cli.callback()
+def lineage_group() -> None:
+    """Lineage: re-send OpenLineage events to Marquez."""
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

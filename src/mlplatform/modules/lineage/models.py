@@ -102,3 +102,8 @@ class OpenLineageEventRow(Base):
         Index("ix_lineage_openlineage_events_project", "project", "id"),
         Index("ix_lineage_openlineage_events_time", "event_time", "id"),
     )
+
+    @property
+    def event(self) -> dict[str, Any]:
+        """The body under the name the API gives it (`schemas.OpenLineageEvent.event`)."""
+        return self.body

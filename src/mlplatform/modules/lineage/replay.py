@@ -14,11 +14,10 @@ from datetime import datetime
 from typing import Any
 
 import anyio
-from sqlalchemy import select
 
 from mlplatform.kernel.db import Database
-from mlplatform.modules.lineage.models import OpenLineageEventRow
 from mlplatform.modules.lineage.openlineage.emitter import build_transport, send
+from mlplatform.modules.lineage.repositories.events import stored_after
 from mlplatform.settings import LineageSettings
 
 PAGE = 500
@@ -37,15 +36,8 @@ async def _stored(
 ) -> AsyncIterator[tuple[int, dict[str, Any]]]:
     last = after_id or 0
     while True:
-        statement = select(OpenLineageEventRow.id, OpenLineageEventRow.body).where(OpenLineageEventRow.id > last)
-        if since is not None:
-            statement = statement.where(OpenLineageEventRow.event_time >= since)
-        if project is not None:
-            statement = statement.where(OpenLineageEventRow.project == project)
-        if statuses:
-            statement = statement.where(OpenLineageEventRow.status.in_(statuses))
         async with database.sessionmaker() as session:
-            rows = (await session.execute(statement.order_by(OpenLineageEventRow.id).limit(PAGE))).all()
+            rows = await stored_after(session, last, since=since, project=project, statuses=statuses, limit=PAGE)
         for row in rows:
             yield row.id, row.body
         if len(rows) < PAGE:

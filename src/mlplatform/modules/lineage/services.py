@@ -4,23 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.errors import Invalid, NotFound
-from mlplatform.kernel.pagination import check_limit, decode_cursor, encode_cursor
-from mlplatform.modules.lineage import repositories, schemas
+from mlplatform.kernel.pagination import check_limit, page_of
+from mlplatform.modules.lineage import schemas
 from mlplatform.modules.lineage.access import Visibility
-from mlplatform.modules.lineage.models import OpenLineageEventRow
+from mlplatform.modules.lineage.repositories import events, graph
 from mlplatform.modules.lineage.vocabulary import Direction, check_depth, node_id, parse_direction, parse_node_ref
 
 MAX_NODES = 5000
 """Largest answer (per direction); the nearest nodes win when more are reachable."""
 EVENT_STATUSES = ("pending", "emitted", "failed", "unsent")
-EVENTS_SORT = "-id"
 
 
 def _node(row: Any) -> schemas.LineageNode:
-    """A row of `repositories.neighbourhood` (node columns + relation + distance) as the wire type."""
+    """A row of `repositories.graph.neighbourhood` (node columns + relation + distance) as the wire type."""
     return schemas.LineageNode(
         id=node_id(row.type, row.key),
         type=row.type,
@@ -45,11 +45,11 @@ class LineageService:
         """Nodes within `depth` hops of `node` upstream (provenance), downstream (impact) or both, and the
         edges between them. A node the caller cannot read answers 404, exactly like one that does not exist.
 
-        One statement (see `repositories.neighbourhood`): the root, the walk in each direction, the edges."""
+        One statement (see `repositories.graph.neighbourhood`): the root, the walk in each direction, the edges."""
         node_type, key = parse_node_ref(node)
         hops = check_depth(depth)
         way = parse_direction(direction)
-        rows = await repositories.neighbourhood(
+        rows = await graph.neighbourhood(
             self.session,
             node_type.value,
             key,
@@ -113,42 +113,17 @@ class LineageService:
         size = check_limit(limit)
         if status is not None and status not in EVENT_STATUSES:
             raise Invalid(f"status: one of {', '.join(EVENT_STATUSES)}", parameter="status")
-        before_id: int | None = None
-        if cursor is not None:
-            (value,) = decode_cursor(cursor, sort=EVENTS_SORT, arity=1)
-            if not isinstance(value, int):
-                raise Invalid("cursor: not a cursor issued by this API", parameter="cursor")
-            before_id = value
-        rows = await repositories.list_events(
+        rows = await events.list_events(
             self.session,
             visibility=self.visibility,
             project=project,
             status=status,
             job_name=job_name,
             run_id=run_id,
-            before_id=before_id,
-            limit=size + 1,
+            cursor=cursor,
+            limit=size,
         )
-        items = [_event(row) for row in rows[:size]]
-        next_cursor = encode_cursor(EVENTS_SORT, [items[-1].id]) if len(rows) > size and items else None
-        return schemas.OpenLineageEventPage(items=items, next_cursor=next_cursor)
-
-
-def _event(row: OpenLineageEventRow) -> schemas.OpenLineageEvent:
-    return schemas.OpenLineageEvent(
-        id=row.id,
-        source_event_id=row.source_event_id,
-        source_event_type=row.source_event_type,
-        project=row.project,
-        event_type=row.event_type,
-        job_namespace=row.job_namespace,
-        job_name=row.job_name,
-        run_id=row.run_id,
-        event_time=row.event_time,
-        status=row.status,  # type: ignore[arg-type]
-        attempts=row.attempts,
-        emitted_at=row.emitted_at,
-        last_error=row.last_error,
-        created_at=row.created_at,
-        event=row.body,
-    )
+        page = page_of(rows, size, events.NEWEST_FIRST).map(
+            lambda row: msgspec.convert(row, schemas.OpenLineageEvent, from_attributes=True)
+        )
+        return schemas.OpenLineageEventPage(items=page.items, next_cursor=page.next_cursor)

@@ -9,8 +9,6 @@ Marquez is the emitter's job, after commit.
 
 from __future__ import annotations
 
-import asyncio
-import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -21,24 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.events import StoredEvent, Subscriber
-from mlplatform.modules.lineage.graph_store import GraphWriter
 from mlplatform.modules.lineage.mapping import GRAPH_HANDLERS
-from mlplatform.modules.lineage.mapping.payload import EventView
+from mlplatform.modules.lineage.mapping.events import decode
 from mlplatform.modules.lineage.openlineage.naming import NAMESPACE_PREFIX, PostgresLocation
+from mlplatform.modules.lineage.repositories.graph_writer import GraphWriter
+from mlplatform.modules.lineage.runtime import LineageRuntime, openlineage_builders
 
 log = structlog.get_logger("mlplatform.lineage")
 
 SUBSCRIBER_NAME = "lineage.graph"
-EMITTER_KEY = "lineage.emitter"
-READY_KEY = "lineage.ready"
-BUILDERS_MODULE = "mlplatform.modules.lineage.openlineage.registry"
-"""Imported on first use (openlineage-python costs ~0.4 s to import; `warm_up` loads it in a thread)."""
-
-
-def openlineage_builders() -> dict[str, Any]:
-    registry = importlib.import_module(BUILDERS_MODULE)
-    builders: dict[str, Any] = registry.ALL_BUILDERS
-    return builders
 
 
 def subscribed_event_types() -> frozenset[str]:
@@ -66,10 +55,12 @@ async def apply_event(
     """Update the graph for one domain event and store its OpenLineage events (status `pending` when an
     endpoint is configured, `unsent` otherwise), named in the namespace prefix `namespace`. Returns how
     many OpenLineage events were new."""
-    view = EventView(stored)
+    delivered = decode(stored)
+    if delivered is None:
+        return 0
     handler = GRAPH_HANDLERS.get(stored.event_type)
     if handler is not None:
-        await handler(GraphWriter(session, event_id=stored.id, at=view.occurred_at), view)
+        await handler(GraphWriter(session, event_id=stored.id, at=delivered.occurred_at), delivered)
     builder = openlineage_builders().get(stored.event_type)
     if builder is None:
         return 0
@@ -77,7 +68,7 @@ async def apply_event(
     from mlplatform.modules.lineage.openlineage.store import store_events
 
     await session.flush()
-    events = await builder(BuildContext(session, postgres=postgres, prefix=namespace), view)
+    events = await builder(BuildContext(session, postgres=postgres, prefix=namespace), delivered)
     if not events:
         return 0
     return await store_events(
@@ -85,9 +76,9 @@ async def apply_event(
         events,
         source_event_id=stored.id,
         source_event_type=stored.event_type,
-        project=view.project,
+        project=delivered.project,
         status="pending" if emit else "unsent",
-        fallback_time=view.occurred_at,
+        fallback_time=delivered.occurred_at,
     )
 
 
@@ -97,11 +88,11 @@ def lineage_subscriber(platform: PlatformContext) -> Subscriber:
     namespace = platform.settings.lineage.namespace
 
     async def handle(session: AsyncSession, stored: StoredEvent) -> None:
-        ready: asyncio.Task[None] | None = platform.extras.get(READY_KEY)
-        if ready is not None:
-            await asyncio.shield(ready)
+        runtime = platform.runtimes.find(LineageRuntime)
+        if runtime is not None:
+            await runtime.prepared()
         created = await apply_event(session, stored, emit=emit, postgres=postgres, namespace=namespace)
-        emitter = platform.extras.get(EMITTER_KEY)
+        emitter = runtime.emitter if runtime is not None else None
         if created and emitter is not None:
             wake: Callable[[], None] = emitter.wake
 

@@ -6,19 +6,28 @@ import uuid
 from datetime import datetime
 
 from litestar import Controller, Response, delete, get, patch, post
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.pagination import Page
 from mlplatform.modules.catalogue import schemas
-from mlplatform.modules.catalogue.controllers._http import ETAG_HEADER, PROJECT_PATH, TAGS, IfMatch, aware, with_etag
-from mlplatform.modules.catalogue.services.deployments import DeploymentFilters, DeploymentService
+from mlplatform.modules.catalogue.controllers.dependencies import (
+    DEPLOYMENT_DEPENDENCIES,
+    ETAG_HEADER,
+    PROJECT_PATH,
+    TAGS,
+    IfMatch,
+    aware,
+    with_etag,
+)
+from mlplatform.modules.catalogue.repositories import DeploymentFilters
+from mlplatform.modules.catalogue.services.deployments import DeploymentService
 from mlplatform.modules.catalogue.services.monitoring import MonitoringService
-from mlplatform.modules.gateway.api import Principal, Role, requires_role
+from mlplatform.modules.gateway.api import Role, requires_role
 
 
 class DeploymentController(Controller):
     path = PROJECT_PATH + "/deployments"
     tags = TAGS
+    dependencies = DEPLOYMENT_DEPENDENCIES
 
     @post(
         "/",
@@ -33,9 +42,9 @@ class DeploymentController(Controller):
         response_headers=ETAG_HEADER,
     )
     async def create_deployment(
-        self, project: str, data: schemas.DeploymentCreate, db_session: AsyncSession, principal: Principal
+        self, project: str, data: schemas.DeploymentCreate, deployment_service: DeploymentService
     ) -> Response[schemas.Deployment]:
-        created = await DeploymentService(db_session, principal.subject).create(project, data)
+        created = await deployment_service.create(project, data)
         location = f"/api/v1/projects/{project}/deployments/{created.id}"
         return with_etag(created, created.etag, status_code=201, location=location)
 
@@ -49,20 +58,13 @@ class DeploymentController(Controller):
     async def list_deployments(
         self,
         project: str,
-        db_session: AsyncSession,
-        principal: Principal,
-        model: str | None = None,
-        version: int | None = None,
-        environment: str | None = None,
-        status: str | None = None,
+        deployment_service: DeploymentService,
+        deployment_filters: DeploymentFilters,
         sort: str | None = None,
         cursor: str | None = None,
         limit: int | None = None,
     ) -> Page[schemas.Deployment]:
-        filters = DeploymentFilters(model=model, version=version, environment=environment, status=status)
-        return await DeploymentService(db_session, principal.subject).search(
-            project, filters, sort=sort, cursor=cursor, limit=limit
-        )
+        return await deployment_service.search(project, deployment_filters, sort=sort, cursor=cursor, limit=limit)
 
     @get(
         "/{deployment_id:uuid}",
@@ -71,9 +73,9 @@ class DeploymentController(Controller):
         response_headers=ETAG_HEADER,
     )
     async def get_deployment(
-        self, project: str, deployment_id: uuid.UUID, db_session: AsyncSession, principal: Principal
+        self, project: str, deployment_id: uuid.UUID, deployment_service: DeploymentService
     ) -> Response[schemas.Deployment]:
-        found = await DeploymentService(db_session, principal.subject).get(project, deployment_id)
+        found = await deployment_service.get(project, deployment_id)
         return with_etag(found, found.etag)
 
     @patch(
@@ -87,13 +89,10 @@ class DeploymentController(Controller):
         project: str,
         deployment_id: uuid.UUID,
         data: schemas.DeploymentUpdate,
-        db_session: AsyncSession,
-        principal: Principal,
+        deployment_service: DeploymentService,
         if_match: IfMatch = None,
     ) -> Response[schemas.Deployment]:
-        updated = await DeploymentService(db_session, principal.subject).update(
-            project, deployment_id, data, if_match=if_match
-        )
+        updated = await deployment_service.update(project, deployment_id, data, if_match=if_match)
         return with_etag(updated, updated.etag)
 
     @post(
@@ -107,24 +106,22 @@ class DeploymentController(Controller):
         project: str,
         deployment_id: uuid.UUID,
         data: schemas.MonitoringRecordBatch,
-        db_session: AsyncSession,
-        principal: Principal,
+        monitoring_service: MonitoringService,
     ) -> schemas.MonitoringResult:
-        return await MonitoringService(db_session, principal.subject).record(project, deployment_id, data.records)
+        return await monitoring_service.record(project, deployment_id, data.records)
 
     @get("/{deployment_id:uuid}/metrics", guards=[requires_role(Role.VIEWER)], summary="Monitoring records")
     async def list_metrics(
         self,
         project: str,
         deployment_id: uuid.UUID,
-        db_session: AsyncSession,
-        principal: Principal,
+        monitoring_service: MonitoringService,
         metric: str | None = None,
         since: datetime | None = None,
         cursor: str | None = None,
         limit: int | None = None,
     ) -> Page[schemas.MonitoringRecord]:
-        return await MonitoringService(db_session, principal.subject).list_records(
+        return await monitoring_service.list_records(
             project, deployment_id, metric=metric, since=aware(since, "since"), cursor=cursor, limit=limit
         )
 
@@ -133,15 +130,12 @@ class DeploymentController(Controller):
         self,
         project: str,
         deployment_id: uuid.UUID,
-        db_session: AsyncSession,
-        principal: Principal,
+        monitoring_service: MonitoringService,
         status: str | None = None,
         cursor: str | None = None,
         limit: int | None = None,
     ) -> Page[schemas.Alert]:
-        return await MonitoringService(db_session, principal.subject).list_alerts(
-            project, deployment_id, status=status, cursor=cursor, limit=limit
-        )
+        return await monitoring_service.list_alerts(project, deployment_id, status=status, cursor=cursor, limit=limit)
 
     @post(
         "/{deployment_id:uuid}/rules",
@@ -154,16 +148,15 @@ class DeploymentController(Controller):
         project: str,
         deployment_id: uuid.UUID,
         data: schemas.MonitoringRuleCreate,
-        db_session: AsyncSession,
-        principal: Principal,
+        monitoring_service: MonitoringService,
     ) -> schemas.MonitoringRule:
-        return await MonitoringService(db_session, principal.subject).add_rule(project, deployment_id, data)
+        return await monitoring_service.add_rule(project, deployment_id, data)
 
     @get("/{deployment_id:uuid}/rules", guards=[requires_role(Role.VIEWER)], summary="Monitoring rules")
     async def list_monitoring_rules(
-        self, project: str, deployment_id: uuid.UUID, db_session: AsyncSession, principal: Principal
+        self, project: str, deployment_id: uuid.UUID, monitoring_service: MonitoringService
     ) -> list[schemas.MonitoringRule]:
-        return await MonitoringService(db_session, principal.subject).list_rules(project, deployment_id)
+        return await monitoring_service.list_rules(project, deployment_id)
 
     @delete(
         "/{deployment_id:uuid}/rules/{rule_id:uuid}",
@@ -175,7 +168,6 @@ class DeploymentController(Controller):
         project: str,
         deployment_id: uuid.UUID,
         rule_id: uuid.UUID,
-        db_session: AsyncSession,
-        principal: Principal,
+        monitoring_service: MonitoringService,
     ) -> None:
-        await MonitoringService(db_session, principal.subject).delete_rule(project, deployment_id, rule_id)
+        await monitoring_service.delete_rule(project, deployment_id, rule_id)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import uuid
 
 from litestar import Controller, Response, get, post
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.pagination import Page
 from mlplatform.modules.catalogue import schemas
-from mlplatform.modules.catalogue.controllers._http import PROJECT_PATH, TAGS, IfMatch
+from mlplatform.modules.catalogue.controllers.dependencies import LIFECYCLE_DEPENDENCIES, PROJECT_PATH, TAGS, IfMatch
 from mlplatform.modules.catalogue.services.approvals import ApprovalService
 from mlplatform.modules.catalogue.services.lifecycle import LifecycleService
 from mlplatform.modules.gateway.api import Principal, Role, requires_role
@@ -18,6 +17,7 @@ from mlplatform.modules.gateway.api import Principal, Role, requires_role
 class VersionLifecycleController(Controller):
     path = PROJECT_PATH + "/models/{model:str}/versions/{version:int}"
     tags = TAGS
+    dependencies = LIFECYCLE_DEPENDENCIES
 
     @post(
         "/validations",
@@ -31,10 +31,9 @@ class VersionLifecycleController(Controller):
         model: str,
         version: int,
         data: schemas.ValidationCreate,
-        db_session: AsyncSession,
-        principal: Principal,
+        lifecycle_service: LifecycleService,
     ) -> schemas.Validation:
-        return await LifecycleService(db_session, principal.subject).record_validation(project, model, version, data)
+        return await lifecycle_service.record_validation(project, model, version, data)
 
     @get("/validations", guards=[requires_role(Role.VIEWER)], summary="Validation results, newest first")
     async def list_validations(
@@ -42,14 +41,11 @@ class VersionLifecycleController(Controller):
         project: str,
         model: str,
         version: int,
-        db_session: AsyncSession,
-        principal: Principal,
+        lifecycle_service: LifecycleService,
         cursor: str | None = None,
         limit: int | None = None,
     ) -> Page[schemas.Validation]:
-        return await LifecycleService(db_session, principal.subject).list_validations(
-            project, model, version, cursor=cursor, limit=limit
-        )
+        return await lifecycle_service.list_validations(project, model, version, cursor=cursor, limit=limit)
 
     @post(
         "/transitions",
@@ -70,13 +66,10 @@ class VersionLifecycleController(Controller):
         model: str,
         version: int,
         data: schemas.TransitionCreate,
-        db_session: AsyncSession,
-        principal: Principal,
+        lifecycle_service: LifecycleService,
         if_match: IfMatch = None,
     ) -> Response[schemas.TransitionOutcome]:
-        outcome = await LifecycleService(db_session, principal.subject).request_transition(
-            project, model, version, data, if_match=if_match
-        )
+        outcome = await lifecycle_service.request_transition(project, model, version, data, if_match=if_match)
         status = 202 if outcome.status == "pending_approval" else 200
         return Response(outcome, status_code=status, headers={"ETag": outcome.version.etag})
 
@@ -86,14 +79,11 @@ class VersionLifecycleController(Controller):
         project: str,
         model: str,
         version: int,
-        db_session: AsyncSession,
-        principal: Principal,
+        lifecycle_service: LifecycleService,
         cursor: str | None = None,
         limit: int | None = None,
     ) -> Page[schemas.StageTransition]:
-        return await LifecycleService(db_session, principal.subject).list_transitions(
-            project, model, version, cursor=cursor, limit=limit
-        )
+        return await lifecycle_service.list_transitions(project, model, version, cursor=cursor, limit=limit)
 
     @get("/transition-requests", guards=[requires_role(Role.VIEWER)], summary="Approval requests, newest first")
     async def list_transition_requests(
@@ -101,15 +91,12 @@ class VersionLifecycleController(Controller):
         project: str,
         model: str,
         version: int,
-        db_session: AsyncSession,
-        principal: Principal,
+        approval_service: ApprovalService,
         status: str | None = None,
         cursor: str | None = None,
         limit: int | None = None,
     ) -> Page[schemas.TransitionRequest]:
-        return await ApprovalService(db_session, principal.subject).list_requests(
-            project, model, version, status=status, cursor=cursor, limit=limit
-        )
+        return await approval_service.list_requests(project, model, version, status=status, cursor=cursor, limit=limit)
 
     @post(
         "/transition-requests/{request_id:uuid}/cancel",
@@ -123,10 +110,10 @@ class VersionLifecycleController(Controller):
         model: str,
         version: int,
         request_id: uuid.UUID,
-        db_session: AsyncSession,
+        approval_service: ApprovalService,
         principal: Principal,
     ) -> schemas.TransitionRequest:
-        return await ApprovalService(db_session, principal.subject).cancel_request(
+        return await approval_service.cancel_request(
             project, model, version, request_id, may_cancel_others=principal.can(project, Role.MAINTAINER)
         )
 
@@ -142,10 +129,9 @@ class VersionLifecycleController(Controller):
         model: str,
         version: int,
         data: schemas.ApprovalCreate,
-        db_session: AsyncSession,
-        principal: Principal,
+        approval_service: ApprovalService,
     ) -> schemas.ApprovalOutcome:
-        return await ApprovalService(db_session, principal.subject).decide(project, model, version, data)
+        return await approval_service.decide(project, model, version, data)
 
     @get("/approvals", guards=[requires_role(Role.VIEWER)], summary="Approvals and rejections, newest first")
     async def list_approvals(
@@ -153,11 +139,8 @@ class VersionLifecycleController(Controller):
         project: str,
         model: str,
         version: int,
-        db_session: AsyncSession,
-        principal: Principal,
+        approval_service: ApprovalService,
         cursor: str | None = None,
         limit: int | None = None,
     ) -> Page[schemas.Approval]:
-        return await ApprovalService(db_session, principal.subject).list_approvals(
-            project, model, version, cursor=cursor, limit=limit
-        )
+        return await approval_service.list_approvals(project, model, version, cursor=cursor, limit=limit)

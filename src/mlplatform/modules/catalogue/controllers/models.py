@@ -2,34 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
-
 from litestar import Controller, Response, get, patch, post
-from litestar.params import Parameter
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.errors import Forbidden
 from mlplatform.kernel.pagination import Page
 from mlplatform.modules.catalogue import schemas
-from mlplatform.modules.catalogue.controllers._http import ETAG_HEADER, PROJECT_PATH, TAGS, IfMatch, aware, with_etag
+from mlplatform.modules.catalogue.controllers.dependencies import (
+    ETAG_HEADER,
+    MODEL_DEPENDENCIES,
+    PROJECT_PATH,
+    TAGS,
+    IfMatch,
+    Sort,
+    with_etag,
+)
 from mlplatform.modules.catalogue.repositories import ModelFilters, VersionFilters
-from mlplatform.modules.catalogue.rules import parse_tag_filters
 from mlplatform.modules.catalogue.services.models import ModelService, NewVersion
 from mlplatform.modules.experiments.api import check_model_source
 from mlplatform.modules.gateway.api import Principal, Role, requires_role
-
-TagFilter = Annotated[
-    list[str] | None,
-    Parameter(query="tag", required=False, description="`key:value`; repeat for several (all must match)."),
-]
-Sort = Annotated[str | None, Parameter(required=False, description="Sort order; `-` prefix for descending.")]
 
 
 class ModelController(Controller):
     path = PROJECT_PATH + "/models"
     tags = TAGS
+    dependencies = MODEL_DEPENDENCIES
 
     @post(
         "/",
@@ -39,9 +36,9 @@ class ModelController(Controller):
         status_code=201,
     )
     async def create_model(
-        self, project: str, data: schemas.ModelCreate, db_session: AsyncSession, principal: Principal
+        self, project: str, data: schemas.ModelCreate, model_service: ModelService
     ) -> Response[schemas.Model]:
-        model = await ModelService(db_session, principal.subject).create_model(project, data)
+        model = await model_service.create_model(project, data)
         return with_etag(model, model.etag, status_code=201, location=f"/api/v1/projects/{project}/models/{model.name}")
 
     @get(
@@ -53,37 +50,17 @@ class ModelController(Controller):
     async def list_models(
         self,
         project: str,
-        db_session: AsyncSession,
-        principal: Principal,
-        tag: TagFilter = None,
-        q: Annotated[str | None, Parameter(max_length=200, required=False)] = None,
-        owner: str | None = None,
-        task_type: str | None = None,
-        stage: str | None = None,
-        framework: str | None = None,
-        updated_since: datetime | None = None,
+        model_filters: ModelFilters,
+        model_service: ModelService,
         sort: Sort = None,
         cursor: str | None = None,
         limit: int | None = None,
     ) -> Page[schemas.Model]:
-        filters = ModelFilters(
-            q=q,
-            tags=parse_tag_filters(tag or []),
-            owner=owner,
-            task_type=task_type,
-            stage=stage,
-            framework=framework,
-            updated_since=aware(updated_since, "updated_since"),
-        )
-        return await ModelService(db_session, principal.subject).search_models(
-            project, filters, sort=sort, cursor=cursor, limit=limit
-        )
+        return await model_service.search_models(project, model_filters, sort=sort, cursor=cursor, limit=limit)
 
     @get("/{model:str}", guards=[requires_role(Role.VIEWER)], summary="A model", response_headers=ETAG_HEADER)
-    async def get_model(
-        self, project: str, model: str, db_session: AsyncSession, principal: Principal
-    ) -> Response[schemas.Model]:
-        found = await ModelService(db_session, principal.subject).get_model(project, model)
+    async def get_model(self, project: str, model: str, model_service: ModelService) -> Response[schemas.Model]:
+        found = await model_service.get_model(project, model)
         return with_etag(found, found.etag)
 
     @patch(
@@ -98,7 +75,7 @@ class ModelController(Controller):
         project: str,
         model: str,
         data: schemas.ModelUpdate,
-        db_session: AsyncSession,
+        model_service: ModelService,
         principal: Principal,
         if_match: IfMatch = None,
     ) -> Response[schemas.Model]:
@@ -106,9 +83,7 @@ class ModelController(Controller):
             project, Role.MAINTAINER
         ):
             raise Forbidden("changing approval_policy or required_validations needs the maintainer role")
-        updated = await ModelService(db_session, principal.subject).update_model(
-            project, model, data, if_match=if_match
-        )
+        updated = await model_service.update_model(project, model, data, if_match=if_match)
         return with_etag(updated, updated.etag)
 
     @post(
@@ -123,15 +98,12 @@ class ModelController(Controller):
         project: str,
         model: str,
         data: schemas.ModelVersionCreate,
-        db_session: AsyncSession,
-        principal: Principal,
+        model_service: ModelService,
         platform: PlatformContext,
     ) -> Response[schemas.ModelVersion]:
         """A source run or a `runs:/`, `models:/`, `mlflow-artifacts:/` URI must be the project's own (422)."""
         await check_model_source(platform, project, run_id=data.source_run_id, model_uri=data.model_uri)
-        created = await ModelService(db_session, principal.subject).create_version(
-            project, model, NewVersion.from_schema(data)
-        )
+        created = await model_service.create_version(project, model, NewVersion.from_schema(data))
         location = f"/api/v1/projects/{project}/models/{model}/versions/{created.version}"
         return with_etag(created, created.etag, status_code=201, location=location)
 
@@ -145,20 +117,14 @@ class ModelController(Controller):
         self,
         project: str,
         model: str,
-        db_session: AsyncSession,
-        principal: Principal,
-        tag: TagFilter = None,
-        q: Annotated[str | None, Parameter(max_length=200, required=False)] = None,
-        stage: str | None = None,
-        framework: str | None = None,
-        run_id: str | None = None,
-        updated_since: datetime | None = None,
+        version_filters: VersionFilters,
+        model_service: ModelService,
         sort: Sort = None,
         cursor: str | None = None,
         limit: int | None = None,
     ) -> Page[schemas.ModelVersion]:
-        return await _search_versions(
-            db_session, principal, project, model, tag, q, stage, framework, run_id, updated_since, sort, cursor, limit
+        return await model_service.search_versions(
+            project, version_filters, model_name=model, sort=sort, cursor=cursor, limit=limit
         )
 
     @get(
@@ -168,9 +134,9 @@ class ModelController(Controller):
         response_headers=ETAG_HEADER,
     )
     async def get_version(
-        self, project: str, model: str, version: int, db_session: AsyncSession, principal: Principal
+        self, project: str, model: str, version: int, model_service: ModelService
     ) -> Response[schemas.ModelVersion]:
-        found = await ModelService(db_session, principal.subject).get_version(project, model, version)
+        found = await model_service.get_version(project, model, version)
         return with_etag(found, found.etag)
 
     @patch(
@@ -185,13 +151,10 @@ class ModelController(Controller):
         model: str,
         version: int,
         data: schemas.ModelVersionUpdate,
-        db_session: AsyncSession,
-        principal: Principal,
+        model_service: ModelService,
         if_match: IfMatch = None,
     ) -> Response[schemas.ModelVersion]:
-        updated = await ModelService(db_session, principal.subject).update_version(
-            project, model, version, data, if_match=if_match
-        )
+        updated = await model_service.update_version(project, model, version, data, if_match=if_match)
         return with_etag(updated, updated.etag)
 
 
@@ -201,49 +164,16 @@ class ModelController(Controller):
     guards=[requires_role(Role.VIEWER)],
     summary="Search model versions across the project's models",
     description="Sorts: -created_at (default), created_at, updated_at, -updated_at.",
+    dependencies=MODEL_DEPENDENCIES,
 )
 async def search_model_versions(
     project: str,
-    db_session: AsyncSession,
-    principal: Principal,
-    tag: TagFilter = None,
-    q: Annotated[str | None, Parameter(max_length=200, required=False)] = None,
-    stage: str | None = None,
-    framework: str | None = None,
-    run_id: str | None = None,
-    updated_since: datetime | None = None,
+    version_filters: VersionFilters,
+    model_service: ModelService,
     sort: Sort = None,
     cursor: str | None = None,
     limit: int | None = None,
 ) -> Page[schemas.ModelVersion]:
-    return await _search_versions(
-        db_session, principal, project, None, tag, q, stage, framework, run_id, updated_since, sort, cursor, limit
-    )
-
-
-async def _search_versions(
-    db_session: AsyncSession,
-    principal: Principal,
-    project: str,
-    model: str | None,
-    tag: list[str] | None,
-    q: str | None,
-    stage: str | None,
-    framework: str | None,
-    run_id: str | None,
-    updated_since: datetime | None,
-    sort: str | None,
-    cursor: str | None,
-    limit: int | None,
-) -> Page[schemas.ModelVersion]:
-    filters = VersionFilters(
-        q=q,
-        tags=parse_tag_filters(tag or []),
-        stage=stage,
-        framework=framework,
-        source_run_id=run_id,
-        updated_since=aware(updated_since, "updated_since"),
-    )
-    return await ModelService(db_session, principal.subject).search_versions(
-        project, filters, model_name=model, sort=sort, cursor=cursor, limit=limit
+    return await model_service.search_versions(
+        project, version_filters, model_name=None, sort=sort, cursor=cursor, limit=limit
     )

@@ -4,9 +4,7 @@ transition request; the move happens in the approval that completes the model's 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.db import utcnow
@@ -14,19 +12,8 @@ from mlplatform.kernel.errors import Conflict, Forbidden, NotFound
 from mlplatform.kernel.events import publish
 from mlplatform.kernel.pagination import Page, check_limit
 from mlplatform.modules.catalogue import events, repositories, rules, schemas, views
-from mlplatform.modules.catalogue.listing import SortOrder, page_of
-from mlplatform.modules.catalogue.models import CatalogueApproval, CatalogueTransitionRequest
+from mlplatform.modules.catalogue.models import CatalogueApproval
 from mlplatform.modules.catalogue.services.lifecycle import LifecycleService
-
-NEWEST_REQUESTS = SortOrder(
-    "requests",
-    (CatalogueTransitionRequest.created_at, CatalogueTransitionRequest.id),
-    (datetime, uuid.UUID),
-    descending=True,
-)
-NEWEST_APPROVALS = SortOrder(
-    "approvals", (CatalogueApproval.created_at, CatalogueApproval.id), (datetime, uuid.UUID), descending=True
-)
 
 
 class ApprovalService:
@@ -47,12 +34,7 @@ class ApprovalService:
             raise NotFound(f"version {number} of {model_name!r} has no pending transition request to decide on")
         if data.decision == "approve" and request.requested_by == self.actor:
             raise Forbidden("approvals must come from maintainers other than the requester")
-        duplicate = await self.session.scalar(
-            select(CatalogueApproval.id).where(
-                CatalogueApproval.request_id == request.id, CatalogueApproval.actor == self.actor
-            )
-        )
-        if duplicate is not None:
+        if await repositories.has_decided(self.session, request.id, self.actor):
             raise Conflict(f"{self.actor} has already decided on this request")
         now = utcnow()
         approval = CatalogueApproval(
@@ -147,24 +129,14 @@ class ApprovalService:
     ) -> Page[schemas.TransitionRequest]:
         size = check_limit(limit)
         model, version = await self.models.require_version(project, model_name, number)
-        statement = select(CatalogueTransitionRequest).where(CatalogueTransitionRequest.version_id == version.id)
-        if status is not None:
-            statement = statement.where(CatalogueTransitionRequest.status == status)
-        rows = (await self.session.scalars(NEWEST_REQUESTS.apply(statement, cursor, size))).all()
-        items, next_cursor = page_of(rows, size, NEWEST_REQUESTS, lambda r: [r.created_at, r.id])
-        decisions = await repositories.request_decisions(self.session, [r.id for r in items])
-        return Page(
-            items=[views.request(r, model.name, version.version, decisions[r.id]) for r in items],
-            next_cursor=next_cursor,
-        )
+        page = await repositories.requests_page(self.session, version.id, status=status, cursor=cursor, limit=size)
+        decisions = await repositories.request_decisions(self.session, [r.id for r in page.items])
+        return page.map(lambda r: views.request(r, model.name, version.version, decisions[r.id]))
 
     async def list_approvals(
         self, project: str, model_name: str, number: int, *, cursor: str | None, limit: int | None
     ) -> Page[schemas.Approval]:
         size = check_limit(limit)
         _, version = await self.models.require_version(project, model_name, number)
-        order = NEWEST_APPROVALS
-        statement = select(CatalogueApproval).where(CatalogueApproval.version_id == version.id)
-        rows = (await self.session.scalars(order.apply(statement, cursor, size))).all()
-        items, next_cursor = page_of(rows, size, order, lambda r: [r.created_at, r.id])
-        return Page(items=[views.approval(r) for r in items], next_cursor=next_cursor)
+        page = await repositories.approvals_page(self.session, version.id, cursor=cursor, limit=size)
+        return page.map(views.approval)

@@ -11,45 +11,24 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mlplatform.kernel.db import lock_for_update, utcnow
+from mlplatform.kernel.db import utcnow
 from mlplatform.kernel.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from mlplatform.kernel.events import publish
-from mlplatform.kernel.pagination import Page, check_limit
+from mlplatform.kernel.pagination import Page, check_limit, pick_sort
 from mlplatform.modules.catalogue import events, repositories, rules, schemas, views
-from mlplatform.modules.catalogue.listing import SortOrder, page_of, pick_sort
 from mlplatform.modules.catalogue.models import (
     CatalogueDeployment,
     CatalogueModel,
     CatalogueModelVersion,
 )
-from mlplatform.modules.catalogue.services._sql import flush_or_fail
+from mlplatform.modules.catalogue.repositories import DeploymentFilters, DeploymentRow, flush_or_fail
 from mlplatform.modules.catalogue.services.models import ModelService
 from mlplatform.modules.catalogue.services.monitoring import insert_rule
 
-D = CatalogueDeployment
-DEPLOYMENT_SORTS = {
-    order.name: order
-    for order in (
-        SortOrder("-created_at", (D.created_at, D.id), (datetime, uuid.UUID), descending=True),
-        SortOrder("created_at", (D.created_at, D.id), (datetime, uuid.UUID), descending=False),
-        SortOrder("-updated_at", (D.updated_at, D.id), (datetime, uuid.UUID), descending=True),
-        SortOrder("updated_at", (D.updated_at, D.id), (datetime, uuid.UUID), descending=False),
-    )
-}
-
-
-@dataclass
-class DeploymentFilters:
-    model: str | None = None
-    version: int | None = None
-    environment: str | None = None
-    status: str | None = None
+DEPLOYMENT_STATUS_FILTERS = ("pending", "active", "failed", "retired", "live")
 
 
 def _changed_event(
@@ -74,15 +53,7 @@ async def retire_version_deployments(
     session: AsyncSession, model: CatalogueModel, version: CatalogueModelVersion, *, actor: str, reason: str
 ) -> int:
     """Retire every non-retired deployment of a version (it was archived or rejected)."""
-    await lock_for_update(session)
-    rows = (
-        await session.scalars(
-            select(D)
-            .where(D.version_id == version.id, D.status != "retired")
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).all()
+    rows = await repositories.lock_unretired_of_version(session, version.id)
     now = utcnow()
     for row in rows:
         row.status, row.retired_at = "retired", now
@@ -98,15 +69,11 @@ class DeploymentService:
         self.actor = actor
         self.models = ModelService(session, actor)
 
-    async def _require(self, project: str, deployment_id: uuid.UUID) -> tuple[CatalogueDeployment, str, int, str, int]:
-        row = (
-            await self.session.execute(
-                repositories.deployment_select().where(D.id == deployment_id, D.project == project)
-            )
-        ).first()
+    async def _require(self, project: str, deployment_id: uuid.UUID) -> DeploymentRow:
+        row = await repositories.deployment_in_project(self.session, project, deployment_id)
         if row is None:
             raise NotFound(f"deployment {deployment_id} not found in project {project!r}")
-        return row[0], row[1], row[2], row[3], row[4]
+        return row
 
     async def create(self, project: str, data: schemas.DeploymentCreate) -> schemas.Deployment:
         model = await repositories.lock_model(self.session, project, data.model)
@@ -144,19 +111,7 @@ class DeploymentService:
         return await self.get(project, row.id)
 
     async def _retire_live(self, model: CatalogueModel, environment: str) -> None:
-        rows = (
-            await self.session.execute(
-                select(D, CatalogueModelVersion.version)
-                .join(CatalogueModelVersion, CatalogueModelVersion.id == D.version_id)
-                .where(
-                    D.model_id == model.id,
-                    D.environment == environment,
-                    D.status.in_(rules.LIVE_DEPLOYMENT_STATUSES),
-                )
-                .with_for_update(of=D)
-                .execution_options(populate_existing=True)
-            )
-        ).all()
+        rows = await repositories.lock_live_in_environment(self.session, model.id, environment)
         now = utcnow()
         for row, _ in rows:
             row.status, row.retired_at = "retired", now
@@ -199,12 +154,8 @@ class DeploymentService:
         model = await repositories.lock_model(self.session, project, model_name)
         if model is None:
             raise NotFound(f"deployment {deployment_id} not found in project {project!r}")
-        row = (
-            await self.session.scalars(
-                select(D).where(D.id == current.id).with_for_update().execution_options(populate_existing=True)
-            )
-        ).one()
-        version = await self.session.get_one(CatalogueModelVersion, row.version_id)
+        row = await repositories.lock_deployment(self.session, current.id)
+        version = await repositories.version_by_id(self.session, row.version_id)
         views.check_if_match(if_match, views.etag(row.id, row.revision), "deployment")
         if row.status == "retired":
             raise Conflict("a retired deployment cannot change; create a new deployment", status="retired")
@@ -231,24 +182,11 @@ class DeploymentService:
         self, project: str, filters: DeploymentFilters, *, sort: str | None, cursor: str | None, limit: int | None
     ) -> Page[schemas.Deployment]:
         size = check_limit(limit)
-        order = pick_sort(DEPLOYMENT_SORTS, sort, "-created_at")
-        statement = repositories.deployment_select().where(D.project == project)
-        if filters.model is not None:
-            statement = statement.where(CatalogueModel.name == filters.model)
-        if filters.version is not None:
-            statement = statement.where(CatalogueModelVersion.version == filters.version)
-        if filters.environment is not None:
-            statement = statement.where(D.environment == filters.environment)
-        if filters.status is not None:
-            if filters.status not in ("pending", "active", "failed", "retired", "live"):
-                raise Invalid("status: one of pending, active, failed, retired, live", parameter="status")
-            if filters.status == "live":
-                statement = statement.where(D.status.in_(rules.LIVE_DEPLOYMENT_STATUSES))
-            else:
-                statement = statement.where(D.status == filters.status)
-        rows = (await self.session.execute(order.apply(statement, cursor, size))).tuples().all()
-        items, next_cursor = page_of(rows, size, order, lambda r: [getattr(r[0], key) for key in order.keys])
-        return Page(items=[views.deployment(*r) for r in items], next_cursor=next_cursor)
+        order = pick_sort(repositories.DEPLOYMENT_SORTS, sort, "-created_at")
+        if filters.status is not None and filters.status not in DEPLOYMENT_STATUS_FILTERS:
+            raise Invalid(f"status: one of {', '.join(DEPLOYMENT_STATUS_FILTERS)}", parameter="status")
+        page = await repositories.search_deployments(self.session, project, filters, order, cursor=cursor, limit=size)
+        return page.map(lambda r: views.deployment(*r))
 
 
 def _check_share(share: int) -> int:

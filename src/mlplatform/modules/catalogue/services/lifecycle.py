@@ -14,10 +14,6 @@ replicas that skip the checks above.
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
-
-from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +22,6 @@ from mlplatform.kernel.errors import Conflict
 from mlplatform.kernel.events import publish
 from mlplatform.kernel.pagination import Page, check_limit
 from mlplatform.modules.catalogue import events, repositories, rules, schemas, views
-from mlplatform.modules.catalogue.listing import SortOrder, page_of
 from mlplatform.modules.catalogue.models import (
     CatalogueModel,
     CatalogueModelVersion,
@@ -34,19 +29,9 @@ from mlplatform.modules.catalogue.models import (
     CatalogueTransitionRequest,
     CatalogueValidation,
 )
-from mlplatform.modules.catalogue.services._sql import flush_or_fail
+from mlplatform.modules.catalogue.repositories import flush_or_fail
 from mlplatform.modules.catalogue.services.deployments import retire_version_deployments
 from mlplatform.modules.catalogue.services.models import ModelService
-
-NEWEST_VALIDATIONS = SortOrder(
-    "validations", (CatalogueValidation.created_at, CatalogueValidation.id), (datetime, uuid.UUID), descending=True
-)
-NEWEST_TRANSITIONS = SortOrder(
-    "transitions",
-    (CatalogueStageTransition.created_at, CatalogueStageTransition.id),
-    (datetime, uuid.UUID),
-    descending=True,
-)
 
 
 class LifecycleService:
@@ -95,10 +80,8 @@ class LifecycleService:
     ) -> Page[schemas.Validation]:
         size = check_limit(limit)
         model, version = await self.models.require_version(project, model_name, number)
-        statement = select(CatalogueValidation).where(CatalogueValidation.version_id == version.id)
-        rows = (await self.session.scalars(NEWEST_VALIDATIONS.apply(statement, cursor, size))).all()
-        items, next_cursor = page_of(rows, size, NEWEST_VALIDATIONS, lambda r: [r.created_at, r.id])
-        return Page(items=[views.validation(r, model.name, version.version) for r in items], next_cursor=next_cursor)
+        page = await repositories.validations_page(self.session, version.id, cursor=cursor, limit=size)
+        return page.map(lambda r: views.validation(r, model.name, version.version))
 
     # Transitions
 
@@ -192,14 +175,7 @@ class LifecycleService:
         promoting. Raises 409 when the move is illegal or lost a race."""
         rules.ensure_move_allowed(version.stage, target)
         if target == "production":
-            previous = (
-                await self.session.scalars(
-                    select(CatalogueModelVersion)
-                    .where(CatalogueModelVersion.model_id == model.id, CatalogueModelVersion.stage == "production")
-                    .with_for_update()
-                    .execution_options(populate_existing=True)
-                )
-            ).first()
+            previous = await repositories.lock_current_production(self.session, model.id)
             if previous is not None and previous.id != version.id:
                 await self._move(
                     model,
@@ -248,15 +224,8 @@ class LifecycleService:
             created_at=now,
         )
         self.session.add(history)
-        await self.session.execute(
-            update(CatalogueTransitionRequest)
-            .where(
-                CatalogueTransitionRequest.version_id == version.id,
-                CatalogueTransitionRequest.status == "pending",
-                CatalogueTransitionRequest.id != (request.id if request is not None else uuid.UUID(int=0)),
-            )
-            .values(status="superseded", resolved_at=now, resolved_by=actor)
-            .execution_options(synchronize_session=False)
+        await repositories.supersede_pending(
+            self.session, version.id, keeping=request.id if request is not None else None, at=now, by=actor
         )
         await self.session.flush()
         await publish(
@@ -286,7 +255,5 @@ class LifecycleService:
     ) -> Page[schemas.StageTransition]:
         size = check_limit(limit)
         model, version = await self.models.require_version(project, model_name, number)
-        statement = select(CatalogueStageTransition).where(CatalogueStageTransition.version_id == version.id)
-        rows = (await self.session.scalars(NEWEST_TRANSITIONS.apply(statement, cursor, size))).all()
-        items, next_cursor = page_of(rows, size, NEWEST_TRANSITIONS, lambda r: [r.created_at, r.id])
-        return Page(items=[views.transition(r, model.name, version.version) for r in items], next_cursor=next_cursor)
+        page = await repositories.transitions_page(self.session, version.id, cursor=cursor, limit=size)
+        return page.map(lambda r: views.transition(r, model.name, version.version))

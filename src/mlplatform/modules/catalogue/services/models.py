@@ -8,18 +8,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.db import utcnow
 from mlplatform.kernel.errors import Conflict, NotFound, PreconditionFailed
 from mlplatform.kernel.events import publish
-from mlplatform.kernel.pagination import Page, check_limit
+from mlplatform.kernel.pagination import Page, check_limit, pick_sort
 from mlplatform.modules.catalogue import events, repositories, rules, schemas, views
-from mlplatform.modules.catalogue.listing import page_of, pick_sort
 from mlplatform.modules.catalogue.models import CatalogueModel, CatalogueModelVersion
-from mlplatform.modules.catalogue.repositories import ModelFilters, VersionFilters
-from mlplatform.modules.catalogue.services._sql import flush_or_fail, insert_ignoring_duplicates
+from mlplatform.modules.catalogue.repositories import ModelFilters, VersionFilters, flush_or_fail
 
 
 @dataclass(frozen=True)
@@ -127,12 +124,9 @@ class ModelService:
             "created_at": now,
             "updated_at": now,
         }
-        statement = insert_ignoring_duplicates(self.session, CatalogueModel, values, ["project", "name"]).returning(
-            CatalogueModel.id
-        )
-        if await self.session.scalar(statement) is None:
+        row = await repositories.insert_model(self.session, values)
+        if row is None:
             return None
-        row = await self.session.get_one(CatalogueModel, model_id)
         await publish(
             self.session,
             events.ModelCreated(
@@ -190,9 +184,8 @@ class ModelService:
         size = check_limit(limit)
         order = pick_sort(repositories.MODEL_SORTS, sort, "name")
         _check_filters(filters.tags, filters.stage)
-        rows = await repositories.search_models(self.session, project, filters, order, cursor=cursor, limit=size)
-        items, next_cursor = page_of(rows, size, order, lambda r: [getattr(r[0], key) for key in order.keys])
-        return Page(items=[views.model(m, p) for m, p in items], next_cursor=next_cursor)
+        page = await repositories.search_models(self.session, project, filters, order, cursor=cursor, limit=size)
+        return page.map(lambda r: views.model(*r))
 
     # Versions
 
@@ -348,17 +341,10 @@ class ModelService:
         else:
             order = pick_sort(repositories.VERSION_SORTS, sort, "-created_at")
         _check_filters(filters.tags, filters.stage)
-        rows = await repositories.search_versions(
+        page = await repositories.search_versions(
             self.session, project, filters, order, model_id=model_id, cursor=cursor, limit=size
         )
-        items, next_cursor = page_of(rows, size, order, lambda r: [getattr(r[0], key) for key in order.keys])
-        return Page(items=[views.version(v, name) for v, name in items], next_cursor=next_cursor)
-
-    async def model_names(self, model_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
-        rows = await self.session.execute(
-            select(CatalogueModel.id, CatalogueModel.name).where(CatalogueModel.id.in_(model_ids))
-        )
-        return dict(rows.tuples().all())
+        return page.map(lambda r: views.version(*r))
 
 
 def _check_filters(tags: Mapping[str, str], stage: str | None) -> None:

@@ -15,34 +15,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mlplatform.kernel.db import lock_for_update, utcnow
+from mlplatform.kernel.db import utcnow
 from mlplatform.kernel.errors import Conflict, Invalid, NotFound
 from mlplatform.kernel.events import publish
 from mlplatform.kernel.pagination import Page, check_limit
 from mlplatform.modules.catalogue import events, repositories, rules, schemas, views
-from mlplatform.modules.catalogue.listing import SortOrder, page_of
 from mlplatform.modules.catalogue.models import (
     CatalogueDeployment,
-    CatalogueModel,
     CatalogueMonitoringAlert,
     CatalogueMonitoringRecord,
     CatalogueMonitoringRule,
-)
-
-NEWEST_RECORDS = SortOrder(
-    "records",
-    (CatalogueMonitoringRecord.observed_at, CatalogueMonitoringRecord.id),
-    (datetime, uuid.UUID),
-    descending=True,
-)
-NEWEST_ALERTS = SortOrder(
-    "alerts",
-    (CatalogueMonitoringAlert.opened_at, CatalogueMonitoringAlert.id),
-    (datetime, uuid.UUID),
-    descending=True,
 )
 
 
@@ -62,12 +46,7 @@ async def insert_rule(
         raise Invalid("threshold: must be a finite number", field="threshold")
     if data.operator not in ("gt", "ge", "lt", "le"):
         raise Invalid("operator: one of gt, ge, lt, le", field="operator")
-    existing = (
-        await session.execute(
-            select(CatalogueMonitoringRule.name).where(CatalogueMonitoringRule.deployment_id == deployment.id)
-        )
-    ).scalars()
-    names = set(existing)
+    names = await repositories.rule_names(session, deployment.id)
     if name in names:
         raise Conflict(f"the deployment already has a rule named {name!r}", field="name")
     if len(names) >= rules.MAX_RULES_PER_DEPLOYMENT:
@@ -107,29 +86,15 @@ class MonitoringService:
 
     async def _lock(self, project: str, deployment_id: uuid.UUID) -> tuple[CatalogueDeployment, str]:
         """The deployment row, locked until commit, and its model's name."""
-        await lock_for_update(self.session)
-        row = (
-            await self.session.execute(
-                select(CatalogueDeployment, CatalogueModel.name)
-                .join(CatalogueModel, CatalogueModel.id == CatalogueDeployment.model_id)
-                .where(CatalogueDeployment.id == deployment_id, CatalogueDeployment.project == project)
-                .with_for_update(of=CatalogueDeployment)
-                .execution_options(populate_existing=True)
-            )
-        ).first()
-        if row is None:
-            raise NotFound(f"deployment {deployment_id} not found in project {project!r}")
-        return row[0], row[1]
-
-    async def _find(self, project: str, deployment_id: uuid.UUID) -> uuid.UUID:
-        found = await self.session.scalar(
-            select(CatalogueDeployment.id).where(
-                CatalogueDeployment.id == deployment_id, CatalogueDeployment.project == project
-            )
-        )
+        found = await repositories.lock_deployment_in_project(self.session, project, deployment_id)
         if found is None:
             raise NotFound(f"deployment {deployment_id} not found in project {project!r}")
         return found
+
+    async def _find(self, project: str, deployment_id: uuid.UUID) -> uuid.UUID:
+        if not await repositories.deployment_exists(self.session, project, deployment_id):
+            raise NotFound(f"deployment {deployment_id} not found in project {project!r}")
+        return deployment_id
 
     # Rules
 
@@ -146,15 +111,10 @@ class MonitoringService:
     async def delete_rule(self, project: str, deployment_id: uuid.UUID, rule_id: uuid.UUID) -> None:
         """Delete a rule; its open alert is resolved and its alerts stay as history."""
         deployment, _ = await self._lock(project, deployment_id)
-        rule = await self.session.get(CatalogueMonitoringRule, rule_id)
+        rule = await repositories.rule_by_id(self.session, rule_id)
         if rule is None or rule.deployment_id != deployment.id:
             raise NotFound(f"monitoring rule {rule_id} not found on deployment {deployment_id}")
-        await self.session.execute(
-            update(CatalogueMonitoringAlert)
-            .where(CatalogueMonitoringAlert.rule_id == rule.id, CatalogueMonitoringAlert.status == "open")
-            .values(status="resolved", resolved_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
+        await repositories.resolve_open_alerts_of_rule(self.session, rule.id, at=utcnow())
         await self.session.delete(rule)
         await self.session.flush()
         await publish(
@@ -292,27 +252,19 @@ class MonitoringService:
     ) -> Page[schemas.MonitoringRecord]:
         size = check_limit(limit)
         found = await self._find(project, deployment_id)
-        statement = select(CatalogueMonitoringRecord).where(CatalogueMonitoringRecord.deployment_id == found)
-        if metric is not None:
-            statement = statement.where(CatalogueMonitoringRecord.metric == metric)
-        if since is not None:
-            if since.tzinfo is None:
-                raise Invalid("since: needs a timezone", parameter="since")
-            statement = statement.where(CatalogueMonitoringRecord.observed_at >= since)
-        rows = (await self.session.scalars(NEWEST_RECORDS.apply(statement, cursor, size))).all()
-        items, next_cursor = page_of(rows, size, NEWEST_RECORDS, lambda r: [r.observed_at, r.id])
-        return Page(items=[views.record(r) for r in items], next_cursor=next_cursor)
+        if since is not None and since.tzinfo is None:
+            raise Invalid("since: needs a timezone", parameter="since")
+        page = await repositories.records_page(
+            self.session, found, metric=metric, since=since, cursor=cursor, limit=size
+        )
+        return page.map(views.record)
 
     async def list_alerts(
         self, project: str, deployment_id: uuid.UUID, *, status: str | None, cursor: str | None, limit: int | None
     ) -> Page[schemas.Alert]:
         size = check_limit(limit)
         found = await self._find(project, deployment_id)
-        statement = select(CatalogueMonitoringAlert).where(CatalogueMonitoringAlert.deployment_id == found)
-        if status is not None:
-            if status not in ("open", "resolved"):
-                raise Invalid("status: open or resolved", parameter="status")
-            statement = statement.where(CatalogueMonitoringAlert.status == status)
-        rows = (await self.session.scalars(NEWEST_ALERTS.apply(statement, cursor, size))).all()
-        items, next_cursor = page_of(rows, size, NEWEST_ALERTS, lambda r: [r.opened_at, r.id])
-        return Page(items=[views.alert(r) for r in items], next_cursor=next_cursor)
+        if status is not None and status not in ("open", "resolved"):
+            raise Invalid("status: open or resolved", parameter="status")
+        page = await repositories.alerts_page(self.session, found, status=status, cursor=cursor, limit=size)
+        return page.map(views.alert)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from mlplatform.modules.experiments.asgi_types import Send
+from mlplatform.modules.experiments.hosting.asgi_types import Send
 
 NOT_FOUND = "RESOURCE_DOES_NOT_EXIST"
 PERMISSION_DENIED = "PERMISSION_DENIED"

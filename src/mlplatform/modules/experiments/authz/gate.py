@@ -22,7 +22,6 @@ from urllib.parse import unquote, urlencode, urlsplit
 import structlog
 
 from mlplatform.kernel.errors import PlatformError
-from mlplatform.modules.experiments.asgi_types import Message, Receive, Scope, Send
 from mlplatform.modules.experiments.authz import graphql_rules, registry_rules, tracking_rules
 from mlplatform.modules.experiments.authz.checks import admins_only
 from mlplatform.modules.experiments.authz.errors import TEMPORARILY_UNAVAILABLE, MlflowDenied, send_error
@@ -37,9 +36,10 @@ from mlplatform.modules.experiments.authz.policy import (
 )
 from mlplatform.modules.experiments.authz.projects import ProjectResolver
 from mlplatform.modules.experiments.authz.request import MlflowCall
-from mlplatform.modules.experiments.config import MOUNT_PATH
-from mlplatform.modules.experiments.error_details import MAX_ERROR_BODY, ErrorScrubber
-from mlplatform.modules.experiments.runtime import MlflowRuntime
+from mlplatform.modules.experiments.hosting.asgi_types import Message, Receive, Scope, Send
+from mlplatform.modules.experiments.hosting.config import MOUNT_PATH
+from mlplatform.modules.experiments.hosting.error_details import MAX_ERROR_BODY, ErrorScrubber
+from mlplatform.modules.experiments.hosting.host import MlflowHost
 from mlplatform.modules.gateway.api import AUDIT_DETAILS, Principal, ProjectDirectory
 from mlplatform.modules.gateway.api import AUDITED_FLAG as GATEWAY_AUDITED_FLAG
 
@@ -58,7 +58,7 @@ MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 class MlflowGate:
     def __init__(
         self,
-        runtime: MlflowRuntime,
+        mlflow: MlflowHost,
         resolver: ProjectResolver,
         events: EventSink,
         projects: Callable[[], ProjectDirectory],
@@ -67,14 +67,14 @@ class MlflowGate:
         trusted_origins: tuple[str, ...] = (),
         production: ProductionCheck | None = None,
     ) -> None:
-        self.runtime = runtime
+        self.mlflow = mlflow
         self.resolver = resolver
         self.events = events
         self.projects = projects
         self.max_body_bytes = max_body_bytes
         self.trusted_origins = trusted_origins
         self.production = production
-        self.scrubber = ErrorScrubber(runtime.config.internal_strings())
+        self.scrubber = ErrorScrubber(mlflow.config.internal_strings())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         principal = scope.get("user")
@@ -121,7 +121,7 @@ class MlflowGate:
             await _send_json(send, 200, plan.respond)
             return
         try:
-            mlflow_app = await self.runtime.app()
+            mlflow_app = await self.mlflow.app()
         except PlatformError as exc:
             await send_error(send, exc.status_code, TEMPORARILY_UNAVAILABLE, exc.detail)
             return

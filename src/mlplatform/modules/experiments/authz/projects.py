@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from mlplatform.modules.experiments.runtime import MlflowRuntime
+from mlplatform.modules.experiments.hosting.host import MlflowHost
 
 PROJECT_TAG = "mlplatform.project"
 PROJECT_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -99,8 +99,8 @@ class ProjectResolver:
     """Look-ups of the project of MLflow objects, through MLflow's own stores (worker threads, MLflow's
     limiter) and in-process caches. `None` means "does not exist or belongs to no project"."""
 
-    def __init__(self, runtime: MlflowRuntime) -> None:
-        self.runtime = runtime
+    def __init__(self, mlflow: MlflowHost) -> None:
+        self.mlflow = mlflow
         self._experiments: LruCache[str, str] = LruCache(20_000)
         self._runs: LruCache[str, str] = LruCache(100_000)
         self._logged_models: LruCache[str, str] = LruCache(20_000)
@@ -111,7 +111,7 @@ class ProjectResolver:
         cached = self._experiments.get(experiment_id)
         if cached is not None:
             return cached or None
-        stores = await self.runtime.stores()
+        stores = await self.mlflow.stores()
         experiment = await self._lookup(stores.tracking.get_experiment, experiment_id)
         if experiment is None:
             return None
@@ -130,7 +130,7 @@ class ProjectResolver:
         cached = self._runs.get(run_id)
         if cached is not None:
             return cached
-        stores = await self.runtime.stores()
+        stores = await self.mlflow.stores()
         run = await self._lookup(stores.tracking.get_run, run_id)
         if run is None:
             return None
@@ -147,7 +147,7 @@ class ProjectResolver:
     async def logged_model(self, model_id: str) -> str | None:
         experiment_id = self._logged_models.get(model_id)
         if experiment_id is None:
-            stores = await self.runtime.stores()
+            stores = await self.mlflow.stores()
             model = await self._lookup(_get_logged_model(stores.tracking), model_id)
             if model is None:
                 return None
@@ -158,7 +158,7 @@ class ProjectResolver:
     async def trace(self, trace_id: str) -> str | None:
         experiment_id = self._traces.get(trace_id)
         if experiment_id is None:
-            stores = await self.runtime.stores()
+            stores = await self.mlflow.stores()
             info = await self._lookup(stores.tracking.get_trace_info, trace_id)
             if info is None:
                 return None
@@ -170,7 +170,7 @@ class ProjectResolver:
         cached = self._models.get(name)
         if cached is not None:
             return cached or None
-        stores = await self.runtime.stores()
+        stores = await self.mlflow.stores()
         model = await self._lookup(stores.registry.get_registered_model, name)
         if model is None:
             return None
@@ -186,7 +186,7 @@ class ProjectResolver:
         from mlflow.exceptions import MlflowException
 
         try:
-            return await self.runtime.call(fn, key)
+            return await self.mlflow.call(fn, key)
         except MlflowException as exc:
             if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"}:
                 return None

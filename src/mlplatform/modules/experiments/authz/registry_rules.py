@@ -243,16 +243,16 @@ async def get_model_version_artifact(ctx: Ctx) -> Plan:
 async def _proxied_location(ctx: Ctx, name: str, version: str) -> str | None:
     """For a version stored at `runs:/<run>/<sub>`, the run's proxied artifact path (`<experiment>/<run>/
     artifacts/<sub>`); None for any other location (MLflow handles it) or a version that does not exist."""
-    runtime = ctx.resolver.runtime
-    stores = await runtime.stores()
+    mlflow = ctx.resolver.mlflow
+    stores = await mlflow.stores()
     from mlflow.exceptions import MlflowException  # loaded by now
 
     try:
-        location = await runtime.call(stores.registry.get_model_version_download_uri, name, version)
+        location = await mlflow.call(stores.registry.get_model_version_download_uri, name, version)
         if not isinstance(location, str) or not location.startswith("runs:/"):
             return None
         run_id, _, sub = location[len("runs:/") :].lstrip("/").partition("/")
-        run = await runtime.call(stores.tracking.get_run, run_id)
+        run = await mlflow.call(stores.tracking.get_run, run_id)
     except MlflowException:
         return None
     root = str(run.info.artifact_uri or "")

@@ -203,9 +203,9 @@ async def update_run(ctx: Ctx) -> Plan:
     run_id = ctx.call.value("run_id") or ctx.call.value("run_uuid")
     if status not in TERMINAL_RUN_STATUSES or not run_id:
         return plan
-    stores = await ctx.resolver.runtime.stores()
+    stores = await ctx.resolver.mlflow.stores()
     try:
-        before = await ctx.resolver.runtime.call(stores.tracking.get_run, run_id)
+        before = await ctx.resolver.mlflow.call(stores.tracking.get_run, run_id)
     except Exception as exc:  # MLflow answers the update itself (e.g. RESOURCE_DOES_NOT_EXIST); nothing to publish
         log.info("mlflow_run_not_readable_before_update", run_id=run_id, error=str(exc)[:200])
         return plan

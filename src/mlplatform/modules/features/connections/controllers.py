@@ -3,30 +3,20 @@ project (`/api/v1/projects/{project}/connections`, its viewers)."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from litestar import Controller, delete, get, post, put
 from litestar.di import Provide
-from litestar.params import Parameter
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from mlplatform.kernel.context import PlatformContext
 from mlplatform.modules.features.connections import schemas as s
 from mlplatform.modules.features.connections.service import ConnectionService
+from mlplatform.modules.features.controllers.dependencies import PAGE_REQUEST, PageRequest, provide_connections
 from mlplatform.modules.gateway.api import Principal, Role, requires_platform_admin, requires_role
-
-Limit = Annotated[int | None, Parameter(ge=1, le=500)]
-
-
-def provide_connections(db_session: AsyncSession, platform: PlatformContext) -> ConnectionService:
-    return ConnectionService(db_session, platform)
 
 
 class ConnectionController(Controller):
     path = "/api/v1/connections"
     tags = ["connections"]
     guards = [requires_platform_admin]
-    dependencies = {"connections": Provide(provide_connections, sync_to_thread=False)}
+    dependencies = {"connections": Provide(provide_connections, sync_to_thread=False), **PAGE_REQUEST}
 
     @post(
         "/",
@@ -41,10 +31,8 @@ class ConnectionController(Controller):
         return await connections.create(data, principal.subject)
 
     @get("/", summary="List connections (platform admins)")
-    async def list_connections(
-        self, connections: ConnectionService, cursor: str | None = None, limit: Limit = None
-    ) -> s.ConnectionPage:
-        return await connections.page(cursor, limit)
+    async def list_connections(self, connections: ConnectionService, page_request: PageRequest) -> s.ConnectionPage:
+        return await connections.page(page_request.cursor, page_request.limit)
 
     @get("/{name:str}", summary="Get a connection (platform admins; no credentials)")
     async def get_connection(self, name: str, connections: ConnectionService) -> s.Connection:

@@ -13,14 +13,13 @@ from typing import Any
 
 import anyio
 import structlog
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.db import utcnow
 from mlplatform.kernel.errors import Conflict, Invalid, NotFound
 from mlplatform.kernel.events import publish
-from mlplatform.kernel.pagination import check_limit, decode_cursor, encode_cursor
+from mlplatform.modules.features import repositories
 from mlplatform.modules.features.connections import checks
 from mlplatform.modules.features.connections import schemas as s
 from mlplatform.modules.features.connections.resolved import PostgresConnection, ResolvedConnection, S3Connection
@@ -28,7 +27,6 @@ from mlplatform.modules.features.events import ConnectionChanged, ConnectionGran
 from mlplatform.modules.features.models import ConnectionGrantRow, ConnectionRow
 from mlplatform.modules.gateway.api import project_directory
 
-SORT = "name"
 log = structlog.get_logger("mlplatform.features")
 
 
@@ -101,21 +99,8 @@ class ConnectionService:
         await anyio.to_thread.run_sync(checks.probe_s3, s3)
         return s3
 
-    async def _row(self, name: str, *, lock: bool = False) -> ConnectionRow:
-        query = select(ConnectionRow).where(ConnectionRow.name == name)
-        row = await self.session.scalar(query.with_for_update() if lock else query)
-        if row is None:
-            raise NotFound(f"connection {name!r} not found")
-        return row
-
-    async def _projects(self, row: ConnectionRow) -> list[str]:
-        rows = await self.session.scalars(
-            select(ConnectionGrantRow.project).where(ConnectionGrantRow.connection_id == row.id)
-        )
-        return list(rows)
-
     async def create(self, data: s.ConnectionCreate, actor: str) -> s.Connection:
-        if await self.session.scalar(select(ConnectionRow.id).where(ConnectionRow.name == data.name)) is not None:
+        if await repositories.connection_exists(self.session, data.name):
             raise Conflict(f"a connection named {data.name!r} already exists")
         connection = await self._checked(data)
         shown, secret = _stored(connection)
@@ -138,7 +123,7 @@ class ConnectionService:
         """New address and credentials for an existing connection (its grants stay)."""
         if data.name != name:
             raise Invalid(f"name: {data.name!r} does not match the name in the path ({name!r})", field="name")
-        row = await self._row(name, lock=True)
+        row = await repositories.connection_named(self.session, name, lock=True)
         if data.kind != row.kind:
             raise Invalid(f"kind: connection {name!r} is a {row.kind} connection", field="kind")
         connection = await self._checked(data)
@@ -149,57 +134,38 @@ class ConnectionService:
         row.updated_at = utcnow()
         await publish(self.session, ConnectionChanged(aggregate_id=name, name=name, kind=row.kind, change="replaced"))
         await self.session.flush()
-        return connection_out(row, await self._projects(row))
+        return connection_out(row, await repositories.granted_projects(self.session, row))
 
     async def delete(self, name: str) -> None:
         """Delete a connection and its grants: sources reading through it fail until it is granted again."""
-        row = await self._row(name, lock=True)
-        await self.session.execute(delete(ConnectionGrantRow).where(ConnectionGrantRow.connection_id == row.id))
-        await self.session.delete(row)
+        row = await repositories.connection_named(self.session, name, lock=True)
+        await repositories.delete_connection(self.session, row)
         await publish(self.session, ConnectionChanged(aggregate_id=name, name=name, kind=row.kind, change="deleted"))
         await self.session.flush()
 
     async def get(self, name: str) -> s.Connection:
-        row = await self._row(name)
-        return connection_out(row, await self._projects(row))
+        row = await repositories.connection_named(self.session, name)
+        return connection_out(row, await repositories.granted_projects(self.session, row))
 
     async def page(self, cursor: str | None, limit: int | None) -> s.ConnectionPage:
-        size = check_limit(limit)
-        query = select(ConnectionRow).order_by(ConnectionRow.name).limit(size + 1)
-        if cursor:
-            query = query.where(ConnectionRow.name > str(decode_cursor(cursor, sort=SORT, arity=1)[0]))
-        rows = list(await self.session.scalars(query))
-        grants: dict[Any, list[str]] = {}
-        if rows:
-            found = await self.session.execute(
-                select(ConnectionGrantRow.connection_id, ConnectionGrantRow.project).where(
-                    ConnectionGrantRow.connection_id.in_([row.id for row in rows[:size]])
-                )
-            )
-            for connection_id, project in found.all():
-                grants.setdefault(connection_id, []).append(project)
-        items = [connection_out(row, grants.get(row.id, [])) for row in rows[:size]]
-        next_cursor = encode_cursor(SORT, [rows[size - 1].name]) if len(rows) > size else None
-        return s.ConnectionPage(items=items, next_cursor=next_cursor)
+        page, grants = await repositories.list_connections(self.session, cursor, limit)
+        items = [connection_out(row, grants.get(row.id, [])) for row in page.items]
+        return s.ConnectionPage(items=items, next_cursor=page.next_cursor)
 
     # -- grants -----------------------------------------------------------------------------------
     async def grants(self, name: str) -> list[s.ConnectionGrant]:
-        row = await self._row(name)
-        found = await self.session.scalars(
-            select(ConnectionGrantRow)
-            .where(ConnectionGrantRow.connection_id == row.id)
-            .order_by(ConnectionGrantRow.project)
-        )
+        row = await repositories.connection_named(self.session, name)
+        found = await repositories.grants_of(self.session, row)
         return [
             s.ConnectionGrant(connection=name, project=g.project, granted_by=g.granted_by, granted_at=g.granted_at)
             for g in found
         ]
 
     async def grant(self, name: str, project: str, actor: str) -> s.ConnectionGrant:
-        row = await self._row(name, lock=True)
+        row = await repositories.connection_named(self.session, name, lock=True)
         if not await project_directory(self.platform).exists(project):
             raise Invalid(f"project: no project named {project!r}", field="project")
-        existing = await self.session.get(ConnectionGrantRow, (row.id, project))
+        existing = await repositories.grant_of(self.session, row, project)
         if existing is None:
             existing = ConnectionGrantRow(connection_id=row.id, project=project, granted_by=actor, granted_at=utcnow())
             self.session.add(existing)
@@ -212,8 +178,8 @@ class ConnectionService:
         )
 
     async def revoke(self, name: str, project: str) -> None:
-        row = await self._row(name, lock=True)
-        existing = await self.session.get(ConnectionGrantRow, (row.id, project))
+        row = await repositories.connection_named(self.session, name, lock=True)
+        existing = await repositories.grant_of(self.session, row, project)
         if existing is None:
             raise NotFound(f"connection {name!r} is not granted to project {project!r}")
         await self.session.delete(existing)
@@ -224,14 +190,8 @@ class ConnectionService:
 
     # -- projects ---------------------------------------------------------------------------------
     async def granted_to(self, project: str) -> list[s.GrantedConnection]:
-        rows = await self.session.execute(
-            select(ConnectionRow, ConnectionGrantRow.granted_at)
-            .join(ConnectionGrantRow, ConnectionGrantRow.connection_id == ConnectionRow.id)
-            .where(ConnectionGrantRow.project == project)
-            .order_by(ConnectionRow.name)
-        )
         out = []
-        for row, granted_at in rows.all():
+        for row, granted_at in await repositories.connections_granted_to(self.session, project):
             postgres, s3 = _details(row)
             out.append(
                 s.GrantedConnection(
@@ -250,14 +210,9 @@ async def granted_connections(
     session: AsyncSession, platform: PlatformContext, project: str
 ) -> dict[str, ResolvedConnection]:
     """The connections granted to `project`, decrypted, for one read (see `resolved.run_with`)."""
-    rows = await session.scalars(
-        select(ConnectionRow)
-        .join(ConnectionGrantRow, ConnectionGrantRow.connection_id == ConnectionRow.id)
-        .where(ConnectionGrantRow.project == project)
-    )
     settings = platform.settings.connections
     resolved: dict[str, ResolvedConnection] = {}
-    for row in rows:
+    for row, _ in await repositories.connections_granted_to(session, project):
         secret = json.loads(platform.secrets.decrypt_text(row.credentials))
         shown = row.settings
         if row.kind == "postgres":

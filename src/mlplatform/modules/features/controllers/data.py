@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
 from litestar import Response, get, post
-from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.jobs import Job
 from mlplatform.modules.features import repositories, schemas
 from mlplatform.modules.features.adapters.feast_config import feature_store_yaml, public_base_url
+from mlplatform.modules.features.controllers.dependencies import PAGE_REQUEST, PageRequest
 from mlplatform.modules.features.runtime import FeaturesRuntime
 from mlplatform.modules.features.services import jobs
 from mlplatform.modules.gateway.api import Principal, Role, requires_role
 
 BASE = "/api/v1/projects/{project:str}/features"
-Limit = Annotated[int | None, Parameter(ge=1, le=500)]
 VIEW = [requires_role(Role.VIEWER)]
 EDIT = [requires_role(Role.CONTRIBUTOR)]
 
@@ -50,11 +48,9 @@ async def create_training_dataset(
     return Job.from_row(record)
 
 
-@get(f"{BASE}/datasets", guards=VIEW, tags=["features"], summary="List training datasets")
-async def list_datasets(
-    project: str, db_session: AsyncSession, cursor: str | None = None, limit: Limit = None
-) -> schemas.DatasetPage:
-    return await repositories.list_datasets(db_session, project, cursor, limit)
+@get(f"{BASE}/datasets", guards=VIEW, tags=["features"], summary="List training datasets", dependencies=PAGE_REQUEST)
+async def list_datasets(project: str, db_session: AsyncSession, page_request: PageRequest) -> schemas.DatasetPage:
+    return await repositories.list_datasets(db_session, project, page_request.cursor, page_request.limit)
 
 
 @get(f"{BASE}/datasets/{{dataset_id:uuid}}", guards=VIEW, tags=["features"], summary="Get a training dataset")
@@ -84,12 +80,16 @@ async def create_validation_run(
 
 
 @get(
-    f"{BASE}/feature-views/{{name:str}}/validations", guards=VIEW, tags=["features"], summary="List validation reports"
+    f"{BASE}/feature-views/{{name:str}}/validations",
+    guards=VIEW,
+    tags=["features"],
+    summary="List validation reports",
+    dependencies=PAGE_REQUEST,
 )
 async def list_validation_reports(
-    project: str, name: str, db_session: AsyncSession, cursor: str | None = None, limit: Limit = None
+    project: str, name: str, db_session: AsyncSession, page_request: PageRequest
 ) -> schemas.ValidationReportPage:
-    return await repositories.list_reports(db_session, project, name, cursor, limit)
+    return await repositories.list_reports(db_session, project, name, page_request.cursor, page_request.limit)
 
 
 @get(

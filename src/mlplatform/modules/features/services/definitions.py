@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.errors import Invalid
 from mlplatform.kernel.events import publish
-from mlplatform.kernel.pagination import check_limit, decode_cursor, encode_cursor
+from mlplatform.kernel.pagination import Page, check_limit, decode_cursor, make_page
 from mlplatform.modules.features import events
 from mlplatform.modules.features.connections.resolved import run_with
 from mlplatform.modules.features.connections.service import granted_connections
@@ -34,15 +34,12 @@ T = TypeVar("T")
 SORT = "name"
 
 
-def _page(
-    items: Sequence[T], name: Callable[[T], str], cursor: str | None, limit: int | None
-) -> tuple[list[T], str | None]:
+def _page(items: Sequence[T], name: Callable[[T], str], cursor: str | None, limit: int | None) -> Page[T]:
+    """A page of the registry's definitions by name (Feast lists them all: paged in memory)."""
     size = check_limit(limit)
     after = decode_cursor(cursor, sort=SORT, arity=1)[0] if cursor else None
     remaining = [item for item in items if after is None or name(item) > after]
-    page = remaining[:size]
-    next_cursor = encode_cursor(SORT, [name(page[-1])]) if len(remaining) > size and page else None
-    return page, next_cursor
+    return make_page(remaining, limit=size, sort=SORT, key=lambda item: [name(item)])
 
 
 def _kinds() -> ModuleType:
@@ -61,10 +58,8 @@ class DefinitionService:
         kind: Kind = (await self.gateway.run(_kinds)).KINDS[name]
         return kind
 
-    async def page(
-        self, kind: str, project: str, cursor: str | None, limit: int | None
-    ) -> tuple[list[Any], str | None]:
-        """One page of definitions by name, and the cursor of the next page."""
+    async def page(self, kind: str, project: str, cursor: str | None, limit: int | None) -> Page[Any]:
+        """One page of definitions by name."""
         spec = await self._kind(kind)
         items = await self.gateway.run(lambda: spec.listing(self.gateway.store(project)))
         return _page(items, lambda item: str(item.name), cursor, limit)

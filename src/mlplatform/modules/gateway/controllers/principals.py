@@ -8,9 +8,9 @@ from typing import Any
 from litestar import Controller, Request, delete, get, post
 from litestar.di import Provide
 
+from mlplatform.modules.gateway.access.invalidation import key_changed, principal_changed
 from mlplatform.modules.gateway.api import Principal, Role, requires_authenticated, requires_platform_admin
-from mlplatform.modules.gateway.controllers.deps import provide_gateway_service
-from mlplatform.modules.gateway.invalidation import key_changed, principal_changed
+from mlplatform.modules.gateway.controllers.dependencies import provide_gateway_service
 from mlplatform.modules.gateway.models import ApiKeyRow, PrincipalRow
 from mlplatform.modules.gateway.runtime import GatewayRuntime
 from mlplatform.modules.gateway.schemas import (

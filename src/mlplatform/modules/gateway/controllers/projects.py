@@ -9,6 +9,7 @@ from litestar.di import Provide
 
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.jobs.runtime import jobs_runtime
+from mlplatform.modules.gateway.access.invalidation import EVERYTHING, PROJECTS, principal_changed
 from mlplatform.modules.gateway.api import (
     Principal,
     Role,
@@ -16,8 +17,7 @@ from mlplatform.modules.gateway.api import (
     requires_platform_admin,
     requires_role,
 )
-from mlplatform.modules.gateway.controllers.deps import provide_gateway_service
-from mlplatform.modules.gateway.invalidation import EVERYTHING, PROJECTS, principal_changed
+from mlplatform.modules.gateway.controllers.dependencies import provide_gateway_service
 from mlplatform.modules.gateway.models import Membership, PrincipalRow, Project
 from mlplatform.modules.gateway.runtime import GatewayRuntime
 from mlplatform.modules.gateway.schemas import (

@@ -22,12 +22,12 @@ from openlineage.client.generated.schema_dataset import SchemaDatasetFacet, Sche
 from openlineage.client.generated.symlinks_dataset import Identifier, SymlinksDatasetFacet
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mlplatform.kernel.jobs.model import KernelJob
-from mlplatform.modules.lineage.graph_store import find_node, neighbours
 from mlplatform.modules.lineage.models import LineageNode
 from mlplatform.modules.lineage.openlineage import naming
 from mlplatform.modules.lineage.openlineage.facets import MODEL_FACET_KEY, PRODUCER, MlplatformModelDatasetFacet
 from mlplatform.modules.lineage.openlineage.naming import PostgresLocation
+from mlplatform.modules.lineage.repositories.events import kernel_job
+from mlplatform.modules.lineage.repositories.graph import find_node, neighbours
 from mlplatform.modules.lineage.vocabulary import EdgeKind, NodeType
 
 DatasetId = tuple[str, str]
@@ -64,7 +64,7 @@ class BuildContext:
             key = uuid.UUID(job_id)
         except ValueError:
             return None
-        row = await self.session.get(KernelJob, key)
+        row = await kernel_job(self.session, key)
         if row is None:
             return None
         return JobRecord(started_at=row.started_at, finished_at=row.finished_at, status=row.status, error=row.error)

@@ -19,11 +19,10 @@ from typing import Any, cast
 import anyio
 import structlog
 from anyio import CapacityLimiter
-from sqlalchemy import func, or_, select, update
 
 from mlplatform.kernel.background import PollingLoop
 from mlplatform.kernel.db import Database, utcnow
-from mlplatform.modules.lineage.models import OpenLineageEventRow
+from mlplatform.modules.lineage.repositories import events
 from mlplatform.settings import LineageSettings
 
 log = structlog.get_logger("mlplatform.lineage")
@@ -93,34 +92,15 @@ class OpenLineageEmitter:
         return emitted
 
     async def _claim(self) -> list[tuple[int, dict[str, Any], int]]:
-        """Due rows, oldest first, stopping before the first pending row that is not due (backing off after
-        a failure, or leased by another replica): events go out in the order they were built."""
+        """Due rows, oldest first (`repositories.events.claim_due`): events go out in the order they were built."""
         now = utcnow()
-        blocked_from = (
-            select(func.min(OpenLineageEventRow.id))
-            .where(OpenLineageEventRow.status == "pending", OpenLineageEventRow.next_attempt_at > now)
-            .scalar_subquery()
-        )
         async with self.database.transaction() as session:
-            rows = (
-                await session.execute(
-                    select(OpenLineageEventRow.id, OpenLineageEventRow.body, OpenLineageEventRow.attempts)
-                    .where(
-                        OpenLineageEventRow.status == "pending",
-                        OpenLineageEventRow.next_attempt_at <= now,
-                        or_(blocked_from.is_(None), OpenLineageEventRow.id < blocked_from),
-                    )
-                    .order_by(OpenLineageEventRow.id)
-                    .limit(self.settings.batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            if rows:
-                await session.execute(
-                    update(OpenLineageEventRow)
-                    .where(OpenLineageEventRow.id.in_([row.id for row in rows]))
-                    .values(next_attempt_at=now + timedelta(seconds=self.settings.lease_seconds))
-                )
+            rows = await events.claim_due(
+                session,
+                now=now,
+                batch_size=self.settings.batch_size,
+                lease_until=now + timedelta(seconds=self.settings.lease_seconds),
+            )
         return [(row.id, row.body, row.attempts) for row in rows]
 
     async def send_due(self) -> tuple[int, int, bool]:
@@ -139,11 +119,7 @@ class OpenLineageEmitter:
 
     async def _emitted(self, row_id: int, attempts: int) -> None:
         async with self.database.transaction() as session:
-            await session.execute(
-                update(OpenLineageEventRow)
-                .where(OpenLineageEventRow.id == row_id)
-                .values(status="emitted", attempts=attempts, emitted_at=utcnow(), last_error=None)
-            )
+            await events.mark_emitted(session, row_id, attempts=attempts, at=utcnow())
 
     async def _failed(self, row_id: int, attempts: int, exc: Exception, *, held: list[int]) -> None:
         error = f"{type(exc).__name__}: {exc}"[:2000]
@@ -152,20 +128,9 @@ class OpenLineageEmitter:
         retry_at = utcnow() + timedelta(seconds=delay)
         log.warning("openlineage_emit_failed", event_row=row_id, attempts=attempts, error=error[:300], gave_up=give_up)
         async with self.database.transaction() as session:
-            await session.execute(
-                update(OpenLineageEventRow)
-                .where(OpenLineageEventRow.id == row_id)
-                .values(
-                    status="failed" if give_up else "pending",
-                    attempts=attempts,
-                    last_error=error,
-                    next_attempt_at=retry_at,
-                )
+            await events.mark_failed(
+                session, row_id, gave_up=give_up, attempts=attempts, error=error, retry_at=retry_at
             )
             if held:
                 # Later events wait for the failed one (or, once it is given up, go right after it).
-                await session.execute(
-                    update(OpenLineageEventRow)
-                    .where(OpenLineageEventRow.id.in_(held))
-                    .values(next_attempt_at=utcnow() if give_up else retry_at)
-                )
+                await events.hold(session, held, until=utcnow() if give_up else retry_at)

@@ -12,9 +12,8 @@ from openlineage.client.serde import Serde
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.db import utcnow
-from mlplatform.modules.lineage.graph_store import dialect_insert
-from mlplatform.modules.lineage.mapping.payload import parse_time
-from mlplatform.modules.lineage.models import OpenLineageEventRow
+from mlplatform.modules.lineage.mapping.events import parse_time
+from mlplatform.modules.lineage.repositories.events import insert_events
 
 
 def to_json(event: RunEvent) -> dict[str, Any]:
@@ -36,7 +35,6 @@ async def store_events(
     Returns how many rows were new."""
     if not events:
         return 0
-    table: Any = OpenLineageEventRow.__table__
     now = utcnow()
     rows = []
     for ordinal, event in enumerate(events):
@@ -59,10 +57,4 @@ async def store_events(
                 "created_at": now,
             }
         )
-    statement = (
-        dialect_insert(session)(table)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=[table.c.source_event_id, table.c.ordinal])
-        .returning(table.c.id)
-    )
-    return len((await session.execute(statement)).all())
+    return await insert_events(session, rows)

@@ -1,0 +1,153 @@
+"""Shared HTTP bits of the catalogue's routes (path prefix, If-Match header, ETag responses) and their
+Litestar providers: the services, and the search filters whose query parameters are declared once here.
+
+Dependency names end in `_service` / `_filters` on purpose: Litestar answers 500 to a body whose invalid
+top-level field has the name of a dependency, and `model`, `rules` ... are fields of request bodies.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, TypeVar
+
+from litestar import Response
+from litestar.datastructures import ResponseHeader
+from litestar.di import Provide
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mlplatform.kernel.errors import Invalid
+from mlplatform.modules.catalogue.repositories import DeploymentFilters, ModelFilters, VersionFilters
+from mlplatform.modules.catalogue.rules import parse_tag_filters
+from mlplatform.modules.catalogue.services.approvals import ApprovalService
+from mlplatform.modules.catalogue.services.deployments import DeploymentService
+from mlplatform.modules.catalogue.services.lifecycle import LifecycleService
+from mlplatform.modules.catalogue.services.models import ModelService
+from mlplatform.modules.catalogue.services.monitoring import MonitoringService
+from mlplatform.modules.gateway.api import Principal
+
+T = TypeVar("T")
+
+PROJECT_PATH = "/api/v1/projects/{project:str}"
+TAGS = ["catalogue"]
+
+IfMatch = Annotated[
+    str | None,
+    Parameter(
+        header="If-Match",
+        required=False,
+        description="ETag from a previous read; the change is refused with 412 if the resource changed since.",
+    ),
+]
+ETAG_HEADER = [
+    ResponseHeader(name="ETag", description="Version of this representation, for If-Match.", documentation_only=True)
+]
+TagFilter = Annotated[
+    list[str] | None,
+    Parameter(query="tag", required=False, description="`key:value`; repeat for several (all must match)."),
+]
+Sort = Annotated[str | None, Parameter(required=False, description="Sort order; `-` prefix for descending.")]
+TextQuery = Annotated[str | None, Parameter(max_length=200, required=False)]
+
+
+def with_etag(content: T, etag: str, *, status_code: int = 200, location: str | None = None) -> Response[T]:
+    headers = {"ETag": etag}
+    if location is not None:
+        headers["Location"] = location
+    return Response(content, status_code=status_code, headers=headers)
+
+
+def aware(value: datetime | None, parameter: str) -> datetime | None:
+    """Query datetimes must say their timezone (`2026-11-27T10:00:00Z`)."""
+    if value is not None and value.tzinfo is None:
+        raise Invalid(f"{parameter}: give a timezone, e.g. 2026-11-27T10:00:00Z", parameter=parameter)
+    return value
+
+
+# Services: one per request, acting as the caller.
+
+
+def provide_model_service(db_session: AsyncSession, principal: Principal) -> ModelService:
+    return ModelService(db_session, principal.subject)
+
+
+def provide_lifecycle_service(db_session: AsyncSession, principal: Principal) -> LifecycleService:
+    return LifecycleService(db_session, principal.subject)
+
+
+def provide_approval_service(db_session: AsyncSession, principal: Principal) -> ApprovalService:
+    return ApprovalService(db_session, principal.subject)
+
+
+def provide_deployment_service(db_session: AsyncSession, principal: Principal) -> DeploymentService:
+    return DeploymentService(db_session, principal.subject)
+
+
+def provide_monitoring_service(db_session: AsyncSession, principal: Principal) -> MonitoringService:
+    return MonitoringService(db_session, principal.subject)
+
+
+# Filters: the parameters of these functions are the routes' query parameters.
+
+
+def provide_model_filters(
+    tag: TagFilter = None,
+    q: TextQuery = None,
+    owner: str | None = None,
+    task_type: str | None = None,
+    stage: str | None = None,
+    framework: str | None = None,
+    updated_since: datetime | None = None,
+) -> ModelFilters:
+    return ModelFilters(
+        q=q,
+        tags=parse_tag_filters(tag or []),
+        owner=owner,
+        task_type=task_type,
+        stage=stage,
+        framework=framework,
+        updated_since=aware(updated_since, "updated_since"),
+    )
+
+
+def provide_version_filters(
+    tag: TagFilter = None,
+    q: TextQuery = None,
+    stage: str | None = None,
+    framework: str | None = None,
+    run_id: str | None = None,
+    updated_since: datetime | None = None,
+) -> VersionFilters:
+    return VersionFilters(
+        q=q,
+        tags=parse_tag_filters(tag or []),
+        stage=stage,
+        framework=framework,
+        source_run_id=run_id,
+        updated_since=aware(updated_since, "updated_since"),
+    )
+
+
+def provide_deployment_filters(
+    model: str | None = None,
+    version: int | None = None,
+    environment: str | None = None,
+    status: str | None = None,
+) -> DeploymentFilters:
+    return DeploymentFilters(model=model, version=version, environment=environment, status=status)
+
+
+MODEL_DEPENDENCIES = {
+    "model_service": Provide(provide_model_service, sync_to_thread=False),
+    "model_filters": Provide(provide_model_filters, sync_to_thread=False),
+    "version_filters": Provide(provide_version_filters, sync_to_thread=False),
+}
+LIFECYCLE_DEPENDENCIES = {
+    "lifecycle_service": Provide(provide_lifecycle_service, sync_to_thread=False),
+    "approval_service": Provide(provide_approval_service, sync_to_thread=False),
+}
+DEPLOYMENT_DEPENDENCIES = {
+    "deployment_service": Provide(provide_deployment_service, sync_to_thread=False),
+    "monitoring_service": Provide(provide_monitoring_service, sync_to_thread=False),
+    "deployment_filters": Provide(provide_deployment_filters, sync_to_thread=False),
+}

@@ -1,0 +1,1 @@
+"""What a caller may do and how often: rate limits, the project cache, cache invalidation, job access."""

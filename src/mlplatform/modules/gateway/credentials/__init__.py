@@ -1,0 +1,1 @@
+"""Who is calling: signing keys, access tokens, API keys, external OIDC providers and the authenticator."""
