@@ -141,7 +141,9 @@ async def test_a_run_naming_its_dataset_by_uri_is_folded_into_the_dataset(databa
         {
             **run.payload,
             "params": {},
-            "dataset_inputs": [{"name": "train", "source": f'{{"uri": "{flow.dataset_uri}"}}'}],
+            "dataset_inputs": [
+                {"name": "train", "digest": "d1", "source_type": "s3", "source": f'{{"uri": "{flow.dataset_uri}"}}'}
+            ],
         },
         project="fraud",
     )

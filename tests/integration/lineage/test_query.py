@@ -6,10 +6,12 @@ import pytest
 
 from mlplatform.kernel.db import Database
 from mlplatform.kernel.errors import Invalid, NotFound
+from mlplatform.modules.experiments.api import RunFinished
+from mlplatform.modules.features.api import FeatureViewApplied, TrainingDatasetCreated
 from mlplatform.modules.lineage.access import Visibility
 from mlplatform.modules.lineage.schemas import LineageGraph
 from mlplatform.modules.lineage.services import LineageService
-from tests.integration.lineage.flow import Flow, apply_all, stored
+from tests.integration.lineage.flow import Flow, apply_all, from_domain, stored
 
 ADMIN = Visibility(everything=True, any_project=True, projects=())
 FRAUD = Visibility(everything=False, any_project=False, projects=("fraud",))
@@ -167,18 +169,37 @@ async def test_readers_see_their_projects_only(database: Database) -> None:
 
 async def test_the_walk_does_not_pass_through_unreadable_nodes(database: Database) -> None:
     """fraud view → shared dataset → fraud run: a fraud reader does not reach the run through `shared`."""
-    view = stored("FeatureViewApplied", {"name": "v"}, project="fraud")
-    dataset = stored("TrainingDatasetCreated", {"dataset_id": "ds-shared", "feature_views": []}, project="shared")
-    edge_in = stored("TrainingDatasetCreated", {"dataset_id": "ds-shared", "feature_views": ["v"]}, project="fraud")
-    run = stored(
-        "experiments.RunFinished",
-        {
-            "run_id": "run-f",
-            "experiment_id": "1",
-            "status": "FINISHED",
-            "params": {"mlplatform.training_dataset": "ds-shared"},
-        },
-        project="fraud",
+    view = from_domain(
+        FeatureViewApplied(
+            aggregate_id="v", project="fraud", name="v", version="1", entities=[], source="", features=[]
+        )
+    )
+
+    def dataset_event(project: str, views: list[dict[str, str]]) -> TrainingDatasetCreated:
+        return TrainingDatasetCreated(
+            aggregate_id="ds-shared",
+            project=project,
+            dataset_id="ds-shared",
+            name=None,
+            feature_service=None,
+            feature_views=views,
+            row_count=10,
+            uri="",
+            job_id=None,
+        )
+
+    dataset = from_domain(dataset_event("shared", []))
+    edge_in = from_domain(dataset_event("fraud", [{"name": "v", "version": "1"}]))
+    run = from_domain(
+        RunFinished(
+            aggregate_id="run-f",
+            project="fraud",
+            run_id="run-f",
+            experiment_id="1",
+            experiment_name="fraud/x",
+            status="FINISHED",
+            params={"mlplatform.training_dataset": "ds-shared"},
+        )
     )
     await apply_all(database, [view, dataset, run])
     await apply_all(database, [edge_in, dataset])

@@ -1,7 +1,8 @@
 """The experiments module's public facade: the only thing other modules (and the CLI) import.
 
-- Events published through the outbox: `RunFinished`, `ModelVersionCreated` (an MLflow registry
-  version; the catalogue subscriber of this module registers it in the catalogue), `RunLinked`.
+- Events published through the outbox (decode with `stored.decode(...)`): `RunFinished` (with its
+  `DatasetInput`s), `ModelVersionCreated` (an MLflow registry version; the catalogue subscriber of this
+  module registers it in the catalogue), `RunLinked`.
 - How MLflow objects map to projects: `PROJECT_TAG`, `project_of_experiment_name`,
   `project_of_model_name`.
 - `upgrade_mlflow_schema(settings)`: MLflow's own migrations, for `mlplatform migrate`.
@@ -17,12 +18,13 @@ from mlplatform.modules.experiments.authz.projects import (
     project_of_experiment_name,
     project_of_model_name,
 )
-from mlplatform.modules.experiments.events import ModelVersionCreated, RunFinished, RunLinked
+from mlplatform.modules.experiments.events import DatasetInput, ModelVersionCreated, RunFinished, RunLinked
 from mlplatform.modules.experiments.hosting.migrations import upgrade_mlflow_schema
 from mlplatform.modules.experiments.sources import ModelSources
 
 __all__ = [
     "PROJECT_TAG",
+    "DatasetInput",
     "ModelVersionCreated",
     "RunFinished",
     "RunLinked",

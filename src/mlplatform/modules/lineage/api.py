@@ -1,7 +1,8 @@
 """The lineage module's public facade: what other modules (and users' tooling) may import.
 
-The lineage module needs nothing from the others but their domain events (read by type string); what
-it offers them is the vocabulary of the graph and the names under which a run declares its inputs:
+The lineage module needs nothing from the others but their domain events (decoded with the classes their
+`api.py` re-exports); what it offers them is the vocabulary of the graph and the names under which a run
+declares its inputs:
 
 - `TRAINING_DATASET_TAG` (`mlplatform.training_dataset`): MLflow run tag or param holding the dataset
   id(s) the features API returned; `FEATURE_SERVICE_TAG` (`mlplatform.feature_service`) likewise;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, get
+from litestar.di import Provide
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,9 +16,14 @@ from mlplatform.modules.lineage.services import LineageService
 from mlplatform.modules.lineage.vocabulary import DEFAULT_DEPTH, MAX_DEPTH
 
 
+def provide_lineage(db_session: AsyncSession, principal: Principal) -> LineageService:
+    return LineageService(db_session, visibility(principal))
+
+
 class LineageController(Controller):
     path = "/api/v1/lineage"
     tags = ["lineage"]
+    dependencies = {"lineage": Provide(provide_lineage, sync_to_thread=False)}
 
     @get(
         "/",
@@ -35,8 +41,7 @@ class LineageController(Controller):
     )
     async def query_lineage(
         self,
-        db_session: AsyncSession,
-        principal: Principal,
+        lineage: LineageService,
         node: str | None = Parameter(
             default=None, description="Required: `<type>:<id>`, e.g. `feature_view:fraud/card_stats`."
         ),
@@ -47,7 +52,7 @@ class LineageController(Controller):
     ) -> schemas.LineageGraph:
         if not node:
             raise Invalid("node: required, as <type>:<id> (e.g. feature_view:fraud/card_stats)", parameter="node")
-        return await LineageService(db_session, visibility(principal)).graph(node, depth=depth, direction=direction)
+        return await lineage.graph(node, depth=depth, direction=direction)
 
     @get(
         "/events",
@@ -61,7 +66,7 @@ class LineageController(Controller):
     )
     async def list_lineage_events(
         self,
-        db_session: AsyncSession,
+        lineage: LineageService,
         principal: Principal,
         platform: PlatformContext,
         project: str | None = None,
@@ -73,6 +78,6 @@ class LineageController(Controller):
     ) -> schemas.OpenLineageEventPage:
         if project is not None:
             await ensure_role(principal, project, Role.VIEWER, projects=project_directory(platform))
-        return await LineageService(db_session, visibility(principal)).events(
+        return await lineage.events(
             project=project, status=status, job_name=job, run_id=run_id, cursor=cursor, limit=limit
         )

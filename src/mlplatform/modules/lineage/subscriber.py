@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.events import StoredEvent, Subscriber
 from mlplatform.modules.lineage.mapping import GRAPH_HANDLERS
-from mlplatform.modules.lineage.mapping.payload import EventView
+from mlplatform.modules.lineage.mapping.events import decode
 from mlplatform.modules.lineage.openlineage.naming import NAMESPACE_PREFIX, PostgresLocation
 from mlplatform.modules.lineage.repositories.graph_writer import GraphWriter
 from mlplatform.modules.lineage.runtime import LineageRuntime, openlineage_builders
@@ -55,10 +55,12 @@ async def apply_event(
     """Update the graph for one domain event and store its OpenLineage events (status `pending` when an
     endpoint is configured, `unsent` otherwise), named in the namespace prefix `namespace`. Returns how
     many OpenLineage events were new."""
-    view = EventView(stored)
+    delivered = decode(stored)
+    if delivered is None:
+        return 0
     handler = GRAPH_HANDLERS.get(stored.event_type)
     if handler is not None:
-        await handler(GraphWriter(session, event_id=stored.id, at=view.occurred_at), view)
+        await handler(GraphWriter(session, event_id=stored.id, at=delivered.occurred_at), delivered)
     builder = openlineage_builders().get(stored.event_type)
     if builder is None:
         return 0
@@ -66,7 +68,7 @@ async def apply_event(
     from mlplatform.modules.lineage.openlineage.store import store_events
 
     await session.flush()
-    events = await builder(BuildContext(session, postgres=postgres, prefix=namespace), view)
+    events = await builder(BuildContext(session, postgres=postgres, prefix=namespace), delivered)
     if not events:
         return 0
     return await store_events(
@@ -74,9 +76,9 @@ async def apply_event(
         events,
         source_event_id=stored.id,
         source_event_type=stored.event_type,
-        project=view.project,
+        project=delivered.project,
         status="pending" if emit else "unsent",
-        fallback_time=view.occurred_at,
+        fallback_time=delivered.occurred_at,
     )
 
 

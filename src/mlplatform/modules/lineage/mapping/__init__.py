@@ -1,18 +1,13 @@
-"""Domain events → graph updates: one mapping table, by event type string.
+"""Domain events → graph updates: one mapping table, by event type.
 
-Each handler takes the `GraphWriter` of the delivery's transaction and an `EventView` of the stored
-event; an event missing what its handler needs is skipped (logged by the subscriber), never failed.
+Each handler takes the `GraphWriter` of the delivery's transaction and the event decoded with its
+publisher's class (`events.Delivered`); an event missing what its handler needs is skipped, never failed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from mlplatform.modules.lineage.mapping import catalogue, experiments, features, jobs
-from mlplatform.modules.lineage.mapping.payload import EventView
-from mlplatform.modules.lineage.repositories.graph_writer import GraphWriter
-
-GraphHandler = Callable[[GraphWriter, EventView], Awaitable[None]]
+from mlplatform.modules.lineage.mapping.events import GraphHandler
 
 GRAPH_HANDLERS: dict[str, GraphHandler] = {
     **catalogue.HANDLERS,

@@ -1,4 +1,4 @@
-"""Experiments events → graph (read from `mlplatform/modules/experiments/events.py` by field name).
+"""Experiments events (decoded with the classes of `modules/experiments/api.py`) → graph.
 
 | event | nodes | edges |
 |---|---|---|
@@ -9,11 +9,10 @@
 How a run names what it trained on: the run tag (or param) `mlplatform.training_dataset` holds the
 dataset id(s) the features module returned (comma-separated for several), `mlplatform.feature_service`
 a feature service (`<name>` in the run's project, or `<project>/<name>`). An MLflow dataset input
-(`dataset_inputs`: [{name, digest, source_type, source, context}]) links by its source's URI (the
-training dataset's storage URI; other data is recorded under its URI too), else by its name when that
-is a dataset id (a UUID); an input without either (a pandas frame from code) is left out. Inputs
-logged for training (context `training`, or none) are `trained_on` edges, the others (`validation`,
-`evaluation` ...) `read` edges.
+(`dataset_inputs`) links by its source's URI (the training dataset's storage URI; other data is recorded
+under its URI too), else by its name when that is a dataset id (a UUID); an input without either (a pandas
+frame from code) is left out. Inputs logged for training (context `training`, or none) are `trained_on`
+edges, the others (`validation`, `evaluation` ...) `read` edges.
 """
 
 from __future__ import annotations
@@ -23,7 +22,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from mlplatform.modules.lineage.mapping.payload import EventView, lookup, names_in
+from mlplatform.modules.experiments.api import DatasetInput, ModelVersionCreated, RunFinished, RunLinked
+from mlplatform.modules.lineage.mapping.events import Delivered, GraphHandler, iso, lookup, names_in, text
 from mlplatform.modules.lineage.repositories.graph_writer import GraphWriter, NodeRef
 from mlplatform.modules.lineage.vocabulary import (
     FEATURE_SERVICE_TAG,
@@ -52,28 +52,15 @@ class InputRef:
     digest: str | None = None
 
 
-def dataset_refs(event: EventView) -> list[InputRef]:
+def dataset_refs(event: RunFinished | ModelVersionCreated) -> list[InputRef]:
     """Training datasets (ids or storage URIs) the run names in tags, params and dataset inputs."""
-    tags, params = event.mapping("tags"), event.mapping("params")
-    found = [InputRef(ref) for ref in names_in(lookup(tags, params, TRAINING_DATASET_TAG) or "")]
-    for item in event.items("dataset_inputs") or event.items("inputs"):
-        if not isinstance(item, dict):
-            continue
-        nested = item.get("dataset")
-        dataset: dict[str, Any] = nested if isinstance(nested, dict) else item
-        location = _input_ref(dataset)
+    found = [InputRef(ref) for ref in names_in(lookup(event.tags, event.params, TRAINING_DATASET_TAG) or "")]
+    for item in event.dataset_inputs if isinstance(event, RunFinished) else ():
+        location = _input_ref(item)
         if location is None:
             continue
-        context = item.get("context")
-        training = not isinstance(context, str) or context.strip().lower() in TRAINING_CONTEXTS
-        digest = dataset.get("digest")
-        found.append(
-            InputRef(
-                location,
-                EdgeKind.TRAINED_ON if training else EdgeKind.READ,
-                digest if isinstance(digest, str) and digest else None,
-            )
-        )
+        training = item.context is None or item.context.strip().lower() in TRAINING_CONTEXTS
+        found.append(InputRef(location, EdgeKind.TRAINED_ON if training else EdgeKind.READ, item.digest or None))
     unique: dict[tuple[str, EdgeKind], InputRef] = {}
     for item_ref in found:
         known = unique.get((item_ref.ref, item_ref.kind))
@@ -82,17 +69,15 @@ def dataset_refs(event: EventView) -> list[InputRef]:
     return list(unique.values())
 
 
-def _input_ref(dataset: dict[str, Any]) -> str | None:
+def _input_ref(dataset: DatasetInput) -> str | None:
     """The URI of an MLflow dataset input's source, else its name when that is a dataset id."""
-    source = dataset.get("source")
-    if isinstance(source, str) and source.strip():
-        uri = _source_uri(source.strip())
+    source = dataset.source.strip()
+    if source:
+        uri = _source_uri(source)
         if uri is not None:
             return uri
-    name = dataset.get("name")
-    if isinstance(name, str) and _is_uuid(name.strip()):
-        return name.strip()
-    return None
+    name = dataset.name.strip()
+    return name if _is_uuid(name) else None
 
 
 def _is_uuid(value: str) -> bool:
@@ -120,15 +105,17 @@ def _source_uri(source: str) -> str | None:
     return source if "://" in source or source.startswith("/") else None
 
 
-def feature_service_ref(event: EventView, project: str) -> tuple[str, str] | None:
-    value = lookup(event.mapping("tags"), event.mapping("params"), FEATURE_SERVICE_TAG)
+def feature_service_ref(event: RunFinished | ModelVersionCreated, project: str) -> tuple[str, str] | None:
+    value = lookup(event.tags, event.params, FEATURE_SERVICE_TAG)
     if not value:
         return None
     service_project, found, name = value.partition("/")
     return (service_project, name) if found and name else (project, value)
 
 
-async def link_training_inputs(graph: GraphWriter, event: EventView, run: NodeRef, project: str) -> None:
+async def link_training_inputs(
+    graph: GraphWriter, event: RunFinished | ModelVersionCreated, run: NodeRef, project: str
+) -> None:
     for found in dataset_refs(event):
         dataset = await graph.resolve(NodeType.TRAINING_DATASET, found.ref, project=project)
         await graph.edge(dataset, run, found.kind, project=project)
@@ -141,46 +128,47 @@ async def link_training_inputs(graph: GraphWriter, event: EventView, run: NodeRe
         await graph.edge(node, run, EdgeKind.TRAINED_ON, project=project)
 
 
-async def on_run_finished(graph: GraphWriter, event: EventView) -> None:
-    run_id, project = event.text("run_id"), event.project
+async def on_run_finished(graph: GraphWriter, delivered: Delivered[RunFinished]) -> None:
+    event = delivered.event
+    run_id, project = text(event.run_id), delivered.project
     if run_id is None or project is None:
         return
     run = await graph.node(
         NodeType.EXPERIMENT_RUN,
         run_id,
         project=project,
-        name=event.text("run_name") or run_id,
+        name=text(event.run_name) or run_id,
         attributes={
             "run_id": run_id,
-            "run_name": event.text("run_name"),
-            "experiment_id": event.text("experiment_id"),
-            "experiment_name": event.text("experiment_name"),
-            "status": event.text("status"),
-            "start_time": event.text("start_time"),
-            "end_time": event.text("end_time"),
-            "user_id": event.text("user_id"),
-            "artifact_uri": event.text("artifact_uri"),
-            "metrics": event.mapping("metrics") or None,
-            "params": _trimmed(event.mapping("params")) or None,
+            "run_name": text(event.run_name),
+            "experiment_id": text(event.experiment_id),
+            "experiment_name": text(event.experiment_name),
+            "status": text(event.status),
+            "start_time": iso(event.start_time),
+            "end_time": iso(event.end_time),
+            "user_id": text(event.user_id),
+            "artifact_uri": text(event.artifact_uri),
+            "metrics": dict(event.metrics) or None,
+            "params": _trimmed(dict(event.params)) or None,
         },
     )
     await link_training_inputs(graph, event, run, project)
 
 
-async def on_registry_version(graph: GraphWriter, event: EventView) -> None:
+async def on_registry_version(graph: GraphWriter, delivered: Delivered[ModelVersionCreated]) -> None:
     """An MLflow registry version: the catalogue's own event draws run → model_version; this one adds
     the source run's training links (its params are in the payload) before the run has even finished."""
-    run_id, project = event.text("run_id"), event.project
+    run_id, project = text(delivered.event.run_id), delivered.project
     if run_id is None or project is None:
         return
     run = await graph.reference(NodeType.EXPERIMENT_RUN, run_id, project=project)
-    await link_training_inputs(graph, event, run, project)
+    await link_training_inputs(graph, delivered.event, run, project)
 
 
-async def on_run_linked(graph: GraphWriter, event: EventView) -> None:
-    run_id, project = event.text("run_id"), event.project
-    model, version = event.text("model"), event.integer("version")
-    if run_id is None or project is None or model is None or version is None:
+async def on_run_linked(graph: GraphWriter, delivered: Delivered[RunLinked]) -> None:
+    event = delivered.event
+    run_id, project, model, version = text(event.run_id), delivered.project, text(event.model), event.version
+    if run_id is None or project is None or model is None:
         return
     run = await graph.reference(NodeType.EXPERIMENT_RUN, run_id, project=project)
     model_version = await graph.reference(
@@ -188,13 +176,13 @@ async def on_run_linked(graph: GraphWriter, event: EventView) -> None:
         named_key(project, model, version),
         project=project,
         name=f"{model} v{version}",
-        alias=event.text("catalogue_version_id"),
+        alias=text(event.catalogue_version_id),
     )
     await graph.edge(run, model_version, EdgeKind.REGISTERED_AS, project=project)
 
 
-HANDLERS = {
-    "experiments.RunFinished": on_run_finished,
-    "experiments.ModelVersionCreated": on_registry_version,
-    "experiments.RunLinked": on_run_linked,
+HANDLERS: dict[str, GraphHandler] = {
+    RunFinished.event_type: on_run_finished,
+    ModelVersionCreated.event_type: on_registry_version,
+    RunLinked.event_type: on_run_linked,
 }

@@ -1,4 +1,4 @@
-"""Features events → graph (read from `mlplatform/modules/features/events.py` by field name).
+"""Features events (decoded with the classes of `modules/features/api.py`) → graph.
 
 | event | nodes | edges |
 |---|---|---|
@@ -13,36 +13,45 @@
 
 from __future__ import annotations
 
-from mlplatform.modules.lineage.mapping.payload import EventView
+from collections.abc import Sequence
+
+from mlplatform.modules.features.api import (
+    DataSourceApplied,
+    FeatureDefinitionDeleted,
+    FeatureServiceApplied,
+    FeaturesMaterialized,
+    FeatureViewApplied,
+    TrainingDatasetCreated,
+    ValidationReportCreated,
+)
+from mlplatform.modules.lineage.mapping.events import Delivered, GraphHandler, names_in, text
 from mlplatform.modules.lineage.repositories.graph import find_node, neighbours
 from mlplatform.modules.lineage.repositories.graph_writer import GraphWriter, NodeRef
 from mlplatform.modules.lineage.vocabulary import EdgeKind, NodeType, named_key
 
 
-def _view_names(event: EventView) -> list[str]:
-    """Views named by `feature_views` (names, or `{"name", "version"}` objects), `feature_view`, or the
-    `view:feature` references of `features`."""
-    views = event.strings("feature_views")
-    single = event.text("feature_view")
-    if single:
-        views = [single, *views]
-    for feature in event.strings("features"):
+def _view_names(feature_views: Sequence[str | dict[str, str]], features: Sequence[str] = ()) -> list[str]:
+    """Views named by `feature_views` (names, or `{"name", "version"}` objects) or by the `view:feature`
+    references of `features`."""
+    views = names_in(feature_views)
+    for feature in names_in(features):
         view, found, _ = feature.partition(":")
         if found and view:
             views.append(view)
     return list(dict.fromkeys(views))
 
 
-def _view_versions(event: EventView) -> dict[str, str]:
+def _view_versions(feature_views: Sequence[dict[str, str]]) -> dict[str, str]:
     versions: dict[str, str] = {}
-    for item in event.items("feature_views"):
-        if isinstance(item, dict) and isinstance(item.get("name"), str) and item.get("version") is not None:
+    for item in feature_views:
+        if isinstance(item.get("name"), str) and item.get("version") is not None:
             versions[item["name"]] = str(item["version"])
     return versions
 
 
-async def on_data_source(graph: GraphWriter, event: EventView) -> None:
-    project, name = event.project, event.text("name")
+async def on_data_source(graph: GraphWriter, delivered: Delivered[DataSourceApplied]) -> None:
+    event = delivered.event
+    project, name = delivered.project, text(event.name)
     if project is None or name is None:
         return
     source = await graph.node(
@@ -52,21 +61,22 @@ async def on_data_source(graph: GraphWriter, event: EventView) -> None:
         name=name,
         attributes={
             "name": name,
-            "kind": event.text("kind"),
-            "uri": event.text("uri"),
-            "table": event.text("table"),
-            "batch_source": event.text("batch_source"),
+            "kind": text(event.kind),
+            "uri": text(event.uri),
+            "table": text(event.table),
+            "batch_source": text(event.batch_source),
         },
     )
-    batch = event.text("batch_source")
+    batch = text(event.batch_source)
     if batch:
         # Rows pushed to a push source land in its batch source (the offline copy).
         target = await graph.reference(NodeType.DATA_SOURCE, named_key(project, batch), project=project, name=batch)
         await graph.edge(source, target, EdgeKind.READ, project=project)
 
 
-async def on_feature_view(graph: GraphWriter, event: EventView) -> None:
-    project, name = event.project, event.text("name")
+async def on_feature_view(graph: GraphWriter, delivered: Delivered[FeatureViewApplied]) -> None:
+    event = delivered.event
+    project, name = delivered.project, text(event.name)
     if project is None or name is None:
         return
     view = await graph.node(
@@ -76,14 +86,14 @@ async def on_feature_view(graph: GraphWriter, event: EventView) -> None:
         name=name,
         attributes={
             "name": name,
-            "version": event.text("version"),
-            "entities": event.strings("entities") or None,
-            "features": event.strings("features") or None,
-            "source": event.text("source"),
+            "version": text(event.version),
+            "entities": names_in(event.entities) or None,
+            "features": names_in(event.features) or None,
+            "source": text(event.source),
             "deleted": False,
         },
     )
-    source = event.text("source")
+    source = text(event.source)
     sources = (
         [await graph.reference(NodeType.DATA_SOURCE, named_key(project, source), project=project, name=source)]
         if source
@@ -92,8 +102,9 @@ async def on_feature_view(graph: GraphWriter, event: EventView) -> None:
     await graph.replace_inbound(view, EdgeKind.READ, sources, project=project, source_type=NodeType.DATA_SOURCE)
 
 
-async def on_feature_service(graph: GraphWriter, event: EventView) -> None:
-    project, name = event.project, event.text("name")
+async def on_feature_service(graph: GraphWriter, delivered: Delivered[FeatureServiceApplied]) -> None:
+    event = delivered.event
+    project, name = delivered.project, text(event.name)
     if project is None or name is None:
         return
     service = await graph.node(
@@ -101,11 +112,11 @@ async def on_feature_service(graph: GraphWriter, event: EventView) -> None:
         named_key(project, name),
         project=project,
         name=name,
-        attributes={"name": name, "features": event.strings("features") or None, "deleted": False},
+        attributes={"name": name, "features": names_in(event.features) or None, "deleted": False},
     )
     views = [
         await graph.reference(NodeType.FEATURE_VIEW, named_key(project, view), project=project, name=view)
-        for view in _view_names(event)
+        for view in _view_names(event.feature_views, event.features)
     ]
     await graph.replace_inbound(service, EdgeKind.PART_OF, views, project=project, source_type=NodeType.FEATURE_VIEW)
 
@@ -117,18 +128,20 @@ DELETABLE = {
 }
 
 
-async def on_definition_deleted(graph: GraphWriter, event: EventView) -> None:
+async def on_definition_deleted(graph: GraphWriter, delivered: Delivered[FeatureDefinitionDeleted]) -> None:
     """The definition stays in the graph (what was built from it still was), marked deleted."""
-    project, name, kind = event.project, event.text("name"), event.text("kind")
+    event = delivered.event
+    project, name, kind = delivered.project, text(event.name), text(event.kind)
     node_type = DELETABLE.get(kind or "")
     if project is None or name is None or node_type is None:
         return
     await graph.node(node_type, named_key(project, name), project=project, name=name, attributes={"deleted": True})
 
 
-async def on_materialized(graph: GraphWriter, event: EventView) -> None:
-    project, job_id = event.project, event.text("job_id")
-    views = _view_names(event)
+async def on_materialized(graph: GraphWriter, delivered: Delivered[FeaturesMaterialized]) -> None:
+    event = delivered.event
+    project, job_id = delivered.project, text(event.job_id)
+    views = _view_names(event.feature_views)
     if project is None or job_id is None or not views:
         return
     job = await graph.node(
@@ -140,9 +153,9 @@ async def on_materialized(graph: GraphWriter, event: EventView) -> None:
             "kind": "features.materialize",
             "status": "succeeded",
             "feature_views": views,
-            "start": event.text("start"),
-            "end": event.text("end"),
-            "rows": event.integer("rows"),
+            "start": text(event.start),
+            "end": text(event.end),
+            "rows": event.rows,
         },
     )
     for view in views:
@@ -165,28 +178,29 @@ async def _columns(graph: GraphWriter, project: str, views: list[str]) -> list[s
     return list(dict.fromkeys(columns))
 
 
-async def on_training_dataset(graph: GraphWriter, event: EventView) -> None:
-    project, dataset_id = event.project, event.text("dataset_id")
+async def on_training_dataset(graph: GraphWriter, delivered: Delivered[TrainingDatasetCreated]) -> None:
+    event = delivered.event
+    project, dataset_id = delivered.project, text(event.dataset_id)
     if project is None or dataset_id is None:
         return
-    uri = event.text("uri")
-    service = event.text("feature_service")
-    views = _view_names(event)
+    uri = text(event.uri)
+    service = text(event.feature_service)
+    views = _view_names(event.feature_views)
     dataset = await graph.node(
         NodeType.TRAINING_DATASET,
         dataset_id,
         project=project,
-        name=event.text("name") or (f"{service} {dataset_id[:8]}" if service else dataset_id),
+        name=text(event.name) or (f"{service} {dataset_id[:8]}" if service else dataset_id),
         alias=uri,
         attributes={
             "dataset_id": dataset_id,
             "uri": uri,
             "feature_service": service,
             "feature_views": views or None,
-            "feature_view_versions": _view_versions(event) or None,
-            "row_count": event.integer("row_count"),
-            "columns": event.items("columns") or await _columns(graph, project, views) or None,
-            "job_id": event.text("job_id"),
+            "feature_view_versions": _view_versions(event.feature_views) or None,
+            "row_count": event.row_count,
+            "columns": await _columns(graph, project, views) or None,
+            "job_id": text(event.job_id),
         },
     )
     if uri:
@@ -199,7 +213,7 @@ async def on_training_dataset(graph: GraphWriter, event: EventView) -> None:
     for view in views:
         view_node = await graph.reference(NodeType.FEATURE_VIEW, named_key(project, view), project=project, name=view)
         await graph.edge(view_node, dataset, EdgeKind.READ, project=project)
-    job_id = event.text("job_id")
+    job_id = text(event.job_id)
     if job_id:
         job = await graph.node(
             NodeType.JOB,
@@ -211,11 +225,12 @@ async def on_training_dataset(graph: GraphWriter, event: EventView) -> None:
         await graph.edge(job, dataset, EdgeKind.PRODUCED, project=project)
 
 
-async def on_validation_report(graph: GraphWriter, event: EventView) -> None:
-    project, report_id, view = event.project, event.text("report_id"), event.text("feature_view")
+async def on_validation_report(graph: GraphWriter, delivered: Delivered[ValidationReportCreated]) -> None:
+    event = delivered.event
+    project, report_id, view = delivered.project, text(event.report_id), text(event.feature_view)
     if project is None or report_id is None or view is None:
         return
-    kind = event.text("kind") or "validation"
+    kind = text(event.kind) or "validation"
     report = await graph.node(
         NodeType.VALIDATION_REPORT,
         report_id,
@@ -225,21 +240,21 @@ async def on_validation_report(graph: GraphWriter, event: EventView) -> None:
             "subject": "feature_view",
             "feature_view": view,
             "kind": kind,
-            "status": event.text("outcome"),
-            "rows_checked": event.integer("rows_checked"),
-            "rows_failed": event.integer("rows_failed"),
+            "status": text(event.outcome),
+            "rows_checked": event.rows_checked,
+            "rows_failed": event.rows_failed,
         },
     )
     view_node = await graph.reference(NodeType.FEATURE_VIEW, named_key(project, view), project=project, name=view)
     await graph.edge(view_node, report, EdgeKind.VALIDATED_BY, project=project)
 
 
-HANDLERS = {
-    "DataSourceApplied": on_data_source,
-    "FeatureViewApplied": on_feature_view,
-    "FeatureServiceApplied": on_feature_service,
-    "FeatureDefinitionDeleted": on_definition_deleted,
-    "FeaturesMaterialized": on_materialized,
-    "TrainingDatasetCreated": on_training_dataset,
-    "ValidationReportCreated": on_validation_report,
+HANDLERS: dict[str, GraphHandler] = {
+    DataSourceApplied.event_type: on_data_source,
+    FeatureViewApplied.event_type: on_feature_view,
+    FeatureServiceApplied.event_type: on_feature_service,
+    FeatureDefinitionDeleted.event_type: on_definition_deleted,
+    FeaturesMaterialized.event_type: on_materialized,
+    TrainingDatasetCreated.event_type: on_training_dataset,
+    ValidationReportCreated.event_type: on_validation_report,
 }

@@ -1,4 +1,4 @@
-"""Kernel job events → graph (read from `mlplatform/kernel/jobs/events.py` by field name).
+"""Kernel job events (decoded with `kernel/jobs/events.py`'s `JobFailed`) → graph.
 
 | event | nodes | edges |
 |---|---|---|
@@ -14,7 +14,8 @@ events (`FeaturesMaterialized`, `TrainingDatasetCreated`) with `status: succeede
 
 from __future__ import annotations
 
-from mlplatform.modules.lineage.mapping.payload import EventView
+from mlplatform.kernel.jobs.events import JobFailed
+from mlplatform.modules.lineage.mapping.events import Delivered, GraphHandler, text
 from mlplatform.modules.lineage.repositories.graph import find_node, neighbours
 from mlplatform.modules.lineage.repositories.graph_writer import GraphWriter, NodeRef
 from mlplatform.modules.lineage.vocabulary import EdgeKind, NodeType, named_key
@@ -29,13 +30,13 @@ MAX_ERROR_CHARS = 2000
 class FailedJob:
     """A `JobFailed` event's fields, with the job's parameters as the lineage mapping reads them."""
 
-    def __init__(self, event: EventView) -> None:
-        self.event = event
-        self.params = event.mapping("params")
-        self.kind = event.text("kind")
-        self.job_id = event.text("job_id") or event.stored.aggregate_id
+    def __init__(self, delivered: Delivered[JobFailed]) -> None:
+        event = delivered.event
+        self.params = {str(k): v for k, v in event.params.items()}
+        self.kind = text(event.kind)
+        self.job_id = text(event.job_id) or delivered.stored.aggregate_id
         param_project = self.params.get("project")
-        self.project = event.project or (param_project if isinstance(param_project, str) else None)
+        self.project = delivered.project or (param_project if isinstance(param_project, str) else None)
 
     @property
     def mapped(self) -> bool:
@@ -74,12 +75,13 @@ class FailedJob:
         return f"validate {', '.join(self.feature_views) or 'features'}"
 
 
-async def on_job_failed(graph: GraphWriter, event: EventView) -> None:
-    job = FailedJob(event)
+async def on_job_failed(graph: GraphWriter, delivered: Delivered[JobFailed]) -> None:
+    event = delivered.event
+    job = FailedJob(delivered)
     project = job.project
     if not job.mapped or project is None:
         return
-    error = event.text("error")
+    error = text(event.error)
     node = await graph.node(
         NodeType.JOB,
         job.job_id,
@@ -89,8 +91,8 @@ async def on_job_failed(graph: GraphWriter, event: EventView) -> None:
             "kind": job.kind,
             "status": "failed",
             "error": error[:MAX_ERROR_CHARS] if error else None,
-            "attempts": event.integer("attempts"),
-            "started_at": event.text("started_at"),
+            "attempts": event.attempts,
+            "started_at": text(event.started_at),
             "feature_views": job.feature_views or None,
             "feature_service": job.text("feature_service"),
             "start": job.text("start"),
@@ -121,4 +123,4 @@ async def on_job_failed(graph: GraphWriter, event: EventView) -> None:
         await graph.edge(service_ref, node, EdgeKind.READ, project=project)
 
 
-HANDLERS = {"JobFailed": on_job_failed}
+HANDLERS: dict[str, GraphHandler] = {JobFailed.event_type: on_job_failed}

@@ -17,6 +17,8 @@ Jobs live in the namespace `mlplatform/<project>`.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
 
 from openlineage.client.event_v2 import RunEvent, RunState
 from openlineage.client.generated.base import InputDatasetFacet
@@ -30,8 +32,11 @@ from openlineage.client.generated.lifecycle_state_change_dataset import (
     LifecycleStateChangeDatasetFacet,
 )
 
+from mlplatform.modules.catalogue.api import DeploymentChanged, ValidationRecorded
+from mlplatform.modules.catalogue.api import ModelVersionCreated as CatalogueVersionCreated
+from mlplatform.modules.experiments.api import RunFinished, RunLinked
+from mlplatform.modules.lineage.mapping.events import Delivered, parse_time, text
 from mlplatform.modules.lineage.mapping.experiments import dataset_refs
-from mlplatform.modules.lineage.mapping.payload import EventView
 from mlplatform.modules.lineage.models import LineageNode
 from mlplatform.modules.lineage.openlineage import naming
 from mlplatform.modules.lineage.openlineage.datasets import (
@@ -46,7 +51,7 @@ from mlplatform.modules.lineage.openlineage.facets import PRODUCER
 from mlplatform.modules.lineage.openlineage.runs import run_event, run_facets, run_id, start_and_end
 from mlplatform.modules.lineage.vocabulary import EdgeKind, NodeType, named_key
 
-Builder = Callable[[BuildContext, EventView], Awaitable[list[RunEvent]]]
+Builder = Callable[[BuildContext, Delivered[Any]], Awaitable[list[RunEvent]]]
 
 RUN_STATES = {"FINISHED": RunState.COMPLETE, "FAILED": RunState.FAIL, "KILLED": RunState.ABORT}
 
@@ -64,8 +69,9 @@ def _training_job(run: LineageNode) -> str:
     )
 
 
-async def training_run(ctx: BuildContext, event: EventView) -> list[RunEvent]:
-    run_id_value, project = event.text("run_id"), event.project
+async def training_run(ctx: BuildContext, delivered: Delivered[RunFinished]) -> list[RunEvent]:
+    event = delivered.event
+    run_id_value, project = text(event.run_id), delivered.project
     if run_id_value is None or project is None:
         return []
     run = await ctx.node(NodeType.EXPERIMENT_RUN, run_id_value)
@@ -88,9 +94,9 @@ async def training_run(ctx: BuildContext, event: EventView) -> list[RunEvent]:
         model_version_dataset(node, prefix=ctx.prefix).as_output()
         for node in await ctx.downstream(run, EdgeKind.REGISTERED_AS, NodeType.MODEL_VERSION)
     ]
-    status = (event.text("status") or "FINISHED").upper()
-    ended = event.time("end_time") or event.occurred_at
-    started = event.time("start_time") or ended
+    status = (text(event.status) or "FINISHED").upper()
+    ended = parse_time(event.end_time) or delivered.occurred_at
+    started = parse_time(event.start_time) or ended
     return start_and_end(
         terminal=RUN_STATES.get(status, RunState.COMPLETE),
         started=started,
@@ -102,11 +108,11 @@ async def training_run(ctx: BuildContext, event: EventView) -> list[RunEvent]:
         inputs=inputs,
         outputs=outputs,
         error=f"MLflow run ended {status}" if status in {"FAILED", "KILLED"} else None,
-        parameters=event.mapping("params"),
+        parameters=dict(event.params),
     )
 
 
-async def _registration(ctx: BuildContext, event: EventView, run_key: str, version_key: str) -> list[RunEvent]:
+async def _registration(ctx: BuildContext, at: datetime, run_key: str, version_key: str) -> list[RunEvent]:
     """A model version registered from a run that already ended: an OTHER event on that run adds it as an
     output (before the run ends, the run's COMPLETE lists it instead)."""
     run = await ctx.node(NodeType.EXPERIMENT_RUN, run_key)
@@ -116,7 +122,7 @@ async def _registration(ctx: BuildContext, event: EventView, run_key: str, versi
     return [
         run_event(
             RunState.OTHER,
-            at=event.occurred_at,
+            at=at,
             run=training_run_id(run_key),
             namespace=ctx.namespace(run.project),
             job=_training_job(run),
@@ -126,47 +132,40 @@ async def _registration(ctx: BuildContext, event: EventView, run_key: str, versi
     ]
 
 
-async def model_version_registered(ctx: BuildContext, event: EventView) -> list[RunEvent]:
-    project, model, version, source_run = (
-        event.project,
-        event.text("model"),
-        event.integer("version"),
-        event.text("source_run_id"),
-    )
-    if project is None or model is None or version is None or source_run is None:
+async def model_version_registered(ctx: BuildContext, delivered: Delivered[CatalogueVersionCreated]) -> list[RunEvent]:
+    event = delivered.event
+    project, model, source_run = delivered.project, text(event.model), text(event.source_run_id)
+    if project is None or model is None or source_run is None:
         return []
-    return await _registration(ctx, event, source_run, named_key(project, model, version))
+    return await _registration(ctx, delivered.occurred_at, source_run, named_key(project, model, event.version))
 
 
-async def run_linked(ctx: BuildContext, event: EventView) -> list[RunEvent]:
-    project, model, version, source_run = (
-        event.project,
-        event.text("model"),
-        event.integer("version"),
-        event.text("run_id"),
-    )
-    if project is None or model is None or version is None or source_run is None:
+async def run_linked(ctx: BuildContext, delivered: Delivered[RunLinked]) -> list[RunEvent]:
+    event = delivered.event
+    project, model, source_run = delivered.project, text(event.model), text(event.run_id)
+    if project is None or model is None or source_run is None:
         return []
-    return await _registration(ctx, event, source_run, named_key(project, model, version))
+    return await _registration(ctx, delivered.occurred_at, source_run, named_key(project, model, event.version))
 
 
-async def model_validation(ctx: BuildContext, event: EventView) -> list[RunEvent]:
-    project, model, version = event.project, event.text("model"), event.integer("version")
-    validation_id, check = event.text("validation_id"), event.text("name") or "validation"
-    if project is None or model is None or version is None or validation_id is None:
+async def model_validation(ctx: BuildContext, delivered: Delivered[ValidationRecorded]) -> list[RunEvent]:
+    event = delivered.event
+    project, model, version = delivered.project, text(event.model), event.version
+    validation_id, check = text(event.validation_id), text(event.name) or "validation"
+    if project is None or model is None or validation_id is None:
         return []
     version_node = await ctx.node(NodeType.MODEL_VERSION, named_key(project, model, version))
     report = await ctx.node(NodeType.VALIDATION_REPORT, validation_id)
     if version_node is None or report is None:
         return []
-    status = (event.text("status") or "").lower()
+    status = (text(event.status) or "").lower()
     assertions: dict[str, InputDatasetFacet] = {
         "dataQualityAssertions": DataQualityAssertionsDatasetFacet(
             assertions=[Assertion(assertion=check, success=status == "passed", name=check, severity="error")],
             producer=PRODUCER,
         )
     }
-    at = event.occurred_at
+    at = delivered.occurred_at
     return start_and_end(
         terminal=RunState.COMPLETE if status in {"passed", "failed"} else RunState.FAIL,
         started=at,
@@ -181,26 +180,27 @@ async def model_validation(ctx: BuildContext, event: EventView) -> list[RunEvent
     )
 
 
-async def deployment_changed(ctx: BuildContext, event: EventView) -> list[RunEvent]:
-    project, model, version = event.project, event.text("model"), event.integer("version")
-    environment = event.text("environment") or "default"
-    if project is None or model is None or version is None:
+async def deployment_changed(ctx: BuildContext, delivered: Delivered[DeploymentChanged]) -> list[RunEvent]:
+    event = delivered.event
+    project, model, version = delivered.project, text(event.model), event.version
+    environment = text(event.environment) or "default"
+    if project is None or model is None:
         return []
     version_node = await ctx.node(NodeType.MODEL_VERSION, named_key(project, model, version))
-    deployment = await ctx.node(NodeType.DEPLOYMENT, event.stored.aggregate_id)
+    deployment = await ctx.node(NodeType.DEPLOYMENT, delivered.stored.aggregate_id)
     if version_node is None or deployment is None:
         return []
     output = deployment_dataset(deployment, prefix=ctx.prefix)
-    if event.text("change") == "retired":
+    if text(event.change) == "retired":
         output.facets["lifecycleStateChange"] = LifecycleStateChangeDatasetFacet(
             lifecycleStateChange=LifecycleStateChange.DROP, producer=PRODUCER
         )
-    failed = event.text("status") == "failed"
+    failed = text(event.status) == "failed"
     return start_and_end(
         terminal=RunState.FAIL if failed else RunState.COMPLETE,
-        started=event.occurred_at,
-        ended=event.occurred_at,
-        run=run_id("deployment-change", str(event.stored.id)),
+        started=delivered.occurred_at,
+        ended=delivered.occurred_at,
+        run=run_id("deployment-change", str(delivered.stored.id)),
         namespace=ctx.namespace(project),
         job=naming.deployment_job(model, environment),
         job_type="DEPLOYMENT",
@@ -211,11 +211,11 @@ async def deployment_changed(ctx: BuildContext, event: EventView) -> list[RunEve
 
 
 BUILDERS: dict[str, Builder] = {
-    "experiments.RunFinished": training_run,
-    "catalogue.ModelVersionCreated": model_version_registered,
-    "experiments.RunLinked": run_linked,
-    "catalogue.ValidationRecorded": model_validation,
-    "catalogue.DeploymentChanged": deployment_changed,
+    RunFinished.event_type: training_run,
+    CatalogueVersionCreated.event_type: model_version_registered,
+    RunLinked.event_type: run_linked,
+    ValidationRecorded.event_type: model_validation,
+    DeploymentChanged.event_type: deployment_changed,
 }
 
 __all__ = ["BUILDERS", "Builder", "run_facets", "training_run_id"]

@@ -19,7 +19,8 @@ from openlineage.client.generated.data_quality_assertions_dataset import Asserti
 from openlineage.client.generated.data_quality_metrics_input_dataset import DataQualityMetricsInputDatasetFacet
 from openlineage.client.generated.output_statistics_output_dataset import OutputStatisticsOutputDatasetFacet
 
-from mlplatform.modules.lineage.mapping.payload import EventView
+from mlplatform.modules.features.api import FeaturesMaterialized, TrainingDatasetCreated, ValidationReportCreated
+from mlplatform.modules.lineage.mapping.events import Delivered, text
 from mlplatform.modules.lineage.openlineage import naming
 from mlplatform.modules.lineage.openlineage.builders import Builder
 from mlplatform.modules.lineage.openlineage.datasets import (
@@ -37,8 +38,9 @@ from mlplatform.modules.lineage.vocabulary import EdgeKind, NodeType, named_key
 PASSING_OUTCOMES = {"passed"}
 
 
-async def materialization(ctx: BuildContext, event: EventView) -> list[RunEvent]:
-    project, job_id = event.project, event.text("job_id")
+async def materialization(ctx: BuildContext, delivered: Delivered[FeaturesMaterialized]) -> list[RunEvent]:
+    event = delivered.event
+    project, job_id = delivered.project, text(event.job_id)
     if project is None or job_id is None:
         return []
     job = await ctx.node(NodeType.JOB, job_id)
@@ -47,14 +49,13 @@ async def materialization(ctx: BuildContext, event: EventView) -> list[RunEvent]
     views = await ctx.downstream(job, EdgeKind.PRODUCED, NodeType.FEATURE_VIEW)
     sources = await ctx.upstream(job, EdgeKind.READ, NodeType.DATA_SOURCE)
     outputs = [feature_view_dataset(node, prefix=ctx.prefix).as_output() for node in views]
-    rows = event.integer("rows")
-    if rows is not None and len(outputs) == 1:
+    if len(outputs) == 1:
         outputs[0].outputFacets = {
-            "outputStatistics": OutputStatisticsOutputDatasetFacet(rowCount=rows, producer=PRODUCER)
+            "outputStatistics": OutputStatisticsOutputDatasetFacet(rowCount=event.rows, producer=PRODUCER)
         }
     record = await ctx.job(job_id)
-    ended = (record.finished_at if record else None) or event.occurred_at
-    window = {k: v for k in ("start", "end") if (v := event.text(k))}
+    ended = (record.finished_at if record else None) or delivered.occurred_at
+    window = {k: v for k, v in (("start", text(event.start)), ("end", text(event.end))) if v}
     return start_and_end(
         terminal=RunState.COMPLETE,
         started=(record.started_at if record else None) or ended,
@@ -69,8 +70,9 @@ async def materialization(ctx: BuildContext, event: EventView) -> list[RunEvent]
     )
 
 
-async def historical_retrieval(ctx: BuildContext, event: EventView) -> list[RunEvent]:
-    project, dataset_id = event.project, event.text("dataset_id")
+async def historical_retrieval(ctx: BuildContext, delivered: Delivered[TrainingDatasetCreated]) -> list[RunEvent]:
+    event = delivered.event
+    project, dataset_id = delivered.project, text(event.dataset_id)
     if project is None or dataset_id is None:
         return []
     dataset = await ctx.node(NodeType.TRAINING_DATASET, dataset_id)
@@ -82,46 +84,44 @@ async def historical_retrieval(ctx: BuildContext, event: EventView) -> list[RunE
         if (built := dataset_of(node, ctx.postgres, prefix=ctx.prefix)) is not None
     ]
     output = training_dataset(dataset, prefix=ctx.prefix).as_output()
-    rows = event.integer("row_count")
-    if rows is not None:
-        output.outputFacets = {"outputStatistics": OutputStatisticsOutputDatasetFacet(rowCount=rows, producer=PRODUCER)}
-    job_id = event.text("job_id")
+    output.outputFacets = {
+        "outputStatistics": OutputStatisticsOutputDatasetFacet(rowCount=event.row_count, producer=PRODUCER)
+    }
+    job_id = text(event.job_id)
     record = await ctx.job(job_id)
-    ended = (record.finished_at if record else None) or event.occurred_at
+    ended = (record.finished_at if record else None) or delivered.occurred_at
     return start_and_end(
         terminal=RunState.COMPLETE,
         started=(record.started_at if record else None) or ended,
         ended=ended,
         run=run_id("job", job_id or f"dataset:{dataset_id}"),
         namespace=ctx.namespace(project),
-        job=naming.retrieval_job(event.text("feature_service")),
+        job=naming.retrieval_job(text(event.feature_service)),
         job_type="HISTORICAL_RETRIEVAL",
         inputs=inputs,
         outputs=[output],
     )
 
 
-def _quality_facets(event: EventView) -> dict[str, InputDatasetFacet]:
-    outcome = (event.text("outcome") or "").lower()
-    checked, failed = event.integer("rows_checked"), event.integer("rows_failed")
-    kind = event.text("kind") or "expectations"
+def _quality_facets(event: ValidationReportCreated) -> dict[str, InputDatasetFacet]:
+    outcome = (text(event.outcome) or "").lower()
+    kind = text(event.kind) or "expectations"
+    failed = event.rows_failed
     assertions = [
-        Assertion(assertion=f"{kind}_expectations", success=outcome in PASSING_OUTCOMES, name=outcome or None)
+        Assertion(assertion=f"{kind}_expectations", success=outcome in PASSING_OUTCOMES, name=outcome or None),
+        Assertion(assertion="rows_failed", success=failed == 0, expected="0", actual=str(failed)),
     ]
-    if failed is not None:
-        assertions.append(Assertion(assertion="rows_failed", success=failed == 0, expected="0", actual=str(failed)))
-    facets: dict[str, InputDatasetFacet] = {
-        "dataQualityAssertions": DataQualityAssertionsDatasetFacet(assertions=assertions, producer=PRODUCER)
+    return {
+        "dataQualityAssertions": DataQualityAssertionsDatasetFacet(assertions=assertions, producer=PRODUCER),
+        "dataQualityMetrics": DataQualityMetricsInputDatasetFacet(
+            columnMetrics={}, rowCount=event.rows_checked, producer=PRODUCER
+        ),
     }
-    if checked is not None:
-        facets["dataQualityMetrics"] = DataQualityMetricsInputDatasetFacet(
-            columnMetrics={}, rowCount=checked, producer=PRODUCER
-        )
-    return facets
 
 
-async def feature_validation(ctx: BuildContext, event: EventView) -> list[RunEvent]:
-    project, report_id, view_name = event.project, event.text("report_id"), event.text("feature_view")
+async def feature_validation(ctx: BuildContext, delivered: Delivered[ValidationReportCreated]) -> list[RunEvent]:
+    event = delivered.event
+    project, report_id, view_name = delivered.project, text(event.report_id), text(event.feature_view)
     if project is None or report_id is None or view_name is None:
         return []
     report = await ctx.node(NodeType.VALIDATION_REPORT, report_id)
@@ -130,8 +130,8 @@ async def feature_validation(ctx: BuildContext, event: EventView) -> list[RunEve
         return []
     return start_and_end(
         terminal=RunState.COMPLETE,
-        started=event.occurred_at,
-        ended=event.occurred_at,
+        started=delivered.occurred_at,
+        ended=delivered.occurred_at,
         run=run_id("validation", report_id),
         namespace=ctx.namespace(project),
         job=naming.feature_validation_job(view_name),
@@ -142,7 +142,7 @@ async def feature_validation(ctx: BuildContext, event: EventView) -> list[RunEve
 
 
 BUILDERS: dict[str, Builder] = {
-    "FeaturesMaterialized": materialization,
-    "TrainingDatasetCreated": historical_retrieval,
-    "ValidationReportCreated": feature_validation,
+    FeaturesMaterialized.event_type: materialization,
+    TrainingDatasetCreated.event_type: historical_retrieval,
+    ValidationReportCreated.event_type: feature_validation,
 }

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from openlineage.client.event_v2 import RunEvent, RunState
 
+from mlplatform.kernel.jobs.events import JobFailed
+from mlplatform.modules.lineage.mapping.events import Delivered, parse_time, text
 from mlplatform.modules.lineage.mapping.jobs import HISTORICAL, MATERIALIZE, FailedJob
-from mlplatform.modules.lineage.mapping.payload import EventView
 from mlplatform.modules.lineage.openlineage import naming
 from mlplatform.modules.lineage.openlineage.builders import Builder
 from mlplatform.modules.lineage.openlineage.datasets import BuildContext, dataset_of
@@ -37,8 +38,9 @@ def _job_name(job: FailedJob) -> str:
     return naming.feature_validation_job(views[0] if views else "features")
 
 
-async def job_failed(ctx: BuildContext, event: EventView) -> list[RunEvent]:
-    job = FailedJob(event)
+async def job_failed(ctx: BuildContext, delivered: Delivered[JobFailed]) -> list[RunEvent]:
+    event = delivered.event
+    job = FailedJob(delivered)
     if not job.mapped or job.project is None:
         return []
     node = await ctx.node(NodeType.JOB, job.job_id)
@@ -50,10 +52,10 @@ async def job_failed(ctx: BuildContext, event: EventView) -> list[RunEvent]:
         if (built := dataset_of(read, ctx.postgres, prefix=ctx.prefix)) is not None
     ]
     record = await ctx.job(job.job_id)
-    ended = (record.finished_at if record else None) or event.occurred_at
-    started = event.time("started_at") or (record.started_at if record else None) or ended
-    error = event.text("error") or (record.error if record else None) or "the job failed"
-    attempts = event.integer("attempts")
+    ended = (record.finished_at if record else None) or delivered.occurred_at
+    started = parse_time(event.started_at) or (record.started_at if record else None) or ended
+    error = text(event.error) or (record.error if record else None) or "the job failed"
+    attempts = event.attempts
     return start_and_end(
         terminal=RunState.FAIL,
         started=started,
@@ -69,4 +71,4 @@ async def job_failed(ctx: BuildContext, event: EventView) -> list[RunEvent]:
     )
 
 
-BUILDERS: dict[str, Builder] = {"JobFailed": job_failed}
+BUILDERS: dict[str, Builder] = {JobFailed.event_type: job_failed}

@@ -12,7 +12,7 @@ from openlineage.client.serde import Serde
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.db import utcnow
-from mlplatform.modules.lineage.mapping.payload import parse_time
+from mlplatform.modules.lineage.mapping.events import parse_time
 from mlplatform.modules.lineage.repositories.events import insert_events
 
 
