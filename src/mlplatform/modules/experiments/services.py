@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import msgspec
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -275,15 +276,4 @@ def _fields(run: schemas.Run) -> dict[str, Any]:
 
 
 def _link(row: RunLinkRow) -> schemas.RunLink:
-    return schemas.RunLink(
-        id=row.id,
-        project=row.project,
-        run_id=row.run_id,
-        experiment_id=row.experiment_id,
-        model=row.model,
-        version=row.version,
-        catalogue_version_id=row.catalogue_version_id,
-        note=row.note,
-        created_by=row.created_by,
-        created_at=row.created_at,
-    )
+    return msgspec.convert(row, schemas.RunLink, from_attributes=True)

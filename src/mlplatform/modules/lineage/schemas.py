@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from mlplatform.modules.lineage.vocabulary import node_id
+
 
 class LineageNode(msgspec.Struct, kw_only=True):
     id: str
@@ -24,6 +26,23 @@ class LineageNode(msgspec.Struct, kw_only=True):
     relation: Literal["root", "upstream", "downstream"]
     distance: int
     """Hops from the queried node."""
+
+    @classmethod
+    def of(cls, row: Any) -> LineageNode:
+        """A node row of `repositories.graph.neighbourhood` (node columns + relation + distance)."""
+        return cls(
+            id=node_id(row.type, row.key),
+            type=row.type,
+            key=row.key,
+            project=row.project,
+            name=row.name,
+            attributes=row.attributes or {},
+            placeholder=row.placeholder,
+            first_seen=row.first_seen,
+            last_seen=row.last_seen,
+            relation=row.relation,
+            distance=row.distance,
+        )
 
 
 class LineageEdge(msgspec.Struct, kw_only=True):

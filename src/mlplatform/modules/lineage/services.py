@@ -19,23 +19,6 @@ MAX_NODES = 5000
 EVENT_STATUSES = ("pending", "emitted", "failed", "unsent")
 
 
-def _node(row: Any) -> schemas.LineageNode:
-    """A row of `repositories.graph.neighbourhood` (node columns + relation + distance) as the wire type."""
-    return schemas.LineageNode(
-        id=node_id(row.type, row.key),
-        type=row.type,
-        key=row.key,
-        project=row.project,
-        name=row.name,
-        attributes=row.attributes or {},
-        placeholder=row.placeholder,
-        first_seen=row.first_seen,
-        last_seen=row.last_seen,
-        relation=row.relation,
-        distance=row.distance,
-    )
-
-
 class LineageService:
     def __init__(self, session: AsyncSession, visibility: Visibility) -> None:
         self.session = session
@@ -80,7 +63,7 @@ class LineageService:
             root=node_id(root.type, root.key),
             direction=way.value,
             depth=hops,
-            nodes=[_node(row) for row in ordered],
+            nodes=[schemas.LineageNode.of(row) for row in ordered],
             edges=[
                 self._edge(edge, by_id)
                 for edge in sorted(edges, key=lambda e: e.id)
