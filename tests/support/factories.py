@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import boto3
 import httpx
 from litestar import Litestar
 from sqlalchemy import select
@@ -30,6 +31,13 @@ from mlplatform.modules.gateway.models import ApiKeyRow, Membership, PrincipalRo
 def unique_name(prefix: str, length: int = 10) -> str:
     """`prefix` and random hex: a project (or other) name no other test uses."""
     return f"{prefix}{uuid.uuid4().hex[:length]}"
+
+
+def s3_bucket(endpoint: str, prefix: str, length: int = 12) -> str:
+    """A new bucket named `prefix` and random hex on the S3 endpoint (moto in the tests)."""
+    name = unique_name(prefix, length)
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=name)
+    return name
 
 
 @asynccontextmanager

@@ -22,7 +22,9 @@ def _failure(message: Message, timeout: float, value: object) -> AssertionError:
     return AssertionError(f"{text or 'condition'} not met within {timeout} s (last: {value!r})")
 
 
-def wait_until(condition: Callable[[], T], *, timeout: float, interval: float = 0.05, message: Message = "") -> T:
+def wait_until(
+    condition: Callable[[], T | None], *, timeout: float, interval: float = 0.05, message: Message = ""
+) -> T:
     """Call `condition` until it returns a truthy value and return that value; AssertionError after
     `timeout` seconds (naming `message` and the last value)."""
     deadline = time.monotonic() + timeout
@@ -36,7 +38,7 @@ def wait_until(condition: Callable[[], T], *, timeout: float, interval: float = 
 
 
 async def wait_until_async(
-    condition: Callable[[], Awaitable[T]], *, timeout: float, interval: float = 0.05, message: Message = ""
+    condition: Callable[[], Awaitable[T | None]], *, timeout: float, interval: float = 0.05, message: Message = ""
 ) -> T:
     """`wait_until` for a coroutine condition, without blocking the event loop between tries."""
     deadline = time.monotonic() + timeout

@@ -12,14 +12,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from mlplatform.kernel.db import Database
 from mlplatform.settings import Settings
-from tests.support.factories import grant_in, unique_name
+from tests.support.factories import grant_in, s3_bucket, unique_name
 
 Client = AsyncTestClient[Litestar]
 API = "/mlflow/api/2.0/mlflow"
@@ -27,9 +26,7 @@ API = "/mlflow/api/2.0/mlflow"
 
 @pytest.fixture(scope="session")
 def mlflow_bucket(s3_endpoint: str) -> str:
-    bucket = unique_name("mlflow-", 12)
-    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
-    return bucket
+    return s3_bucket(s3_endpoint, "mlflow-")
 
 
 @pytest.fixture(scope="session")

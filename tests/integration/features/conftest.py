@@ -13,11 +13,9 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import create_engine, text
@@ -29,12 +27,7 @@ from mlplatform.modules.features.adapters.files import StoreLocation
 from mlplatform.modules.features.adapters.store import restore_environment
 from mlplatform.settings import Settings
 from tests.integration.features.stack import Stack
-
-
-def _bucket(endpoint: str) -> str:
-    name = f"features-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=name)
-    return name
+from tests.support.factories import s3_bucket
 
 
 def _empty_tables(database_url: str) -> None:
@@ -81,7 +74,7 @@ def full_settings(
         data_dir=tmp_path_factory.mktemp("features-full"),
         database_url=postgres_url,
         redis_url=redis_url,
-        storage_url=f"s3://{_bucket(s3_endpoint)}/platform",
+        storage_url=f"s3://{s3_bucket(s3_endpoint, 'features-')}/platform",
         s3_endpoint_url=s3_endpoint,
         s3_region="us-east-1",
         log_json=False,

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-import boto3
 import pyarrow as pa
 import pytest
 from sqlalchemy import create_engine, select, text
@@ -30,7 +28,7 @@ from mlplatform.settings import ConnectionsSettings, Settings
 from tests.integration.features.data import T0, driver_rows
 from tests.integration.features.external import ExternalDatabase, create_external_database
 from tests.integration.features.stack import Stack
-from tests.support.factories import grant, own_database
+from tests.support.factories import grant, own_database, s3_bucket
 
 TIMEOUT_SECONDS = 2
 DRIVER_TYPES = {
@@ -485,8 +483,8 @@ async def test_a_parquet_source_on_an_s3_connection_stays_inside_its_prefix(full
     stack = full_stack
     project, headers = await stack.project()
     endpoint = stack.settings.s3_endpoint_url
-    bucket = f"lake-{uuid.uuid4().hex[:10]}"
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
+    assert endpoint is not None
+    bucket = s3_bucket(endpoint, "lake-", 10)
     lake = StoreLocation(f"s3://{bucket}", endpoint, "us-east-1")
     lake.write(lake.uri_for("raw/drivers/part-0.parquet"), pa.Table.from_pandas(driver_rows(), preserve_index=False))
     lake.write(lake.uri_for("secret/other.parquet"), pa.Table.from_pandas(driver_rows(), preserve_index=False))

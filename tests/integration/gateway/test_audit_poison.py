@@ -7,11 +7,8 @@ later after-response row (MLflow writes, denied mutations) waited behind it and 
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from pathlib import Path
 
-import boto3
 import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
@@ -20,15 +17,15 @@ from mlplatform.app import create_app
 from mlplatform.modules.gateway.models import AuditEvent
 from mlplatform.modules.gateway.runtime import GatewayRuntime
 from mlplatform.settings import Settings
-from tests.support.factories import grant, own_database
+from tests.support.factories import grant, own_database, s3_bucket
+from tests.support.wait import wait_until_async
 
 API = "/mlflow/api/2.0/mlflow"
 
 
 @pytest.fixture
 def mlflow_settings(clean_postgres: str, clean_redis: str, s3_endpoint: str, tmp_path: Path) -> Settings:
-    bucket = f"mlflow-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
+    bucket = s3_bucket(s3_endpoint, "mlflow-")
     return Settings(
         data_dir=tmp_path / "data",
         database_url=clean_postgres,
@@ -56,14 +53,22 @@ async def test_a_lone_surrogate_does_not_stop_the_audit_trail(mlflow_settings: S
             headers={**contributor, "content-type": "application/json"},
         )
         assert poison.status_code == 400, poison.text  # MLflow refuses the name; the attempt is audited
-        await asyncio.sleep(0.3)  # the writer's batch that holds the poisoned row is attempted
+
+        async def poisoned_row_handled() -> bool:  # the writer's batch that holds it was attempted
+            rows = await audit_rows(mlflow_settings.resolved_database_url)
+            return any(r.actor == "user:poisoner" and r.path.endswith("experiments/create") for r in rows)
+
+        await wait_until_async(poisoned_row_handled, timeout=10, message="the poisoned row written")
         normal = await client.post(f"{API}/experiments/create", json={"name": "p/normal"}, headers=contributor)
         assert normal.status_code == 200, normal.text
         denied = await client.post("/api/v1/projects", json={"name": "nope"}, headers=contributor)
         assert denied.status_code == 403
         runtime = app.state.platform.runtimes.get(GatewayRuntime)
-        await asyncio.sleep(0.3)
-        assert runtime.audit.pending == 0, "nothing waits behind the poisoned row"
+
+        async def queue_empty() -> bool:
+            return runtime.audit.pending == 0
+
+        await wait_until_async(queue_empty, timeout=10, message="nothing waiting behind the poisoned row")
     rows = await audit_rows(mlflow_settings.resolved_database_url)
     creates = [r for r in rows if r.action == "mlflow.experiments.create" or r.path.endswith("experiments/create")]
     assert len(creates) == 2, [(r.action, r.resource, r.outcome) for r in rows]

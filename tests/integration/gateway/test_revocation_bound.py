@@ -26,6 +26,7 @@ from mlplatform.modules.gateway.runtime import GatewayRuntime
 from mlplatform.settings import Settings
 from tests.integration.gateway.conftest import Client
 from tests.support.factories import grant, own_database
+from tests.support.wait import wait_until_async
 
 
 def with_cache_seconds(settings: Settings, seconds: float) -> Settings:
@@ -38,10 +39,12 @@ async def two_replicas(settings: Settings) -> AsyncIterator[tuple[Litestar, Clie
     first, second = create_app(settings), create_app(settings)
     async with AsyncTestClient(first) as one, AsyncTestClient(second) as other:
         for app in (first, second):
-            for _ in range(100):
-                if app.state.platform.runtimes.get(GatewayRuntime).invalidations.subscribed.is_set():
-                    break
-                await asyncio.sleep(0.02)
+            runtime = app.state.platform.runtimes.get(GatewayRuntime)
+
+            async def subscribed(runtime: GatewayRuntime = runtime) -> bool:
+                return runtime.invalidations.subscribed.is_set()
+
+            await wait_until_async(subscribed, timeout=5, interval=0.02, message="the replica subscribed")
         yield first, one, other
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from mlplatform.settings import Settings
-from tests.integration.features.conftest import _bucket, _stack, _stack_with_worker
+from tests.integration.features.conftest import _stack, _stack_with_worker
 from tests.integration.features.stack import Stack
+from tests.support.factories import s3_bucket
 
 PUBLIC = {"public_url": "http://testserver.local"}
 """MLflow's host check accepts the test client's host."""
@@ -24,7 +25,7 @@ async def full_platform(
         data_dir=tmp_path / "full",
         database_url=clean_postgres,
         redis_url=clean_redis,
-        storage_url=f"s3://{_bucket(s3_endpoint)}/platform",
+        storage_url=f"s3://{s3_bucket(s3_endpoint, 'features-')}/platform",
         s3_endpoint_url=s3_endpoint,
         s3_region="us-east-1",
         server=PUBLIC,
