@@ -103,10 +103,10 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
     args = parser.parse_args()
 
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", "DROP DATABASE IF EXISTS mlplatform_bench"], check=True
-    )
-    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", "CREATE DATABASE mlplatform_bench"], check=True)
+    psql = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc"]
+    name = args.database_url.rsplit("/", 1)[-1]
+    subprocess.run([*psql, f"DROP DATABASE IF EXISTS {name}"], check=True)
+    subprocess.run([*psql, f"CREATE DATABASE {name}"], check=True)
     data_dir = tempfile.mkdtemp()
     env = {
         **os.environ,

@@ -95,8 +95,9 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
     args = parser.parse_args()
     psql = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc"]
-    subprocess.run([*psql, "DROP DATABASE IF EXISTS mlplatform_bench_cpu"], check=True)
-    subprocess.run([*psql, "CREATE DATABASE mlplatform_bench_cpu"], check=True)
+    name = args.database_url.rsplit("/", 1)[-1]
+    subprocess.run([*psql, f"DROP DATABASE IF EXISTS {name}"], check=True)
+    subprocess.run([*psql, f"CREATE DATABASE {name}"], check=True)
     os.environ.update(
         MLPLATFORM_DATABASE_URL=args.database_url,
         MLPLATFORM_REDIS_URL=args.redis_url,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from mlplatform.modules.gateway.origin_policy import OriginPolicy, origin_of
+from mlplatform.modules.gateway.request_path.origin_policy import OriginPolicy, origin_of
 
 POLICY = OriginPolicy(public_url="https://ML.example.com/base/", trusted=["https://console.example", "*"])
 

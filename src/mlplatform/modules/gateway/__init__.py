@@ -23,8 +23,8 @@ from mlplatform.modules.gateway.controllers.principals import (
     UserController,
 )
 from mlplatform.modules.gateway.controllers.projects import ProjectController
-from mlplatform.modules.gateway.middleware import gateway_middleware
 from mlplatform.modules.gateway.purge import purge_project
+from mlplatform.modules.gateway.request_path.middleware import gateway_middleware
 from mlplatform.modules.gateway.runtime import build_runtime, health_checks
 
 module = Module(

@@ -229,7 +229,7 @@ async def requires_platform_admin(connection: ASGIConnection[Any, Any, Any, Any]
         raise Forbidden("this needs a platform admin")
 
 
-# Read by `guard_calls.skip_handler_copies`: these guards never use their handler argument.
+# Read by `request_path/guard_calls.skip_handler_copies`: these guards never use their handler argument.
 requires_authenticated.gateway_guard = True  # type: ignore[attr-defined]
 requires_platform_admin.gateway_guard = True  # type: ignore[attr-defined]
 

@@ -26,7 +26,7 @@ from mlplatform.modules.gateway.credentials.authn import Authenticator
 from mlplatform.modules.gateway.credentials.bootstrap import announce, ensure_admin
 from mlplatform.modules.gateway.credentials.keystore import KeyStore
 from mlplatform.modules.gateway.credentials.oidc import ExternalProvider, RoleMapping
-from mlplatform.modules.gateway.origin_policy import OriginPolicy
+from mlplatform.modules.gateway.request_path.origin_policy import OriginPolicy
 
 VERIFICATION_LEEWAY = timedelta(seconds=60)
 
@@ -63,8 +63,8 @@ class GatewayRuntime:
         self.invalidations = invalidations
         """Forgets changed credentials, roles and projects here and in every replica (`access/invalidation.py`)."""
         # The gates import the middleware, which looks this class up: imported here, not at the top.
-        from mlplatform.modules.gateway.call_gate import GatewayCallGate
-        from mlplatform.modules.gateway.express_gate import ExpressGate as GatewayExpressGate
+        from mlplatform.modules.gateway.request_path.call_gate import GatewayCallGate
+        from mlplatform.modules.gateway.request_path.express_gate import ExpressGate as GatewayExpressGate
 
         self.express_gate: ExpressGate = GatewayExpressGate(self, production=platform.settings.is_production)
         """The middleware's and the project guard's checks for express routes (`kernel/express.py`)."""

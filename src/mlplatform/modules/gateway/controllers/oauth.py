@@ -19,8 +19,8 @@ from mlplatform.modules.gateway.access.ratelimit import AUTH_GROUP
 from mlplatform.modules.gateway.api import AUDIT_DETAILS, PUBLIC, Principal, rate_group, requires_authenticated
 from mlplatform.modules.gateway.credentials.authn import SESSION_COOKIE, AuthenticationFailed
 from mlplatform.modules.gateway.credentials.jwt_tokens import issue_access_token
-from mlplatform.modules.gateway.login_page import LOGIN_PAGE
-from mlplatform.modules.gateway.origin_policy import SAME_ORIGIN
+from mlplatform.modules.gateway.request_path.login_page import LOGIN_PAGE
+from mlplatform.modules.gateway.request_path.origin_policy import SAME_ORIGIN
 from mlplatform.modules.gateway.runtime import GatewayRuntime
 from mlplatform.modules.gateway.schemas import MeOut, OAuthError, TokenResponse
 

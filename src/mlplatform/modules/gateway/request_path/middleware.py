@@ -34,9 +34,9 @@ from mlplatform.modules.gateway.audit.recording import (
     record_separately,
 )
 from mlplatform.modules.gateway.credentials.authn import SESSION_COOKIE, AuthenticationFailed, IdentityProviderDown
-from mlplatform.modules.gateway.guard_calls import skip_handler_copies
+from mlplatform.modules.gateway.request_path.guard_calls import skip_handler_copies
+from mlplatform.modules.gateway.request_path.security_headers import security_headers
 from mlplatform.modules.gateway.runtime import GatewayRuntime, gateway_runtime
-from mlplatform.modules.gateway.security_headers import security_headers
 
 log = structlog.get_logger("mlplatform.gateway")
 

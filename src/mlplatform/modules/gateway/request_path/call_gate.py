@@ -10,7 +10,7 @@ from mlplatform.kernel.errors import Unauthenticated, Unavailable
 from mlplatform.modules.gateway.api import Principal
 from mlplatform.modules.gateway.audit.recording import audit_values
 from mlplatform.modules.gateway.credentials.authn import AuthenticationFailed, IdentityProviderDown
-from mlplatform.modules.gateway.middleware import limit_rate
+from mlplatform.modules.gateway.request_path.middleware import limit_rate
 from mlplatform.modules.gateway.runtime import GatewayRuntime
 
 CALL_METHOD = "GRPC"

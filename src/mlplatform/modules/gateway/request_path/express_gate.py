@@ -19,9 +19,9 @@ from mlplatform.kernel.errors import Forbidden, NotFound
 from mlplatform.kernel.request_ids import current_actor
 from mlplatform.modules.gateway.api import Principal, Role, ensure_role
 from mlplatform.modules.gateway.credentials.authn import AuthenticationFailed, IdentityProviderDown
-from mlplatform.modules.gateway.middleware import limit_rate
+from mlplatform.modules.gateway.request_path.middleware import limit_rate
+from mlplatform.modules.gateway.request_path.security_headers import security_headers
 from mlplatform.modules.gateway.runtime import GatewayRuntime
-from mlplatform.modules.gateway.security_headers import security_headers
 
 
 @dataclass(frozen=True, slots=True)
