@@ -1,9 +1,9 @@
-"""Rows to the wire structs of `schemas.py` (one conversion path), and ETags.
+"""Rows to the wire structs of `schemas.py`, and ETags.
 
-Every response struct is built by `to_schema`: msgspec reads the struct's fields from the row's
-attributes (`from_attributes=True`), checking their types as it goes (a version's `stage` column must
-hold a `Stage`), and takes what the row does not carry (names of related rows, the ETag, detail-view
-extras) from keyword arguments. The functions below only say which extras a struct needs.
+Every response struct is built by the kernel's `to_schema` (`kernel/conversion.py`), which checks the
+types as it goes (a version's `stage` column must hold a `Stage`); what the row does not carry (names
+of related rows, the ETag, detail-view extras) comes as keyword arguments. The functions below only
+say which extras a struct needs.
 
 An ETag covers the fields of its own resource (what PATCH changes, plus a version's stage and a
 deployment's status): `"<id prefix>.<revision>"`, where `revision` is bumped on every such change.
@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any, TypeVar
 
-import msgspec
-
+from mlplatform.kernel.conversion import to_schema
 from mlplatform.kernel.errors import PreconditionFailed
 from mlplatform.modules.catalogue import schemas
 from mlplatform.modules.catalogue.models import (
@@ -31,28 +29,6 @@ from mlplatform.modules.catalogue.models import (
     CatalogueTransitionRequest,
     CatalogueValidation,
 )
-
-S = TypeVar("S", bound=msgspec.Struct)
-
-
-class _Attributes:
-    """`row`'s attributes, with `extra` taking precedence: what msgspec reads a struct's fields from."""
-
-    __slots__ = ("_extra", "_row")
-
-    def __init__(self, row: object, extra: dict[str, Any]) -> None:
-        self._row = row
-        self._extra = extra
-
-    def __getattr__(self, name: str) -> Any:
-        if name in self._extra:
-            return self._extra[name]
-        return getattr(self._row, name)
-
-
-def to_schema(row: object, schema: type[S], **extra: Any) -> S:
-    """`schema` filled from `row`'s attributes, `extra` adding or overriding fields."""
-    return msgspec.convert(_Attributes(row, extra), schema, from_attributes=True)
 
 
 def etag(resource_id: uuid.UUID, revision: int) -> str:

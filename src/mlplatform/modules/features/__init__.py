@@ -3,12 +3,8 @@ serving on a direct Redis read path, point-in-time training sets). Its long work
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from litestar.di import Provide
 
-from mlplatform.kernel.context import PlatformContext
-from mlplatform.kernel.health import HealthCheck
 from mlplatform.kernel.module import Module
 from mlplatform.modules.features.connections.controllers import CONNECTION_CONTROLLERS
 from mlplatform.modules.features.controllers.data import DATA_HANDLERS
@@ -19,22 +15,8 @@ from mlplatform.modules.features.controllers.files import FILE_HANDLERS
 from mlplatform.modules.features.controllers.online import ONLINE_HANDLERS
 from mlplatform.modules.features.controllers.push import PUSH_HANDLERS
 from mlplatform.modules.features.purge import purge_project
-from mlplatform.modules.features.runtime import build_runtime, features_runtime
+from mlplatform.modules.features.runtime import build_runtime, health_checks
 from mlplatform.modules.features.services.jobs import register_jobs
-
-
-def _health_checks(platform: PlatformContext) -> Sequence[HealthCheck]:
-    async def registry() -> None:
-        await features_runtime(platform).check_registry()
-
-    async def registry_port() -> None:
-        await features_runtime(platform).check_registry_endpoint()
-
-    return [
-        HealthCheck("feature_registry", registry, required=False, timeout_seconds=10.0),
-        HealthCheck("feast_registry_endpoint", registry_port, required=False),
-    ]
-
 
 module = Module(
     name="features",
@@ -47,7 +29,7 @@ module = Module(
         *FILE_HANDLERS,
         *CONNECTION_CONTROLLERS,
     ],
-    health_checks=_health_checks,
+    health_checks=health_checks,
     jobs=[register_jobs],
     express_routes=express_routes,
     purge_project=purge_project,

@@ -12,6 +12,7 @@ import msgspec
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mlplatform.kernel.conversion import to_schema
 from mlplatform.kernel.db import utcnow
 from mlplatform.kernel.errors import NotFound
 from mlplatform.kernel.pagination import Page, SortOrder, check_limit, page_of
@@ -26,43 +27,24 @@ BY_NAME = SortOrder("name", (ConnectionRow.name,), (str,), False)
 
 
 def dataset_out(row: DatasetRow) -> schemas.Dataset:
-    features = row.features or {}
-    return schemas.Dataset(
-        id=row.id,
-        project=row.project,
-        name=row.name,
-        feature_service=row.feature_service,
-        features=list(features.get("refs", [])),
-        feature_views=[schemas.FeatureViewVersion(v["name"], v["version"]) for v in features.get("views", [])],
-        row_count=row.row_count,
-        columns=list(features.get("columns", [])),
-        uri=row.uri,
-        object_key=row.object_key,
-        size_bytes=row.size_bytes,
-        job_id=row.job_id,
-        created_by=row.created_by,
-        created_at=row.created_at,
+    stored = row.features or {}
+    return to_schema(
+        row,
+        schemas.Dataset,
+        features=stored.get("refs", []),
+        feature_views=stored.get("views", []),
+        columns=stored.get("columns", []),
     )
 
 
 def report_out(row: ValidationReportRow) -> schemas.ValidationReport:
     details = row.details or {}
-    return schemas.ValidationReport(
-        id=row.id,
-        project=row.project,
-        feature_view=row.feature_view,
-        kind=row.kind,
-        outcome=row.outcome,
-        rows_checked=row.rows_checked,
-        rows_failed=row.rows_failed,
-        failures=msgspec.convert(details.get("failures", []), list[schemas.ColumnFailure]),
-        profile=msgspec.convert(details["profile"], dict[str, schemas.ColumnProfile])
-        if details.get("profile")
-        else None,
+    return to_schema(
+        row,
+        schemas.ValidationReport,
+        failures=details.get("failures", []),
+        profile=details.get("profile") or None,
         freshness_seconds=details.get("freshness_seconds"),
-        job_id=row.job_id,
-        created_by=row.created_by,
-        created_at=row.created_at,
     )
 
 

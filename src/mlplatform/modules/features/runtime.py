@@ -8,6 +8,7 @@ import contextlib
 import gc
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import anyio
@@ -15,6 +16,7 @@ import structlog
 
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.errors import Unavailable
+from mlplatform.kernel.health import HealthCheck
 from mlplatform.modules.features.adapters.feast_config import FeastSettings
 from mlplatform.modules.features.adapters.files import StoreLocation
 from mlplatform.modules.features.adapters.online_store.layout import ValueDecoder
@@ -147,3 +149,16 @@ def build_runtime(platform: PlatformContext) -> FeaturesRuntime:
 def features_runtime(platform: PlatformContext) -> FeaturesRuntime:
     """The running runtime; a 503 naming `feast` when the module is not running in this process."""
     return platform.runtimes.get(FeaturesRuntime)
+
+
+def health_checks(platform: PlatformContext) -> Sequence[HealthCheck]:
+    async def registry() -> None:
+        await features_runtime(platform).check_registry()
+
+    async def registry_port() -> None:
+        await features_runtime(platform).check_registry_endpoint()
+
+    return [
+        HealthCheck("feature_registry", registry, required=False, timeout_seconds=10.0),
+        HealthCheck("feast_registry_endpoint", registry_port, required=False),
+    ]

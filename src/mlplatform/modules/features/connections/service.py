@@ -16,6 +16,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.context import PlatformContext
+from mlplatform.kernel.conversion import to_schema
 from mlplatform.kernel.db import utcnow
 from mlplatform.kernel.errors import Conflict, Invalid, NotFound
 from mlplatform.kernel.events import publish
@@ -50,17 +51,7 @@ def _details(row: ConnectionRow) -> tuple[s.PostgresDetails | None, s.S3Details 
 
 def connection_out(row: ConnectionRow, projects: list[str]) -> s.Connection:
     postgres, s3 = _details(row)
-    return s.Connection(
-        name=row.name,
-        kind=row.kind,
-        description=row.description,
-        postgres=postgres,
-        s3=s3,
-        projects=sorted(projects),
-        created_by=row.created_by,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    return to_schema(row, s.Connection, postgres=postgres, s3=s3, projects=sorted(projects))
 
 
 def _stored(connection: ResolvedConnection) -> tuple[dict[str, Any], dict[str, str]]:
