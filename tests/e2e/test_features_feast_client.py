@@ -10,9 +10,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +19,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from tests.support.served import serve
+from tests.support.served import serve, start_worker, stop_worker
 from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.e2e]
@@ -56,18 +53,9 @@ def _feast_leaves_no_environment() -> Iterator[None]:
 @pytest.fixture
 def worker(stack_env: dict[str, str], tmp_path: Path) -> Iterator[None]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLPLATFORM_")} | stack_env
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlplatform.cli", "worker", "--shutdown-grace", "1"],
-        env=env,
-        stdout=(tmp_path / "worker.log").open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    process = start_worker(env, tmp_path / "worker.log")
     yield
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    stop_worker(process, timeout=20)
 
 
 def wait(base: str, headers: dict[str, str], job: dict[str, object]) -> dict[str, object]:

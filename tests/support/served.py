@@ -1,9 +1,10 @@
 """`mlplatform serve` as a real process on a free loopback port (end-to-end tests): the one way every
-e2e test starts a server."""
+e2e test starts a server; and `mlplatform worker` processes, the one way a test starts a worker."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from mlplatform.settings import Settings
 from tests.support.moto_server import free_port
 from tests.support.wait import wait_until
 
@@ -77,3 +79,51 @@ def serve(
             process.wait()
         if output is not None:
             output.close()
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    """This process's environment with the MLPLATFORM_* variables that point a worker at `settings`' stack
+    (other MLPLATFORM_* variables set in this process, e.g. by a fixture, reach the worker too)."""
+    return {
+        **os.environ,
+        "MLPLATFORM_DATA_DIR": str(settings.data_dir),
+        "MLPLATFORM_DATABASE_URL": settings.resolved_database_url,
+        "MLPLATFORM_REDIS_URL": settings.redis_url or "",
+        "MLPLATFORM_STORAGE_URL": settings.resolved_storage_url,
+        "MLPLATFORM_S3_ENDPOINT_URL": settings.s3_endpoint_url or "",
+        "MLPLATFORM_S3_REGION": "us-east-1",
+        "MLPLATFORM_LOG_JSON": "false",
+    }
+
+
+def start_worker(env: dict[str, str], log: Path, *options: str) -> subprocess.Popen[bytes]:
+    """`mlplatform worker --shutdown-grace 1 <options>` with exactly `env`, its output in `log`."""
+    with log.open("wb") as output:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "mlplatform.cli", "worker", "--shutdown-grace", "1", *options],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+def stop_worker(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """SIGTERM (a graceful stop), then SIGKILL after `timeout` seconds."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def worker(env: dict[str, str], log: Path, *options: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`start_worker` for the length of a `with` block, then `stop_worker`."""
+    process = start_worker(env, log, *options)
+    try:
+        yield process
+    finally:
+        stop_worker(process)

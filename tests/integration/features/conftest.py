@@ -9,10 +9,6 @@ emptied, as `clean_postgres` does for other tests.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -28,6 +24,7 @@ from mlplatform.modules.features.adapters.store import restore_environment
 from mlplatform.settings import Settings
 from tests.integration.features.stack import Stack
 from tests.support.factories import s3_bucket
+from tests.support.served import worker, worker_env
 
 
 def _empty_tables(database_url: str) -> None:
@@ -44,26 +41,6 @@ def _empty_tables(database_url: str) -> None:
                     connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
     finally:
         engine.dispose()
-
-
-def _worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    env.update(
-        MLPLATFORM_DATA_DIR=str(settings.data_dir),
-        MLPLATFORM_DATABASE_URL=settings.resolved_database_url,
-        MLPLATFORM_REDIS_URL=settings.redis_url or "",
-        MLPLATFORM_STORAGE_URL=settings.resolved_storage_url,
-        MLPLATFORM_S3_ENDPOINT_URL=settings.s3_endpoint_url or "",
-        MLPLATFORM_S3_REGION="us-east-1",
-        MLPLATFORM_LOG_JSON="false",
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", "mlplatform.cli", "worker", "--shutdown-grace", "1"],
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -110,17 +87,9 @@ async def _stack(name: str, settings: Settings, worker_log: Path | None) -> Asyn
 async def _stack_with_worker(name: str, settings: Settings) -> AsyncIterator[Stack]:
     """`_stack` with a real `mlplatform worker` running its jobs, stopped (SIGTERM, then kill) afterwards."""
     log = settings.data_dir / "worker.log"
-    worker = _worker(settings, log)
-    try:
+    with worker(worker_env(settings), log):
         async for stack in _stack(name, settings, log):
             yield stack
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
 
 
 @pytest.fixture(scope="module")

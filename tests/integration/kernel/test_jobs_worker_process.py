@@ -6,7 +6,6 @@ through the same runtime the API uses; only the worker runs them.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -21,21 +20,8 @@ from mlplatform.kernel.context import PlatformContext, build_context
 from mlplatform.kernel.jobs import JobRuntime, KernelJob, jobs_runtime
 from mlplatform.kernel.jobs.builtin import SELFTEST_KIND
 from mlplatform.settings import Settings
+from tests.support.served import start_worker, stop_worker, worker_env
 from tests.support.wait import wait_until_async
-
-
-def worker_env(settings: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        MLPLATFORM_DATA_DIR=str(settings.data_dir),
-        MLPLATFORM_DATABASE_URL=settings.resolved_database_url,
-        MLPLATFORM_REDIS_URL=settings.redis_url or "",
-        MLPLATFORM_STORAGE_URL=settings.resolved_storage_url,
-        MLPLATFORM_S3_ENDPOINT_URL=settings.s3_endpoint_url or "",
-        MLPLATFORM_S3_REGION="us-east-1",
-        MLPLATFORM_LOG_JSON="false",
-    )
-    return env
 
 
 class Workers:
@@ -45,27 +31,13 @@ class Workers:
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> subprocess.Popen[bytes]:
-        log = (self.logs / f"worker-{len(self.processes)}.log").open("wb")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "mlplatform.cli", "worker", "--sweep-seconds", "2", "--shutdown-grace", "1"],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+        process = start_worker(self.env, self.logs / f"worker-{len(self.processes)}.log", "--sweep-seconds", "2")
         self.processes.append(process)
         return process
 
     def stop_all(self) -> None:
         for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_worker(process, timeout=20)
 
     def output(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.logs.glob("worker-*.log")))

@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete
-
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.purge import delete_objects_under
 from mlplatform.modules.experiments.authz.projects import (
@@ -30,7 +28,7 @@ from mlplatform.modules.experiments.authz.projects import (
 )
 from mlplatform.modules.experiments.hosting.config import ARTIFACT_PREFIX
 from mlplatform.modules.experiments.hosting.host import Stores
-from mlplatform.modules.experiments.models import RunLinkRow
+from mlplatform.modules.experiments.repositories import delete_run_links
 from mlplatform.modules.experiments.runtime import ExperimentsRuntime
 
 PAGE = 1000
@@ -61,8 +59,8 @@ async def purge_project(platform: PlatformContext, project: str) -> Mapping[str,
     for name in found.models:
         runtime.resolver.forget_registered_model(name)
     async with platform.database.transaction() as session:
-        links = await session.execute(delete(RunLinkRow).where(RunLinkRow.project == project))
-    return {**removed, "artifacts": artifacts, "run_links": int(getattr(links, "rowcount", 0) or 0)}
+        links = await delete_run_links(session, project)
+    return {**removed, "artifacts": artifacts, "run_links": links}
 
 
 def artifact_prefix(location: str, experiment_id: str, store_root: str) -> str | None:

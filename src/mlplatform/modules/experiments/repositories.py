@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -114,3 +114,9 @@ async def published_model_versions(session: AsyncSession, names: Collection[str]
         )
         found.update((name, int(version)) for name, version in rows)
     return found
+
+
+async def delete_run_links(session: AsyncSession, project: str) -> int:
+    """Remove a deleted project's run links; how many there were."""
+    result = await session.execute(delete(RunLinkRow).where(RunLinkRow.project == project))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -8,8 +8,6 @@ from typing import Annotated
 
 import msgspec
 
-from mlplatform.kernel.pagination import Page
-
 CatalogueModelName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,128}$")]
 
 
@@ -77,8 +75,3 @@ class MetricPoint(msgspec.Struct, kw_only=True):
     step: int
     timestamp: datetime
     value: float
-
-
-ExperimentPage = Page[Experiment]
-RunPage = Page[Run]
-MetricHistoryPage = Page[MetricPoint]

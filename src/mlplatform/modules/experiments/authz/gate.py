@@ -24,7 +24,12 @@ import structlog
 from mlplatform.kernel.errors import PlatformError
 from mlplatform.modules.experiments.authz import graphql_rules, registry_rules, tracking_rules
 from mlplatform.modules.experiments.authz.checks import admins_only
-from mlplatform.modules.experiments.authz.errors import TEMPORARILY_UNAVAILABLE, MlflowDenied, send_error
+from mlplatform.modules.experiments.authz.errors import (
+    REQUEST_LIMIT_EXCEEDED,
+    TEMPORARILY_UNAVAILABLE,
+    MlflowDenied,
+    send_error,
+)
 from mlplatform.modules.experiments.authz.policy import (
     UNCHANGED,
     Ctx,
@@ -180,7 +185,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise MlflowDenied(413, "REQUEST_LIMIT_EXCEEDED", f"request body larger than {limit} bytes")
+            raise MlflowDenied(413, REQUEST_LIMIT_EXCEEDED, f"request body larger than {limit} bytes")
         chunks.append(chunk)
         more = message.get("more_body", False)
     return b"".join(chunks)

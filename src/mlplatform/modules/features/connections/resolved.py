@@ -115,8 +115,3 @@ def connection_for(source_name: str, connection: str) -> ResolvedConnection:
             field="connection",
         )
     return found
-
-
-def bound_project() -> str | None:
-    bound = _granted.get()
-    return bound[0] if bound else None

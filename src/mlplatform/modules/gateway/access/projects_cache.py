@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import structlog
 
@@ -26,11 +27,12 @@ RENEW_AFTER_SECONDS = REFRESH_SECONDS * 0.75
 
 
 class ProjectCache:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.database = database
+        self._clock = clock
         self._names: frozenset[str] = frozenset()
         self._names_read_at = float("-inf")
-        """`time.monotonic()` when the read that produced `_names` began (a slower, older read never replaces it)."""
+        """`clock()` when the read that produced `_names` began (a slower, older read never replaces it)."""
         self._loaded_at = float("-inf")
         """As `_names_read_at`, but reset by `invalidate`: the list is trusted until `_loaded_at + REFRESH_SECONDS`."""
         self._generation = 0
@@ -42,7 +44,7 @@ class ProjectCache:
         looked up in a read that began after this call; a list older than `REFRESH_SECONDS` is read again (a
         project deleted through another replica stops existing here within that time, at once when its
         invalidation message arrives)."""
-        now = time.monotonic()
+        now = self._clock()
         age = now - self._loaded_at
         known = project in self._names
         if known and age <= REFRESH_SECONDS:
@@ -54,7 +56,7 @@ class ProjectCache:
 
     async def refresh(self) -> None:
         """Read the list now (or wait for a read that began after this call)."""
-        await self._read_since(time.monotonic())
+        await self._read_since(self._clock())
 
     def invalidate(self) -> None:
         self._generation += 1
@@ -64,7 +66,7 @@ class ProjectCache:
     async def _read_since(self, since: float) -> None:
         task = self._reading
         if task is None or self._reading_since < since:
-            task = self._read(time.monotonic())
+            task = self._read(self._clock())
         await asyncio.shield(task)
 
     def _read(self, started: float, *, background: bool = False) -> asyncio.Task[None]:

@@ -1,13 +1,15 @@
-"""Run the gateway's route guards without Litestar's per-request copy of the route handler.
+"""Run the gateway's route guards without Litestar's per-call copy of the route handler (a shim).
 
-Litestar calls every guard as `guard(connection, copy(handler))` (litestar/handlers/base.py,
-`authorize_connection`), so that a guard cannot change the handler. A route handler has some sixty
-slots: the copy costs about 40 µs, a third of a trivial request. The gateway's own guards
-(`requires_role`, `requires_authenticated`, `requires_platform_admin`) never touch the handler
-argument, so for a handler whose guards are all the gateway's, the gateway swaps the handler's class
-for a subclass whose `authorize_connection` passes the handler itself. Guards still run at the same
-point, raise the same errors and produce the same responses; a handler with any foreign guard keeps
-Litestar's behaviour.
+Litestar calls every guard as `guard(connection, copy(handler))` (`BaseRouteHandler.authorize_connection`), so
+that a guard cannot change the handler. A route handler has some sixty slots: the copy costs more CPU than the
+rest of the gateway's work on a request. The gateway's own guards (`requires_role`, `requires_authenticated`,
+`requires_platform_admin`) never touch the handler argument, so for a handler whose guards are all the gateway's,
+the gateway swaps the handler's class for a subclass whose `authorize_connection` passes the handler itself.
+Guards still run at the same point and in the same order, raise the same errors and produce the same responses;
+a handler with any foreign guard keeps Litestar's behaviour (tests/unit/gateway/test_guard_calls.py).
+
+This is the gateway's one use of more than Litestar's public behaviour, kept until Litestar calls guards with the
+handler itself or lets a guard declare that it ignores it (the change to propose upstream; docs/gateway.md, "Cost").
 """
 
 from __future__ import annotations

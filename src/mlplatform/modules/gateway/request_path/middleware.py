@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 import structlog
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from mlplatform.kernel.db import Database
 from mlplatform.kernel.errors import Forbidden, RateLimited, Unauthenticated, Unavailable
 from mlplatform.kernel.request_ids import current_actor
 from mlplatform.modules.gateway.access.invalidation import PENDING
@@ -50,16 +51,17 @@ def gateway_middleware(app: ASGIApp) -> ASGIApp:
     # Litestar builds this once per route; what never changes is looked up on the first request.
     seen: set[int] = set()
     runtime: GatewayRuntime | None = None
+    database: Database | None = None
     security: tuple[tuple[bytes, bytes], ...] = ()
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        nonlocal runtime, security
+        nonlocal runtime, database, security
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        platform = scope["app"].state.platform
-        if runtime is None:
-            runtime = gateway_runtime(platform)
+        if runtime is None or database is None:
+            platform = scope["app"].state.platform
+            runtime, database = gateway_runtime(platform), platform.database
             security = security_headers(platform.settings.is_production)
         handler = scope.get("route_handler")
         if id(handler) not in seen:
@@ -77,7 +79,7 @@ def gateway_middleware(app: ASGIApp) -> ASGIApp:
         except AuthenticationFailed as exc:
             await limit_rate(runtime, AUTH_GROUP, f"ip:{client_addr}")
             await record_separately(
-                platform.database,
+                database,
                 audit_row(
                     scope, principal=None, outcome="denied", status_code=401, action="auth.failed", detail=exc.reason
                 ),
@@ -94,7 +96,7 @@ def gateway_middleware(app: ASGIApp) -> ASGIApp:
         if principal is None and not public:
             await limit_rate(runtime, "anonymous", f"ip:{client_addr}")
             await record_separately(
-                platform.database,
+                database,
                 audit_row(scope, principal=None, outcome="denied", status_code=401, detail="no credentials"),
             )
             raise Unauthenticated("credentials required", headers=_WWW_AUTHENTICATE)

@@ -30,14 +30,6 @@ INT32 = 3
 INT64 = 4
 UNIX_TIMESTAMP = 8
 
-ENTITY_VALUE_TYPES = {
-    "bytes": BYTES,
-    "string": STRING,
-    "int32": INT32,
-    "int64": INT64,
-    "unix_timestamp": UNIX_TIMESTAMP,
-}
-
 _U32 = struct.Struct("<I")
 _I64 = struct.Struct("<q")
 _I32 = struct.Struct("<i")
