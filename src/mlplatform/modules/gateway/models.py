@@ -44,6 +44,11 @@ class PrincipalRow(UUIDPrimaryKey, Timestamps, Base):
         UniqueConstraint("external_issuer", "external_subject"),
     )
 
+    @property
+    def subject(self) -> str:
+        """`user:<name>` or `service_account:<name>`: how routes and audit rows name the principal."""
+        return f"{self.kind}:{self.name}"
+
 
 class Membership(Base):
     __tablename__ = "gateway_memberships"

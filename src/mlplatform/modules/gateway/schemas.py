@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, Self
 
 import msgspec
+
+from mlplatform.modules.gateway.api import Role
+
+if TYPE_CHECKING:
+    from mlplatform.modules.gateway.models import ApiKeyRow, Membership, PrincipalRow, Project
 
 ProjectName = Annotated[
     str,
@@ -41,6 +46,14 @@ class ProjectOut(msgspec.Struct):
     role: RoleName | None = None
     """The caller's role in this project."""
 
+    @classmethod
+    def of(cls, project: Project, role: Role | None) -> ProjectOut:
+        """The project as `role` (the caller's role in it) sees it."""
+        return msgspec.structs.replace(
+            msgspec.convert(project, cls, from_attributes=True),
+            role=role.label if role else None,
+        )
+
 
 class ProjectDeletion(msgspec.Struct, kw_only=True):
     """A deleted project: gone at once; `purge_job_id` (`GET /api/v1/jobs/{id}`) removes what it left in
@@ -61,6 +74,15 @@ class MemberOut(msgspec.Struct):
     role: RoleName
     granted_at: datetime
     granted_by: str | None
+
+    @classmethod
+    def of(cls, principal: PrincipalRow, membership: Membership) -> MemberOut:
+        return cls(
+            principal=principal.subject,
+            role=Role(membership.role).label,  # type: ignore[arg-type]
+            granted_at=membership.created_at,
+            granted_by=membership.granted_by,
+        )
 
 
 class UserCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -84,6 +106,10 @@ class PrincipalOut(msgspec.Struct):
     platform_admin: bool
     disabled: bool
     created_at: datetime
+
+    @classmethod
+    def of(cls, row: PrincipalRow) -> PrincipalOut:
+        return msgspec.convert(row, cls, from_attributes=True)
 
 
 class ApiKeyCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -110,10 +136,30 @@ class ApiKeyOut(msgspec.Struct):
     last_used_at: datetime | None
     revoked_at: datetime | None
 
+    @classmethod
+    def of(cls, row: ApiKeyRow, owner: str) -> Self:
+        """The key `row` held by `owner` (its subject); never its secret."""
+        return cls(
+            id=row.id,
+            key_id=row.key_id,
+            name=row.name,
+            owner=owner,
+            project=row.project,
+            role=Role(row.role_ceiling).label if row.role_ceiling else None,  # type: ignore[arg-type]
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+            last_used_at=row.last_used_at,
+            revoked_at=row.revoked_at,
+        )
+
 
 class ApiKeyCreated(ApiKeyOut):
     key: str = ""
     """The key itself. Shown once: only its hash is stored."""
+
+    @classmethod
+    def of_new(cls, row: ApiKeyRow, owner: str, plaintext: str) -> ApiKeyCreated:
+        return msgspec.structs.replace(cls.of(row, owner), key=plaintext)
 
 
 class MeOut(msgspec.Struct):

@@ -29,10 +29,6 @@ from mlplatform.modules.gateway.repositories import (
 KINDS = {"user": "user", "service_account": "service_account"}
 
 
-def subject_of(row: PrincipalRow) -> str:
-    return f"{row.kind}:{row.name}"
-
-
 def _own_role(actor: Principal, project: str) -> Role:
     """The role `actor` manages members with (the route's guard already required at least maintainer)."""
     held = actor.role_in(project)
@@ -252,7 +248,7 @@ class GatewayService:
         )
         self.session.add(row)
         await self.session.flush()
-        return row, subject_of(owner), generated.plaintext
+        return row, owner.subject, generated.plaintext
 
     async def list_api_keys(self, caller: Principal, owner: str | None) -> list[tuple[ApiKeyRow, str]]:
         owner_id: uuid.UUID | None = None  # every key
@@ -262,7 +258,7 @@ class GatewayService:
             owner_id = (await self.principal_by_subject(owner)).id
         elif not caller.platform_admin:
             owner_id = caller.id
-        return [(key, subject_of(p)) for key, p in await self.api_keys.with_owners(owner_id)]
+        return [(key, p.subject) for key, p in await self.api_keys.with_owners(owner_id)]
 
     async def revoke_api_key(self, caller: Principal, key_uuid: uuid.UUID) -> tuple[ApiKeyRow, str]:
         key = await self.api_keys.get(key_uuid)
@@ -272,7 +268,7 @@ class GatewayService:
         if key.revoked_at is None:
             key.revoked_at = utcnow()
             await self.session.flush()
-        return key, subject_of(owner)
+        return key, owner.subject
 
     async def _flush_unique(self, message: str) -> None:
         try:

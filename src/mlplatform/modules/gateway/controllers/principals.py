@@ -9,9 +9,8 @@ from litestar import Controller, Request, delete, get, post
 from litestar.di import Provide
 
 from mlplatform.modules.gateway.access.invalidation import key_changed, principal_changed
-from mlplatform.modules.gateway.api import Principal, Role, requires_authenticated, requires_platform_admin
+from mlplatform.modules.gateway.api import Principal, requires_authenticated, requires_platform_admin
 from mlplatform.modules.gateway.controllers.dependencies import provide_gateway_service
-from mlplatform.modules.gateway.models import ApiKeyRow, PrincipalRow
 from mlplatform.modules.gateway.runtime import GatewayRuntime
 from mlplatform.modules.gateway.schemas import (
     ApiKeyCreate,
@@ -21,36 +20,7 @@ from mlplatform.modules.gateway.schemas import (
     ServiceAccountCreate,
     UserCreate,
 )
-from mlplatform.modules.gateway.services import GatewayService, subject_of
-
-
-def principal_out(row: PrincipalRow) -> PrincipalOut:
-    return PrincipalOut(
-        id=row.id,
-        subject=subject_of(row),
-        kind=row.kind,  # type: ignore[arg-type]
-        name=row.name,
-        email=row.email,
-        description=row.description,
-        platform_admin=row.platform_admin,
-        disabled=row.disabled,
-        created_at=row.created_at,
-    )
-
-
-def key_fields(row: ApiKeyRow, owner: str) -> dict[str, object]:
-    return {
-        "id": row.id,
-        "key_id": row.key_id,
-        "name": row.name,
-        "owner": owner,
-        "project": row.project,
-        "role": Role(row.role_ceiling).label if row.role_ceiling else None,
-        "created_at": row.created_at,
-        "expires_at": row.expires_at,
-        "last_used_at": row.last_used_at,
-        "revoked_at": row.revoked_at,
-    }
+from mlplatform.modules.gateway.services import GatewayService
 
 
 class UserController(Controller):
@@ -64,11 +34,11 @@ class UserController(Controller):
         row = await service.create_principal(
             kind="user", name=data.name, email=data.email, platform_admin=data.platform_admin
         )
-        return principal_out(row)
+        return PrincipalOut.of(row)
 
     @get("/", summary="List users")
     async def list_users(self, service: GatewayService) -> list[PrincipalOut]:
-        return [principal_out(r) for r in await service.list_principals("user")]
+        return [PrincipalOut.of(r) for r in await service.list_principals("user")]
 
     @post("/{name:str}/disable", status_code=200, summary="Disable a user: every credential stops working")
     async def disable_user(
@@ -76,7 +46,7 @@ class UserController(Controller):
     ) -> PrincipalOut:
         row = await service.set_disabled(f"user:{name}", True)
         gateway.invalidations.changed(request.scope, principal_changed(row.id))
-        return principal_out(row)
+        return PrincipalOut.of(row)
 
 
 class ServiceAccountController(Controller):
@@ -88,11 +58,11 @@ class ServiceAccountController(Controller):
     @post("/", summary="Create a service account (platform admins); give it keys and project roles")
     async def create_service_account(self, data: ServiceAccountCreate, service: GatewayService) -> PrincipalOut:
         row = await service.create_principal(kind="service_account", name=data.name, description=data.description)
-        return principal_out(row)
+        return PrincipalOut.of(row)
 
     @get("/", summary="List service accounts")
     async def list_service_accounts(self, service: GatewayService) -> list[PrincipalOut]:
-        return [principal_out(r) for r in await service.list_principals("service_account")]
+        return [PrincipalOut.of(r) for r in await service.list_principals("service_account")]
 
 
 class ApiKeyController(Controller):
@@ -104,13 +74,13 @@ class ApiKeyController(Controller):
     @post("/", summary="Create an API key; the response is the only time the key is shown")
     async def create_api_key(self, data: ApiKeyCreate, service: GatewayService, principal: Principal) -> ApiKeyCreated:
         row, owner, plaintext = await service.create_api_key(principal, data)
-        return ApiKeyCreated(**key_fields(row, owner), key=plaintext)  # type: ignore[arg-type]
+        return ApiKeyCreated.of_new(row, owner, plaintext)
 
     @get("/", summary="The caller's API keys (platform admins: everyone's, or `owner`'s)")
     async def list_api_keys(
         self, service: GatewayService, principal: Principal, owner: str | None = None
     ) -> list[ApiKeyOut]:
-        return [ApiKeyOut(**key_fields(r, o)) for r, o in await service.list_api_keys(principal, owner)]  # type: ignore[arg-type]
+        return [ApiKeyOut.of(r, o) for r, o in await service.list_api_keys(principal, owner)]
 
     @delete("/{key:uuid}", summary="Revoke an API key (effective at once here, within seconds everywhere)")
     async def revoke_api_key(

@@ -18,7 +18,6 @@ from mlplatform.modules.gateway.api import (
     requires_role,
 )
 from mlplatform.modules.gateway.controllers.dependencies import provide_gateway_service
-from mlplatform.modules.gateway.models import Membership, PrincipalRow, Project
 from mlplatform.modules.gateway.runtime import GatewayRuntime
 from mlplatform.modules.gateway.schemas import (
     MemberOut,
@@ -28,27 +27,7 @@ from mlplatform.modules.gateway.schemas import (
     ProjectOut,
     ProjectUpdate,
 )
-from mlplatform.modules.gateway.services import GatewayService, subject_of
-
-
-def project_out(project: Project, role: Role | None) -> ProjectOut:
-    return ProjectOut(
-        name=project.name,
-        display_name=project.display_name,
-        description=project.description,
-        created_at=project.created_at,
-        created_by=project.created_by,
-        role=role.label if role else None,  # type: ignore[arg-type]
-    )
-
-
-def member_out(principal: PrincipalRow, membership: Membership) -> MemberOut:
-    return MemberOut(
-        principal=subject_of(principal),
-        role=Role(membership.role).label,  # type: ignore[arg-type]
-        granted_at=membership.created_at,
-        granted_by=membership.granted_by,
-    )
+from mlplatform.modules.gateway.services import GatewayService
 
 
 class ProjectController(Controller):
@@ -71,21 +50,21 @@ class ProjectController(Controller):
     ) -> ProjectOut:
         project = await service.create_project(data, principal)
         gateway.invalidations.changed(request.scope, PROJECTS, principal_changed(principal.id))
-        return project_out(project, Role.ADMIN)
+        return ProjectOut.of(project, Role.ADMIN)
 
     @get("/", guards=[requires_authenticated], summary="Projects the caller can see")
     async def list_projects(self, service: GatewayService, principal: Principal) -> list[ProjectOut]:
-        return [project_out(p, role) for p, role in await service.list_projects(principal)]
+        return [ProjectOut.of(p, role) for p, role in await service.list_projects(principal)]
 
     @get("/{project:str}", guards=[requires_role(Role.VIEWER)])
     async def get_project(self, project: str, service: GatewayService, principal: Principal) -> ProjectOut:
-        return project_out(await service.project(project), principal.role_in(project))
+        return ProjectOut.of(await service.project(project), principal.role_in(project))
 
     @patch("/{project:str}", guards=[requires_role(Role.ADMIN)])
     async def update_project(
         self, project: str, data: ProjectUpdate, service: GatewayService, principal: Principal
     ) -> ProjectOut:
-        return project_out(await service.update_project(project, data), principal.role_in(project))
+        return ProjectOut.of(await service.update_project(project, data), principal.role_in(project))
 
     @delete(
         "/{project:str}",
@@ -122,7 +101,7 @@ class ProjectController(Controller):
 
     @get("/{project:str}/members", guards=[requires_role(Role.VIEWER)])
     async def list_members(self, project: str, service: GatewayService) -> list[MemberOut]:
-        return [member_out(p, m) for p, m in await service.members(project)]
+        return [MemberOut.of(p, m) for p, m in await service.members(project)]
 
     @put(
         "/{project:str}/members/{member:str}",
@@ -141,7 +120,7 @@ class ProjectController(Controller):
     ) -> MemberOut:
         row, membership = await service.put_member(project, member, Role.parse(data.role), principal)
         gateway.invalidations.changed(request.scope, principal_changed(row.id))
-        return member_out(row, membership)
+        return MemberOut.of(row, membership)
 
     @delete("/{project:str}/members/{member:str}", guards=[requires_role(Role.MAINTAINER)])
     async def remove_member(
