@@ -16,6 +16,7 @@ Every route declares what it needs with a guard:
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -181,8 +182,9 @@ def call_gate(platform: PlatformContext) -> CallGate:
     return platform.runtimes.get(_runtime_class()).call_gate
 
 
+@functools.cache
 def _runtime_class() -> type[GatewayRuntime]:
-    # `runtime.py` imports most of the gateway, which imports this facade: looked up when first called.
+    # `runtime.py` imports most of the gateway, which imports this facade: imported on first use, then cached.
     from mlplatform.modules.gateway.runtime import GatewayRuntime
 
     return GatewayRuntime

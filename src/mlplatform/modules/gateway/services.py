@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -13,14 +14,17 @@ from mlplatform.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from mlplatform.kernel.events import publish
 from mlplatform.kernel.jobs.model import JobStatus, KernelJob
 from mlplatform.kernel.jobs.runtime import JobRuntime
+from mlplatform.kernel.pagination import Page
 from mlplatform.kernel.purge import PURGE_KIND
 from mlplatform.modules.gateway import schemas
 from mlplatform.modules.gateway.api import Principal, Role
 from mlplatform.modules.gateway.credentials.api_keys import generate_api_key
 from mlplatform.modules.gateway.events import ProjectDeleted
-from mlplatform.modules.gateway.models import ApiKeyRow, Membership, PrincipalRow, Project
+from mlplatform.modules.gateway.models import ApiKeyRow, AuditEvent, Membership, PrincipalRow, Project
 from mlplatform.modules.gateway.repositories import (
     ApiKeyRepository,
+    AuditFilter,
+    AuditRepository,
     MembershipRepository,
     PrincipalRepository,
     ProjectRepository,
@@ -50,6 +54,7 @@ class GatewayService:
         self.memberships = MembershipRepository(session)
         self.principals = PrincipalRepository(session)
         self.api_keys = ApiKeyRepository(session)
+        self.audit = AuditRepository(session)
 
     # -- projects ---------------------------------------------------------------------------------
     async def create_project(self, data: schemas.ProjectCreate, actor: Principal) -> Project:
@@ -269,6 +274,16 @@ class GatewayService:
             key.revoked_at = utcnow()
             await self.session.flush()
         return key, owner.subject
+
+    # -- audit log --------------------------------------------------------------------------------
+    async def audit_events(
+        self, where: AuditFilter, *, earlier_projects: bool, cursor: str | None, limit: int
+    ) -> Page[AuditEvent]:
+        """A page of the audit log, newest first. With a project and not `earlier_projects`, only the rows
+        recorded since the current project of that name was created (not those of a deleted namesake)."""
+        if where.project is not None and not earlier_projects:
+            where = replace(where, project_created=await self.projects.created_at(where.project))
+        return await self.audit.page(where, cursor=cursor, limit=limit)
 
     async def _flush_unique(self, message: str) -> None:
         try:

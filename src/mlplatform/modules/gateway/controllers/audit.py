@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from litestar import get
 from litestar.di import Provide
 from msgspec import convert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.errors import Forbidden
 from mlplatform.kernel.pagination import Page, check_limit
 from mlplatform.modules.gateway.api import Principal, Role, requires_authenticated
-from mlplatform.modules.gateway.controllers.dependencies import provide_audit_filter
-from mlplatform.modules.gateway.repositories import AuditFilter, AuditRepository, ProjectRepository
+from mlplatform.modules.gateway.controllers.dependencies import provide_audit_filter, provide_gateway_service
+from mlplatform.modules.gateway.repositories import AuditFilter
 from mlplatform.modules.gateway.runtime import GatewayRuntime
 from mlplatform.modules.gateway.schemas import AuditEventOut
+from mlplatform.modules.gateway.services import GatewayService
 
 
 @get(
     "/api/v1/audit-events",
     tags=["audit"],
     guards=[requires_authenticated],
-    dependencies={"where": Provide(provide_audit_filter, sync_to_thread=False)},
+    dependencies={
+        "where": Provide(provide_audit_filter, sync_to_thread=False),
+        "service": Provide(provide_gateway_service, sync_to_thread=False),
+    },
     summary="Audit log, newest first",
     description=(
         "Platform admins see everything; a project admin sees the events of `project`. With `project`, only rows "
@@ -31,7 +32,7 @@ from mlplatform.modules.gateway.schemas import AuditEventOut
     ),
 )
 async def list_audit_events(
-    db_session: AsyncSession,
+    service: GatewayService,
     principal: Principal,
     gateway: GatewayRuntime,
     where: AuditFilter,
@@ -46,7 +47,5 @@ async def list_audit_events(
         raise Forbidden("earlier_projects: only platform admins see the audit rows of deleted projects")
     size = check_limit(limit)
     await gateway.audit.flush()  # rows of requests this process answered a moment ago are visible at once
-    if project is not None and not earlier_projects:
-        where = replace(where, project_created=await ProjectRepository(db_session).created_at(project))
-    page = await AuditRepository(db_session).page(where, cursor=cursor, limit=size)
+    page = await service.audit_events(where, earlier_projects=earlier_projects, cursor=cursor, limit=size)
     return page.map(lambda row: convert(row, AuditEventOut, from_attributes=True))
