@@ -89,16 +89,15 @@ def create_app(settings: Settings | None = None, *, modules: Sequence[Module] | 
         for module in chosen:
             for check in module.health_checks(context) if module.health_checks else ():
                 context.health.add(check)
-        started: list[tuple[Module, ModuleRuntime | None]] = []
+        started: list[tuple[str, ModuleRuntime]] = []
         try:
             for module in chosen:
-                runtime = module.runtime(context) if module.runtime is not None else None
-                started.append((module, runtime))
-                if runtime is not None:
-                    context.runtimes.add(runtime)
-                    await runtime.start()
-                for hook in module.on_startup:
-                    await hook(context)
+                if module.runtime is None:
+                    continue
+                runtime = module.runtime(context)
+                context.runtimes.add(runtime)
+                started.append((module.name, runtime))  # stopped even if its start fails half-way
+                await runtime.start()
             await start_jobs(context, [purge_registrar(chosen), *(register for m in chosen for register in m.jobs)])
             dispatcher.start()
             log.info("started", modules=[m.name for m in chosen], database=context.database.dialect)
@@ -107,14 +106,9 @@ def create_app(settings: Settings | None = None, *, modules: Sequence[Module] | 
             shutdown = ShutdownSequence(settings.server.component_stop_seconds)
             await shutdown.run("jobs", partial(stop_jobs, context))  # before the modules: running jobs use them
             await shutdown.run("outbox_dispatcher", dispatcher.stop)
-            for module, runtime in reversed(started):
-                for hook in module.on_shutdown:
-                    await shutdown.run(
-                        f"{module.name}:{getattr(hook, '__name__', 'on_shutdown')}", partial(hook, context)
-                    )
-                if runtime is not None:
-                    await shutdown.run(module.name, runtime.stop)
-                    context.runtimes.discard(type(runtime))
+            for name, runtime in reversed(started):
+                await shutdown.run(name, runtime.stop)
+                context.runtimes.discard(type(runtime))
             await shutdown.run("connections", context.close)
 
     module_routers = [Router(path="/", route_handlers=list(m.route_handlers)) for m in chosen if m.route_handlers]

@@ -46,8 +46,6 @@ class PlatformContext:
         self.dispatcher: Dispatcher | None = None
         self.runtimes = Runtimes()
         """The modules' live objects, looked up by class (`kernel/runtimes.py`)."""
-        self.extras: dict[str, Any] = {}
-        """Transitional (issue 19): string-keyed singletons of the modules not yet moved to `runtimes`."""
         self.before_request_commit: list[RequestCommitHook] = []
         """Run inside a request's transaction after its handler succeeded, just before the commit (audit)."""
 

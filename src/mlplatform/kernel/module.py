@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from mlplatform.kernel.jobs.http import JobAccess
     from mlplatform.kernel.runtimes import ModuleRuntime
 
-Hook = Callable[["PlatformContext"], Awaitable[None]]
 RuntimeFactory = Callable[["PlatformContext"], "ModuleRuntime"]
 PurgeHook = Callable[["PlatformContext", str], Awaitable[Mapping[str, int]]]
 """`async def purge(platform, project) -> {"what": count, ...}`: remove everything the module keeps for a
@@ -35,7 +34,6 @@ class Module:
       as a Litestar `asgi` handler among them).
     - `subscribers(ctx)`: outbox subscribers (built with the live context).
     - `health_checks(ctx)`: readiness probes the module adds.
-    - `on_startup` / `on_shutdown`: hooks run in the app lifespan, in module order (reverse on shutdown).
     The other fields are documented where they are declared.
     """
 
@@ -44,8 +42,6 @@ class Module:
     route_handlers: Sequence[ControllerRouterHandler] = ()
     subscribers: Callable[[PlatformContext], Sequence[Subscriber]] | None = None
     health_checks: Callable[[PlatformContext], Sequence[HealthCheck]] | None = None
-    on_startup: Sequence[Hook] = ()
-    on_shutdown: Sequence[Hook] = ()
     middleware: Sequence[Any] = field(default_factory=tuple)
     """App-wide ASGI middleware factories (they see every routed request, in module order)."""
     dependencies: Mapping[str, Any] = field(default_factory=dict)
@@ -54,7 +50,7 @@ class Module:
     """(name, description) of the OpenAPI tags the module's routes use."""
     jobs: Sequence[JobRegistrar] = ()
     """Register the module's job kinds in the kernel's jobs runtime (called once at start-up, after every
-    module's `on_startup`); the kernel starts and stops the runtime and serves `/api/v1/jobs`."""
+    module's runtime started); the kernel starts and stops the runtime and serves `/api/v1/jobs`."""
     job_access: JobAccess | None = None
     """From the identity module: guards and `JobScope` provider of the kernel's `/api/v1/jobs` routes."""
     express_routes: Callable[[PlatformContext], Sequence[ExpressRoute]] | None = None
