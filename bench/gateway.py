@@ -25,6 +25,10 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+SERVER_CPU = ["taskset", "-c", "1"] if (os.cpu_count() or 1) >= 2 else []
+CLIENT_CPU = ["taskset", "-c", "0"] if (os.cpu_count() or 1) >= 2 else []
+"""The server (one process, one event loop) and wrk on cores of their own: sharing both cores, the
+scheduler's mix of the two moved each round's req/s by up to ±15 % on a 2-core machine."""
 WRK_SCRIPT = """
 wrk.headers["Authorization"] = os.getenv("BENCH_AUTH") or ""
 done = function(summary, latency, requests)
@@ -44,6 +48,7 @@ def serve(factory: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], s
     port = free_port()
     process = subprocess.Popen(
         [
+            *SERVER_CPU,
             sys.executable,
             "-m",
             "uvicorn",
@@ -74,7 +79,7 @@ def wrk(url: str, seconds: int, connections: int, auth: str) -> tuple[float, flo
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(WRK_SCRIPT.replace('os.getenv("BENCH_AUTH") or ""', repr(auth).replace("'", '"')))
     out = subprocess.run(
-        ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "-s", script.name, url],
+        [*CLIENT_CPU, "wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "-s", script.name, url],
         capture_output=True,
         text=True,
         check=True,
@@ -145,6 +150,8 @@ def main() -> None:
         )
 
     plain, gated = summary("without"), summary("with")
+    for index, (without, with_) in enumerate(zip(results["without"], results["with"], strict=True), start=1):
+        print(f"round {index}: {without[0]:.0f} / {with_[0]:.0f} req/s, ratio {with_[0] / without[0]:.3f}")
     print(f"{'':28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
     print(f"{'without gateway':28}{plain[0]:>10.0f}{plain[1]:>10.2f}{plain[2]:>10.2f}")
     print(f"{'with auth + RBAC + limit':28}{gated[0]:>10.0f}{gated[1]:>10.2f}{gated[2]:>10.2f}")

@@ -14,6 +14,7 @@ from mlplatform.modules.gateway.access.ratelimit import (
     RateLimitResult,
     RedisRateLimiter,
 )
+from tests.support.clock import FakeClock
 from tests.support.services import REDIS_URL, missing, reachable
 from tests.support.wait import wait_until_async
 
@@ -83,13 +84,13 @@ async def test_concurrent_requests_share_one_refill(redis: Redis) -> None:
     assert inner.calls == 1
 
 
-async def test_last_quarter_of_a_lease_takes_the_next_batch_in_the_background(redis: Redis) -> None:
+async def test_second_half_of_a_lease_takes_the_next_batch_in_the_background(redis: Redis) -> None:
     inner = CountingLimiter(redis, prefix=f"t:{uuid.uuid4().hex}:")
     leasing = LeasingRateLimiter(inner, max_batch=20, lease_seconds=60)
     policy = RateLimitPolicy(1000, 3600)
     for _ in range(15):
         assert (await leasing.hit("k", policy)).allowed
-    assert inner.calls == 1, "three quarters of the first batch are spent without a round trip"
+    assert inner.calls == 1, "the first batch is spent without a second round trip until its top-up runs"
     assert (await leasing.hit("k", policy)).remaining == 984
 
     async def topped_up() -> bool:  # it runs while the rest of the lease is spent
@@ -101,3 +102,35 @@ async def test_last_quarter_of_a_lease_takes_the_next_batch_in_the_background(re
     assert all(r.allowed for r in results)
     assert inner.calls == 2, "the topped-up lease (4 left + 20) covers the next 24 requests"
     assert results[-1].remaining == 960
+
+
+async def test_a_busy_key_takes_what_it_spends_in_a_tenth_of_a_second(redis: Redis) -> None:
+    """A fixed batch of 20 lasts 4 ms at 5000 requests/s, less than a round trip to Redis on a busy loop:
+    the next take is sized by the spend rate instead, up to 1/50 of the limit."""
+    clock = FakeClock()
+    inner = CountingLimiter(redis, prefix=f"t:{uuid.uuid4().hex}:")
+    leasing = LeasingRateLimiter(inner, max_batch=20, lease_seconds=60, clock=clock)
+    policy = RateLimitPolicy(1_000_000, 3600)
+    for _ in range(11):  # 5000 requests/s; the 11th leaves 9 of 20: the top-up starts
+        assert (await leasing.hit("k", policy)).allowed
+        clock.advance(0.0002)
+
+    async def topped_up() -> bool:
+        return inner.answered == 2
+
+    await wait_until_async(topped_up, timeout=5, message="the background top-up")
+    lease = leasing._leases["k"]
+    assert 400 <= lease.batch <= 600, "about 0.1 s of spending at 5000/s"
+    assert lease.left == 9 + lease.batch
+
+    slow = LeasingRateLimiter(inner, max_batch=20, lease_seconds=60, clock=clock)
+    small = RateLimitPolicy(1000, 3600)
+    for _ in range(11):
+        await slow.hit("quiet", small)
+        clock.advance(0.5)
+    await wait_until_async(lambda: _answered(inner, 4), timeout=5, message="the quiet key's top-up")
+    assert slow._leases["quiet"].batch == 20, "never beyond 1/50 of the limit nor under the configured batch"
+
+
+async def _answered(inner: CountingLimiter, calls: int) -> bool:
+    return inner.answered == calls

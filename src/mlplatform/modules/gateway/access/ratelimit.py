@@ -242,65 +242,104 @@ class InMemoryRateLimiter:
         self._tats.clear()
 
 
+SPEND_HORIZON_SECONDS = 0.1
+"""A busy key's batch is what the process spends of it in this long: under a steady load a Redis round trip
+(a few ms, up to ~15 ms on a saturated event loop) lands long before the half-batch left when it started."""
+
+
+@dataclass(slots=True)
+class _Lease:
+    left: int
+    """Requests this process may still grant locally."""
+    expires_at: float
+    remaining: int
+    """What Redis had left after the last take (for the RateLimit-Remaining header)."""
+    reset_at: float
+    batch: int
+    """Size of the last take."""
+    taken_at: float
+    spent: int = 0
+    """Requests granted since `taken_at`: the spend rate that sizes the next take."""
+
+
 class LeasingRateLimiter:
     """Redis GCRA with per-process leases, so busy keys do not cost a Redis round trip per request.
 
-    A key whose limit is large takes a small batch of requests from Redis in one round trip
-    (`batch = clamp(limit // 50, 1, max_batch)`) and spends them locally for at most `lease_seconds`.
-    Accuracy: across N processes a key can exceed nothing (leased requests are counted in Redis when
-    taken) but may be refused up to N * batch requests early, and leftovers of an expired lease are
-    lost. Keys with limits under 100 per window get batch 1: exact, one round trip per request.
-    When a lease is down to its last quarter, the next batch is taken in the background, so under a
-    steady load requests spend leased budget and almost never wait for Redis.
+    A key whose limit is large takes a batch of requests from Redis in one round trip and spends them
+    locally for at most `lease_seconds`. The batch is at least `clamp(limit // 50, 1, max_batch)` and grows
+    with the key's spend rate to what the process spends in `SPEND_HORIZON_SECONDS`, never beyond
+    `limit // 50`. Accuracy: across N processes a key can exceed nothing (leased requests are counted in
+    Redis when taken) but may be refused up to N * 1.5 * batch requests early (3 % of the limit per process),
+    and leftovers of an expired lease are lost. Keys with limits under 100 per window get batch 1: exact,
+    one round trip per request. When half of a lease is spent, the next batch is taken in the background,
+    so under a steady load requests spend leased budget and almost never wait for Redis.
     """
 
     def __init__(
-        self, inner: RedisRateLimiter, *, max_batch: int = 100, lease_seconds: float = 1.0, max_keys: int = 100_000
+        self,
+        inner: RedisRateLimiter,
+        *,
+        max_batch: int = 100,
+        lease_seconds: float = 1.0,
+        max_keys: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.inner = inner
         self.max_batch = max_batch
         self.lease_seconds = lease_seconds
         self.max_keys = max_keys
-        self._leases: OrderedDict[str, list[float]] = OrderedDict()
-        """key -> [requests left, lease expiry (monotonic), remaining in Redis after the take, reset at]."""
+        self._clock = clock
+        self._leases: OrderedDict[str, _Lease] = OrderedDict()
         self._refills: dict[str, asyncio.Future[None]] = {}
         """Keys whose lease is being refilled: concurrent requests wait for that one round trip."""
 
-    def _spend(self, key: str, policy: RateLimitPolicy, batch: int) -> RateLimitResult | None:
-        now = time.monotonic()
+    def _smallest_batch(self, policy: RateLimitPolicy) -> int:
+        return max(1, min(self.max_batch, policy.limit // 50))
+
+    def _next_batch(self, lease: _Lease | None, policy: RateLimitPolicy, now: float) -> int:
+        """What to take next: the spend of the last `SPEND_HORIZON_SECONDS` at the rate seen since the last take."""
+        smallest = self._smallest_batch(policy)
+        if lease is None or lease.spent == 0:
+            return smallest
+        elapsed = now - lease.taken_at
+        wanted = math.ceil(lease.spent * SPEND_HORIZON_SECONDS / elapsed) if elapsed > 0 else lease.batch * 2
+        return max(smallest, min(policy.limit // 50, wanted))
+
+    def _spend(self, key: str, policy: RateLimitPolicy) -> RateLimitResult | None:
+        now = self._clock()
         lease = self._leases.get(key)
-        if lease is not None and lease[0] >= 1 and lease[1] > now:
-            lease[0] -= 1
-            if lease[0] * 4 < batch and key not in self._refills:
-                self._top_up_in_background(key, policy, batch)
+        if lease is not None and lease.left >= 1 and lease.expires_at > now:
+            lease.left -= 1
+            lease.spent += 1
+            if lease.left * 2 < lease.batch and key not in self._refills:
+                self._top_up_in_background(key, policy, self._next_batch(lease, policy, now))
             return RateLimitResult(
-                True, policy.limit, int(lease[2] + lease[0]), max(0.0, lease[3] - now), 0.0, granted=0
+                True, policy.limit, lease.remaining + lease.left, max(0.0, lease.reset_at - now), 0.0, granted=0
             )
         return None
 
     async def hit(self, key: str, policy: RateLimitPolicy) -> RateLimitResult:
-        batch = max(1, min(self.max_batch, policy.limit // 50))
-        if batch == 1:
+        if self._smallest_batch(policy) == 1:
             return await self.inner.hit(key, policy)
-        spent = self._spend(key, policy, batch)
+        spent = self._spend(key, policy)
         if spent is not None:
             return spent
         pending = self._refills.get(key)
         if pending is not None:
             await asyncio.shield(pending)
-            spent = self._spend(key, policy, batch)
+            spent = self._spend(key, policy)
             if spent is not None:
                 return spent
         refill: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._refills[key] = refill
         try:
-            return await self._refill(key, policy, batch)
+            return await self._refill(key, policy)
         finally:
             self._refills.pop(key, None)
             refill.set_result(None)
 
     def _top_up_in_background(self, key: str, policy: RateLimitPolicy, batch: int) -> None:
-        """Take the next batch while the last quarter of this one is spent, so requests rarely wait for Redis.
+        """Take the next batch while the second half of this one is spent, so requests rarely wait for Redis.
 
         Registered as the key's refill: a request that empties the lease first waits for it instead of
         starting a second round trip."""
@@ -316,22 +355,29 @@ class LeasingRateLimiter:
         lease = self._leases.get(key)
         if not result.allowed or lease is None:
             return
-        now = time.monotonic()
-        lease[0] += result.granted
-        lease[1] = now + self.lease_seconds
-        lease[2] = result.remaining
-        lease[3] = now + result.reset_seconds
+        now = self._clock()
+        lease.left += result.granted
+        lease.expires_at = now + self.lease_seconds
+        lease.remaining = result.remaining
+        lease.reset_at = now + result.reset_seconds
+        lease.batch = result.granted
+        lease.taken_at = now
+        lease.spent = 0
 
-    async def _refill(self, key: str, policy: RateLimitPolicy, batch: int) -> RateLimitResult:
-        now = time.monotonic()
+    async def _refill(self, key: str, policy: RateLimitPolicy) -> RateLimitResult:
+        now = self._clock()
+        batch = self._next_batch(self._leases.get(key), policy, now)
         result = await self.inner.hit(key, policy, wanted=batch)
         if result.allowed:
-            self._leases[key] = [
-                result.granted - 1,
-                now + self.lease_seconds,
-                result.remaining,
-                now + result.reset_seconds,
-            ]
+            self._leases[key] = _Lease(
+                left=result.granted - 1,
+                expires_at=now + self.lease_seconds,
+                remaining=result.remaining,
+                reset_at=now + result.reset_seconds,
+                batch=result.granted,
+                taken_at=now,
+                spent=1,
+            )
             self._leases.move_to_end(key)
             if len(self._leases) > self.max_keys:
                 self._leases.popitem(last=False)
