@@ -284,12 +284,6 @@ def paired(standalone: Target, platform: Target, quick: bool, rounds: int) -> di
     return results
 
 
-def _search_all(client: Any, experiment_id: str) -> None:
-    runs = client.search_runs([experiment_id], max_results=1000)
-    if len(runs) != 1000:
-        raise RuntimeError(f"expected 1000 runs, got {len(runs)}")
-
-
 def seed_runs(uri: str, token: str, name: str) -> str:
     from mlflow.entities import Metric, Param
 

@@ -27,7 +27,6 @@ class MlflowCall:
     path: str
     """Path relative to the mount, with `/ajax-api/` folded into `/api/` (`/api/2.0/mlflow/runs/get`)."""
     query: dict[str, list[str]]
-    raw_body: bytes = b""
     body: Any = None
     path_params: dict[str, str] = field(default_factory=dict)
 
@@ -44,7 +43,6 @@ class MlflowCall:
         return self.method == "GET" and bool(self.query)
 
     def parse_body(self, raw: bytes) -> None:
-        self.raw_body = raw
         if self.fields_from_query or not raw.strip():
             self.body = {}
             return

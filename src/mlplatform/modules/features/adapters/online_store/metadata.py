@@ -113,9 +113,6 @@ class MetadataCache:
             self._start_load(project)
         return snapshot
 
-    def peek(self, project: str) -> ProjectMeta | None:
-        return self._snapshots.get(project)
-
     async def refresh(self, project: str) -> ProjectMeta:
         """Reload now (after a definition change made by this process)."""
         self._snapshots.pop(project, None)
