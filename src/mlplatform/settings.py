@@ -195,9 +195,9 @@ class RateLimitSettings(BaseModel):
     """Limit per route group. `anonymous` applies per client address to requests without credentials;
     `auth` to the token endpoint and failed authentications per address."""
     lease_batch: int = Field(default=100, ge=1, le=1000)
-    """With Redis: a process takes up to this many requests of a busy key in one round trip and spends
-    them locally (keys with limits under 50x this get smaller batches; under 100 per window: exact).
-    1 = one Redis round trip per request."""
+    """With Redis: a process takes at least this many requests of a busy key in one round trip (more when
+    it spends more in 0.1 s, never over 1/50 of the limit) and spends them locally (keys with limits under
+    50x this get smaller batches; under 100 per window: exact). 1 = one Redis round trip per request."""
     lease_seconds: float = Field(default=1.0, gt=0, le=60)
     """How long a process may spend a leased batch."""
 
