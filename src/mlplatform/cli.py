@@ -7,12 +7,12 @@ import json
 import os
 import sys
 from functools import partial
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
+from mlplatform.kernel.command_line import fail, load_settings
 from mlplatform.kernel.jobs.cli import jobs_cli
 from mlplatform.settings import ENV_PREFIX, Settings
 
@@ -23,23 +23,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"mlplatform: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def load_settings() -> Settings:
-    """Settings from the environment; a bad value ends the process with one line naming it."""
-    try:
-        return Settings()
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        name = ENV_PREFIX + "__".join(str(part) for part in error["loc"]).upper()
-        fail(f"invalid setting {name}: {error['msg']}")
-    except ValueError as exc:
-        fail(f"invalid settings: {exc}")
 
 
 @app.command()

@@ -10,9 +10,11 @@ import asyncio
 import json
 import os
 import time
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
+
+from mlplatform.kernel.command_line import fail, load_settings
 
 jobs_cli = typer.Typer(
     name="jobs",
@@ -29,11 +31,6 @@ TokenOption = Annotated[
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"mlplatform: {message}", err=True)
-    raise typer.Exit(code)
-
-
 class ApiClient:
     def __init__(self, url: str, token: str | None) -> None:
         import httpx
@@ -48,13 +45,13 @@ class ApiClient:
         try:
             response = self._client.request(method, path, **kwargs)
         except self._httpx.HTTPError as exc:
-            _fail(f"cannot reach {self._client.base_url}: {exc}", code=1)
+            fail(f"cannot reach {self._client.base_url}: {exc}", code=1)
         if response.status_code >= 400:
             try:
                 detail = response.json().get("detail") or response.text
             except ValueError:
                 detail = response.text
-            _fail(f"{method} {path}: {response.status_code} {detail}", code=1)
+            fail(f"{method} {path}: {response.status_code} {detail}", code=1)
         return response.json() if response.content else None
 
     def close(self) -> None:
@@ -84,7 +81,7 @@ def follow(
         )
         while job["status"] not in TERMINAL:
             if deadline is not None and time.monotonic() > deadline:
-                _fail(f"job {job['id']} still {job['status']} after {timeout} s", code=3)
+                fail(f"job {job['id']} still {job['status']} after {timeout} s", code=3)
             time.sleep(poll_seconds)
             job = fetch(job["id"])
             progress.update(task, completed=job["progress"], description=job.get("message") or "", status=job["status"])
@@ -95,7 +92,7 @@ def _report(job: dict[str, Any]) -> None:
     if job["status"] == "succeeded":
         typer.echo(json.dumps(job.get("result"), indent=2, default=str))
         return
-    _fail(f"job {job['id']} {job['status']}: {job.get('error') or ''}".rstrip(": "), code=1)
+    fail(f"job {job['id']} {job['status']}: {job.get('error') or ''}".rstrip(": "), code=1)
 
 
 @jobs_cli.command("list")
@@ -178,12 +175,12 @@ def run_command(
     try:
         body = json.loads(data)
     except ValueError as exc:
-        _fail(f"--data is not JSON: {exc}")
+        fail(f"--data is not JSON: {exc}")
     client = ApiClient(url, token)
     response = client.request("POST", path if path.startswith("/") else f"/{path}", json=body)
     job = response.get("job", response) if isinstance(response, dict) else None
     if not isinstance(job, dict) or "id" not in job or "status" not in job:
-        _fail(f"{path} did not answer with a job: {response!r}", code=1)
+        fail(f"{path} did not answer with a job: {response!r}", code=1)
     typer.echo(job["id"], err=True)
     if wait:
         _report(follow(lambda jid: client.request("GET", f"/api/v1/jobs/{jid}"), job))
@@ -200,12 +197,7 @@ def selftest_command(
     """Submit the kernel's self-test job through the configured database and queue (needs the
     platform's settings, like `mlplatform migrate`). With Redis a worker must be running; on the
     embedded default this command runs the job itself."""
-    from mlplatform.settings import Settings
-
-    try:
-        settings = Settings()
-    except ValueError as exc:
-        _fail(f"invalid settings: {exc}")
+    settings = load_settings()
     params = {"seconds": seconds, "fail_attempts": fail_attempts}
     code = asyncio.run(_selftest(settings, params, max_attempts, heartbeat_seconds, wait=wait))
     raise typer.Exit(code)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
-if TYPE_CHECKING:
-    from mlplatform.settings import Settings
+from mlplatform.kernel.command_line import fail, load_settings
 
 lineage_cli = typer.Typer(
     name="lineage",
@@ -22,25 +21,6 @@ lineage_cli = typer.Typer(
 @lineage_cli.callback()
 def lineage_group() -> None:
     """Lineage: re-send OpenLineage events to Marquez."""
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"mlplatform: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _settings() -> Settings:
-    from pydantic import ValidationError
-
-    from mlplatform.settings import ENV_PREFIX, Settings
-
-    try:
-        return Settings()
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        fail(f"invalid setting {ENV_PREFIX}{'__'.join(str(p) for p in error['loc']).upper()}: {error['msg']}")
-    except ValueError as exc:
-        fail(f"invalid settings: {exc}")
 
 
 def _since(value: str | None) -> datetime | None:
@@ -83,7 +63,7 @@ def replay_command(
     from mlplatform.kernel.db import Database
     from mlplatform.modules.lineage.replay import ReplayResult, replay
 
-    settings = _settings()
+    settings = load_settings()
     target = url or settings.openlineage_url
     if not target:
         fail("no endpoint: pass --url or set MLPLATFORM_OPENLINEAGE_URL")
