@@ -27,8 +27,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_CPU = ["taskset", "-c", "1"] if (os.cpu_count() or 1) >= 2 else []
 CLIENT_CPU = ["taskset", "-c", "0"] if (os.cpu_count() or 1) >= 2 else []
-"""The server (one process, one event loop) and wrk on cores of their own: sharing both cores, the
-scheduler's mix of the two moved each round's req/s by up to ±15 % on a 2-core machine."""
+"""The server (one process, one event loop) and wrk on cores of their own, so the load generator never takes
+the server's core. It does not remove this machine's round-to-round noise (±25 % for the same app, 7 Dec)."""
 WRK_SCRIPT = """
 wrk.headers["Authorization"] = os.getenv("BENCH_AUTH") or ""
 done = function(summary, latency, requests)
