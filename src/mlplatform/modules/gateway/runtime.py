@@ -160,8 +160,3 @@ def health_checks(platform: PlatformContext) -> list[HealthCheck]:
 
         checks.append(HealthCheck(f"oidc:{provider_settings.issuer}", probe, required=False))
     return checks
-
-
-def gateway_runtime(platform: PlatformContext) -> GatewayRuntime:
-    """The running gateway (a 503 naming `gateway` when it is not running)."""
-    return platform.runtimes.get(GatewayRuntime)

@@ -37,7 +37,7 @@ from mlplatform.modules.gateway.audit.recording import (
 from mlplatform.modules.gateway.credentials.authn import SESSION_COOKIE, AuthenticationFailed, IdentityProviderDown
 from mlplatform.modules.gateway.request_path.guard_calls import skip_handler_copies
 from mlplatform.modules.gateway.request_path.security_headers import security_headers
-from mlplatform.modules.gateway.runtime import GatewayRuntime, gateway_runtime
+from mlplatform.modules.gateway.runtime import GatewayRuntime
 
 log = structlog.get_logger("mlplatform.gateway")
 
@@ -61,7 +61,7 @@ def gateway_middleware(app: ASGIApp) -> ASGIApp:
             return
         if runtime is None or database is None:
             platform = scope["app"].state.platform
-            runtime, database = gateway_runtime(platform), platform.database
+            runtime, database = platform.runtimes.get(GatewayRuntime), platform.database
             security = security_headers(platform.settings.is_production)
         handler = scope.get("route_handler")
         if id(handler) not in seen:
