@@ -28,6 +28,7 @@ from mlplatform.kernel.logging import configure_logging
 from mlplatform.kernel.migrations import current_revisions, head_revisions, upgrade_async
 from mlplatform.kernel.module import Module
 from mlplatform.kernel.openapi_ids import operation_id
+from mlplatform.kernel.openapi_structs import ClosedStructSchemaPlugin
 from mlplatform.kernel.purge import purge_registrar
 from mlplatform.kernel.request_context import request_id_middleware
 from mlplatform.kernel.runtimes import ModuleRuntime
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None, *, modules: Sequence[Module] | 
             **{name: dependency for m in chosen for name, dependency in m.dependencies.items()},
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        plugins=[ClosedStructSchemaPlugin()],
         # The input guard before the modules' middleware: no gateway, guard or handler sees refused input.
         middleware=[prometheus.middleware, input_guard_middleware, *(mw for m in chosen for mw in m.middleware)],
         lifespan=[lifespan],

@@ -1,0 +1,62 @@
+"""The OpenAPI document states what msgspec enforces while decoding a body: closed structs and the
+constraints of list items, dict keys and values (Litestar alone documents neither)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+import pytest
+from litestar import Litestar, post
+from litestar.testing import TestClient
+
+from mlplatform.kernel.openapi_structs import ClosedStructSchemaPlugin
+
+Key = Annotated[str, msgspec.Meta(pattern="^[a-z]{1,8}$")]
+Count = Annotated[int, msgspec.Meta(ge=0, le=10)]
+
+
+class Closed(msgspec.Struct, forbid_unknown_fields=True):
+    names: list[Annotated[str, msgspec.Meta(max_length=5)]]
+    counts: Annotated[dict[Key, Count], msgspec.Meta(max_length=3)] = {}
+    maybe: list[Key] | None = None
+
+
+class Open(msgspec.Struct):
+    names: list[str]
+
+
+@post("/closed", sync_to_thread=False)
+def take_closed(data: Closed) -> Open:
+    return Open(names=[*data.names, *(data.maybe or [])])
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    app = Litestar([take_closed], plugins=[ClosedStructSchemaPlugin()])
+    return app.openapi_schema.to_schema()["components"]["schemas"]  # type: ignore[no-any-return]
+
+
+def test_a_struct_that_forbids_unknown_fields_is_a_closed_object(document: dict[str, Any]) -> None:
+    assert document["Closed"]["additionalProperties"] is False
+    assert "additionalProperties" not in document["Open"]
+
+
+def test_constraints_inside_containers_are_documented(document: dict[str, Any]) -> None:
+    properties = document["Closed"]["properties"]
+    assert properties["names"] == {"type": "array", "items": {"type": "string", "maxLength": 5}}
+    assert properties["counts"]["propertyNames"] == {"pattern": "^[a-z]{1,8}$"}
+    assert properties["counts"]["additionalProperties"] == {"type": "integer", "minimum": 0, "maximum": 10}
+    assert properties["counts"]["maxProperties"] == 3
+    arms = properties["maybe"]["anyOf"]
+    assert {"type": "null"} in arms
+    assert {"type": "array", "items": {"type": "string", "pattern": "^[a-z]{1,8}$"}} in arms
+
+
+def test_the_documented_body_is_the_one_the_server_decodes() -> None:
+    app = Litestar([take_closed], plugins=[ClosedStructSchemaPlugin()])
+    with TestClient(app) as client:
+        assert client.post("/closed", json={"names": ["abcde"], "counts": {"a": 10}}).status_code == 201
+        assert client.post("/closed", json={"names": ["abcdef"]}).status_code == 400
+        assert client.post("/closed", json={"names": [], "counts": {"A": 1}}).status_code == 400
+        assert client.post("/closed", json={"names": [], "other": 1}).status_code == 400
