@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, Literal, get_args
 
+from mlplatform.kernel.constraints import whole
 from mlplatform.kernel.errors import Conflict, Invalid
 
 Stage = Literal["registered", "validated", "staging", "production", "archived", "rejected"]
@@ -39,12 +40,13 @@ LIVE_DEPLOYMENT_STATUSES: Final[tuple[str, ...]] = ("pending", "active")
 
 Operator = Literal["gt", "ge", "lt", "le"]
 
-# Limits (documented in docs/catalogue.md).
-NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
-TAG_KEY_PATTERN: Final = r"^[A-Za-z0-9_][A-Za-z0-9_.\-/]{0,63}$"
-CHECK_NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$"
-ENVIRONMENT_PATTERN: Final = r"^[a-z0-9][a-z0-9_\-]{0,63}$"
-METRIC_NAME_PATTERN: Final = r"^[A-Za-z0-9_][A-Za-z0-9_.\-/:]{0,127}$"
+# Limits (documented in docs/catalogue.md). Patterns are built with `whole` so Python (the server) and
+# ECMA-262 (the OpenAPI document's readers) match exactly the same text: no final newline slips past `$`.
+NAME_PATTERN: Final = whole(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
+TAG_KEY_PATTERN: Final = whole(r"[A-Za-z0-9_][A-Za-z0-9_.\-/]{0,63}")
+CHECK_NAME_PATTERN: Final = whole(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}")
+ENVIRONMENT_PATTERN: Final = whole(r"[a-z0-9][a-z0-9_\-]{0,63}")
+METRIC_NAME_PATTERN: Final = whole(r"[A-Za-z0-9_][A-Za-z0-9_.\-/:]{0,127}")
 MAX_TAGS: Final = 50
 MAX_TAG_VALUE: Final = 256
 MAX_DESCRIPTION: Final = 5000
@@ -57,14 +59,23 @@ MAX_APPROVALS: Final = 10
 MAX_URI: Final = 1024
 MAX_RULES_PER_DEPLOYMENT: Final = 50
 MAX_RECORDS_PER_CALL: Final = 1000
+MAX_VERSION: Final = 2**31 - 1
+"""Version numbers are stored as 32-bit integers."""
 URI_SCHEMES: Final[frozenset[str]] = frozenset(
     {"runs", "models", "mlflow-artifacts", "s3", "gs", "wasbs", "abfss", "hdfs", "file", "http", "https", "dbfs"}
 )
+URI_PATTERN: Final = whole(f"(?:{'|'.join(sorted(URI_SCHEMES))}):.+")
+"""An artifact URI with a known scheme (a line of text: `.` does not match a newline)."""
+TAG_FILTER_PATTERN: Final = whole(rf"[A-Za-z0-9_][A-Za-z0-9_.\-/]{{0,63}}:.{{0,{MAX_TAG_VALUE}}}")
+"""A `tag=key:value` search filter: a tag key, then the value (everything after the first `:`, one line)."""
+TARGET_STAGE_PATTERN: Final = whole("|".join(stage for stage in STAGES if stage != "registered"))
+"""A stage a version can move to (every stage but `registered`): the keys of an approval policy."""
 
 _name = re.compile(NAME_PATTERN)
 _tag_key = re.compile(TAG_KEY_PATTERN)
 _check_name = re.compile(CHECK_NAME_PATTERN)
-_uri = re.compile(r"^([a-z][a-z0-9+.\-]*):(.+)$")
+_tag_filter = re.compile(TAG_FILTER_PATTERN)
+_uri = re.compile(URI_PATTERN)
 
 
 def check_name(value: str, field: str = "name") -> str:
@@ -105,9 +116,12 @@ def parse_tag_filters(filters: Iterable[str]) -> dict[str, str]:
     """`key:value` query filters (all must match) → a dict; the key is everything before the first ':'."""
     parsed: dict[str, str] = {}
     for item in filters:
-        key, sep, value = item.partition(":")
-        if not sep:
-            raise Invalid(f"tag: {item[:80]!r} is not key:value", parameter="tag")
+        if not _tag_filter.match(item):
+            raise Invalid(
+                f"tag: {item[:80]!r} is not key:value (a tag key, ':', a value of at most {MAX_TAG_VALUE} characters)",
+                parameter="tag",
+            )
+        key, _, value = item.partition(":")
         if key in parsed and parsed[key] != value:
             raise Invalid(f"tag: {key!r} given twice with different values", parameter="tag")
         parsed[key] = value
@@ -159,8 +173,7 @@ def check_signature(signature: Mapping[str, Any] | None, encoded_size: int) -> d
 
 def check_uri(uri: str, field: str = "model_uri") -> str:
     """An artifact URI: `runs:/`, `models:/`, `mlflow-artifacts:/`, `s3://`, ... (a known scheme)."""
-    match = _uri.match(uri) if isinstance(uri, str) else None
-    if match is None or len(uri) > MAX_URI or match.group(1) not in URI_SCHEMES:
+    if not isinstance(uri, str) or len(uri) > MAX_URI or not _uri.match(uri):
         raise Invalid(
             f"{field}: an artifact URI of at most {MAX_URI} characters with one of the schemes "
             f"{', '.join(sorted(URI_SCHEMES))}",

@@ -20,14 +20,40 @@ CheckName = Annotated[str, msgspec.Meta(pattern=rules.CHECK_NAME_PATTERN)]
 Description = Annotated[str, msgspec.Meta(max_length=rules.MAX_DESCRIPTION)]
 Reason = Annotated[str, msgspec.Meta(max_length=2000)]
 ShortText = Annotated[str, msgspec.Meta(max_length=200)]
-Uri = Annotated[str, msgspec.Meta(min_length=3, max_length=rules.MAX_URI)]
-Tags = Annotated[
-    dict[str, str],
+Uri = Annotated[
+    str,
     msgspec.Meta(
-        description=f"String → string; at most {rules.MAX_TAGS} tags, keys 1-64 of [A-Za-z0-9_.-/], "
-        f"values at most {rules.MAX_TAG_VALUE} characters."
+        min_length=3,
+        max_length=rules.MAX_URI,
+        pattern=rules.URI_PATTERN,
+        description=f"Artifact URI with one of the schemes {', '.join(sorted(rules.URI_SCHEMES))}.",
     ),
 ]
+TagKey = Annotated[str, msgspec.Meta(pattern=rules.TAG_KEY_PATTERN)]
+TagValue = Annotated[str, msgspec.Meta(max_length=rules.MAX_TAG_VALUE)]
+Tags = Annotated[
+    dict[TagKey, TagValue],
+    msgspec.Meta(
+        max_length=rules.MAX_TAGS,
+        description=f"String → string; at most {rules.MAX_TAGS} tags, keys 1-64 of [A-Za-z0-9_.-/], "
+        f"values at most {rules.MAX_TAG_VALUE} characters.",
+    ),
+]
+SnapshotKey = Annotated[str, msgspec.Meta(min_length=1, max_length=rules.MAX_SNAPSHOT_KEY)]
+Metrics = Annotated[dict[SnapshotKey, float], msgspec.Meta(max_length=rules.MAX_SNAPSHOT_ENTRIES)]
+Params = Annotated[
+    dict[SnapshotKey, Annotated[str, msgspec.Meta(max_length=rules.MAX_PARAM_VALUE)]],
+    msgspec.Meta(max_length=rules.MAX_SNAPSHOT_ENTRIES),
+]
+RequiredValidations = Annotated[list[CheckName], msgspec.Meta(max_length=rules.MAX_REQUIRED_VALIDATIONS)]
+ApprovalPolicy = Annotated[
+    dict[
+        Annotated[str, msgspec.Meta(pattern=rules.TARGET_STAGE_PATTERN)],
+        Annotated[int, msgspec.Meta(ge=0, le=rules.MAX_APPROVALS)],
+    ],
+    msgspec.Meta(description="Stage → approvals (by maintainers other than the requester) a move into it needs."),
+]
+VersionNumber = Annotated[int, msgspec.Meta(ge=1, le=rules.MAX_VERSION)]
 TrafficShare = Annotated[int, msgspec.Meta(ge=0, le=100, description="Percent of the environment's traffic.")]
 Environment = Annotated[str, msgspec.Meta(pattern=rules.ENVIRONMENT_PATTERN)]
 MetricName = Annotated[str, msgspec.Meta(pattern=rules.METRIC_NAME_PATTERN)]
@@ -48,10 +74,9 @@ class ModelCreate(_In):
     """Defaults to the caller."""
     task_type: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     tags: Tags = {}
-    required_validations: list[CheckName] = []
+    required_validations: RequiredValidations = []
     """Checks that must have passed before a version may enter `validated` or `production`."""
-    approval_policy: dict[Stage, Annotated[int, msgspec.Meta(ge=0, le=rules.MAX_APPROVALS)]] = {}
-    """Stage → approvals (by maintainers other than the requester) a move into it needs."""
+    approval_policy: ApprovalPolicy = {}
 
 
 class ModelUpdate(_In):
@@ -61,8 +86,8 @@ class ModelUpdate(_In):
     owner: ShortText | None = None
     task_type: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     tags: Tags | None = None
-    required_validations: list[CheckName] | None = None
-    approval_policy: dict[Stage, Annotated[int, msgspec.Meta(ge=0, le=rules.MAX_APPROVALS)]] | None = None
+    required_validations: RequiredValidations | None = None
+    approval_policy: ApprovalPolicy | None = None
 
 
 class Model(msgspec.Struct, kw_only=True):
@@ -99,8 +124,9 @@ class ModelVersionCreate(_In):
     framework: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     description: Description = ""
     signature: dict[str, Any] | None = None
-    metrics: dict[str, float] = {}
-    params: dict[str, str] = {}
+    """MLflow model signature; at most 64 KiB of JSON."""
+    metrics: Metrics = {}
+    params: Params = {}
     tags: Tags = {}
     feature_service: FeatureServiceRef | None = None
 
@@ -146,7 +172,7 @@ class ModelVersion(msgspec.Struct, kw_only=True):
 class ValidationCreate(_In):
     name: CheckName
     status: Literal["passed", "failed"]
-    metrics: dict[str, float] = {}
+    metrics: Metrics = {}
     report_uri: Uri | None = None
     details: Description = ""
 
@@ -276,7 +302,7 @@ class Alert(msgspec.Struct, kw_only=True):
 
 class DeploymentCreate(_In):
     model: ModelName
-    version: Annotated[int, msgspec.Meta(ge=1)]
+    version: VersionNumber
     environment: Environment
     target: Annotated[str, msgspec.Meta(max_length=rules.MAX_URI)] = ""
     """Endpoint or serving target (URL, cluster/service name ...)."""

@@ -8,7 +8,7 @@ top-level field has the name of a dependency, and `model`, `rules` ... are field
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from litestar import Response
 from litestar.datastructures import ResponseHeader
@@ -16,9 +16,12 @@ from litestar.di import Provide
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mlplatform.kernel.constraints import parameter_of
 from mlplatform.kernel.errors import Invalid
+from mlplatform.modules.catalogue import rules
 from mlplatform.modules.catalogue.repositories import DeploymentFilters, ModelFilters, VersionFilters
-from mlplatform.modules.catalogue.rules import parse_tag_filters
+from mlplatform.modules.catalogue.rules import Stage, parse_tag_filters
+from mlplatform.modules.catalogue.schemas import Environment, MetricName, ModelName, VersionNumber
 from mlplatform.modules.catalogue.services.approvals import ApprovalService
 from mlplatform.modules.catalogue.services.deployments import DeploymentService
 from mlplatform.modules.catalogue.services.lifecycle import LifecycleService
@@ -31,23 +34,56 @@ T = TypeVar("T")
 PROJECT_PATH = "/api/v1/projects/{project:str}"
 TAGS = ["catalogue"]
 
+ModelPath = Annotated[str, parameter_of(ModelName)]
+VersionPath = Annotated[int, parameter_of(VersionNumber, description="Version number, from 1.")]
 IfMatch = Annotated[
     str | None,
     Parameter(
         header="If-Match",
         required=False,
-        description="ETag from a previous read; the change is refused with 412 if the resource changed since.",
+        description="ETag from a previous read (or `*`); the change is refused with 412 if the resource changed since.",
     ),
 ]
 ETAG_HEADER = [
-    ResponseHeader(name="ETag", description="Version of this representation, for If-Match.", documentation_only=True)
+    ResponseHeader(
+        name="ETag",
+        value='"0123456789abcdef.1"',
+        description="Version of this representation, for If-Match.",
+        documentation_only=True,
+    )
 ]
 TagFilter = Annotated[
-    list[str] | None,
-    Parameter(query="tag", required=False, description="`key:value`; repeat for several (all must match)."),
+    list[Annotated[str, Parameter(pattern=rules.TAG_FILTER_PATTERN)]] | None,
+    Parameter(
+        query="tag",
+        required=False,
+        max_items=rules.MAX_TAGS,
+        description="`key:value`; repeat for several (all must match).",
+    ),
 ]
-Sort = Annotated[str | None, Parameter(required=False, description="Sort order; `-` prefix for descending.")]
+ModelSort = Literal["name", "-name", "updated_at", "-updated_at", "created_at", "-created_at"]
+"""The names of `repositories.MODEL_SORTS`."""
+VersionSort = Literal["created_at", "-created_at", "updated_at", "-updated_at"]
+"""The names of `repositories.VERSION_SORTS` (versions across models)."""
+ModelVersionSort = Literal["version", "-version", "created_at", "-created_at", "updated_at", "-updated_at"]
+"""The names of `repositories.MODEL_VERSION_SORTS` (one model's versions)."""
+DeploymentSort = Literal["-created_at", "created_at", "-updated_at", "updated_at"]
+"""The names of `repositories.DEPLOYMENT_SORTS`."""
+DeploymentStatusFilter = Literal["pending", "active", "failed", "retired", "live"]
+"""`services.deployments.DEPLOYMENT_STATUS_FILTERS`: a deployment status, or `live` (pending or active)."""
+AlertStatus = Literal["open", "resolved"]
+RequestStatus = Literal["pending", "applied", "rejected", "cancelled", "superseded"]
 TextQuery = Annotated[str | None, Parameter(max_length=200, required=False)]
+Owner = Annotated[str | None, Parameter(max_length=200, required=False)]
+ShortFilter = Annotated[str | None, Parameter(max_length=64, required=False)]
+"""`task_type`, `framework` and `run_id` filters: no stored value is longer."""
+EnvironmentFilter = Annotated[str | None, parameter_of(Environment, required=False)]
+ModelFilter = Annotated[str | None, parameter_of(ModelName, required=False)]
+VersionFilter = Annotated[int | None, parameter_of(VersionNumber, required=False)]
+MetricFilter = Annotated[str | None, parameter_of(MetricName, required=False)]
+Since = Annotated[
+    datetime | None, Parameter(required=False, description="With a timezone, e.g. `2026-11-27T10:00:00Z`.")
+]
 
 
 def with_etag(content: T, etag: str, *, status_code: int = 200, location: str | None = None) -> Response[T]:
@@ -93,11 +129,11 @@ def provide_monitoring_service(db_session: AsyncSession, principal: Principal) -
 def provide_model_filters(
     tag: TagFilter = None,
     q: TextQuery = None,
-    owner: str | None = None,
-    task_type: str | None = None,
-    stage: str | None = None,
-    framework: str | None = None,
-    updated_since: datetime | None = None,
+    owner: Owner = None,
+    task_type: ShortFilter = None,
+    stage: Stage | None = None,
+    framework: ShortFilter = None,
+    updated_since: Since = None,
 ) -> ModelFilters:
     return ModelFilters(
         q=q,
@@ -113,10 +149,10 @@ def provide_model_filters(
 def provide_version_filters(
     tag: TagFilter = None,
     q: TextQuery = None,
-    stage: str | None = None,
-    framework: str | None = None,
-    run_id: str | None = None,
-    updated_since: datetime | None = None,
+    stage: Stage | None = None,
+    framework: ShortFilter = None,
+    run_id: ShortFilter = None,
+    updated_since: Since = None,
 ) -> VersionFilters:
     return VersionFilters(
         q=q,
@@ -129,10 +165,10 @@ def provide_version_filters(
 
 
 def provide_deployment_filters(
-    model: str | None = None,
-    version: int | None = None,
-    environment: str | None = None,
-    status: str | None = None,
+    model: ModelFilter = None,
+    version: VersionFilter = None,
+    environment: EnvironmentFilter = None,
+    status: DeploymentStatusFilter | None = None,
 ) -> DeploymentFilters:
     return DeploymentFilters(model=model, version=version, environment=environment, status=status)
 

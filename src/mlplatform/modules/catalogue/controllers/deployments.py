@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from litestar import Controller, Response, delete, get, patch, post
 
+from mlplatform.kernel.page_parameters import PageCursor, PageLimit
 from mlplatform.kernel.pagination import Page
 from mlplatform.modules.catalogue import schemas
 from mlplatform.modules.catalogue.controllers.dependencies import (
@@ -14,7 +14,11 @@ from mlplatform.modules.catalogue.controllers.dependencies import (
     ETAG_HEADER,
     PROJECT_PATH,
     TAGS,
+    AlertStatus,
+    DeploymentSort,
     IfMatch,
+    MetricFilter,
+    Since,
     aware,
     with_etag,
 )
@@ -60,9 +64,9 @@ class DeploymentController(Controller):
         project: str,
         deployment_service: DeploymentService,
         deployment_filters: DeploymentFilters,
-        sort: str | None = None,
-        cursor: str | None = None,
-        limit: int | None = None,
+        sort: DeploymentSort | None = None,
+        cursor: PageCursor = None,
+        limit: PageLimit = None,
     ) -> Page[schemas.Deployment]:
         return await deployment_service.search(project, deployment_filters, sort=sort, cursor=cursor, limit=limit)
 
@@ -116,10 +120,10 @@ class DeploymentController(Controller):
         project: str,
         deployment_id: uuid.UUID,
         monitoring_service: MonitoringService,
-        metric: str | None = None,
-        since: datetime | None = None,
-        cursor: str | None = None,
-        limit: int | None = None,
+        metric: MetricFilter = None,
+        since: Since = None,
+        cursor: PageCursor = None,
+        limit: PageLimit = None,
     ) -> Page[schemas.MonitoringRecord]:
         return await monitoring_service.list_records(
             project, deployment_id, metric=metric, since=aware(since, "since"), cursor=cursor, limit=limit
@@ -131,9 +135,9 @@ class DeploymentController(Controller):
         project: str,
         deployment_id: uuid.UUID,
         monitoring_service: MonitoringService,
-        status: str | None = None,
-        cursor: str | None = None,
-        limit: int | None = None,
+        status: AlertStatus | None = None,
+        cursor: PageCursor = None,
+        limit: PageLimit = None,
     ) -> Page[schemas.Alert]:
         return await monitoring_service.list_alerts(project, deployment_id, status=status, cursor=cursor, limit=limit)
 

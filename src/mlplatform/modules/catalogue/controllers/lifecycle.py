@@ -6,9 +6,18 @@ import uuid
 
 from litestar import Controller, Response, get, post
 
+from mlplatform.kernel.page_parameters import PageCursor, PageLimit
 from mlplatform.kernel.pagination import Page
 from mlplatform.modules.catalogue import schemas
-from mlplatform.modules.catalogue.controllers.dependencies import LIFECYCLE_DEPENDENCIES, PROJECT_PATH, TAGS, IfMatch
+from mlplatform.modules.catalogue.controllers.dependencies import (
+    LIFECYCLE_DEPENDENCIES,
+    PROJECT_PATH,
+    TAGS,
+    IfMatch,
+    ModelPath,
+    RequestStatus,
+    VersionPath,
+)
 from mlplatform.modules.catalogue.services.approvals import ApprovalService
 from mlplatform.modules.catalogue.services.lifecycle import LifecycleService
 from mlplatform.modules.gateway.api import Principal, Role, requires_role
@@ -28,8 +37,8 @@ class VersionLifecycleController(Controller):
     async def record_validation(
         self,
         project: str,
-        model: str,
-        version: int,
+        model: ModelPath,
+        version: VersionPath,
         data: schemas.ValidationCreate,
         lifecycle_service: LifecycleService,
     ) -> schemas.Validation:
@@ -39,11 +48,11 @@ class VersionLifecycleController(Controller):
     async def list_validations(
         self,
         project: str,
-        model: str,
-        version: int,
+        model: ModelPath,
+        version: VersionPath,
         lifecycle_service: LifecycleService,
-        cursor: str | None = None,
-        limit: int | None = None,
+        cursor: PageCursor = None,
+        limit: PageLimit = None,
     ) -> Page[schemas.Validation]:
         return await lifecycle_service.list_validations(project, model, version, cursor=cursor, limit=limit)
 
@@ -63,8 +72,8 @@ class VersionLifecycleController(Controller):
     async def change_stage(
         self,
         project: str,
-        model: str,
-        version: int,
+        model: ModelPath,
+        version: VersionPath,
         data: schemas.TransitionCreate,
         lifecycle_service: LifecycleService,
         if_match: IfMatch = None,
@@ -77,11 +86,11 @@ class VersionLifecycleController(Controller):
     async def list_transitions(
         self,
         project: str,
-        model: str,
-        version: int,
+        model: ModelPath,
+        version: VersionPath,
         lifecycle_service: LifecycleService,
-        cursor: str | None = None,
-        limit: int | None = None,
+        cursor: PageCursor = None,
+        limit: PageLimit = None,
     ) -> Page[schemas.StageTransition]:
         return await lifecycle_service.list_transitions(project, model, version, cursor=cursor, limit=limit)
 
@@ -89,12 +98,12 @@ class VersionLifecycleController(Controller):
     async def list_transition_requests(
         self,
         project: str,
-        model: str,
-        version: int,
+        model: ModelPath,
+        version: VersionPath,
         approval_service: ApprovalService,
-        status: str | None = None,
-        cursor: str | None = None,
-        limit: int | None = None,
+        status: RequestStatus | None = None,
+        cursor: PageCursor = None,
+        limit: PageLimit = None,
     ) -> Page[schemas.TransitionRequest]:
         return await approval_service.list_requests(project, model, version, status=status, cursor=cursor, limit=limit)
 
@@ -107,8 +116,8 @@ class VersionLifecycleController(Controller):
     async def cancel_transition_request(
         self,
         project: str,
-        model: str,
-        version: int,
+        model: ModelPath,
+        version: VersionPath,
         request_id: uuid.UUID,
         approval_service: ApprovalService,
         principal: Principal,
@@ -126,8 +135,8 @@ class VersionLifecycleController(Controller):
     async def decide_transition(
         self,
         project: str,
-        model: str,
-        version: int,
+        model: ModelPath,
+        version: VersionPath,
         data: schemas.ApprovalCreate,
         approval_service: ApprovalService,
     ) -> schemas.ApprovalOutcome:
@@ -137,10 +146,10 @@ class VersionLifecycleController(Controller):
     async def list_approvals(
         self,
         project: str,
-        model: str,
-        version: int,
+        model: ModelPath,
+        version: VersionPath,
         approval_service: ApprovalService,
-        cursor: str | None = None,
-        limit: int | None = None,
+        cursor: PageCursor = None,
+        limit: PageLimit = None,
     ) -> Page[schemas.Approval]:
         return await approval_service.list_approvals(project, model, version, cursor=cursor, limit=limit)

@@ -6,6 +6,7 @@ from litestar import Controller, Response, get, patch, post
 
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.errors import Forbidden
+from mlplatform.kernel.page_parameters import PageCursor, PageLimit
 from mlplatform.kernel.pagination import Page
 from mlplatform.modules.catalogue import schemas
 from mlplatform.modules.catalogue.controllers.dependencies import (
@@ -14,7 +15,11 @@ from mlplatform.modules.catalogue.controllers.dependencies import (
     PROJECT_PATH,
     TAGS,
     IfMatch,
-    Sort,
+    ModelPath,
+    ModelSort,
+    ModelVersionSort,
+    VersionPath,
+    VersionSort,
     with_etag,
 )
 from mlplatform.modules.catalogue.repositories import ModelFilters, VersionFilters
@@ -52,14 +57,14 @@ class ModelController(Controller):
         project: str,
         model_filters: ModelFilters,
         model_service: ModelService,
-        sort: Sort = None,
-        cursor: str | None = None,
-        limit: int | None = None,
+        sort: ModelSort | None = None,
+        cursor: PageCursor = None,
+        limit: PageLimit = None,
     ) -> Page[schemas.Model]:
         return await model_service.search_models(project, model_filters, sort=sort, cursor=cursor, limit=limit)
 
     @get("/{model:str}", guards=[requires_role(Role.VIEWER)], summary="A model", response_headers=ETAG_HEADER)
-    async def get_model(self, project: str, model: str, model_service: ModelService) -> Response[schemas.Model]:
+    async def get_model(self, project: str, model: ModelPath, model_service: ModelService) -> Response[schemas.Model]:
         found = await model_service.get_model(project, model)
         return with_etag(found, found.etag)
 
@@ -73,7 +78,7 @@ class ModelController(Controller):
     async def update_model(
         self,
         project: str,
-        model: str,
+        model: ModelPath,
         data: schemas.ModelUpdate,
         model_service: ModelService,
         principal: Principal,
@@ -96,7 +101,7 @@ class ModelController(Controller):
     async def create_version(
         self,
         project: str,
-        model: str,
+        model: ModelPath,
         data: schemas.ModelVersionCreate,
         model_service: ModelService,
         platform: PlatformContext,
@@ -116,12 +121,12 @@ class ModelController(Controller):
     async def list_model_versions(
         self,
         project: str,
-        model: str,
+        model: ModelPath,
         version_filters: VersionFilters,
         model_service: ModelService,
-        sort: Sort = None,
-        cursor: str | None = None,
-        limit: int | None = None,
+        sort: ModelVersionSort | None = None,
+        cursor: PageCursor = None,
+        limit: PageLimit = None,
     ) -> Page[schemas.ModelVersion]:
         return await model_service.search_versions(
             project, version_filters, model_name=model, sort=sort, cursor=cursor, limit=limit
@@ -134,7 +139,7 @@ class ModelController(Controller):
         response_headers=ETAG_HEADER,
     )
     async def get_version(
-        self, project: str, model: str, version: int, model_service: ModelService
+        self, project: str, model: ModelPath, version: VersionPath, model_service: ModelService
     ) -> Response[schemas.ModelVersion]:
         found = await model_service.get_version(project, model, version)
         return with_etag(found, found.etag)
@@ -148,8 +153,8 @@ class ModelController(Controller):
     async def update_version(
         self,
         project: str,
-        model: str,
-        version: int,
+        model: ModelPath,
+        version: VersionPath,
         data: schemas.ModelVersionUpdate,
         model_service: ModelService,
         if_match: IfMatch = None,
@@ -170,9 +175,9 @@ async def search_model_versions(
     project: str,
     version_filters: VersionFilters,
     model_service: ModelService,
-    sort: Sort = None,
-    cursor: str | None = None,
-    limit: int | None = None,
+    sort: VersionSort | None = None,
+    cursor: PageCursor = None,
+    limit: PageLimit = None,
 ) -> Page[schemas.ModelVersion]:
     return await model_service.search_versions(
         project, version_filters, model_name=None, sort=sort, cursor=cursor, limit=limit
