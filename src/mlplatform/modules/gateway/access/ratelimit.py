@@ -35,7 +35,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -77,9 +77,11 @@ class RateLimitPolicy:
         return self.window_seconds / self.limit
 
 
-@dataclass(frozen=True, slots=True)
-class RateLimitResult:
-    """Outcome of one hit. Times are in (fractional) seconds; ``retry_after_seconds`` is 0 when allowed."""
+class RateLimitResult(NamedTuple):
+    """Outcome of one hit. Times are in (fractional) seconds; ``retry_after_seconds`` is 0 when allowed.
+
+    A named tuple rather than a frozen dataclass: one is built per request, and a tuple is built in C where a
+    frozen dataclass sets each field through `object.__setattr__`."""
 
     allowed: bool
     limit: int

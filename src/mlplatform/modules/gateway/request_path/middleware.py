@@ -15,6 +15,7 @@ platform down; every other Redis-backed feature answers 503 on its own.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import structlog
@@ -47,9 +48,34 @@ _WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="mlplatform", charset="UT
 _last_redis_warning = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class _RouteOptions:
+    """What the gateway reads from a route handler's `opt`, read once per handler instead of once per request."""
+
+    public: bool
+    own_authorization: bool
+    rate_group: str
+    audited: bool
+    """Whether a mutating request gets an audit row from the gateway (not for routes marked `read_only`)."""
+    same_origin: bool
+    is_mount: bool
+
+    @classmethod
+    def of(cls, handler: object) -> _RouteOptions:
+        opt = getattr(handler, "opt", None) or {}
+        return cls(
+            public=bool(opt.get("public")),
+            own_authorization=bool(opt.get("own_authorization")),
+            rate_group=opt.get("rate_group", "api"),
+            audited=not opt.get("read_only"),
+            same_origin=bool(opt.get("same_origin")),
+            is_mount=bool(getattr(handler, "is_mount", False)),
+        )
+
+
 def gateway_middleware(app: ASGIApp) -> ASGIApp:
     # Litestar builds this once per route; what never changes is looked up on the first request.
-    seen: set[int] = set()
+    routes: dict[int, _RouteOptions] = {}
     runtime: GatewayRuntime | None = None
     database: Database | None = None
     security: tuple[tuple[bytes, bytes], ...] = ()
@@ -64,17 +90,17 @@ def gateway_middleware(app: ASGIApp) -> ASGIApp:
             runtime, database = platform.runtimes.get(GatewayRuntime), platform.database
             security = security_headers(platform.settings.is_production)
         handler = scope.get("route_handler")
-        if id(handler) not in seen:
-            seen.add(id(handler))
+        route = routes.get(id(handler))
+        if route is None:
+            route = routes[id(handler)] = _RouteOptions.of(handler)
             skip_handler_copies(handler)
-        opt = getattr(handler, "opt", None) or {}
-        public = bool(opt.get("public")) or scope["path"].startswith(PUBLIC_PATH_PREFIXES)
+        public = route.public or scope["path"].startswith(PUBLIC_PATH_PREFIXES)
         client = scope.get("client")
         client_addr = client[0] if client else "unknown"
 
         try:
             principal = (
-                None if opt.get("own_authorization") else await runtime.authenticator.authenticate(*_credentials(scope))
+                None if route.own_authorization else await runtime.authenticator.authenticate(*_credentials(scope))
             )
         except AuthenticationFailed as exc:
             await limit_rate(runtime, AUTH_GROUP, f"ip:{client_addr}")
@@ -104,12 +130,12 @@ def gateway_middleware(app: ASGIApp) -> ASGIApp:
         if principal is not None:
             scope["user"] = principal
             current_actor.set(principal.subject)
-            result = await limit_rate(runtime, opt.get("rate_group", "api"), f"p:{principal.id}")
+            result = await limit_rate(runtime, route.rate_group, f"p:{principal.id}")
         else:
-            group = AUTH_GROUP if opt.get("rate_group") == AUTH_GROUP else "anonymous"
+            group = AUTH_GROUP if route.rate_group == AUTH_GROUP else "anonymous"
             result = await limit_rate(runtime, group, f"ip:{client_addr}")
 
-        if scope["method"] in MUTATING_METHODS and _page_credential(opt, handler, principal):  # type: ignore[typeddict-item]
+        if scope["method"] in MUTATING_METHODS and _page_credential(route, principal):  # type: ignore[typeddict-item]
             foreign = runtime.origins.foreign_origin(scope)
             if foreign is not None:
                 detail = f"cross-origin request from {foreign}"
@@ -137,9 +163,7 @@ def gateway_middleware(app: ASGIApp) -> ASGIApp:
             if changes:  # the request's transaction has committed by now
                 await runtime.invalidations.announce(changes)
         finally:
-            if (
-                scope["method"] in MUTATING_METHODS and not opt.get("read_only") and not scope.get(AUDITED_FLAG)  # type: ignore[typeddict-item]
-            ):
+            if scope["method"] in MUTATING_METHODS and route.audited and not scope.get(AUDITED_FLAG):  # type: ignore[typeddict-item]
                 runtime.audit.add(_after_response_row(scope, principal, status))
 
     return middleware
@@ -171,12 +195,12 @@ def _warn_redis_down() -> None:
         log.warning("rate_limit_skipped_redis_unreachable")
 
 
-def _page_credential(opt: dict[str, object], handler: object, principal: Principal | None) -> bool:
+def _page_credential(route: _RouteOptions, principal: Principal | None) -> bool:
     """Whether a web page could have made the browser send this request with its own credential: a route that
     only the platform's pages may call, or the session cookie (a mounted app such as MLflow checks its own)."""
-    if opt.get("same_origin"):
+    if route.same_origin:
         return True
-    return principal is not None and principal.credential == "session" and not getattr(handler, "is_mount", False)
+    return principal is not None and principal.credential == "session" and not route.is_mount
 
 
 def _after_response_row(scope: Scope, principal: Principal | None, status: int) -> AuditValues:
