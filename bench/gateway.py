@@ -1,9 +1,12 @@
 """Gateway cost: the same trivial route served with and without authentication + RBAC + rate limiting.
 
-Both apps run as one uvicorn worker on the same PostgreSQL/Redis, one after the other and alternating
-(ABAB...) so machine noise hits both; wrk drives them with the same bounded load.
+Both apps run side by side for the whole run, each as one uvicorn worker on the same core and the same
+PostgreSQL/Redis; wrk drives one at a time with the same bounded load, in short rounds that alternate
+(AB, BA, AB, ...). The result is the median of the per-round ratios: on these shared machines throughput drifts
+by ±25 % over tens of seconds (7 Dec), and a ratio of two rounds seconds apart cancels most of that drift,
+where a ratio of two medians taken minutes apart does not.
 
-    uv run python bench/gateway.py [--seconds 10] [--rounds 3] [--connections 16]
+    uv run python bench/gateway.py [--seconds 3] [--rounds 20] [--connections 16]
 
 Needs `wrk` (Debian package) and PostgreSQL + Redis on localhost.
 """
@@ -107,8 +110,8 @@ async def admin_key(database_url: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--database-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/mlplatform_bench")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
@@ -130,54 +133,67 @@ def main() -> None:
     }
     subprocess.run([sys.executable, "-m", "mlplatform.cli", "migrate"], env=env, check=True, capture_output=True)
     key = asyncio.run(admin_key(args.database_url))
-    results: dict[str, list[tuple[float, float, float, int]]] = {"without": [], "with": []}
-    per_cpu: dict[str, list[float]] = {"without": [], "with": []}
-    """Requests served per CPU-second of the server process: what the machine's noise (other tenants taking the
-    core) does not move, unlike req/s."""
-    for _ in range(args.rounds):
-        for name, factory, auth in (
-            ("without", "bench.gateway_apps:without_gateway", ""),
-            ("with", "bench.gateway_apps:with_gateway", f"Bearer {key}"),
-        ):
-            process, base = serve(factory, env)
-            try:
-                url = f"{base}/api/v1/projects/bench/ping"
-                assert httpx.get(url, headers={"Authorization": auth} if auth else {}).status_code == 200
-                wrk(url, 2, args.connections, auth)
-                cpu_before = cpu_seconds(process.pid)
-                rate, p50, p99, errors = wrk(url, args.seconds, args.connections, auth)
-                served_per_cpu_second = rate * args.seconds / (cpu_seconds(process.pid) - cpu_before)
-                results[name].append((rate, p50, p99, errors))
-                per_cpu[name].append(served_per_cpu_second)
-            finally:
-                process.terminate()
-                process.wait()
+    apps = {
+        "without": ("bench.gateway_apps:without_gateway", ""),
+        "with": ("bench.gateway_apps:with_gateway", f"Bearer {key}"),
+    }
+    servers = {name: serve(factory, env) for name, (factory, _) in apps.items()}
+    try:
+        rounds = measure(servers, apps, args)
+    finally:
+        for process, _ in servers.values():
+            process.terminate()
+            process.wait()
+    report(rounds)
 
-    def summary(name: str) -> tuple[float, float, float]:
-        rows = results[name]
-        assert all(r[3] == 0 for r in rows), f"{name}: non-2xx responses {rows}"
-        return (
-            statistics.median(r[0] for r in rows),
-            statistics.median(r[1] for r in rows),
-            statistics.median(r[2] for r in rows),
-        )
 
-    plain, gated = summary("without"), summary("with")
-    for index, (without, with_) in enumerate(zip(results["without"], results["with"], strict=True), start=1):
-        print(
-            f"round {index}: {without[0]:.0f} / {with_[0]:.0f} req/s, ratio {with_[0] / without[0]:.3f}; "
-            f"per CPU-second {per_cpu['without'][index - 1]:.0f} / {per_cpu['with'][index - 1]:.0f}"
-        )
+Round = dict[str, tuple[float, float, float, float]]
+"""Per app: req/s, p50 ms, p99 ms, requests per server CPU-second."""
+
+
+def measure(
+    servers: dict[str, tuple[subprocess.Popen[bytes], str]], apps: dict[str, tuple[str, str]], args: argparse.Namespace
+) -> list[Round]:
+    urls = {name: f"{base}/api/v1/projects/bench/ping" for name, (_, base) in servers.items()}
+    for name, url in urls.items():
+        auth = apps[name][1]
+        assert httpx.get(url, headers={"Authorization": auth} if auth else {}).status_code == 200
+        wrk(url, 2, args.connections, auth)
+    rounds: list[Round] = []
+    for index in range(args.rounds):
+        order = ["without", "with"] if index % 2 == 0 else ["with", "without"]
+        measured: Round = {}
+        for name in order:
+            pid = servers[name][0].pid
+            cpu_before = cpu_seconds(pid)
+            rate, p50, p99, errors = wrk(urls[name], args.seconds, args.connections, apps[name][1])
+            assert errors == 0, f"{name}: {errors} non-2xx responses"
+            measured[name] = (rate, p50, p99, rate * args.seconds / (cpu_seconds(pid) - cpu_before))
+        rounds.append(measured)
+    return rounds
+
+
+def report(rounds: list[Round]) -> None:
+    def median(name: str, field: int) -> float:
+        return statistics.median(r[name][field] for r in rounds)
+
+    ratios = [r["with"][0] / r["without"][0] for r in rounds]
+    cpu_ratios = [r["with"][3] / r["without"][3] for r in rounds]
+    for index, (r, ratio) in enumerate(zip(rounds, ratios, strict=True), start=1):
+        print(f"round {index:2}: {r['without'][0]:6.0f} / {r['with'][0]:6.0f} req/s, ratio {ratio:.3f}")
     print(f"{'':28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
-    print(f"{'without gateway':28}{plain[0]:>10.0f}{plain[1]:>10.2f}{plain[2]:>10.2f}")
-    print(f"{'with auth + RBAC + limit':28}{gated[0]:>10.0f}{gated[1]:>10.2f}{gated[2]:>10.2f}")
-    ratio = gated[0] / plain[0]
-    print(f"throughput ratio with/without: {ratio:.3f} (gateway cost {100 * (1 - ratio):.1f} %)")
-    plain_cpu, gated_cpu = statistics.median(per_cpu["without"]), statistics.median(per_cpu["with"])
     print(
-        f"requests per server CPU-second: {plain_cpu:.0f} without, {gated_cpu:.0f} with, "
-        f"ratio {gated_cpu / plain_cpu:.3f}"
+        f"{'without gateway':28}{median('without', 0):>10.0f}{median('without', 1):>10.2f}{median('without', 2):>10.2f}"
     )
+    print(
+        f"{'with auth + RBAC + limit':28}{median('with', 0):>10.0f}{median('with', 1):>10.2f}{median('with', 2):>10.2f}"
+    )
+    low, ratio, high = statistics.quantiles(ratios, n=4)
+    print(
+        f"throughput ratio with/without (median of {len(rounds)} rounds): {ratio:.3f} "
+        f"(quartiles {low:.3f}-{high:.3f}; gateway cost {100 * (1 - ratio):.1f} %)"
+    )
+    print(f"requests per server CPU-second, ratio with/without (median of rounds): {statistics.median(cpu_ratios):.3f}")
 
 
 if __name__ == "__main__":
