@@ -9,21 +9,19 @@ from typing import TYPE_CHECKING, Annotated, Literal, Self
 import msgspec
 
 from mlplatform.modules.gateway.api import Role
+from mlplatform.modules.gateway.names import (
+    Email,
+    LongText,
+    PrincipalName,
+    ProjectName,
+    RoleName,
+    ShortText,
+    SitePath,
+    Subject,
+)
 
 if TYPE_CHECKING:
     from mlplatform.modules.gateway.models import ApiKeyRow, Membership, PrincipalRow, Project
-
-ProjectName = Annotated[
-    str,
-    msgspec.Meta(
-        pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$",
-        description="Lower-case letters, digits and dashes; 1-63 characters; not starting or ending with a dash.",
-    ),
-]
-PrincipalName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,199}$")]
-RoleName = Literal["viewer", "contributor", "maintainer", "admin"]
-ShortText = Annotated[str, msgspec.Meta(max_length=200)]
-LongText = Annotated[str, msgspec.Meta(max_length=4000)]
 
 
 class ProjectCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -87,7 +85,7 @@ class MemberOut(msgspec.Struct):
 
 class UserCreate(msgspec.Struct, forbid_unknown_fields=True):
     name: PrincipalName
-    email: Annotated[str, msgspec.Meta(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    email: Email | None = None
     platform_admin: bool = False
 
 
@@ -114,7 +112,7 @@ class PrincipalOut(msgspec.Struct):
 
 class ApiKeyCreate(msgspec.Struct, forbid_unknown_fields=True):
     name: ShortText
-    owner: str | None = None
+    owner: Subject | None = None
     """`user:<name>` or `service_account:<name>`; default: the caller. Only platform admins may name another."""
     project: ProjectName | None = None
     """Limit the key to one project."""
@@ -172,15 +170,50 @@ class MeOut(msgspec.Struct):
     projects: dict[str, RoleName]
 
 
+class TokenRequest(msgspec.Struct):
+    """An access token request (RFC 6749 §4.4.2), as an `application/x-www-form-urlencoded` form. The client
+    authenticates with `client_id` and `client_secret` here or with HTTP Basic (§2.3.1); parameters the form
+    does not name here are ignored (§3.2)."""
+
+    grant_type: Literal["client_credentials"]
+    client_id: str | None = None
+    """The service account's name, or `user:<name>` / `service_account:<name>`."""
+    client_secret: str | None = None
+    """One of the client's API keys."""
+    scope: str | None = None
+    """Accepted and ignored: a token acts with its principal's roles."""
+
+
 class TokenResponse(msgspec.Struct):
     access_token: str
-    token_type: str
-    expires_in: int
+    token_type: Literal["Bearer"]
+    expires_in: Annotated[int, msgspec.Meta(ge=1)]
+    """Seconds until the token expires."""
 
 
-class OAuthError(msgspec.Struct, omit_defaults=True):
-    error: str
-    error_description: str | None = None
+OAuthErrorCode = Literal["invalid_request", "invalid_client", "unsupported_grant_type"]
+
+
+class OAuthError(msgspec.Struct):
+    """An error of the token endpoint as OAuth2 clients read it (RFC 6749 §5.2), not a problem document."""
+
+    error: OAuthErrorCode
+    error_description: str
+
+
+class SessionCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """The sign-in page's form."""
+
+    api_key: str
+    next: SitePath = "/mlflow/"
+    """Where the browser goes once signed in."""
+
+
+AuditOutcome = Literal["success", "denied", "failed"]
+"""`denied`: refused by authentication or authorization (401/403/404); `failed`: any other error."""
+ActionName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Instant = Annotated[datetime, msgspec.Meta(tz=True)]
+"""A date-time with its offset (RFC 3339): a time without one would be read in an unknown zone."""
 
 
 class AuditEventOut(msgspec.Struct):
@@ -192,7 +225,7 @@ class AuditEventOut(msgspec.Struct):
     path: str
     project: str | None
     resource: str | None
-    outcome: str
+    outcome: AuditOutcome
     status_code: int | None
     request_id: str | None
     client_addr: str | None

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import get
 from litestar.di import Provide
+from litestar.params import Parameter
 from msgspec import convert
 
 from mlplatform.kernel.errors import Forbidden
-from mlplatform.kernel.pagination import Page, check_limit
+from mlplatform.kernel.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
 from mlplatform.modules.gateway.api import Principal, Role, requires_authenticated
 from mlplatform.modules.gateway.controllers.dependencies import provide_audit_filter, provide_gateway_service
 from mlplatform.modules.gateway.repositories import AuditFilter
@@ -36,8 +39,8 @@ async def list_audit_events(
     principal: Principal,
     gateway: GatewayRuntime,
     where: AuditFilter,
-    cursor: str | None = None,
-    limit: int | None = None,
+    cursor: Annotated[str | None, Parameter(description="`next_cursor` of the previous page.")] = None,
+    limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE_SIZE, description="Events per page.")] = DEFAULT_PAGE_SIZE,
     earlier_projects: bool = False,
 ) -> Page[AuditEventOut]:
     project = where.project
@@ -45,7 +48,6 @@ async def list_audit_events(
         raise Forbidden("the audit log is for platform admins, or project admins with `project` set")
     if earlier_projects and not principal.platform_admin:
         raise Forbidden("earlier_projects: only platform admins see the audit rows of deleted projects")
-    size = check_limit(limit)
     await gateway.audit.flush()  # rows of requests this process answered a moment ago are visible at once
-    page = await service.audit_events(where, earlier_projects=earlier_projects, cursor=cursor, limit=size)
+    page = await service.audit_events(where, earlier_projects=earlier_projects, cursor=cursor, limit=limit)
     return page.map(lambda row: convert(row, AuditEventOut, from_attributes=True))

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import base64
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 from urllib.parse import unquote_plus
 
-import msgspec
 from litestar import Request, Response, delete, get, post
 from litestar.datastructures import Cookie
 from litestar.enums import RequestEncodingType
@@ -14,15 +13,20 @@ from litestar.params import Body
 from litestar.response import Redirect
 
 from mlplatform.kernel.context import PlatformContext
-from mlplatform.kernel.errors import Invalid
 from mlplatform.modules.gateway.access.ratelimit import AUTH_GROUP
 from mlplatform.modules.gateway.api import AUDIT_DETAILS, PUBLIC, Principal, rate_group, requires_authenticated
+from mlplatform.modules.gateway.controllers.oauth_errors import (
+    NO_STORE,
+    TOKEN_ERROR_RESPONSES,
+    TOKEN_ERRORS,
+    OAuthFailure,
+)
 from mlplatform.modules.gateway.credentials.authn import SESSION_COOKIE, AuthenticationFailed
 from mlplatform.modules.gateway.credentials.jwt_tokens import issue_access_token
 from mlplatform.modules.gateway.request_path.login_page import LOGIN_PAGE
 from mlplatform.modules.gateway.request_path.origin_policy import SAME_ORIGIN
 from mlplatform.modules.gateway.runtime import GatewayRuntime
-from mlplatform.modules.gateway.schemas import MeOut, OAuthError, TokenResponse
+from mlplatform.modules.gateway.schemas import MeOut, SessionCreate, TokenRequest, TokenResponse
 
 TOKEN_PATH = "/api/v1/auth/token"  # noqa: S105 - a path, not a secret
 SESSION_TTL_SECONDS = 8 * 3600
@@ -31,13 +35,6 @@ BROWSER_AUTH = {**PUBLIC_AUTH, **SAME_ORIGIN}
 """Sign-in and sign-out: only the platform's own pages (and trusted origins) may call them (login CSRF)."""
 CLIENT_AUTH = {**PUBLIC_AUTH, "own_authorization": True}
 """The token endpoint reads `Authorization: Basic` as OAuth client authentication, not as a platform login."""
-
-
-def _oauth_error(status: int, error: str, description: str) -> Response[OAuthError]:
-    headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-    if status == 401:
-        headers["WWW-Authenticate"] = 'Basic realm="mlplatform"'
-    return Response(OAuthError(error=error, error_description=description), status_code=status, headers=headers)
 
 
 def _audit_failure(request: Request[Any, Any, Any], failure: AuthenticationFailed) -> None:
@@ -64,41 +61,36 @@ def _basic_client(header: str | None) -> tuple[str, str] | None:
     description=(
         "RFC 6749 §4.4. `client_id` is the service account's name (or `user:<name>` / `service_account:<name>`), "
         "`client_secret` one of its API keys; both may come as HTTP Basic client authentication instead. "
-        "Errors use RFC 6749 §5.2 JSON."
+        "Errors are RFC 6749 §5.2 JSON (`error`, `error_description`), not problem documents."
     ),
     status_code=200,
-    responses={},
+    responses=TOKEN_ERROR_RESPONSES,
+    exception_handlers=TOKEN_ERRORS,
 )
 async def issue_token(
     request: Request[Any, Any, Any],
-    data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
+    data: Annotated[TokenRequest, Body(media_type=RequestEncodingType.URL_ENCODED)],
     gateway: GatewayRuntime,
     platform: PlatformContext,
-) -> Response[Any]:
-    grant_type = data.get("grant_type")
-    if not grant_type:
-        return _oauth_error(400, "invalid_request", "grant_type is required")
-    if grant_type != "client_credentials":
-        return _oauth_error(400, "unsupported_grant_type", "only client_credentials is supported")
+) -> Response[TokenResponse]:
     basic = _basic_client(request.headers.get("authorization"))
-    client_id, secret = basic if basic else (data.get("client_id", ""), data.get("client_secret", ""))
+    client_id, secret = basic if basic else (data.client_id or "", data.client_secret or "")
     if not client_id or not secret:
-        _audit_failure(request, AuthenticationFailed("no client credentials"))
-        return _oauth_error(401, "invalid_client", "client authentication failed")
+        _refuse_client(request, AuthenticationFailed("no client credentials"))
     try:
         principal = await gateway.authenticator.from_api_key(secret)
     except AuthenticationFailed as exc:
-        _audit_failure(request, exc)
-        return _oauth_error(401, "invalid_client", "client authentication failed")
+        _refuse_client(request, exc)
     if client_id not in {principal.name, principal.subject}:
-        _audit_failure(request, AuthenticationFailed("client_id does not own this key"))
-        return _oauth_error(401, "invalid_client", "client authentication failed")
-    token, _ = await _issue(gateway, platform, principal, platform.settings.auth.access_token_ttl_seconds)
+        _refuse_client(request, AuthenticationFailed("client_id does not own this key"))
     ttl = platform.settings.auth.access_token_ttl_seconds
-    return Response(
-        TokenResponse(access_token=token, token_type="Bearer", expires_in=ttl),  # noqa: S106,
-        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
-    )
+    token, _ = await _issue(gateway, platform, principal, ttl)
+    return Response(TokenResponse(access_token=token, token_type="Bearer", expires_in=ttl), headers=NO_STORE)  # noqa: S106
+
+
+def _refuse_client(request: Request[Any, Any, Any], failure: AuthenticationFailed) -> NoReturn:
+    _audit_failure(request, failure)
+    raise OAuthFailure(401, "invalid_client", "client authentication failed")
 
 
 async def _issue(gateway: GatewayRuntime, platform: PlatformContext, principal: Principal, ttl: int) -> tuple[str, int]:
@@ -153,11 +145,6 @@ async def me(principal: Principal) -> MeOut:
     )
 
 
-class SessionCreate(msgspec.Struct, forbid_unknown_fields=True):
-    api_key: str
-    next: str = "/mlflow/"
-
-
 @post(
     "/api/v1/auth/session",
     tags=["auth"],
@@ -176,8 +163,6 @@ async def create_session(
     except AuthenticationFailed as exc:
         _audit_failure(request, exc)
         return Redirect("/login?error=1", status_code=303)  # a page for the browser, but a denied sign-in
-    if not data.next.startswith("/") or data.next.startswith("//"):
-        raise Invalid("next: must be a path on this site")
     token, _ = await _issue(gateway, platform, principal, SESSION_TTL_SECONDS)
     return Redirect(
         data.next,

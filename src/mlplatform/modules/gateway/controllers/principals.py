@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, post
 from litestar.di import Provide
 
+from mlplatform.kernel.constraints import parameter_of
 from mlplatform.modules.gateway.access.invalidation import key_changed, principal_changed
 from mlplatform.modules.gateway.api import Principal, requires_authenticated, requires_platform_admin
 from mlplatform.modules.gateway.controllers.dependencies import provide_gateway_service
+from mlplatform.modules.gateway.names import ExistingPrincipalNameParameter, Subject
 from mlplatform.modules.gateway.runtime import GatewayRuntime
 from mlplatform.modules.gateway.schemas import (
     ApiKeyCreate,
@@ -42,7 +44,11 @@ class UserController(Controller):
 
     @post("/{name:str}/disable", status_code=200, summary="Disable a user: every credential stops working")
     async def disable_user(
-        self, request: Request[Any, Any, Any], name: str, service: GatewayService, gateway: GatewayRuntime
+        self,
+        request: Request[Any, Any, Any],
+        name: ExistingPrincipalNameParameter,
+        service: GatewayService,
+        gateway: GatewayRuntime,
     ) -> PrincipalOut:
         row = await service.set_disabled(f"user:{name}", True)
         gateway.invalidations.changed(request.scope, principal_changed(row.id))
@@ -78,7 +84,10 @@ class ApiKeyController(Controller):
 
     @get("/", summary="The caller's API keys (platform admins: everyone's, or `owner`'s)")
     async def list_api_keys(
-        self, service: GatewayService, principal: Principal, owner: str | None = None
+        self,
+        service: GatewayService,
+        principal: Principal,
+        owner: Annotated[Subject | None, parameter_of(Subject)] = None,
     ) -> list[ApiKeyOut]:
         return [ApiKeyOut.of(r, o) for r, o in await service.list_api_keys(principal, owner)]
 

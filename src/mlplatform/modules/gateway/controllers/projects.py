@@ -18,6 +18,7 @@ from mlplatform.modules.gateway.api import (
     requires_role,
 )
 from mlplatform.modules.gateway.controllers.dependencies import provide_gateway_service
+from mlplatform.modules.gateway.names import ProjectNameParameter, SubjectParameter
 from mlplatform.modules.gateway.runtime import GatewayRuntime
 from mlplatform.modules.gateway.schemas import (
     MemberOut,
@@ -57,12 +58,14 @@ class ProjectController(Controller):
         return [ProjectOut.of(p, role) for p, role in await service.list_projects(principal)]
 
     @get("/{project:str}", guards=[requires_role(Role.VIEWER)])
-    async def get_project(self, project: str, service: GatewayService, principal: Principal) -> ProjectOut:
+    async def get_project(
+        self, project: ProjectNameParameter, service: GatewayService, principal: Principal
+    ) -> ProjectOut:
         return ProjectOut.of(await service.project(project), principal.role_in(project))
 
     @patch("/{project:str}", guards=[requires_role(Role.ADMIN)])
     async def update_project(
-        self, project: str, data: ProjectUpdate, service: GatewayService, principal: Principal
+        self, project: ProjectNameParameter, data: ProjectUpdate, service: GatewayService, principal: Principal
     ) -> ProjectOut:
         return ProjectOut.of(await service.update_project(project, data), principal.role_in(project))
 
@@ -75,7 +78,7 @@ class ProjectController(Controller):
     async def delete_project(
         self,
         request: Request[Any, Any, Any],
-        project: str,
+        project: ProjectNameParameter,
         service: GatewayService,
         principal: Principal,
         gateway: GatewayRuntime,
@@ -93,14 +96,14 @@ class ProjectController(Controller):
         summary="Run the purge of a deleted project again (platform admins; after its purge job failed)",
     )
     async def purge_project(
-        self, project: str, service: GatewayService, principal: Principal, platform: PlatformContext
+        self, project: ProjectNameParameter, service: GatewayService, principal: Principal, platform: PlatformContext
     ) -> ProjectDeletion:
         row, job = await service.purge_again(project, principal, jobs_runtime(platform))
         assert row.deleted_at is not None
         return ProjectDeletion(name=row.name, deleted_at=row.deleted_at, purge_job_id=job.id)
 
     @get("/{project:str}/members", guards=[requires_role(Role.VIEWER)])
-    async def list_members(self, project: str, service: GatewayService) -> list[MemberOut]:
+    async def list_members(self, project: ProjectNameParameter, service: GatewayService) -> list[MemberOut]:
         return [MemberOut.of(p, m) for p, m in await service.members(project)]
 
     @put(
@@ -111,8 +114,8 @@ class ProjectController(Controller):
     async def put_member(
         self,
         request: Request[Any, Any, Any],
-        project: str,
-        member: str,
+        project: ProjectNameParameter,
+        member: SubjectParameter,
         data: MemberPut,
         service: GatewayService,
         principal: Principal,
@@ -126,8 +129,8 @@ class ProjectController(Controller):
     async def remove_member(
         self,
         request: Request[Any, Any, Any],
-        project: str,
-        member: str,
+        project: ProjectNameParameter,
+        member: SubjectParameter,
         service: GatewayService,
         principal: Principal,
         gateway: GatewayRuntime,

@@ -15,6 +15,6 @@ input,button{font:inherit;width:100%;padding:.5rem;margin:.25rem 0;box-sizing:bo
 <p class="err" id="err" hidden>That key was not accepted.</p>
 <script>const q=new URLSearchParams(location.search);
 if(q.get("error"))document.getElementById("err").hidden=false;
-const n=q.get("next");if(n&&n.startsWith("/")&&!n.startsWith("//"))document.getElementById("next").value=n;</script>
+const n=q.get("next");if(n&&n[0]==="/"&&!["/","\\\\"].includes(n[1]))document.getElementById("next").value=n;</script>
 </body></html>
 """
