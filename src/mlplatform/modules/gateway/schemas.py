@@ -212,8 +212,6 @@ class SessionCreate(msgspec.Struct, forbid_unknown_fields=True):
 AuditOutcome = Literal["success", "denied", "failed"]
 """`denied`: refused by authentication or authorization (401/403/404); `failed`: any other error."""
 ActionName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Instant = Annotated[datetime, msgspec.Meta(tz=True)]
-"""A date-time with its offset (RFC 3339): a time without one would be read in an unknown zone."""
 
 
 class AuditEventOut(msgspec.Struct):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Request
@@ -10,11 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.constraints import parameter_of
 from mlplatform.kernel.context import PlatformContext
+from mlplatform.kernel.errors import Invalid
 from mlplatform.modules.gateway.api import Principal, current_principal
 from mlplatform.modules.gateway.names import ProjectName, Subject
 from mlplatform.modules.gateway.repositories import AuditFilter
 from mlplatform.modules.gateway.runtime import GatewayRuntime
-from mlplatform.modules.gateway.schemas import ActionName, AuditOutcome, Instant
+from mlplatform.modules.gateway.schemas import ActionName, AuditOutcome
 from mlplatform.modules.gateway.services import GatewayService
 
 
@@ -37,7 +39,25 @@ def provide_audit_filter(
         ActionName | None, parameter_of(ActionName, description="Operation id of the route, or an event name.")
     ] = None,
     outcome: AuditOutcome | None = None,
-    since: Annotated[Instant | None, Parameter(description="Events at or after this instant.")] = None,
-    until: Annotated[Instant | None, Parameter(description="Events before this instant.")] = None,
+    since: Annotated[datetime | None, Parameter(description=f"Events at or after this {INSTANT}.")] = None,
+    until: Annotated[datetime | None, Parameter(description=f"Events before this {INSTANT}.")] = None,
 ) -> AuditFilter:
-    return AuditFilter(project=project, actor=actor, action=action, outcome=outcome, since=since, until=until)
+    return AuditFilter(
+        project=project,
+        actor=actor,
+        action=action,
+        outcome=outcome,
+        since=_instant("since", since),
+        until=_instant("until", until),
+    )
+
+
+INSTANT = "instant (RFC 3339 date-time, with its offset)"
+
+
+def _instant(parameter: str, value: datetime | None) -> datetime | None:
+    """`value` unless it lacks an offset: the document's `date-time` (RFC 3339) has one, and a time without
+    one would be read in an unknown zone. (Litestar does not apply `msgspec.Meta(tz=True)` to a query.)"""
+    if value is not None and value.utcoffset() is None:
+        raise Invalid(f"{parameter}: a date-time needs its offset (`Z` or `+01:00`)", parameter=parameter)
+    return value
