@@ -28,6 +28,7 @@ from mlplatform.kernel.logging import configure_logging
 from mlplatform.kernel.migrations import current_revisions, head_revisions, upgrade_async
 from mlplatform.kernel.module import Module
 from mlplatform.kernel.openapi_ids import operation_id
+from mlplatform.kernel.openapi_problems import document_problems
 from mlplatform.kernel.openapi_structs import ClosedStructSchemaPlugin
 from mlplatform.kernel.purge import purge_registrar
 from mlplatform.kernel.request_context import request_id_middleware
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None, *, modules: Sequence[Module] | 
         debug=False,
         logging_config=None,
     )
+    document_problems(app, [m.route_answers for m in chosen if m.route_answers])
     express = [route for m in chosen if m.express_routes for route in m.express_routes(context)]
     # Outermost, so unknown routes and wrong methods (answered before route middleware) carry an id too.
     app.asgi_handler = request_id_middleware(

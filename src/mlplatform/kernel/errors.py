@@ -21,9 +21,11 @@ import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from msgspec import UNSET, UnsetType
 from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from mlplatform.kernel.problem import RESERVED, FieldError, Problem, render
 from mlplatform.kernel.request_ids import current_request_id
 
 PROBLEM_JSON = "application/problem+json"
@@ -32,18 +34,34 @@ PROBLEM_BASE = "https://mlplatform.dev/problems/"
 log = structlog.get_logger("mlplatform.errors")
 
 
-class PlatformError(Exception):
-    """Base of every expected failure. `detail` is shown to the client: never put secrets in it."""
+class PlatformError(HTTPException):
+    """Base of every expected failure. `detail` is shown to the client: never put secrets in it; keyword
+    arguments become extension members of the problem document (`problem.py`).
 
-    status_code: ClassVar[int] = 400
+    A Litestar `HTTPException` so that a route can name what it raises with Litestar's own
+    `raises=[Conflict, ...]`, which the OpenAPI document reads (`openapi_problems.py`); it is rendered by
+    its own handler below, never by Litestar's."""
+
+    status_code: int = 400
     title: ClassVar[str] = "Bad request"
     slug: ClassVar[str] = "bad-request"
+    extra: dict[str, Any]
+    headers: dict[str, str]
 
     def __init__(self, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
-        super().__init__(detail)
+        reserved = RESERVED.intersection(extra)
+        if reserved:
+            raise TypeError(f"{', '.join(sorted(reserved))}: a member every problem has; name the extension otherwise")
+        Exception.__init__(self, detail)
         self.detail = detail
         self.headers = headers or {}
         self.extra = extra
+
+    def __str__(self) -> str:
+        return self.detail
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.detail!r})"
 
 
 class BadRequest(PlatformError):
@@ -158,21 +176,29 @@ def problem_response(
 def problem_document(
     *, status: int, detail: str, title: str | None = None, slug: str | None = None, instance: str | None, **extra: Any
 ) -> dict[str, Any]:
-    """The problem+json body; `instance` is the request path (the request id is added with it)."""
+    """The problem+json body (a `Problem`); `instance` is the request path (the request id is added with it).
+    `extra` holds the `Problem` members `errors`, `field`, `parameter`, `component` and any extension member."""
     default_title, default_slug = _STATUS_TITLES.get(status, ("Error", "error"))
-    body: dict[str, Any] = {
-        "type": PROBLEM_BASE + (slug or default_slug),
-        "title": title or default_title,
-        "status": status,
-        "detail": detail,
-    }
-    if instance is not None:
-        body["instance"] = instance
-        request_id = current_request_id.get()
-        if request_id:
-            body["request_id"] = request_id
-    body.update({k: v for k, v in extra.items() if v is not None})
-    return body
+    errors = extra.pop("errors", None)
+    problem = Problem(
+        type=PROBLEM_BASE + (slug or default_slug),
+        title=title or default_title,
+        status=status,
+        detail=detail,
+        instance=UNSET if instance is None else instance,
+        request_id=(current_request_id.get() or UNSET) if instance is not None else UNSET,
+        errors=[error if isinstance(error, FieldError) else FieldError(**error) for error in errors]
+        if errors
+        else UNSET,
+        field=_text(extra.pop("field", None)),
+        parameter=_text(extra.pop("parameter", None)),
+        component=_text(extra.pop("component", None)),
+    )
+    return render(problem, extra)
+
+
+def _text(value: Any) -> str | UnsetType:
+    return UNSET if value is None else str(value)
 
 
 SERVER_ERROR_DETAIL = "The request failed on the server's side; the request id identifies it in the platform's log."
@@ -221,11 +247,19 @@ def _platform_error_handler(request: Request[Any, Any, Any], exc: PlatformError)
     return Response(content=body, status_code=exc.status_code, media_type=PROBLEM_JSON, headers=exc.headers)
 
 
-def _validation_errors(exc: ValidationException) -> list[dict[str, Any]]:
-    errors: list[dict[str, Any]] = []
+def _validation_errors(exc: ValidationException) -> list[FieldError]:
+    """Litestar's validation failures (`{"key", "message", "source"}` each) as the problem's `errors`."""
+    errors: list[FieldError] = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
-            errors.append({k: item[k] for k in ("key", "message", "source") if k in item})
+            key, source = item.get("key"), item.get("source")
+            errors.append(
+                FieldError(
+                    message=str(item.get("message", "invalid value")),
+                    key=UNSET if key is None else str(key),
+                    source=UNSET if source is None else str(source),
+                )
+            )
     return errors
 
 

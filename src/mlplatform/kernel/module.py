@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from mlplatform.kernel.health import HealthCheck
     from mlplatform.kernel.jobs.hosting import JobRegistrar
     from mlplatform.kernel.jobs.http import JobAccess
+    from mlplatform.kernel.openapi_problems import RouteAnswerSource
     from mlplatform.kernel.runtimes import ModuleRuntime
 
 RuntimeFactory = Callable[["PlatformContext"], "ModuleRuntime"]
@@ -56,6 +57,9 @@ class Module:
     express_routes: Callable[[PlatformContext], Sequence[ExpressRoute]] | None = None
     """High-volume routes whose common case is answered before Litestar's router (`kernel/express.py`);
     each also exists in `route_handlers`, which answers whatever the express handler declines."""
+    route_answers: RouteAnswerSource | None = None
+    """What the module's middleware answers on a route besides the route itself (statuses, headers), for the
+    OpenAPI document (`kernel/openapi_problems.py`): e.g. the gateway's 401 and 429."""
     purge_project: PurgeHook | None = None
     """Remove what the module holds for a deleted project; run by the `kernel.purge_project` job, in reverse
     module order (the identity module, first, is purged last: that frees the project's name)."""

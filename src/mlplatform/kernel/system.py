@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Response, get
+from litestar.openapi import ResponseSpec
 from litestar.plugins.prometheus import PrometheusController
 from litestar.types import ControllerRouterHandler
 
@@ -26,7 +27,7 @@ def health_live() -> dict[str, Any]:
     opt=PUBLIC,
     summary="Readiness: every required component answers",
     description="200 when every required component is up; 503 naming the components that are down.",
-    responses={},
+    responses={503: ResponseSpec(Readiness, description="A required component is down: `components` says which.")},
 )
 async def health_ready(platform: PlatformContext) -> Response[Readiness]:
     readiness = await platform.health.readiness()

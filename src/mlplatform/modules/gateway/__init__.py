@@ -25,6 +25,7 @@ from mlplatform.modules.gateway.controllers.principals import (
 from mlplatform.modules.gateway.controllers.projects import ProjectController
 from mlplatform.modules.gateway.purge import purge_project
 from mlplatform.modules.gateway.request_path.middleware import gateway_middleware
+from mlplatform.modules.gateway.request_path.openapi_answers import route_answers
 from mlplatform.modules.gateway.runtime import build_runtime, health_checks
 
 module = Module(
@@ -46,6 +47,7 @@ module = Module(
     ],
     health_checks=health_checks,
     middleware=[gateway_middleware],
+    route_answers=route_answers,
     job_access=JOB_ACCESS,
     purge_project=purge_project,
     dependencies={

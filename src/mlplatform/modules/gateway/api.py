@@ -29,6 +29,7 @@ from litestar.types import Guard, Scope
 
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.errors import Forbidden, NotFound, Unauthenticated
+from mlplatform.kernel.openapi_problems import PROBLEM_STATUSES_ATTRIBUTE
 from mlplatform.kernel.system import PUBLIC
 
 if TYPE_CHECKING:
@@ -208,6 +209,9 @@ async def ensure_role(principal: Principal, project: str, role: Role, *, project
         raise Forbidden(f"this needs the {role.label} role in project {project!r}; you have {held.label}")
 
 
+_NO_CREDENTIALS = "The route needs an authenticated caller."
+
+
 def requires_role(role: Role, *, project_param: str = "project") -> Guard:
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         principal = current_principal(connection)
@@ -219,6 +223,15 @@ def requires_role(role: Role, *, project_param: str = "project") -> Guard:
     guard.__qualname__ = f"requires_role({role.label})"
     guard.required_role = role  # type: ignore[attr-defined]
     guard.gateway_guard = True  # type: ignore[attr-defined]
+    setattr(
+        guard,
+        PROBLEM_STATUSES_ATTRIBUTE,
+        {
+            401: _NO_CREDENTIALS,
+            403: f"The caller's role in the project is below {role.label}.",
+            404: "The project does not exist, or the caller is not a member of it.",
+        },
+    )
     return guard
 
 
@@ -234,6 +247,13 @@ async def requires_platform_admin(connection: ASGIConnection[Any, Any, Any, Any]
 # Read by `request_path/guard_calls.skip_handler_copies`: these guards never use their handler argument.
 requires_authenticated.gateway_guard = True  # type: ignore[attr-defined]
 requires_platform_admin.gateway_guard = True  # type: ignore[attr-defined]
+# Read by the OpenAPI document (`kernel/openapi_problems.py`): the problems each guard answers with.
+setattr(requires_authenticated, PROBLEM_STATUSES_ATTRIBUTE, {401: _NO_CREDENTIALS})
+setattr(
+    requires_platform_admin,
+    PROBLEM_STATUSES_ATTRIBUTE,
+    {401: _NO_CREDENTIALS, 403: "The caller is not a platform admin."},
+)
 
 
 AUDITED_FLAG = "mlplatform.audited"

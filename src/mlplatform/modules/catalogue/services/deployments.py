@@ -158,7 +158,7 @@ class DeploymentService:
         version = await repositories.version_by_id(self.session, row.version_id)
         views.check_if_match(if_match, views.etag(row.id, row.revision), "deployment")
         if row.status == "retired":
-            raise Conflict("a retired deployment cannot change; create a new deployment", status="retired")
+            raise Conflict("a retired deployment cannot change; create a new deployment", deployment_status="retired")
         status = data.status or row.status
         share = row.traffic_share if data.traffic_share is None else _check_share(data.traffic_share)
         target = row.target if data.target is None else rules.check_text(data.target, "target", rules.MAX_URI)

@@ -128,7 +128,7 @@ class LifecycleService:
         if existing is not None:
             raise Conflict(
                 f"version {version.version} already has a pending request to move to {existing.to_stage}",
-                request_id=str(existing.id),
+                transition_request_id=str(existing.id),
             )
         request = CatalogueTransitionRequest(
             version_id=version.id,
