@@ -15,13 +15,13 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 
-class FieldError(msgspec.Struct, frozen=True, omit_defaults=True):
+class FieldError(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """One reason a request failed validation: where, and what is wrong there."""
 
-    message: Annotated[str, Meta(description="What is wrong with the value.")]
     key: Annotated[str, Meta(description="The field or parameter (`name`; `$.a[0].b` inside a body).")] | UnsetType = (
         UNSET
     )
+    message: Annotated[str, Meta(description="What is wrong with the value.")]
     source: (
         Annotated[str, Meta(description="Where the value was: body, query, path, header or cookie.")] | UnsetType
     ) = UNSET

@@ -21,7 +21,7 @@ from litestar.types import Guard
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.context import PlatformContext
-from mlplatform.kernel.errors import Unauthenticated
+from mlplatform.kernel.errors import Conflict, Unauthenticated
 from mlplatform.kernel.jobs import service
 from mlplatform.kernel.jobs.runtime import jobs_runtime
 from mlplatform.kernel.jobs.schemas import Job, JobPage
@@ -61,7 +61,13 @@ async def get_job(db_session: AsyncSession, job_scope: JobScope, job_id: uuid.UU
     return await service.get_job(db_session, job_scope, job_id)
 
 
-@post("/{job_id:uuid}/cancel", tags=["jobs"], status_code=200, summary="Cancel a queued or running job")
+@post(
+    "/{job_id:uuid}/cancel",
+    tags=["jobs"],
+    status_code=200,
+    summary="Cancel a queued or running job",
+    raises=[Conflict],
+)
 async def cancel_job(
     db_session: AsyncSession, job_scope: JobScope, platform: PlatformContext, job_id: uuid.UUID
 ) -> Job:

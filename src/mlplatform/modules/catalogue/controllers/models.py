@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Controller, Response, get, patch, post
 
 from mlplatform.kernel.context import PlatformContext
-from mlplatform.kernel.errors import Forbidden
+from mlplatform.kernel.errors import Conflict, Forbidden
 from mlplatform.kernel.page_parameters import PageCursor, PageLimit
 from mlplatform.kernel.pagination import Page
 from mlplatform.modules.catalogue import schemas
@@ -39,6 +39,7 @@ class ModelController(Controller):
         summary="Register a model",
         response_headers=ETAG_HEADER,
         status_code=201,
+        raises=[Conflict],
     )
     async def create_model(
         self, project: str, data: schemas.ModelCreate, model_service: ModelService
