@@ -11,6 +11,7 @@ import pytest
 
 from mlplatform.kernel.errors import Conflict, problem_document
 from mlplatform.kernel.problem import Problem
+from mlplatform.kernel.request_ids import current_request_id
 from mlplatform.settings import Settings
 
 METHODS = ("get", "put", "post", "patch", "delete")
@@ -99,12 +100,17 @@ def test_204s_have_no_content_and_every_header_a_schema(document: dict[str, Any]
 def test_an_extension_member_never_replaces_a_standard_one() -> None:
     with pytest.raises(TypeError, match="status"):
         Conflict("retired", status="retired")
-    body = problem_document(status=409, detail="taken", instance="/x", current_stage="production")
+    token = current_request_id.set("r1")
+    try:
+        body = problem_document(status=409, detail="taken", instance="/x", current_stage="production")
+    finally:
+        current_request_id.reset(token)
     assert body == {
         "type": "https://mlplatform.dev/problems/conflict",
         "title": "Conflict",
         "status": 409,
         "detail": "taken",
         "instance": "/x",
+        "request_id": "r1",
         "current_stage": "production",
     }
