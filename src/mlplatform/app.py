@@ -15,6 +15,7 @@ from litestar.openapi.spec import Tag
 from litestar.plugins.prometheus import PrometheusConfig
 
 from mlplatform import __version__
+from mlplatform.kernel.allow_header import complete_allow_header
 from mlplatform.kernel.context import PlatformContext, build_context
 from mlplatform.kernel.dependencies import provide_db_session, provide_platform
 from mlplatform.kernel.errors import EXCEPTION_HANDLERS
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None, *, modules: Sequence[Module] | 
         # The input guard before the modules' middleware: no gateway, guard or handler sees refused input.
         middleware=[prometheus.middleware, input_guard_middleware, *(mw for m in chosen for mw in m.middleware)],
         lifespan=[lifespan],
+        before_send=[complete_allow_header],
         cors_config=cors,
         request_max_body_size=settings.http.max_body_bytes,
         openapi_config=OpenAPIConfig(

@@ -152,3 +152,23 @@ async def test_a_component_stuck_at_shutdown_does_not_hold_up_the_rest(
         assert stopped == ["recorder", "connections"]
     finally:
         release.set()
+
+
+@pytest.mark.embedded
+async def test_options_allow_lists_every_method_of_the_path(embedded_settings: Any) -> None:
+    """Litestar keeps the OPTIONS handler of a path's first registered handler; `Allow` must still be whole."""
+    from mlplatform.app import create_app
+
+    key = "allow-header-admin-key-0123456789"
+    admin = {"Authorization": f"Bearer {key}"}
+    app = create_app(embedded_settings.model_copy(update={"bootstrap_admin_key": key}))
+    async with AsyncTestClient(app) as client:
+        assert (await client.post("/api/v1/projects", json={"name": "allow"}, headers=admin)).status_code == 201
+        for path, methods in (
+            ("/api/v1/projects", "GET, OPTIONS, POST"),
+            ("/api/v1/projects/allow", "DELETE, GET, OPTIONS, PATCH"),
+            ("/api/v1/projects/allow/files/raw/a.parquet", "DELETE, GET, OPTIONS, PUT"),
+        ):
+            response = await client.options(path, headers=admin)
+            assert response.status_code == 204, (path, response.text)
+            assert response.headers["allow"] == methods, path
