@@ -77,9 +77,10 @@ async def test_bad_input_is_422_and_unreadable_nodes_404(app: Litestar, client: 
         {"node": "feature_view:fraud/card_stats", "depth": "11"},
         {"node": "feature_view:fraud/card_stats", "depth": "deep"},
         {"node": "feature_view:fraud/card_stats", "direction": "sideways"},
-        {},
     ):
         problem(await client.get("/api/v1/lineage", params=params, headers=viewer), 422)
+    # `node` is a required parameter of the document: leaving it out is a malformed request, like any other.
+    problem(await client.get("/api/v1/lineage", headers=viewer), 400)
     problem(await client.get("/api/v1/lineage", params={"node": "feature_view:shared/card_stats"}, headers=viewer), 404)
     problem(await client.get("/api/v1/lineage", params={"node": "feature_view:fraud/nothing"}, headers=viewer), 404)
     admin = await grant(app, platform_admin=True)

@@ -6,13 +6,16 @@ Reads need the viewer role in the project, linking a run to a catalogue version 
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 from litestar import Controller, Response, delete, get, post
 from litestar.di import Provide
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mlplatform.kernel.constraints import parameter_of
 from mlplatform.kernel.context import PlatformContext
+from mlplatform.kernel.page_parameters import PageCursor, PageLimit
 from mlplatform.kernel.pagination import Page
 from mlplatform.modules.experiments import schemas
 from mlplatform.modules.experiments.runtime import ExperimentsRuntime
@@ -20,6 +23,7 @@ from mlplatform.modules.experiments.services import RunLinkService, TrackingServ
 from mlplatform.modules.gateway.api import Principal, Role, requires_role
 
 PROJECT_PATH = "/api/v1/projects/{project:str}"
+ExperimentIdPath = Annotated[str, parameter_of(schemas.ExperimentId)]
 
 
 def provide_tracking(project: str, platform: PlatformContext) -> TrackingService:
@@ -41,8 +45,8 @@ class ExperimentsController(Controller):
         tracking: TrackingService,
         q: str | None = Parameter(default=None, description="Only experiments whose name contains this text."),
         include_deleted: bool = False,
-        limit: int | None = None,
-        cursor: str | None = None,
+        limit: PageLimit = None,
+        cursor: PageCursor = None,
     ) -> Page[schemas.Experiment]:
         """Newest activity first. These are the MLflow experiments named `<project>/...`."""
         return await tracking.list_experiments(
@@ -50,7 +54,7 @@ class ExperimentsController(Controller):
         )
 
     @get("/experiments/{experiment_id:str}", guards=[requires_role(Role.VIEWER)], summary="One experiment")
-    async def get_experiment(self, tracking: TrackingService, experiment_id: str) -> schemas.Experiment:
+    async def get_experiment(self, tracking: TrackingService, experiment_id: ExperimentIdPath) -> schemas.Experiment:
         return await tracking.get_experiment(experiment_id)
 
     @get(
@@ -61,7 +65,7 @@ class ExperimentsController(Controller):
     async def list_experiment_runs(
         self,
         tracking: TrackingService,
-        experiment_id: str,
+        experiment_id: ExperimentIdPath,
         filter: str | None = Parameter(
             default=None, description="MLflow search filter, e.g. `metrics.auc > 0.9 AND params.depth = '6'`."
         ),
@@ -69,8 +73,8 @@ class ExperimentsController(Controller):
             default=None, description="MLflow order clauses, e.g. `metrics.auc DESC` (repeatable)."
         ),
         include_deleted: bool = False,
-        limit: int | None = None,
-        cursor: str | None = None,
+        limit: PageLimit = None,
+        cursor: PageCursor = None,
     ) -> Page[schemas.Run]:
         return await tracking.list_runs(
             experiment_id,
@@ -104,8 +108,8 @@ class RunsController(Controller):
         tracking: TrackingService,
         run_id: str,
         key: str,
-        limit: int | None = None,
-        cursor: str | None = None,
+        limit: PageLimit = None,
+        cursor: PageCursor = None,
     ) -> Page[schemas.MetricPoint]:
         """Metric keys may contain `/` (`train/loss`)."""
         return await tracking.metric_history(run_id, key.lstrip("/"), limit=limit, cursor=cursor)

@@ -8,7 +8,17 @@ from typing import Annotated
 
 import msgspec
 
-CatalogueModelName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,128}$")]
+from mlplatform.kernel.constraints import whole
+
+CatalogueModelName = Annotated[str, msgspec.Meta(pattern=whole(r"[A-Za-z0-9_.-]{1,128}"))]
+INT32_DIGITS = (
+    r"0*(?:[0-9]{1,9}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}"
+    r"|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]|214748364[0-7])"
+)
+"""0 .. 2**31 - 1 in decimal digits: MLflow stores experiment ids as 32-bit integers."""
+ExperimentId = Annotated[
+    str, msgspec.Meta(pattern=whole(INT32_DIGITS), description="MLflow experiment id (a number, as text).")
+]
 
 
 class Experiment(msgspec.Struct, kw_only=True):
@@ -48,7 +58,7 @@ class RunLinkCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Link a run to a catalogue model version of the same project."""
 
     model: CatalogueModelName
-    version: Annotated[int, msgspec.Meta(ge=1)]
+    version: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
     note: Annotated[str, msgspec.Meta(max_length=1000)] = ""
 
 

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from litestar import Controller, get
 from litestar.di import Provide
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.context import PlatformContext
-from mlplatform.kernel.errors import Invalid
+from mlplatform.kernel.page_parameters import PageCursor, PageLimit
 from mlplatform.modules.gateway.api import Principal, Role, ensure_role, project_directory, requires_authenticated
 from mlplatform.modules.lineage import schemas
 from mlplatform.modules.lineage.access import visibility
 from mlplatform.modules.lineage.services import LineageService
-from mlplatform.modules.lineage.vocabulary import DEFAULT_DEPTH, MAX_DEPTH
+from mlplatform.modules.lineage.vocabulary import DEFAULT_DEPTH, MAX_DEPTH, NODE_PATTERN
 
 
 def provide_lineage(db_session: AsyncSession, principal: Principal) -> LineageService:
@@ -42,16 +44,14 @@ class LineageController(Controller):
     async def query_lineage(
         self,
         lineage: LineageService,
-        node: str | None = Parameter(
-            default=None, description="Required: `<type>:<id>`, e.g. `feature_view:fraud/card_stats`."
-        ),
+        node: str = Parameter(pattern=NODE_PATTERN, description="`<type>:<id>`, e.g. `feature_view:fraud/card_stats`."),
         depth: int | None = Parameter(
-            default=None, description=f"Hops to follow, 1..{MAX_DEPTH} (default {DEFAULT_DEPTH})."
+            default=None, ge=1, le=MAX_DEPTH, description=f"Hops to follow (default {DEFAULT_DEPTH})."
         ),
-        direction: str | None = Parameter(default=None, description="upstream, downstream or both (default)."),
+        direction: Literal["upstream", "downstream", "both"] | None = Parameter(
+            default=None, description="Default: both."
+        ),
     ) -> schemas.LineageGraph:
-        if not node:
-            raise Invalid("node: required, as <type>:<id> (e.g. feature_view:fraud/card_stats)", parameter="node")
         return await lineage.graph(node, depth=depth, direction=direction)
 
     @get(
@@ -70,11 +70,13 @@ class LineageController(Controller):
         principal: Principal,
         platform: PlatformContext,
         project: str | None = None,
-        status: str | None = Parameter(default=None, description="pending, emitted, failed or unsent."),
+        status: Literal["pending", "emitted", "failed", "unsent"] | None = Parameter(
+            default=None, description="Delivery state."
+        ),
         job: str | None = Parameter(default=None, description="Job name, e.g. `train.fraud/baseline`."),
         run_id: str | None = Parameter(default=None, description="OpenLineage runId."),
-        cursor: str | None = None,
-        limit: int | None = None,
+        cursor: PageCursor = None,
+        limit: PageLimit = None,
     ) -> schemas.OpenLineageEventPage:
         if project is not None:
             await ensure_role(principal, project, Role.VIEWER, projects=project_directory(platform))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from mlplatform.kernel.constraints import whole
 from mlplatform.kernel.errors import Invalid
 
 
@@ -54,6 +55,9 @@ class Direction(StrEnum):
 
 
 MAX_DEPTH = 10
+MAX_KEY_LENGTH = 500
+NODE_PATTERN = whole(rf"(?:{'|'.join(t.value for t in NodeType)}):(?=[\s\S]*\S)[\s\S]{{1,{MAX_KEY_LENGTH}}}")
+"""`<type>:<key>`: a node type, then a key of at most `MAX_KEY_LENGTH` characters that is not blank."""
 DEFAULT_DEPTH = 5
 
 TRAINING_DATASET_TAG = "mlplatform.training_dataset"
@@ -81,8 +85,8 @@ def parse_node_ref(value: str) -> tuple[NodeType, str]:
     except ValueError:
         allowed = ", ".join(t.value for t in NodeType)
         raise Invalid(f"node: unknown node type {type_name!r} (one of {allowed})", parameter="node") from None
-    if len(key) > 500:
-        raise Invalid("node: the id is longer than 500 characters", parameter="node")
+    if len(key) > MAX_KEY_LENGTH:
+        raise Invalid(f"node: the id is longer than {MAX_KEY_LENGTH} characters", parameter="node")
     return node_type, key.strip()
 
 
