@@ -42,7 +42,9 @@ class ClosedStructSchemaPlugin(StructSchemaPlugin):
             return schema
         if struct.__struct_config__.forbid_unknown_fields:
             schema.additional_properties = False
-        for field in msgspec.structs.fields(struct):
+        # The annotation, not the bare class: a generic struct's fields (`Page[Model].items`) then have
+        # their type arguments in place of the type variables (`list[Model]`, not `list[T]`).
+        for field in msgspec.structs.fields(field_definition.annotation):
             current = (schema.properties or {}).get(field.encode_name)
             exact = _container_schema(field.type)
             if isinstance(current, Schema) and exact is not None:
@@ -74,4 +76,6 @@ def _to_schema(document: dict[str, Any]) -> Schema:
         elif name in _NESTED_LISTS:
             value = [_to_schema(item) for item in value]
         values[name] = value
+    if values.get("type") == "array" and "items" not in values:
+        values["items"] = Schema()  # `list[Any]`: the same "any item" as msgspec's missing `items`, said aloud
     return Schema(**values)

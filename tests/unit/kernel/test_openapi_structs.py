@@ -3,7 +3,7 @@ constraints of list items, dict keys and values (Litestar alone documents neithe
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
 import pytest
@@ -24,6 +24,14 @@ class Closed(msgspec.Struct, forbid_unknown_fields=True):
 
 class Open(msgspec.Struct):
     names: list[str]
+    values: list[Any] = []
+
+
+T = TypeVar("T")
+
+
+class Paged(msgspec.Struct, Generic[T]):
+    items: list[T]
 
 
 @post("/closed", sync_to_thread=False)
@@ -31,9 +39,14 @@ def take_closed(data: Closed) -> Open:
     return Open(names=[*data.names, *(data.maybe or [])])
 
 
+@post("/paged", sync_to_thread=False)
+def take_paged(data: Paged[Open]) -> Paged[Open]:
+    return data
+
+
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
-    app = Litestar([take_closed], plugins=[ClosedStructSchemaPlugin()])
+    app = Litestar([take_closed, take_paged], plugins=[ClosedStructSchemaPlugin()])
     return app.openapi_schema.to_schema()["components"]["schemas"]  # type: ignore[no-any-return]
 
 
@@ -51,6 +64,14 @@ def test_constraints_inside_containers_are_documented(document: dict[str, Any]) 
     arms = properties["maybe"]["anyOf"]
     assert {"type": "null"} in arms
     assert {"type": "array", "items": {"type": "string", "pattern": "^[a-z]{1,8}$"}} in arms
+
+
+def test_a_generic_struct_keeps_its_type_arguments_and_any_items_stay_explicit(document: dict[str, Any]) -> None:
+    """`Paged[Open].items` is a list of `Open` (not of an unbound `T`), and `list[Any]` keeps `items: {}`: a
+    generator (openapi-python-client) cannot build a model from an array that does not say its items."""
+    (paged,) = (schema for name, schema in document.items() if name.startswith("Paged"))
+    assert paged["properties"]["items"] == {"type": "array", "items": {"$ref": "#/components/schemas/Open"}}
+    assert document["Open"]["properties"]["values"]["items"] == {}
 
 
 def test_the_documented_body_is_the_one_the_server_decodes() -> None:
