@@ -28,6 +28,7 @@ from mlplatform.kernel.jobs.http import jobs_router
 from mlplatform.kernel.logging import configure_logging
 from mlplatform.kernel.migrations import current_revisions, head_revisions, upgrade_async
 from mlplatform.kernel.module import Module
+from mlplatform.kernel.openapi_bodies import document_raw_bodies
 from mlplatform.kernel.openapi_ids import operation_id
 from mlplatform.kernel.openapi_problems import document_problems
 from mlplatform.kernel.openapi_structs import ClosedStructSchemaPlugin
@@ -150,6 +151,7 @@ def create_app(settings: Settings | None = None, *, modules: Sequence[Module] | 
         debug=False,
         logging_config=None,
     )
+    document_raw_bodies(app)  # before the problems: a body the handler reads itself can be too large (413)
     document_problems(app, [m.route_answers for m in chosen if m.route_answers])
     express = [route for m in chosen if m.express_routes for route in m.express_routes(context)]
     # Outermost, so unknown routes and wrong methods (answered before route middleware) carry an id too.

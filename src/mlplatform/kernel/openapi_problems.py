@@ -42,9 +42,9 @@ from litestar.openapi.spec import (
     Reference,
     Schema,
 )
-from litestar.routes import HTTPRoute
 
 from mlplatform.kernel.errors import PROBLEM_JSON
+from mlplatform.kernel.openapi_walk import handler_operations
 from mlplatform.kernel.problem import Problem
 
 PROBLEM_STATUSES_ATTRIBUTE = "problem_statuses"
@@ -100,20 +100,8 @@ def document_problems(app: Litestar, sources: Sequence[RouteAnswerSource] = ()) 
     components = openapi.components if isinstance(openapi.components, Components) else Components()
     openapi.components = components
     components.schemas.update(_problem_components())
-    for route in app.routes:
-        if not isinstance(route, HTTPRoute):
-            continue
-        path_item = (openapi.paths or {}).get(route.path_format or "/")
-        if path_item is None or isinstance(path_item, Reference):
-            continue
-        for handler in route.route_handlers:
-            if not handler.resolve_include_in_schema():
-                continue
-            for method in handler.http_methods:
-                operation = getattr(path_item, method.lower(), None)
-                if isinstance(operation, Operation):
-                    answers = [source(handler, method) for source in sources]
-                    _document_operation(operation, handler, answers)
+    for handler, method, operation in handler_operations(app):
+        _document_operation(operation, handler, [source(handler, method) for source in sources])
 
 
 def inferred_problems(handler: HTTPRouteHandler, operation: Operation) -> dict[int, list[str]]:
