@@ -136,3 +136,10 @@ def test_an_extension_member_never_replaces_a_standard_one() -> None:
         "request_id": "r1",
         "current_stage": "production",
     }
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 405, 409, 412, 413, 415, 422, 429, 500, 503])
+def test_every_rendered_problem_decodes_as_the_component(status: int) -> None:
+    body = problem_document(status=status, detail="what went wrong", instance="/api/v1/x", field="name")
+    problem = msgspec.convert(body, Problem)
+    assert msgspec.to_builtins(problem) == body
