@@ -123,10 +123,24 @@ async def test_ranges_enums_and_date_times(app: Litestar, client: Client) -> Non
     admin = await grant(app, platform_admin=True)
     limit = schema_of(app, "/api/v1/audit-events", "get", parameter="limit")
     assert (limit["minimum"], limit["maximum"]) == (1, 500)
-    for accepted in ({"limit": 1}, {"limit": 500}, {"outcome": "denied"}, {"since": "2026-01-01T00:00:00+01:00"}):
+    accepted_values = (
+        {"limit": 1},
+        {"limit": 500},
+        {"outcome": "denied"},
+        {"since": "2026-01-01T00:00:00+01:00"},
+        {"until": "2026-01-01T00:00:00Z"},
+    )
+    for accepted in accepted_values:
         response = await client.get("/api/v1/audit-events", params=accepted, headers=admin)
         assert response.status_code == 200, (accepted, response.text)
-    for refused in ({"limit": 0}, {"limit": 501}, {"outcome": "other"}, {"since": "2026-01-01T00:00:00"}):
+    refused_values = (
+        {"limit": 0},
+        {"limit": 501},
+        {"outcome": "other"},
+        {"since": "2026-01-01T00:00:00"},  # no offset
+        {"until": "0.5"},  # not a date-time (Litestar would read it as a timestamp)
+    )
+    for refused in refused_values:
         problem(await client.get("/api/v1/audit-events", params=refused, headers=admin), 422)
 
     days = schema_of(app, "/api/v1/api-keys", "post")["properties"]["expires_in_days"]

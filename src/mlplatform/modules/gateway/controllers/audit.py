@@ -28,6 +28,7 @@ from mlplatform.modules.gateway.services import GatewayService
         "service": Provide(provide_gateway_service, sync_to_thread=False),
     },
     summary="Audit log, newest first",
+    raises=[Forbidden],
     description=(
         "Platform admins see everything; a project admin sees the events of `project`. With `project`, only rows "
         "recorded since that project was created are listed: rows of an earlier, deleted project of the same name "

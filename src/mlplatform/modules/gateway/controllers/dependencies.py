@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Request
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,6 +33,9 @@ def provide_gateway(platform: PlatformContext) -> GatewayRuntime:
     return platform.runtimes.get(GatewayRuntime)
 
 
+DATE_TIME = {"format": "date-time"}
+
+
 def provide_audit_filter(
     project: Annotated[ProjectName | None, parameter_of(ProjectName)] = None,
     actor: Annotated[Subject | None, parameter_of(Subject, description="Who acted.")] = None,
@@ -39,8 +43,12 @@ def provide_audit_filter(
         ActionName | None, parameter_of(ActionName, description="Operation id of the route, or an event name.")
     ] = None,
     outcome: AuditOutcome | None = None,
-    since: Annotated[datetime | None, Parameter(description=f"Events at or after this {INSTANT}.")] = None,
-    until: Annotated[datetime | None, Parameter(description=f"Events before this {INSTANT}.")] = None,
+    since: Annotated[
+        str | None, Parameter(schema_extra=DATE_TIME, description=f"Events at or after this {INSTANT}.")
+    ] = None,
+    until: Annotated[
+        str | None, Parameter(schema_extra=DATE_TIME, description=f"Events before this {INSTANT}.")
+    ] = None,
 ) -> AuditFilter:
     return AuditFilter(
         project=project,
@@ -53,11 +61,16 @@ def provide_audit_filter(
 
 
 INSTANT = "instant (RFC 3339 date-time, with its offset)"
+Instant = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
-def _instant(parameter: str, value: datetime | None) -> datetime | None:
-    """`value` unless it lacks an offset: the document's `date-time` (RFC 3339) has one, and a time without
-    one would be read in an unknown zone. (Litestar does not apply `msgspec.Meta(tz=True)` to a query.)"""
-    if value is not None and value.utcoffset() is None:
-        raise Invalid(f"{parameter}: a date-time needs its offset (`Z` or `+01:00`)", parameter=parameter)
-    return value
+def _instant(parameter: str, value: str | None) -> datetime | None:
+    """`value` read as the document's `date-time` (RFC 3339, offset included), the way msgspec reads one in a
+    body. Litestar would read a query `datetime` more loosely (a number as a timestamp, a time without offset,
+    which the database then refuses), so the parameter is taken as text and read here."""
+    if value is None:
+        return None
+    try:
+        return msgspec.convert(value, Instant)
+    except msgspec.ValidationError as exc:
+        raise Invalid(f"{parameter}: {exc} (e.g. 2026-01-31T09:00:00Z)", parameter=parameter) from None

@@ -9,6 +9,7 @@ from litestar import Controller, Request, delete, get, post
 from litestar.di import Provide
 
 from mlplatform.kernel.constraints import parameter_of
+from mlplatform.kernel.errors import Conflict, Forbidden, NotFound
 from mlplatform.modules.gateway.access.invalidation import key_changed, principal_changed
 from mlplatform.modules.gateway.api import Principal, requires_authenticated, requires_platform_admin
 from mlplatform.modules.gateway.controllers.dependencies import provide_gateway_service
@@ -31,7 +32,7 @@ class UserController(Controller):
     guards = [requires_platform_admin]
     dependencies = {"service": Provide(provide_gateway_service, sync_to_thread=False)}
 
-    @post("/", summary="Create a user (platform admins)")
+    @post("/", summary="Create a user (platform admins)", raises=[Conflict])
     async def create_user(self, data: UserCreate, service: GatewayService) -> PrincipalOut:
         row = await service.create_principal(
             kind="user", name=data.name, email=data.email, platform_admin=data.platform_admin
@@ -61,7 +62,7 @@ class ServiceAccountController(Controller):
     guards = [requires_platform_admin]
     dependencies = {"service": Provide(provide_gateway_service, sync_to_thread=False)}
 
-    @post("/", summary="Create a service account (platform admins); give it keys and project roles")
+    @post("/", summary="Create a service account (platform admins); give it keys and project roles", raises=[Conflict])
     async def create_service_account(self, data: ServiceAccountCreate, service: GatewayService) -> PrincipalOut:
         row = await service.create_principal(kind="service_account", name=data.name, description=data.description)
         return PrincipalOut.of(row)
@@ -77,12 +78,23 @@ class ApiKeyController(Controller):
     guards = [requires_authenticated]
     dependencies = {"service": Provide(provide_gateway_service, sync_to_thread=False)}
 
-    @post("/", summary="Create an API key; the response is the only time the key is shown")
+    @post(
+        "/",
+        summary="Create an API key; the response is the only time the key is shown",
+        description="403: `owner` is someone else and the caller is not a platform admin. 404: no such `owner` "
+        "or `project`.",
+        raises=[Forbidden, NotFound],
+    )
     async def create_api_key(self, data: ApiKeyCreate, service: GatewayService, principal: Principal) -> ApiKeyCreated:
         row, owner, plaintext = await service.create_api_key(principal, data)
         return ApiKeyCreated.of_new(row, owner, plaintext)
 
-    @get("/", summary="The caller's API keys (platform admins: everyone's, or `owner`'s)")
+    @get(
+        "/",
+        summary="The caller's API keys (platform admins: everyone's, or `owner`'s)",
+        description="403: `owner` is someone else and the caller is not a platform admin. 404: no such `owner`.",
+        raises=[Forbidden, NotFound],
+    )
     async def list_api_keys(
         self,
         service: GatewayService,

@@ -8,6 +8,7 @@ from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.di import Provide
 
 from mlplatform.kernel.context import PlatformContext
+from mlplatform.kernel.errors import Conflict
 from mlplatform.kernel.jobs.runtime import jobs_runtime
 from mlplatform.modules.gateway.access.invalidation import EVERYTHING, PROJECTS, principal_changed
 from mlplatform.modules.gateway.api import (
@@ -40,6 +41,7 @@ class ProjectController(Controller):
         "/",
         guards=[requires_platform_admin],
         summary="Create a project (platform admins; the creator becomes its admin)",
+        raises=[Conflict],
     )
     async def create_project(
         self,
@@ -94,6 +96,7 @@ class ProjectController(Controller):
         guards=[requires_platform_admin],
         status_code=202,
         summary="Run the purge of a deleted project again (platform admins; after its purge job failed)",
+        raises=[Conflict],
     )
     async def purge_project(
         self, project: ProjectNameParameter, service: GatewayService, principal: Principal, platform: PlatformContext
@@ -110,6 +113,7 @@ class ProjectController(Controller):
         "/{project:str}/members/{member:str}",
         guards=[requires_role(Role.MAINTAINER)],
         summary="Grant or change a member's role (`member` is `user:<name>` or `service_account:<name>`)",
+        raises=[Conflict],
     )
     async def put_member(
         self,
@@ -125,7 +129,7 @@ class ProjectController(Controller):
         gateway.invalidations.changed(request.scope, principal_changed(row.id))
         return MemberOut.of(row, membership)
 
-    @delete("/{project:str}/members/{member:str}", guards=[requires_role(Role.MAINTAINER)])
+    @delete("/{project:str}/members/{member:str}", guards=[requires_role(Role.MAINTAINER)], raises=[Conflict])
     async def remove_member(
         self,
         request: Request[Any, Any, Any],
