@@ -7,7 +7,9 @@ has no `data` parameter, so Litestar documents no request body. Such a route say
     @put(FILE, ..., opt=raw_body("application/octet-stream", description="The file's bytes."))
 
 and `document_raw_bodies` (run by `create_app` before the problems are documented, so such a route
-also gets its 413) writes the body into the operation: each media type with a binary string schema.
+also gets its 413) writes the body into the operation: each media type with a binary string schema
+(`format: binary` as well as 3.1's `contentMediaType`: generators such as openapi-python-client know only
+the former, and without it type the body as text).
 A response in another media type needs nothing from here: Litestar's `media_type=` on the route decorator
 documents it (`application/yaml`, `application/octet-stream`).
 """
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar import Litestar
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, RequestBody, Schema
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, RequestBody, Schema
 
 from mlplatform.kernel.openapi_walk import handler_operations
 
@@ -51,7 +53,9 @@ def document_raw_bodies(app: Litestar) -> None:
 
 def _binary(media_types: tuple[str, ...]) -> dict[str, OpenAPIMediaType]:
     return {
-        media_type: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, content_media_type=media_type))
+        media_type: OpenAPIMediaType(
+            schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY, content_media_type=media_type)
+        )
         for media_type in media_types
     }
 

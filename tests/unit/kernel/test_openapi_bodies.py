@@ -36,7 +36,8 @@ def test_a_raw_body_is_documented_with_its_media_types_and_may_be_too_large(tmp_
     assert body["required"] is True
     assert body["description"] == "A Parquet file or an Arrow IPC stream."
     assert body["content"] == {
-        media_type: {"schema": {"type": "string", "contentMediaType": media_type}} for media_type in BATCH_TYPES
+        media_type: {"schema": {"type": "string", "format": "binary", "contentMediaType": media_type}}
+        for media_type in BATCH_TYPES
     }
     assert "413" in operation["responses"]
 
