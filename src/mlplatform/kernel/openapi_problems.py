@@ -18,8 +18,12 @@ statuses the route can answer with a problem, from what the route is made of:
 
 Every such status is documented as `application/problem+json` referencing `#/components/schemas/Problem`,
 which is generated from the `Problem` Struct that `errors.py` renders. Litestar's own error responses (its
-default 400 "ValidationException" shape) are removed. The same pass gives 204s no content and every
+default 400 "ValidationException" shape) are removed; a status the route documents itself (`responses=`,
+e.g. the readiness probe's 503) is kept as written. The same pass gives 204s no content and every
 response header without a schema a string schema.
+
+Litestar builds the document lazily; this pass builds it while the app is built (about a second), so that
+`app.openapi_schema` and the served `/schema/openapi.json` are one and the same, processed, document.
 """
 
 from __future__ import annotations
