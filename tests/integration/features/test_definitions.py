@@ -100,8 +100,11 @@ async def test_invalid_views_are_422_naming_the_field_and_leave_the_registry_unc
         response = await stack.client.post(f"{base(project)}/feature-views", json=body, headers=headers)
         assert response.status_code == 422, (change, response.text)
         problem = response.json()
-        assert problem["field"] == field, (change, problem)
-        assert problem["detail"].startswith(field)
+        if "errors" in problem:  # a rule of the declared schema (the type enum): msgspec names the field
+            assert [error["key"] for error in problem["errors"]] == [field], (change, problem)
+        else:
+            assert problem["field"] == field, (change, problem)
+            assert problem["detail"].startswith(field)
     after = (await stack.client.get(f"{base(project)}/feature-views", headers=headers)).json()
     assert after == before
 

@@ -37,6 +37,15 @@ _SEGMENT = re.compile(r"[A-Za-z0-9._=+@,-]+")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 ALLOWED_CHARACTERS: Final = "letters, digits and . _ - = + @ ,"
 
+_PATTERN_SEGMENT = r"(?!\.\.?(?:/|$))[A-Za-z0-9._=+@,-]+"
+PATH_PATTERN: Final = (
+    r"^(?!(?:" + "|".join(sorted(RESERVED_FIRST_SEGMENTS)) + r")(?:/|$))"
+    rf"(?:{_PATTERN_SEGMENT}/)*{_PATTERN_SEGMENT}/?(?!\n)$"
+)
+"""The rules of `project_key` as one regular expression (ECMA-262 and Python alike), for API schemas: what
+it matches, `project_key` accepts (up to `MAX_PATH_BYTES`), and the other way round. `(?!\\n)` because
+Python's `$` also matches before a final newline, which ECMA-262's never does."""
+
 
 class InvalidPath(ValueError):
     """A user-supplied path is refused; `reason` says why (safe to show to the user)."""

@@ -8,20 +8,39 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-Name = Annotated[
-    str,
-    msgspec.Meta(
-        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$",
-        description="Letters, digits and underscores; not starting with a digit; at most 128 characters.",
-    ),
-]
+from mlplatform.modules.features.connections.schemas import ConnectionName
+from mlplatform.modules.features.constraints import FeatureRef, Name, ProjectPath, ServiceFeatureRef
+
 Description = Annotated[str, msgspec.Meta(max_length=2000)]
 Tags = Annotated[dict[str, str], msgspec.Meta(description="Free-form labels.")]
 EntityValueType = Literal["int64", "int32", "string", "bytes"]
 SourceKind = Literal["parquet", "postgres", "push"]
 PushTarget = Literal["online", "offline", "online_and_offline"]
+FeatureType = Literal[
+    "int32",
+    "int64",
+    "float32",
+    "float64",
+    "string",
+    "bytes",
+    "bool",
+    "unix_timestamp",
+    "array<int32>",
+    "array<int64>",
+    "array<float32>",
+    "array<float64>",
+    "array<string>",
+    "array<bytes>",
+    "array<bool>",
+    "array<unix_timestamp>",
+]
+"""The feature types `adapters/registry.py` maps to Feast's (`SCALAR_TYPES`, and arrays of them)."""
 MAX_TTL_SECONDS = 10 * 366 * 86_400
 """Ten years: far beyond any useful TTL; unbounded values overflowed `timedelta` inside Feast (a 500)."""
+Seconds = Annotated[int, msgspec.Meta(ge=0, le=MAX_TTL_SECONDS)]
+"""A duration in whole seconds, at most `MAX_TTL_SECONDS` (pandas' and Python's timedeltas overflow far
+beyond any useful value)."""
+NonEmpty = msgspec.Meta(min_length=1)
 
 
 # ---------------------------------------------------------------- entities
@@ -63,7 +82,7 @@ class DataSourceCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     """Event-time column (required for parquet and postgres sources; push sources use their batch source's)."""
     created_timestamp_column: str | None = None
     """Optional column breaking ties between rows with the same event time."""
-    connection: Name | None = None
+    connection: ConnectionName | None = None
     """postgres (required): the connection granted to the project whose database the source reads; parquet
     (optional): an `s3` connection whose bucket/prefix `path` is relative to."""
     path: str | None = None
@@ -115,8 +134,7 @@ class DataSourcePage(msgspec.Struct, kw_only=True):
 
 class FieldSpec(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
-    dtype: str
-    """int32, int64, float32, float64, string, bytes, bool, unix_timestamp, or array<one of those>."""
+    dtype: FeatureType
 
 
 ScalarValue = str | int | float | bool
@@ -131,7 +149,7 @@ class ColumnExpectation(msgspec.Struct, forbid_unknown_fields=True, kw_only=True
 
 class Expectations(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     columns: dict[str, ColumnExpectation] = msgspec.field(default_factory=dict)
-    max_staleness_seconds: int | None = None
+    max_staleness_seconds: Seconds | None = None
     """A row whose event time is older than this (at push time) fails; profiles report staleness."""
     policy: Literal["reject", "flag"] = "reject"
     """On a failing push: reject the batch (422 with the report) or accept it and store a flagged report."""
@@ -139,11 +157,11 @@ class Expectations(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class FeatureViewCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     name: Name
-    entities: list[Name]
-    features: list[FieldSpec]
+    entities: Annotated[list[Name], NonEmpty]
+    features: Annotated[list[FieldSpec], NonEmpty]
     """The features (the entities' join keys are added to the schema automatically)."""
     source: Name
-    ttl_seconds: Annotated[int, msgspec.Meta(ge=0, le=MAX_TTL_SECONDS)] = 0
+    ttl_seconds: Seconds = 0
     """How long a value stays valid (online reads answer OUTSIDE_MAX_AGE after it; training sets ignore older
     values); 0 = forever, at most 10 years."""
     online: bool = True
@@ -181,7 +199,7 @@ class FeatureViewPage(msgspec.Struct, kw_only=True):
 
 class FeatureServiceCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     name: Name
-    features: list[str]
+    features: Annotated[list[ServiceFeatureRef], NonEmpty]
     """`view` (all its features) or `view:feature`."""
     description: Description = ""
     tags: Tags = msgspec.field(default_factory=dict)
@@ -211,9 +229,10 @@ class FeatureServicePage(msgspec.Struct, kw_only=True):
 class OnlineFeaturesRequest(msgspec.Struct, kw_only=True):
     """Feast feature-server request: `entities` is columnar (join key -> values)."""
 
-    entities: dict[str, list[Any]]
-    feature_service: str | None = None
-    features: list[str] = msgspec.field(default_factory=list)
+    entities: Annotated[dict[str, list[Any]], NonEmpty]
+    """Join key -> values (at least one join key)."""
+    feature_service: Name | None = None
+    features: list[FeatureRef] = msgspec.field(default_factory=list)
     full_feature_names: bool = False
     include_feature_view_version_metadata: bool = False
 
@@ -241,18 +260,19 @@ class OnlineFeaturesResponse(msgspec.Struct):
 
 class PushRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     push_source: Name
-    rows: list[dict[str, Any]] | None = None
-    """Row-wise data, or use `columns`."""
-    columns: dict[str, list[Any]] | None = None
-    """Columnar data (column -> values)."""
+    rows: Annotated[list[Annotated[dict[str, Any], NonEmpty]], NonEmpty] | None = None
+    """Row-wise data, or use `columns` (exactly one of the two)."""
+    columns: Annotated[dict[str, Annotated[list[Any], NonEmpty]], NonEmpty] | None = None
+    """Columnar data (column -> values, every column as long as the others)."""
     to: PushTarget = "online"
 
 
 class FeastPushRequest(msgspec.Struct, kw_only=True):
     """Feast feature-server `/push` body."""
 
-    push_source_name: str
-    df: dict[str, list[Any]]
+    push_source_name: Name
+    df: Annotated[dict[str, Annotated[list[Any], NonEmpty]], NonEmpty]
+    """Columnar data (column -> values, every column as long as the others)."""
     to: PushTarget = "online"
     allow_registry_cache: bool = True
     transform_on_write: bool = True
@@ -316,8 +336,8 @@ class PushResult(msgspec.Struct, kw_only=True):
 
 
 class MaterializationCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    feature_views: list[Name] | None = None
-    """Default: every online feature view of the project."""
+    feature_views: Annotated[list[Name], NonEmpty] | None = None
+    """Default (null or left out): every online feature view of the project."""
     start: datetime | None = None
     """Full range: rows with event time >= start (default: end - the view's TTL, or everything)."""
     end: datetime | None = None
@@ -328,12 +348,14 @@ class MaterializationCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=
 
 class HistoricalCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     feature_service: Name | None = None
-    features: list[str] = msgspec.field(default_factory=list)
-    entity_rows: list[dict[str, Any]] | None = None
-    """Inline entity rows: join keys + `event_timestamp` (ISO 8601)."""
-    entity_columns: dict[str, list[Any]] | None = None
+    """Or `features` (exactly one of the two)."""
+    features: list[FeatureRef] = msgspec.field(default_factory=list)
+    entity_rows: Annotated[list[Annotated[dict[str, Any], NonEmpty]], NonEmpty] | None = None
+    """Inline entity rows: join keys + `event_timestamp` (ISO 8601). Exactly one of `entity_rows`,
+    `entity_columns` and `entity_path`."""
+    entity_columns: Annotated[dict[str, Annotated[list[Any], NonEmpty]], NonEmpty] | None = None
     """Inline entity rows, columnar."""
-    entity_path: str | None = None
+    entity_path: ProjectPath | None = None
     """Or: a parquet file of entity rows, relative to the project's folder (as a parquet source's `path`)."""
     full_feature_names: bool = False
     name: Annotated[str, msgspec.Meta(max_length=200)] | None = None
@@ -388,3 +410,37 @@ class ProjectFile(msgspec.Struct, kw_only=True):
 class ProjectFilePage(msgspec.Struct, kw_only=True):
     items: list[ProjectFile]
     next_cursor: str | None = None
+
+
+# ---------------------------------------------------------------- feature_store.yaml
+
+
+class RemoteRegistry(msgspec.Struct, kw_only=True, omit_defaults=True):
+    registry_type: Literal["remote"]
+    path: str
+    """`host:port` of the platform's read-only gRPC registry."""
+    is_tls: bool = False
+
+
+class RemoteOnlineStore(msgspec.Struct, kw_only=True):
+    type: Literal["remote"]
+    path: str
+    """`<platform>/feast/<project>`: the platform's Feast-compatible online endpoint."""
+
+
+class TokenAuth(msgspec.Struct, kw_only=True):
+    type: Literal["oidc"]
+    token_env_var: str
+    """The environment variable holding the platform token Feast sends."""
+
+
+class FeatureStoreConfig(msgspec.Struct, kw_only=True):
+    """The mapping a served `feature_store.yaml` holds (Feast's `RepoConfig` keys)."""
+
+    project: str
+    """The Feast project (the platform project's name, dashes as underscores)."""
+    provider: Literal["local"]
+    registry: RemoteRegistry
+    online_store: RemoteOnlineStore
+    auth: TokenAuth
+    entity_key_serialization_version: int

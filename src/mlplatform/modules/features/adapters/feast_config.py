@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
+import msgspec
 import yaml
 
 from mlplatform.kernel.db import FEAST_SCHEMA
+from mlplatform.modules.features.schemas import FeatureStoreConfig, RemoteOnlineStore, RemoteRegistry, TokenAuth
 from mlplatform.settings import Settings
 
 OFFLINE_STORE_TYPE = "mlplatform.modules.features.adapters.offline.PlatformOfflineStore"
@@ -141,21 +143,19 @@ def public_base_url(settings: Settings) -> str:
 
 
 def feature_store_yaml(project: str, *, base_url: str, registry_address: str, registry_tls: bool) -> str:
-    """A `feature_store.yaml` for the stock Feast SDK with a platform token and nothing else: the registry
-    through the platform's guarded gRPC registry port (read-only, this project's objects), online reads
-    through the platform's Feast-compatible endpoint. No database address, user or password: Feast's
-    default offline store stays local to the client (training sets come from the platform's historical API)."""
-    registry: dict[str, Any] = {"registry_type": "remote", "path": registry_address}
-    if registry_tls:
-        registry["is_tls"] = True
-    config: dict[str, Any] = {
-        "project": feast_project(project),
-        "provider": "local",
-        "registry": registry,
-        "online_store": {"type": "remote", "path": f"{base_url.rstrip('/')}/feast/{project}"},
-        "auth": {"type": "oidc", "token_env_var": "MLPLATFORM_TOKEN"},
-        "entity_key_serialization_version": 3,
-    }
+    """A `feature_store.yaml` (a `FeatureStoreConfig`, as the OpenAPI document shows it) for the stock Feast SDK
+    with a platform token and nothing else: the registry through the platform's guarded gRPC registry port
+    (read-only, this project's objects), online reads through the platform's Feast-compatible endpoint. No
+    database address, user or password: Feast's default offline store stays local to the client (training
+    sets come from the platform's historical API)."""
+    config = FeatureStoreConfig(
+        project=feast_project(project),
+        provider="local",
+        registry=RemoteRegistry(registry_type="remote", path=registry_address, is_tls=registry_tls),
+        online_store=RemoteOnlineStore(type="remote", path=f"{base_url.rstrip('/')}/feast/{project}"),
+        auth=TokenAuth(type="oidc", token_env_var="MLPLATFORM_TOKEN"),  # noqa: S106 - a variable's name
+        entity_key_serialization_version=3,
+    )
     header = (
         f"# Feast configuration for platform project {project!r}.\n"
         "# Set MLPLATFORM_TOKEN to a platform access token or API key (viewer role in the project or higher).\n"
@@ -163,4 +163,4 @@ def feature_store_yaml(project: str, *, base_url: str, registry_address: str, re
         f"# Training sets: POST {base_url.rstrip('/')}/api/v1/projects/{project}/features/historical "
         "(point-in-time correct, every entity row kept).\n"
     )
-    return header + yaml.safe_dump(config, sort_keys=False)
+    return header + yaml.safe_dump(msgspec.to_builtins(config), sort_keys=False)

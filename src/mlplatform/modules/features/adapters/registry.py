@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from feast import Entity as FeastEntity
@@ -233,7 +233,9 @@ def view_out(view: FeastView) -> schemas.FeatureView:
         name=view.name,
         entities=list(view.entities),
         join_keys=[column.name for column in view.entity_columns],
-        features=[schemas.FieldSpec(name=f.name, dtype=dtype_name(f.dtype)) for f in view.features],
+        features=[
+            schemas.FieldSpec(name=f.name, dtype=cast(schemas.FeatureType, dtype_name(f.dtype))) for f in view.features
+        ],
         source=view_source_name(view),
         ttl_seconds=int(view.ttl.total_seconds()) if view.ttl else 0,
         online=bool(view.online),

@@ -3,13 +3,20 @@ project (`/api/v1/projects/{project}/connections`, its viewers)."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import Controller, delete, get, post, put
 from litestar.di import Provide
+from litestar.params import Parameter
 
 from mlplatform.modules.features.connections import schemas as s
 from mlplatform.modules.features.connections.service import ConnectionService
+from mlplatform.modules.features.constraints import PROJECT_NAME_PATTERN
 from mlplatform.modules.features.controllers.dependencies import PAGE_REQUEST, PageRequest, provide_connections
 from mlplatform.modules.gateway.api import Principal, Role, requires_platform_admin, requires_role
+
+PathName = Annotated[str, Parameter(pattern=s.CONNECTION_NAME_PATTERN, description="The connection's name.")]
+PathProject = Annotated[str, Parameter(pattern=PROJECT_NAME_PATTERN, description="The project's name.")]
 
 
 class ConnectionController(Controller):
@@ -35,7 +42,7 @@ class ConnectionController(Controller):
         return await connections.page(page_request.cursor, page_request.limit)
 
     @get("/{name:str}", summary="Get a connection (platform admins; no credentials)")
-    async def get_connection(self, name: str, connections: ConnectionService) -> s.Connection:
+    async def get_connection(self, name: PathName, connections: ConnectionService) -> s.Connection:
         return await connections.get(name)
 
     @put(
@@ -43,26 +50,26 @@ class ConnectionController(Controller):
         summary="Replace a connection's address and credentials (platform admins; its grants stay)",
     )
     async def replace_connection(
-        self, name: str, data: s.ConnectionCreate, connections: ConnectionService
+        self, name: PathName, data: s.ConnectionCreate, connections: ConnectionService
     ) -> s.Connection:
         return await connections.replace(name, data)
 
     @delete("/{name:str}", summary="Delete a connection and its grants (platform admins)")
-    async def delete_connection(self, name: str, connections: ConnectionService) -> None:
+    async def delete_connection(self, name: PathName, connections: ConnectionService) -> None:
         await connections.delete(name)
 
     @get("/{name:str}/grants", summary="Projects a connection is granted to (platform admins)")
-    async def list_connection_grants(self, name: str, connections: ConnectionService) -> list[s.ConnectionGrant]:
+    async def list_connection_grants(self, name: PathName, connections: ConnectionService) -> list[s.ConnectionGrant]:
         return await connections.grants(name)
 
     @post("/{name:str}/grants", summary="Grant a connection to a project (platform admins)")
     async def grant_connection(
-        self, name: str, data: s.ConnectionGrantCreate, connections: ConnectionService, principal: Principal
+        self, name: PathName, data: s.ConnectionGrantCreate, connections: ConnectionService, principal: Principal
     ) -> s.ConnectionGrant:
         return await connections.grant(name, data.project, principal.subject)
 
     @delete("/{name:str}/grants/{project:str}", summary="Revoke a connection from a project (platform admins)")
-    async def revoke_connection(self, name: str, project: str, connections: ConnectionService) -> None:
+    async def revoke_connection(self, name: PathName, project: PathProject, connections: ConnectionService) -> None:
         await connections.revoke(name, project)
 
 

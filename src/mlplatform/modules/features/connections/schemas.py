@@ -7,17 +7,52 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from mlplatform.modules.features.constraints import ProjectName, whole
+
+CONNECTION_NAME_PATTERN = whole(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 ConnectionName = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$",
+        pattern=CONNECTION_NAME_PATTERN,
         description="Letters, digits and underscores; not starting with a digit; at most 63 characters.",
     ),
 ]
 ConnectionKind = Literal["postgres", "s3"]
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
-Short = Annotated[str, msgspec.Meta(max_length=500)]
-Secret = Annotated[str, msgspec.Meta(max_length=4096)]
+_NOT_BLANK = whole(r"\s*\S[\s\S]*")
+Short = Annotated[str, msgspec.Meta(max_length=500, pattern=_NOT_BLANK, description="Not blank.")]
+Secret = Annotated[str, msgspec.Meta(max_length=4096, pattern=_NOT_BLANK, description="Not blank.")]
+Host = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=500,
+        pattern=whole(r"\s*[^/@,\s][^,\s]*\s*"),
+        description="One TCP host name or address (no socket path, no list of hosts).",
+    ),
+]
+Bucket = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=whole(r"(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"),
+        description="An S3 bucket name: 3-63 lower-case letters, digits, dots and dashes.",
+    ),
+]
+EndpointUrl = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=500,
+        pattern=whole(r"\s*[Hh][Tt][Tt][Pp][Ss]?://[^/?#\s]+(?:[/?#]\S*)?\s*"),
+        description="An http:// or https:// URL.",
+    ),
+]
+Dsn = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=4096,
+        pattern=whole(r"\s*postgres(?:ql)?://\S*\s*"),
+        description="`postgresql://user:password@host:port/database?sslmode=...`",
+    ),
+]
 
 
 class ConnectionCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -28,17 +63,17 @@ class ConnectionCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     name: ConnectionName
     kind: ConnectionKind
     description: Annotated[str, msgspec.Meta(max_length=2000)] = ""
-    dsn: Secret | None = None
-    host: Short | None = None
+    dsn: Dsn | None = None
+    host: Host | None = None
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] | None = None
     database: Short | None = None
     user: Short | None = None
     password: Secret | None = None
     sslmode: SslMode | None = None
-    bucket: Short | None = None
+    bucket: Bucket | None = None
     prefix: Annotated[str, msgspec.Meta(max_length=1024)] = ""
-    endpoint_url: Short | None = None
-    region: Short | None = None
+    endpoint_url: EndpointUrl | None = None
+    region: Annotated[str, msgspec.Meta(max_length=500)] | None = None
     access_key_id: Secret | None = None
     secret_access_key: Secret | None = None
 
@@ -89,7 +124,7 @@ class GrantedConnection(msgspec.Struct, kw_only=True):
 
 
 class ConnectionGrantCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    project: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    project: ProjectName
 
 
 class ConnectionGrant(msgspec.Struct, kw_only=True):

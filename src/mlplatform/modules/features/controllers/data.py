@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from litestar import Response, get, post
+from litestar import Request, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.jobs import Job
 from mlplatform.modules.features import repositories, schemas
 from mlplatform.modules.features.adapters.feast_config import feature_store_yaml, public_base_url
-from mlplatform.modules.features.controllers.dependencies import PAGE_REQUEST, PageRequest
+from mlplatform.modules.features.controllers.dependencies import PAGE_REQUEST, DefinitionName, PageRequest
+from mlplatform.modules.features.controllers.media_types import TEXT, YAML, also_as_text
 from mlplatform.modules.features.runtime import FeaturesRuntime
 from mlplatform.modules.features.services import jobs
 from mlplatform.modules.gateway.api import Principal, Role, requires_role
@@ -67,7 +70,7 @@ async def get_dataset(project: str, dataset_id: uuid.UUID, db_session: AsyncSess
 )
 async def create_validation_run(
     project: str,
-    name: str,
+    name: DefinitionName,
     data: schemas.ValidationRunCreate,
     features_runtime: FeaturesRuntime,
     db_session: AsyncSession,
@@ -87,7 +90,7 @@ async def create_validation_run(
     dependencies=PAGE_REQUEST,
 )
 async def list_validation_reports(
-    project: str, name: str, db_session: AsyncSession, page_request: PageRequest
+    project: str, name: DefinitionName, db_session: AsyncSession, page_request: PageRequest
 ) -> schemas.ValidationReportPage:
     return await repositories.list_reports(db_session, project, name, page_request.cursor, page_request.limit)
 
@@ -99,7 +102,7 @@ async def list_validation_reports(
     summary="Get a validation report",
 )
 async def get_validation_report(
-    project: str, name: str, report_id: uuid.UUID, db_session: AsyncSession
+    project: str, name: DefinitionName, report_id: uuid.UUID, db_session: AsyncSession
 ) -> schemas.ValidationReport:
     return await repositories.get_report(db_session, project, name, report_id)
 
@@ -109,13 +112,27 @@ async def get_validation_report(
     guards=VIEW,
     tags=["features"],
     summary="A Feast feature_store.yaml for this project",
-    media_type="application/yaml",
+    media_type=YAML,
+    responses={
+        200: ResponseSpec(
+            data_container=schemas.FeatureStoreConfig,
+            media_type=YAML,
+            description="The YAML document (the same text as `text/plain` when `Accept` prefers it)",
+            generate_examples=False,
+        )
+    },
+    operation_class=also_as_text(),
 )
-async def get_feature_store_yaml(project: str, features_runtime: FeaturesRuntime) -> Response[str]:
+async def get_feature_store_yaml(
+    project: str, features_runtime: FeaturesRuntime, request: Request[Any, Any, Any]
+) -> Response[str]:
     """A config for the stock Feast SDK that needs only a platform token (`MLPLATFORM_TOKEN`): the registry
     through the platform's read-only gRPC registry port, online reads through `/feast/{project}`. It names
     no database and no address taken from the request (`MLPLATFORM_SERVER__PUBLIC_URL`,
-    `MLPLATFORM_FEAST_REGISTRY__PUBLIC_ADDRESS`). 503 while the registry port is not open."""
+    `MLPLATFORM_FEAST_REGISTRY__PUBLIC_ADDRESS`). 503 while the registry port is not open.
+
+    `application/yaml` (a `FeatureStoreConfig` mapping, with comments), or the same text as `text/plain`
+    when `Accept` prefers that (a browser, a generated client reading text)."""
     settings = features_runtime.platform.settings
     text = feature_store_yaml(
         project,
@@ -123,7 +140,7 @@ async def get_feature_store_yaml(project: str, features_runtime: FeaturesRuntime
         registry_address=await features_runtime.registry_endpoint.address(),
         registry_tls=settings.feast_registry.public_tls,
     )
-    return Response(text, media_type="application/yaml")
+    return Response(text, media_type=request.accept.best_match([YAML, TEXT], default=YAML) or YAML)
 
 
 DATA_HANDLERS = [

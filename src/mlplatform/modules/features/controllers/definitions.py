@@ -16,7 +16,12 @@ from litestar.openapi.datastructures import ResponseSpec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.modules.features import schemas
-from mlplatform.modules.features.controllers.dependencies import PAGE_REQUEST, PageRequest, provide_definitions
+from mlplatform.modules.features.controllers.dependencies import (
+    PAGE_REQUEST,
+    DefinitionName,
+    PageRequest,
+    provide_definitions,
+)
 from mlplatform.modules.features.services.definitions import DefinitionService
 from mlplatform.modules.gateway.api import Role, requires_role
 
@@ -72,7 +77,7 @@ class EntityController(Controller):
         return created
 
     @get("/{name:str}", guards=VIEW, summary="Get an entity")
-    async def get_entity(self, project: str, name: str, definitions: DefinitionService) -> schemas.Entity:
+    async def get_entity(self, project: str, name: DefinitionName, definitions: DefinitionService) -> schemas.Entity:
         found: schemas.Entity = await definitions.read("entity", project, name)
         return found
 
@@ -87,7 +92,7 @@ class EntityController(Controller):
     async def replace_entity(
         self,
         project: str,
-        name: str,
+        name: DefinitionName,
         data: schemas.EntityCreate,
         definitions: DefinitionService,
         db_session: AsyncSession,
@@ -96,7 +101,7 @@ class EntityController(Controller):
 
     @delete("/{name:str}", guards=EDIT, summary="Delete an entity (409 while a feature view uses it)")
     async def delete_entity(
-        self, project: str, name: str, definitions: DefinitionService, db_session: AsyncSession
+        self, project: str, name: DefinitionName, definitions: DefinitionService, db_session: AsyncSession
     ) -> None:
         await definitions.delete(db_session, "entity", project, name)
 
@@ -128,7 +133,9 @@ class DataSourceController(Controller):
         return created
 
     @get("/{name:str}", guards=VIEW, summary="Get a data source")
-    async def get_data_source(self, project: str, name: str, definitions: DefinitionService) -> schemas.DataSource:
+    async def get_data_source(
+        self, project: str, name: DefinitionName, definitions: DefinitionService
+    ) -> schemas.DataSource:
         found: schemas.DataSource = await definitions.read("data_source", project, name)
         return found
 
@@ -144,7 +151,7 @@ class DataSourceController(Controller):
     async def replace_data_source(
         self,
         project: str,
-        name: str,
+        name: DefinitionName,
         data: schemas.DataSourceCreate,
         definitions: DefinitionService,
         db_session: AsyncSession,
@@ -153,7 +160,7 @@ class DataSourceController(Controller):
 
     @delete("/{name:str}", guards=EDIT, summary="Delete a data source (409 while something uses it)")
     async def delete_data_source(
-        self, project: str, name: str, definitions: DefinitionService, db_session: AsyncSession
+        self, project: str, name: DefinitionName, definitions: DefinitionService, db_session: AsyncSession
     ) -> None:
         await definitions.delete(db_session, "data_source", project, name)
 
@@ -185,7 +192,9 @@ class FeatureViewController(Controller):
         return created
 
     @get("/{name:str}", guards=VIEW, summary="Get a feature view")
-    async def get_feature_view(self, project: str, name: str, definitions: DefinitionService) -> schemas.FeatureView:
+    async def get_feature_view(
+        self, project: str, name: DefinitionName, definitions: DefinitionService
+    ) -> schemas.FeatureView:
         found: schemas.FeatureView = await definitions.read("feature_view", project, name)
         return found
 
@@ -201,7 +210,7 @@ class FeatureViewController(Controller):
     async def replace_feature_view(
         self,
         project: str,
-        name: str,
+        name: DefinitionName,
         data: schemas.FeatureViewCreate,
         definitions: DefinitionService,
         db_session: AsyncSession,
@@ -210,7 +219,7 @@ class FeatureViewController(Controller):
 
     @delete("/{name:str}", guards=EDIT, summary="Delete a feature view and its online data")
     async def delete_feature_view(
-        self, project: str, name: str, definitions: DefinitionService, db_session: AsyncSession
+        self, project: str, name: DefinitionName, definitions: DefinitionService, db_session: AsyncSession
     ) -> None:
         await definitions.delete(db_session, "feature_view", project, name)
 
@@ -246,7 +255,7 @@ class FeatureServiceController(Controller):
 
     @get("/{name:str}", guards=VIEW, summary="Get a feature service")
     async def get_feature_service(
-        self, project: str, name: str, definitions: DefinitionService
+        self, project: str, name: DefinitionName, definitions: DefinitionService
     ) -> schemas.FeatureService:
         found: schemas.FeatureService = await definitions.read("feature_service", project, name)
         return found
@@ -262,7 +271,7 @@ class FeatureServiceController(Controller):
     async def replace_feature_service(
         self,
         project: str,
-        name: str,
+        name: DefinitionName,
         data: schemas.FeatureServiceCreate,
         definitions: DefinitionService,
         db_session: AsyncSession,
@@ -271,7 +280,7 @@ class FeatureServiceController(Controller):
 
     @delete("/{name:str}", guards=EDIT, summary="Delete a feature service")
     async def delete_feature_service(
-        self, project: str, name: str, definitions: DefinitionService, db_session: AsyncSession
+        self, project: str, name: DefinitionName, definitions: DefinitionService, db_session: AsyncSession
     ) -> None:
         await definitions.delete(db_session, "feature_service", project, name)
 

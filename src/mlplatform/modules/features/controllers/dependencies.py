@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.pagination import MAX_PAGE_SIZE
 from mlplatform.modules.features.connections.service import ConnectionService
+from mlplatform.modules.features.constraints import NAME_PATTERN
 from mlplatform.modules.features.runtime import FeaturesRuntime, features_runtime
 from mlplatform.modules.features.services.definitions import DefinitionService
 
@@ -31,6 +32,15 @@ def provide_definitions(features_runtime: FeaturesRuntime) -> DefinitionService:
 
 
 Limit = Annotated[int | None, Parameter(ge=1, le=MAX_PAGE_SIZE)]
+DefinitionName = Annotated[
+    str,
+    Parameter(
+        pattern=NAME_PATTERN,
+        description="The definition's name: letters, digits and underscores, not starting with a digit, at most "
+        "128 characters.",
+    ),
+]
+"""The `{name}` of an entity, data source, feature view or feature service in a path (the rule of `Name`)."""
 
 
 @dataclass(frozen=True)

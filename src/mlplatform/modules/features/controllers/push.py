@@ -8,13 +8,22 @@ from litestar import Request, post
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mlplatform.kernel.errors import Invalid
 from mlplatform.modules.features import schemas
+from mlplatform.modules.features.constraints import NAME_PATTERN
+from mlplatform.modules.features.controllers.media_types import raw_body
 from mlplatform.modules.features.runtime import FeaturesRuntime
 from mlplatform.modules.features.services import push as push_service
+from mlplatform.modules.features.services.push_upload import ARROW_FILE, ARROW_STREAM, PARQUET_TYPES
 from mlplatform.modules.gateway.api import Principal, Role, requires_role
 
 BASE = "/api/v1/projects/{project:str}/features"
+BATCH_BODY = raw_body(
+    *sorted(PARQUET_TYPES),
+    ARROW_STREAM,
+    ARROW_FILE,
+    description="A Parquet file (`application/vnd.apache.parquet`; `application/x-parquet` and "
+    "`application/octet-stream` are read as Parquet too) or Arrow IPC data (stream or file format).",
+)
 
 
 @post(
@@ -71,6 +80,7 @@ async def push_rows(
     summary="Push a Parquet or Arrow batch",
     status_code=200,
     request_max_body_size=512 * 1024 * 1024,
+    operation_class=BATCH_BODY,
 )
 async def push_batch(
     project: str,
@@ -78,14 +88,12 @@ async def push_batch(
     features_runtime: FeaturesRuntime,
     db_session: AsyncSession,
     principal: Principal,
-    push_source: Annotated[str, Parameter(query="push_source")],
-    to: Annotated[str, Parameter(query="to")] = "online",
+    push_source: Annotated[str, Parameter(query="push_source", pattern=NAME_PATTERN, description="The push source.")],
+    to: Annotated[schemas.PushTarget, Parameter(query="to", description="Where the rows go.")] = "online",
 ) -> schemas.PushResult:
     """Body: a Parquet file (`application/vnd.apache.parquet`) or an Arrow IPC stream
     (`application/vnd.apache.arrow.stream`); same validation as JSON pushes. Sizes are checked before
     decoding: more rows or decoded bytes than the limits (`MLPLATFORM_FEATURES__PUSH_MAX_*`) is a 413."""
-    if to not in {"online", "offline", "online_and_offline"}:
-        raise Invalid("to: one of online, offline, online_and_offline", parameter="to")
     batch = push_service.UploadBatch(await request.body(), request.headers.get("content-type", ""))
     return await push_service.push(
         db_session, features_runtime, project, push_source=push_source, batch=batch, to=to, actor=principal.subject
