@@ -271,8 +271,15 @@ def _http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException)
     detail = exc.detail or _STATUS_TITLES.get(status, ("Error", ""))[0]
     extra: dict[str, Any] = {}
     if isinstance(exc, ValidationException):
-        status = 422 if status == 400 and _validation_errors(exc) else status
-        extra["errors"] = _validation_errors(exc) or None
+        errors = _validation_errors(exc)
+        status = 422 if status == 400 and errors else status
+        extra["errors"] = errors or None
+        if errors and isinstance(errors[0].key, str):
+            # Named as the platform's own 422s name what they refuse (`field`, `parameter`, "name: why"), so a
+            # rule declared in a type answers like the same rule checked by a service.
+            first = errors[0]
+            extra["field" if first.source in (UNSET, "body") else "parameter"] = first.key
+            detail = f"{first.key}: {first.message}"
     return problem_response(request, status=status, detail=detail, headers=exc.headers, **extra)
 
 

@@ -60,10 +60,18 @@ def _container_schema(annotation: Any) -> Schema | None:
     kind = msgspec.inspect.type_info(annotation)
     core = kind.type if isinstance(kind, msgspec.inspect.Metadata) else kind
     arms = core.types if isinstance(core, msgspec.inspect.UnionType) else (core,)
-    if not any(isinstance(arm, _CONTAINERS) for arm in arms):
+    if not any(isinstance(arm, _CONTAINERS) or _bounded_number(arm) for arm in arms):
         return None
     (generated,), components = msgspec.json.schema_components([annotation])
     return None if components else _to_schema(generated)
+
+
+def _bounded_number(kind: msgspec.inspect.Type) -> bool:
+    """An int or float with a bound: Litestar drops a bound of 0 on an optional number (`ge=0` on
+    `int | None` was documented without its minimum)."""
+    bounds = ("ge", "gt", "le", "lt", "multiple_of")
+    numbers = (msgspec.inspect.IntType, msgspec.inspect.FloatType)
+    return isinstance(kind, numbers) and any(getattr(kind, bound) is not None for bound in bounds)
 
 
 def _to_schema(document: dict[str, Any]) -> Schema:

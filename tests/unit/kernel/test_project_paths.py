@@ -14,6 +14,9 @@ from mlplatform.kernel.storage.project_paths import (
     relative_path,
 )
 
+LONGEST = ("x" * 255 + "/") * 3 + "x" * (project_paths.MAX_PATH_BYTES - 256 * 3)
+"""The longest path: every folder and file name at the 255-character limit of a POSIX name."""
+
 HOSTILE: list[tuple[object, str]] = [
     ("../x", "'..'"),
     ("../other/raw/drivers", "'..'"),
@@ -45,6 +48,7 @@ HOSTILE: list[tuple[object, str]] = [
     ("a//", "an empty"),
     ("mlflow/..", "'..'"),
     ("x" * (project_paths.MAX_PATH_BYTES + 1), "the limit is"),
+    ("a/" + "x" * (project_paths.MAX_SEGMENT_CHARACTERS + 1), "at most 255 characters"),
     ("é" * (project_paths.MAX_PATH_BYTES // 2 + 1), "the limit is"),
     ("a/\uff0e\uff0e/b", "may only hold"),  # fullwidth dots
     ("a/\u2215etc", "may only hold"),  # division slash
@@ -83,7 +87,7 @@ def test_paths_naming_a_platform_area_are_refused(path: str) -> None:
         (".hidden/a+b@c,d", "projects/p1/.hidden/a+b@c,d"),
         ("...", "projects/p1/..."),
         ("mlflow-data/x", "projects/p1/mlflow-data/x"),
-        ("x" * project_paths.MAX_PATH_BYTES, "projects/p1/" + "x" * project_paths.MAX_PATH_BYTES),
+        (LONGEST, "projects/p1/" + LONGEST),
     ],
 )
 def test_good_paths_land_in_the_projects_folder(path: str, key: str) -> None:
@@ -95,7 +99,7 @@ def test_good_paths_land_in_the_projects_folder(path: str, key: str) -> None:
 
 def test_the_longest_project_name_with_the_longest_path_fits_a_key() -> None:
     project = "a" * 63
-    key = project_key(project, "x" * project_paths.MAX_PATH_BYTES)
+    key = project_key(project, LONGEST)
     assert len(key.encode()) <= 1024
 
 

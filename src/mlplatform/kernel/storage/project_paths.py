@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from mlplatform.kernel.constraints import whole
 from mlplatform.kernel.storage.base import MAX_KEY_BYTES, InvalidObjectKey, validate_key
 
 PROJECTS_AREA: Final = "projects"
@@ -32,19 +33,20 @@ the store's 1024 bytes."""
 
 _PROJECT = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 """The gateway's project name rule: one safe segment, never `.` or `..`."""
-_SEGMENT = re.compile(r"[A-Za-z0-9._=+@,-]+")
+MAX_SEGMENT_CHARACTERS: Final = 255
+"""A folder or file name's limit on POSIX file systems (a longer one failed on the local store: a 503)."""
+_SEGMENT = re.compile(r"[A-Za-z0-9._=+@,-]{1,255}")
 """Characters a path segment may hold (ASCII only: no look-alike dots or slashes)."""
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 ALLOWED_CHARACTERS: Final = "letters, digits and . _ - = + @ ,"
 
-_PATTERN_SEGMENT = r"(?!\.\.?(?:/|$))[A-Za-z0-9._=+@,-]+"
-PATH_PATTERN: Final = (
-    r"^(?!(?:" + "|".join(sorted(RESERVED_FIRST_SEGMENTS)) + r")(?:/|$))"
-    rf"(?:{_PATTERN_SEGMENT}/)*{_PATTERN_SEGMENT}/?(?!\n)$"
+_PATTERN_SEGMENT = r"(?!\.\.?(?:/|$))[A-Za-z0-9._=+@,-]{1,255}"
+PATH_PATTERN: Final = whole(
+    r"(?!(?:" + "|".join(sorted(RESERVED_FIRST_SEGMENTS)) + r")(?:/|$))"
+    rf"(?:{_PATTERN_SEGMENT}/)*{_PATTERN_SEGMENT}/?"
 )
 """The rules of `project_key` as one regular expression (ECMA-262 and Python alike), for API schemas: what
-it matches, `project_key` accepts (up to `MAX_PATH_BYTES`), and the other way round. `(?!\\n)` because
-Python's `$` also matches before a final newline, which ECMA-262's never does."""
+it matches, `project_key` accepts (up to `MAX_PATH_BYTES`), and the other way round."""
 
 
 class InvalidPath(ValueError):
@@ -87,6 +89,8 @@ def normalize_path(path: object) -> str:
         if segment in ("", ".", ".."):
             shown = f"'{segment}'" if segment else "an empty"
             raise InvalidPath(path, f"must not contain {shown} path segment")
+        if len(segment) > MAX_SEGMENT_CHARACTERS:
+            raise InvalidPath(path, f"a folder or file name is at most {MAX_SEGMENT_CHARACTERS} characters long")
         if not _SEGMENT.fullmatch(segment):
             raise InvalidPath(path, f"segment {segment!r} may only hold {ALLOWED_CHARACTERS}")
     return trimmed

@@ -4,8 +4,8 @@ Each type is both the check and its documentation: msgspec refuses a value that 
 handler runs (422 naming the field), and the OpenAPI document shows the same pattern or bound, so what
 the document allows is what the server accepts.
 
-Patterns end in `(?!\\n)$`: Python's `$` (msgspec matches with `re.search`) also matches before a final
-newline, which the document's ECMA-262 `$` never does; without it `"driver\\n"` passed as a name.
+Patterns are built with `kernel.constraints.whole`: without it `"driver\\n"` passed as a name (Python's
+`$` also matches before a final newline).
 """
 
 from __future__ import annotations
@@ -14,13 +14,8 @@ from typing import Annotated, Final
 
 import msgspec
 
+from mlplatform.kernel.constraints import whole
 from mlplatform.kernel.storage.project_paths import MAX_PATH_BYTES, PATH_PATTERN
-
-
-def whole(body: str) -> str:
-    """A pattern matching the whole of a string, in Python and in ECMA-262 alike."""
-    return f"^(?:{body})(?!\\n)$"
-
 
 NAME_BODY: Final = r"[A-Za-z_][A-Za-z0-9_]{0,127}"
 NAME_PATTERN: Final = whole(NAME_BODY)
@@ -52,9 +47,9 @@ ProjectPath = Annotated[
     msgspec.Meta(
         pattern=PATH_PATTERN,
         max_length=MAX_PATH_BYTES,
-        description="A path relative to the project's folder (`raw/drivers.parquet`): `/`-separated segments of "
-        "letters, digits and `. _ - = + @ ,`, none empty, `.` or `..`; not starting with `projects/`, `mlflow/` "
-        "or `features/`; at most 900 characters.",
+        description="A path relative to the project's folder (`raw/drivers.parquet`): `/`-separated names of "
+        "letters, digits and `. _ - = + @ ,` (1-255 each), none `.` or `..`; not starting with `projects/`, "
+        "`mlflow/` or `features/`; at most 900 characters.",
     ),
 ]
 ProjectName = Annotated[

@@ -9,6 +9,7 @@ from litestar import Controller, delete, get, post, put
 from litestar.di import Provide
 from litestar.params import Parameter
 
+from mlplatform.kernel.errors import Conflict
 from mlplatform.modules.features.connections import schemas as s
 from mlplatform.modules.features.connections.service import ConnectionService
 from mlplatform.modules.features.constraints import PROJECT_NAME_PATTERN
@@ -30,7 +31,8 @@ class ConnectionController(Controller):
         summary="Register a connection (platform admins)",
         description="Checked before it is stored: 422 naming the field for a server that cannot be reached, a "
         "superuser or otherwise privileged role, the platform's own database or object store. Credentials are "
-        "stored encrypted and never returned.",
+        "stored encrypted and never returned. 409 when the name is taken.",
+        raises=[Conflict],
     )
     async def create_connection(
         self, data: s.ConnectionCreate, connections: ConnectionService, principal: Principal

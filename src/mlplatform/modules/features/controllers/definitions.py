@@ -15,6 +15,7 @@ from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mlplatform.kernel.errors import Conflict
 from mlplatform.modules.features import schemas
 from mlplatform.modules.features.controllers.dependencies import (
     PAGE_REQUEST,
@@ -88,6 +89,7 @@ class EntityController(Controller):
         summary="Create or replace an entity",
         description=f"{_REPLACE} 409 when feature views use the entity and its join key or value type changes.",
         responses=_created(schemas.Entity),
+        raises=[Conflict],
     )
     async def replace_entity(
         self,
@@ -99,7 +101,9 @@ class EntityController(Controller):
     ) -> Response[schemas.Entity]:
         return _answer(*await definitions.replace(db_session, "entity", project, name, data))
 
-    @delete("/{name:str}", guards=EDIT, summary="Delete an entity (409 while a feature view uses it)")
+    @delete(
+        "/{name:str}", guards=EDIT, summary="Delete an entity (409 while a feature view uses it)", raises=[Conflict]
+    )
     async def delete_entity(
         self, project: str, name: DefinitionName, definitions: DefinitionService, db_session: AsyncSession
     ) -> None:
@@ -147,6 +151,7 @@ class DataSourceController(Controller):
         description=f"{_REPLACE} 409 when feature views or push sources use the source and more than its "
         "description, tags or owner changes (they keep a copy of it).",
         responses=_created(schemas.DataSource),
+        raises=[Conflict],
     )
     async def replace_data_source(
         self,
@@ -158,7 +163,7 @@ class DataSourceController(Controller):
     ) -> Response[schemas.DataSource]:
         return _answer(*await definitions.replace(db_session, "data_source", project, name, data))
 
-    @delete("/{name:str}", guards=EDIT, summary="Delete a data source (409 while something uses it)")
+    @delete("/{name:str}", guards=EDIT, summary="Delete a data source (409 while something uses it)", raises=[Conflict])
     async def delete_data_source(
         self, project: str, name: DefinitionName, definitions: DefinitionService, db_session: AsyncSession
     ) -> None:
@@ -206,6 +211,7 @@ class FeatureViewController(Controller):
         description=f"{_REPLACE} The view's `version` changes with its definition; rows already in the online "
         "store stay. 409 when a feature service serves a feature the new definition drops.",
         responses=_created(schemas.FeatureView),
+        raises=[Conflict],
     )
     async def replace_feature_view(
         self,
@@ -217,7 +223,12 @@ class FeatureViewController(Controller):
     ) -> Response[schemas.FeatureView]:
         return _answer(*await definitions.replace(db_session, "feature_view", project, name, data))
 
-    @delete("/{name:str}", guards=EDIT, summary="Delete a feature view and its online data")
+    @delete(
+        "/{name:str}",
+        guards=EDIT,
+        summary="Delete a feature view and its online data (409 while a feature service uses it)",
+        raises=[Conflict],
+    )
     async def delete_feature_view(
         self, project: str, name: DefinitionName, definitions: DefinitionService, db_session: AsyncSession
     ) -> None:

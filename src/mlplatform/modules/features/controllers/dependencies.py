@@ -10,7 +10,7 @@ from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.context import PlatformContext
-from mlplatform.kernel.pagination import MAX_PAGE_SIZE
+from mlplatform.kernel.page_parameters import PageCursor, PageLimit
 from mlplatform.modules.features.connections.service import ConnectionService
 from mlplatform.modules.features.constraints import NAME_PATTERN
 from mlplatform.modules.features.runtime import FeaturesRuntime, features_runtime
@@ -31,7 +31,6 @@ def provide_definitions(features_runtime: FeaturesRuntime) -> DefinitionService:
     return DefinitionService(features_runtime)
 
 
-Limit = Annotated[int | None, Parameter(ge=1, le=MAX_PAGE_SIZE)]
 DefinitionName = Annotated[
     str,
     Parameter(
@@ -51,7 +50,7 @@ class PageRequest:
     limit: int | None
 
 
-def provide_page_request(cursor: str | None = None, limit: Limit = None) -> PageRequest:
+def provide_page_request(cursor: PageCursor = None, limit: PageLimit = None) -> PageRequest:
     return PageRequest(cursor, limit)
 
 

@@ -15,6 +15,7 @@ from litestar.params import Parameter
 from litestar.response import Stream
 
 from mlplatform.kernel.context import PlatformContext
+from mlplatform.kernel.errors import Conflict, PayloadTooLarge
 from mlplatform.kernel.storage.project_paths import MAX_PATH_BYTES, PATH_PATTERN
 from mlplatform.modules.features import schemas
 from mlplatform.modules.features.constraints import ProjectPath
@@ -48,7 +49,10 @@ def _relative(path: str) -> str:
     summary="Upload a file to the project's folder",
     request_max_body_size=None,
     status_code=201,
-    operation_class=raw_body(OCTET_STREAM, description="The file's bytes, whatever they hold."),
+    operation_class=raw_body(
+        OCTET_STREAM, description="The file's bytes, whatever they hold (none: an empty file).", required=False
+    ),
+    raises=[PayloadTooLarge, Conflict],
     responses={200: ResponseSpec(data_container=schemas.ProjectFile, description="Replaced", generate_examples=False)},
 )
 async def put_project_file(
@@ -73,13 +77,20 @@ async def put_project_file(
     tags=["files"],
     summary="Download a file of the project's folder",
     operation_class=binary_download(OCTET_STREAM, description="The file's bytes, as stored."),
+    raises=[Conflict],
 )
 async def get_project_file(project: str, path: FilePath, platform: PlatformContext) -> Stream:
     content = await files.open_file(platform.object_store, project, _relative(path))
     return Stream(content, media_type="application/octet-stream", headers=DOWNLOAD_HEADERS)
 
 
-@delete(FILE, guards=[requires_role(Role.CONTRIBUTOR)], tags=["files"], summary="Delete a file of the project's folder")
+@delete(
+    FILE,
+    guards=[requires_role(Role.CONTRIBUTOR)],
+    tags=["files"],
+    summary="Delete a file of the project's folder",
+    raises=[Conflict],
+)
 async def delete_project_file(project: str, path: FilePath, platform: PlatformContext) -> None:
     await files.delete_file(platform.object_store, project, _relative(path))
 

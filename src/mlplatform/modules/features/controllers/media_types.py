@@ -29,12 +29,13 @@ BINARY = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
 """Raw bytes (what openapi-python-client turns into a `File`)."""
 
 
-def raw_body(*media_types: str, description: str) -> type[Operation]:
-    """An `Operation` class whose request body is raw bytes of one of `media_types`."""
+def raw_body(*media_types: str, description: str, required: bool = True) -> type[Operation]:
+    """An `Operation` class whose request body is raw bytes of one of `media_types` (`required=False`: no
+    body is zero bytes, and accepted as such)."""
     body = RequestBody(
         content={media_type: OpenAPIMediaType(schema=BINARY) for media_type in media_types},
         description=description,
-        required=True,
+        required=required,
     )
 
     @dataclass

@@ -8,6 +8,7 @@ from litestar import Request, post
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mlplatform.kernel.errors import PayloadTooLarge
 from mlplatform.modules.features import schemas
 from mlplatform.modules.features.constraints import NAME_PATTERN
 from mlplatform.modules.features.controllers.media_types import raw_body
@@ -81,6 +82,7 @@ async def push_rows(
     status_code=200,
     request_max_body_size=512 * 1024 * 1024,
     operation_class=BATCH_BODY,
+    raises=[PayloadTooLarge],
 )
 async def push_batch(
     project: str,
