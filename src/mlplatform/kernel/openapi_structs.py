@@ -67,11 +67,11 @@ def _container_schema(annotation: Any) -> Schema | None:
 
 
 def _bounded_number(kind: msgspec.inspect.Type) -> bool:
-    """An int or float with a bound: Litestar drops a bound of 0 on an optional number (`ge=0` on
-    `int | None` was documented without its minimum)."""
-    bounds = ("ge", "gt", "le", "lt", "multiple_of")
+    """An int or float bounded at 0, which Litestar drops from an optional number (`ge=0` on `int | None`
+    was documented without its minimum: it tests the bound's truth, not its presence)."""
+    bounds = ("ge", "gt", "le", "lt")
     numbers = (msgspec.inspect.IntType, msgspec.inspect.FloatType)
-    return isinstance(kind, numbers) and any(getattr(kind, bound) is not None for bound in bounds)
+    return isinstance(kind, numbers) and any(getattr(kind, bound) == 0 for bound in bounds)
 
 
 def _to_schema(document: dict[str, Any]) -> Schema:

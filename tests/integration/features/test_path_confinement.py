@@ -49,9 +49,11 @@ def hostile(stack: Stack, other: str, target: str) -> list[str]:
 
 
 def refused(response: Any, field: str) -> None:
+    """A 422 problem naming `field` (a body field or `path`; `parameter` for a query parameter such as `prefix`)."""
     assert response.status_code == 422, response.text
     assert response.headers["content-type"].startswith(PROBLEM)
-    assert response.json()["field"] == field, response.text
+    body = response.json()
+    assert field in (body.get("field"), body.get("parameter")), response.text
 
 
 def parquet_files(stack: Stack, key: str) -> list[str]:

@@ -16,10 +16,11 @@ from litestar.response import Stream
 
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.errors import Conflict, PayloadTooLarge
+from mlplatform.kernel.openapi_bodies import raw_body
 from mlplatform.kernel.storage.project_paths import MAX_PATH_BYTES, PATH_PATTERN
 from mlplatform.modules.features import schemas
 from mlplatform.modules.features.constraints import ProjectPath
-from mlplatform.modules.features.controllers.media_types import OCTET_STREAM, binary_download, raw_body
+from mlplatform.modules.features.controllers.media_types import OCTET_STREAM, binary_download
 from mlplatform.modules.features.services import files
 from mlplatform.modules.gateway.api import Role, requires_role
 
@@ -49,7 +50,7 @@ def _relative(path: str) -> str:
     summary="Upload a file to the project's folder",
     request_max_body_size=None,
     status_code=201,
-    operation_class=raw_body(
+    opt=raw_body(
         OCTET_STREAM, description="The file's bytes, whatever they hold (none: an empty file).", required=False
     ),
     raises=[PayloadTooLarge, Conflict],

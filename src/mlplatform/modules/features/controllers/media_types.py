@@ -1,10 +1,9 @@
-"""Bodies and answers whose media type is not JSON, documented as what they are.
+"""Answers whose media type is not JSON, documented as what they are (request bodies a handler reads
+itself: `kernel.openapi_bodies.raw_body`).
 
-Litestar documents a request body from a handler's `data` parameter; the handlers that stream an upload
-or take a Parquet/Arrow batch read `request` instead, so without this the document would say they take
-no body at all. `raw_body(...)` is the `operation_class` of such a route: its operation carries a
-binary body of the given media types. `binary_download(...)` does the same for a route answering a
-`Stream` of bytes (documented by Litestar as an untyped JSON value).
+Each function here is a route's `operation_class`: `binary_download(...)` for a route answering a `Stream`
+of bytes (Litestar documents it as an untyped value), `also_as_text()` for a text format (YAML) that may
+also be asked for as `text/plain`.
 """
 
 from __future__ import annotations
@@ -17,33 +16,14 @@ from litestar.openapi.spec import (
     OpenAPIResponse,
     OpenAPIType,
     Operation,
-    RequestBody,
     Schema,
 )
 
-ARROW_STREAM = "application/vnd.apache.arrow.stream"
 OCTET_STREAM = "application/octet-stream"
 YAML = "application/yaml"
 TEXT = "text/plain"
 BINARY = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
 """Raw bytes (what openapi-python-client turns into a `File`)."""
-
-
-def raw_body(*media_types: str, description: str, required: bool = True) -> type[Operation]:
-    """An `Operation` class whose request body is raw bytes of one of `media_types` (`required=False`: no
-    body is zero bytes, and accepted as such)."""
-    body = RequestBody(
-        content={media_type: OpenAPIMediaType(schema=BINARY) for media_type in media_types},
-        description=description,
-        required=required,
-    )
-
-    @dataclass
-    class RawBodyOperation(Operation):
-        def __post_init__(self) -> None:
-            self.request_body = body
-
-    return RawBodyOperation
 
 
 def also_as_text(media_type: str = TEXT) -> type[Operation]:

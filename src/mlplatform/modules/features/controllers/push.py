@@ -9,9 +9,9 @@ from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.errors import PayloadTooLarge
+from mlplatform.kernel.openapi_bodies import raw_body
 from mlplatform.modules.features import schemas
 from mlplatform.modules.features.constraints import NAME_PATTERN
-from mlplatform.modules.features.controllers.media_types import raw_body
 from mlplatform.modules.features.runtime import FeaturesRuntime
 from mlplatform.modules.features.services import push as push_service
 from mlplatform.modules.features.services.push_upload import ARROW_FILE, ARROW_STREAM, PARQUET_TYPES
@@ -81,7 +81,7 @@ async def push_rows(
     summary="Push a Parquet or Arrow batch",
     status_code=200,
     request_max_body_size=512 * 1024 * 1024,
-    operation_class=BATCH_BODY,
+    opt=BATCH_BODY,
     raises=[PayloadTooLarge],
 )
 async def push_batch(
