@@ -12,16 +12,20 @@ from mlplatform.kernel.errors import PayloadTooLarge
 from mlplatform.kernel.openapi_bodies import raw_body
 from mlplatform.modules.features import schemas
 from mlplatform.modules.features.constraints import NAME_PATTERN
+from mlplatform.modules.features.controllers.media_types import OCTET_STREAM
 from mlplatform.modules.features.runtime import FeaturesRuntime
 from mlplatform.modules.features.services import push as push_service
 from mlplatform.modules.features.services.push_upload import ARROW_FILE, ARROW_STREAM, PARQUET_TYPES
 from mlplatform.modules.gateway.api import Principal, Role, requires_role
 
 BASE = "/api/v1/projects/{project:str}/features"
+# application/octet-stream last: a generated client that cannot let its caller pick among several binary media
+# types (openapi-python-client labels the upload with the last one listed) then sends one read as Parquet.
 BATCH_BODY = raw_body(
-    *sorted(PARQUET_TYPES),
+    *sorted(PARQUET_TYPES - {OCTET_STREAM}),
     ARROW_STREAM,
     ARROW_FILE,
+    OCTET_STREAM,
     description="A Parquet file (`application/vnd.apache.parquet`; `application/x-parquet` and "
     "`application/octet-stream` are read as Parquet too) or Arrow IPC data (stream or file format).",
 )
