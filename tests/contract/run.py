@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
+HOOKS = Path(__file__).with_name("hooks.py")
 TAGS_VARIABLE = "CONTRACT_TAGS"
 """Comma-separated OpenAPI tags to test (e.g. `catalogue,features`); unset: the whole document."""
 SEED_VARIABLE = "CONTRACT_SEED"
@@ -81,7 +82,7 @@ def run_schemathesis(base_url: str, fixtures: dict[str, str], report_dir: Path, 
         command += ["--seed", os.environ[SEED_VARIABLE]]
     completed = subprocess.run(
         command,
-        env={**os.environ, **fixtures},
+        env={**os.environ, **fixtures, "SCHEMATHESIS_HOOKS": str(HOOKS)},
         cwd=report_dir,
         capture_output=True,
         text=True,

@@ -4,7 +4,9 @@ Schemathesis fills each path parameter with the value `schemathesis.toml` fixes 
 placeholders, filled from `Seeded.env()`); without these, an operation on `/models/{model}` only ever sees
 404s and is "missing test data". Operations that destroy what they address (deletes, purge, cancels, disable)
 get their own throwaway object, so that they succeed once and the rest of the run still finds the shared
-fixtures. The first `DELETE` of a throwaway answers 204; later ones 404, which is right and not a warning.
+fixtures; operations that overwrite what they address (PUT of a file or a definition) get a scratch object,
+so that what they write cannot break the objects other operations read. The first `DELETE` of a throwaway
+answers 204; later ones 404, which is right and not a warning.
 """
 
 from __future__ import annotations
@@ -146,13 +148,14 @@ class Seeder:
         files = f"/api/v1/projects/{PROJECT}/files"
         self.call("PUT", f"{files}/raw/cards.parquet", {200, 201}, content=parquet.getvalue())
         self.call("PUT", f"{files}/notes/doomed.txt", {200, 201}, content=b"to be deleted")
-        self.keep(file="raw/cards.parquet", doomed_file="notes/doomed.txt")
+        self.keep(file="raw/cards.parquet", doomed_file="notes/doomed.txt", scratch_file="notes/scratch.txt")
 
     def features(self) -> None:
         f = f"/api/v1/projects/{PROJECT}/features"
         for kind, body in (
             ("entities", {"name": "card", "join_key": "card_id"}),
             ("entities", {"name": "doomed_entity"}),
+            ("entities", {"name": "scratch_entity"}),
             (
                 "data-sources",
                 {"name": "cards", "kind": "parquet", "path": "raw/cards.parquet", "timestamp_field": "event_timestamp"},
@@ -161,6 +164,16 @@ class Seeder:
                 "data-sources",
                 {
                     "name": "doomed_source",
+                    "kind": "parquet",
+                    "path": "raw/cards.parquet",
+                    "timestamp_field": "event_timestamp",
+                },
+            ),
+            ("data-sources", {"name": "card_push", "kind": "push", "batch_source": "cards"}),
+            (
+                "data-sources",
+                {
+                    "name": "scratch_source",
                     "kind": "parquet",
                     "path": "raw/cards.parquet",
                     "timestamp_field": "event_timestamp",
@@ -184,7 +197,26 @@ class Seeder:
                     "source": "cards",
                 },
             ),
+            (
+                "feature-views",
+                {
+                    "name": "card_live",
+                    "entities": ["card"],
+                    "features": [{"name": "txn_count", "dtype": "int64"}],
+                    "source": "card_push",
+                },
+            ),
+            (
+                "feature-views",
+                {
+                    "name": "scratch_view",
+                    "entities": ["card"],
+                    "features": [{"name": "txn_count", "dtype": "int64"}],
+                    "source": "cards",
+                },
+            ),
             ("feature-services", {"name": "card_features", "features": ["card_stats"]}),
+            ("feature-services", {"name": "scratch_service", "features": ["card_stats"]}),
             ("feature-services", {"name": "doomed_service", "features": ["card_stats"]}),
         ):
             self.call("POST", f"{f}/{kind}", 201, json=body)
@@ -192,11 +224,16 @@ class Seeder:
             entity="card",
             doomed_entity="doomed_entity",
             data_source="cards",
+            push_source="card_push",
             doomed_data_source="doomed_source",
             feature_view="card_stats",
             doomed_feature_view="doomed_view",
             feature_service="card_features",
             doomed_feature_service="doomed_service",
+            scratch_entity="scratch_entity",
+            scratch_data_source="scratch_source",
+            scratch_feature_view="scratch_view",
+            scratch_feature_service="scratch_service",
         )
 
     def jobs(self) -> None:
