@@ -1,9 +1,10 @@
 """The token endpoint's errors in RFC 6749 §5.2 form (`{"error", "error_description"}`), not as problems.
 
-OAuth2 client libraries read a failed token request by its `error` code, so every refusal of the token
+OAuth2 client libraries read a failed token request by its `error` code, so every 400 and 401 of the token
 endpoint leaves in that form: the handler's own (`OAuthFailure`), a form that breaks `TokenRequest` (Litestar's
-validation), and input the kernel's guard refuses before the handler (a form that is not UTF-8 or holds NUL).
-`TOKEN_ERRORS` maps these on the token route only; `TOKEN_ERROR_RESPONSES` documents them.
+validation), and a form the kernel's input guard cannot read (not UTF-8: its `BadRequest`). `TOKEN_ERRORS` maps
+these on the token route only; `TOKEN_ERROR_RESPONSES` documents them. A readable form holding a value no route
+accepts (NUL) stays the kernel's 422 problem, documented on every operation like elsewhere.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from litestar import Request, Response
 from litestar.exceptions import ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 
-from mlplatform.kernel.errors import BadRequest, Invalid
+from mlplatform.kernel.errors import BadRequest
 from mlplatform.modules.gateway.schemas import OAuthError, OAuthErrorCode
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -59,15 +60,14 @@ def _on_invalid_form(_: Request[Any, Any, Any], exc: ValidationException) -> Res
     return oauth_error_response(_failure_of_invalid_form(exc))
 
 
-def _on_refused_input(_: Request[Any, Any, Any], exc: BadRequest | Invalid) -> Response[OAuthError]:
+def _on_unreadable_form(_: Request[Any, Any, Any], exc: BadRequest) -> Response[OAuthError]:
     return oauth_error_response(OAuthFailure(400, "invalid_request", exc.detail))
 
 
 TOKEN_ERRORS: dict[type[Exception] | int, Any] = {
     OAuthFailure: _on_failure,
     ValidationException: _on_invalid_form,
-    BadRequest: _on_refused_input,
-    Invalid: _on_refused_input,
+    BadRequest: _on_unreadable_form,
 }
 """Exception handlers of the token route."""
 
