@@ -230,3 +230,20 @@ async def test_etag_headers_have_a_schema(world: World) -> None:
         assert headers["ETag"]["schema"] == {"type": "string"}
     if_match = world.parameter("PATCH", "/models/{model}", "If-Match")
     assert {"type": "string"} in if_match["oneOf"]
+
+
+HANDLER_STATUSES = [
+    ("post", "/models", {"409"}),
+    ("post", "/models/{model}/versions", {"409"}),
+    ("post", "/models/{model}/versions/{version}/transitions", {"200", "202", "409", "412"}),
+    ("post", "/models/{model}/versions/{version}/approvals", {"403", "409"}),
+    ("post", "/deployments", {"409"}),
+    ("patch", "/deployments/{deployment_id}", {"409", "412"}),
+    ("post", "/deployments/{deployment_id}/rules", {"409"}),
+]
+
+
+async def test_statuses_only_the_handler_knows_are_documented(world: World) -> None:
+    for method, path, statuses in HANDLER_STATUSES:
+        documented = set(world.operation(method, path)["responses"])
+        assert statuses <= documented, f"{method} {path}: {statuses - documented} undocumented"

@@ -10,11 +10,13 @@ from typing import Annotated
 
 from litestar import Controller, Response, delete, get, post
 from litestar.di import Provide
+from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.constraints import parameter_of
 from mlplatform.kernel.context import PlatformContext
+from mlplatform.kernel.errors import Conflict
 from mlplatform.kernel.page_parameters import PageCursor, PageLimit
 from mlplatform.kernel.pagination import Page
 from mlplatform.modules.experiments import schemas
@@ -123,6 +125,8 @@ class RunsController(Controller):
         guards=[requires_role(Role.CONTRIBUTOR)],
         summary="Link the run to a catalogue model version",
         description="Idempotent: linking the same version again answers 200 with the existing link.",
+        responses={200: ResponseSpec(data_container=schemas.RunLink, description="The version was already linked.")},
+        raises=[Conflict],
     )
     async def link_run(
         self, links: RunLinkService, run_id: str, data: schemas.RunLinkCreate

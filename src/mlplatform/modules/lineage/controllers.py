@@ -10,6 +10,7 @@ from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.context import PlatformContext
+from mlplatform.kernel.errors import Forbidden, NotFound
 from mlplatform.kernel.page_parameters import PageCursor, PageLimit
 from mlplatform.modules.gateway.api import Principal, Role, ensure_role, project_directory, requires_authenticated
 from mlplatform.modules.lineage import schemas
@@ -30,6 +31,7 @@ class LineageController(Controller):
     @get(
         "/",
         guards=[requires_authenticated],
+        raises=[NotFound],
         summary="Lineage of a node: provenance (upstream), impact (downstream) or both",
         description=(
             "`node=<type>:<id>` with type one of data_source, feature_view, feature_service, training_dataset, "
@@ -57,6 +59,7 @@ class LineageController(Controller):
     @get(
         "/events",
         guards=[requires_authenticated],
+        raises=[Forbidden, NotFound],
         summary="OpenLineage events built from the platform's domain events, newest first",
         description=(
             "Each item is one OpenLineage 2-0-2 RunEvent (`event`) with its delivery state to "

@@ -6,6 +6,7 @@ import uuid
 
 from litestar import Controller, Response, delete, get, patch, post
 
+from mlplatform.kernel.errors import Conflict
 from mlplatform.kernel.page_parameters import PageCursor, PageLimit
 from mlplatform.kernel.pagination import Page
 from mlplatform.modules.catalogue import schemas
@@ -44,6 +45,7 @@ class DeploymentController(Controller):
         ),
         status_code=201,
         response_headers=ETAG_HEADER,
+        raises=[Conflict],
     )
     async def create_deployment(
         self, project: str, data: schemas.DeploymentCreate, deployment_service: DeploymentService
@@ -86,6 +88,7 @@ class DeploymentController(Controller):
         "/{deployment_id:uuid}",
         guards=[requires_role(Role.CONTRIBUTOR)],
         summary="Change a deployment's status, traffic share or target (If-Match supported)",
+        raises=[Conflict],
         response_headers=ETAG_HEADER,
     )
     async def update_deployment(
@@ -145,6 +148,7 @@ class DeploymentController(Controller):
         "/{deployment_id:uuid}/rules",
         guards=[requires_role(Role.CONTRIBUTOR)],
         summary="Add a monitoring threshold rule",
+        raises=[Conflict],
         status_code=201,
     )
     async def add_monitoring_rule(

@@ -5,11 +5,14 @@ from __future__ import annotations
 import uuid
 
 from litestar import Controller, Response, get, post
+from litestar.openapi import ResponseSpec
 
+from mlplatform.kernel.errors import Conflict, Forbidden
 from mlplatform.kernel.page_parameters import PageCursor, PageLimit
 from mlplatform.kernel.pagination import Page
 from mlplatform.modules.catalogue import schemas
 from mlplatform.modules.catalogue.controllers.dependencies import (
+    ETAG_HEADER,
     LIFECYCLE_DEPENDENCIES,
     PROJECT_PATH,
     TAGS,
@@ -67,7 +70,14 @@ class VersionLifecycleController(Controller):
             "the current production version in the same transaction."
         ),
         status_code=200,
-        responses={},
+        responses={
+            202: ResponseSpec(
+                data_container=schemas.TransitionOutcome,
+                description="`pending_approval`: a transition request waits for approvals.",
+            )
+        },
+        raises=[Conflict],
+        response_headers=ETAG_HEADER,
     )
     async def change_stage(
         self,
@@ -111,6 +121,7 @@ class VersionLifecycleController(Controller):
         "/transition-requests/{request_id:uuid}/cancel",
         guards=[requires_role(Role.CONTRIBUTOR)],
         summary="Withdraw a pending request (its requester, or a maintainer)",
+        raises=[Forbidden],
         status_code=200,
     )
     async def cancel_transition_request(
@@ -130,6 +141,7 @@ class VersionLifecycleController(Controller):
         "/approvals",
         guards=[requires_role(Role.MAINTAINER)],
         summary="Approve or reject the pending stage change (maintainers other than the requester)",
+        raises=[Conflict, Forbidden],
         status_code=201,
     )
     async def decide_transition(

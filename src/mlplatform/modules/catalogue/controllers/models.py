@@ -73,6 +73,7 @@ class ModelController(Controller):
         "/{model:str}",
         guards=[requires_role(Role.CONTRIBUTOR)],
         summary="Update a model (If-Match supported)",
+        raises=[Forbidden],
         description="Changing `approval_policy` or `required_validations` needs the maintainer role.",
         response_headers=ETAG_HEADER,
     )
@@ -96,6 +97,7 @@ class ModelController(Controller):
         "/{model:str}/versions",
         guards=[requires_role(Role.CONTRIBUTOR)],
         summary="Register a model version",
+        raises=[Conflict],
         response_headers=ETAG_HEADER,
         status_code=201,
     )
