@@ -4,7 +4,7 @@ Litestar's own struct plugin loses two things msgspec checks while decoding a re
 
 - unknown fields: a struct declared with `forbid_unknown_fields=True` refuses any field it does not name
   (422), yet Litestar documents it as an open object. Here it gets `additionalProperties: false`.
-- constraints inside containers: `list[Annotated[str, Meta(pattern=...)]]`, `dict[Key, Value]` with
+- constraints inside containers and optional types: `list[Annotated[str, Meta(pattern=...)]]`, `dict[Key, Value]` with
   constrained keys or values, `Meta(max_length=...)` on a dict. Litestar drops the inner `Meta`; here a
   field whose type holds no struct is documented with msgspec's own JSON Schema of that type (items,
   `propertyNames`, `additionalProperties`, `maxProperties` ...), so the document carries the very rules
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
-from litestar.openapi.spec import Schema
+from litestar.openapi.spec import OpenAPIType, Schema
 
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
@@ -30,6 +30,10 @@ _CONTAINERS = (msgspec.inspect.ListType, msgspec.inspect.DictType, msgspec.inspe
 _KEEP = ("description", "default", "title", "examples")
 """What Litestar already wrote on a property and msgspec's schema of the bare type does not carry."""
 _FIELD_BY_ALIAS = {f.metadata.get("alias", f.name): f.name for f in dataclasses.fields(Schema)}
+_ARM_CONSTRAINTS = frozenset(
+    {"pattern", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}
+)
+"""JSON Schema keywords constraining a value, repeated inside an optional field's non-null arm."""
 _NESTED = frozenset({"items", "additional_properties", "property_names"})
 _NESTED_LISTS = frozenset({"any_of", "one_of", "all_of"})
 
@@ -52,7 +56,33 @@ class ClosedStructSchemaPlugin(StructSchemaPlugin):
                     if getattr(exact, name) is None:
                         setattr(exact, name, getattr(current, name))
                 schema.properties[field.encode_name] = exact  # type: ignore[index]
+            elif isinstance(current, Schema):
+                _constrain_arms(current, field.type)
         return schema
+
+
+def _constrain_arms(schema: Schema, annotation: Any) -> None:
+    """Write the constraints of an optional field's value inside its non-null arm, where generators and
+    client builders look for them, and next to `oneOf` too (Litestar's place, which drops a bound of 0)."""
+    if not schema.one_of:
+        return
+    try:
+        (generated,), components = msgspec.json.schema_components([annotation])
+    except (TypeError, ValueError):
+        return
+    arms = [arm for arm in generated.get("anyOf", ()) if arm.get("type") != "null"]
+    if components or len(arms) != 1:
+        return
+    constraints = {_FIELD_BY_ALIAS[k]: v for k, v in arms[0].items() if k in _ARM_CONSTRAINTS}
+    for name, value in constraints.items():
+        setattr(schema, name, value)
+    # Copies: Litestar may share one arm object (`{"type": "string"}`) between fields.
+    schema.one_of = [
+        dataclasses.replace(arm, **constraints)
+        if isinstance(arm, Schema) and arm.type not in (None, OpenAPIType.NULL)
+        else arm
+        for arm in schema.one_of
+    ]
 
 
 def _container_schema(annotation: Any) -> Schema | None:

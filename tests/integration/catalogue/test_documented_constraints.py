@@ -113,6 +113,14 @@ QUERY_CASES = [
     QueryCase("/deployments/{d}/alerts", "status", ["open", "resolved"], ["closed"]),
     QueryCase("/deployments/{d}/metrics", "metric", ["latency/p99:ms"], ["bad metric"]),
     QueryCase("/models/scorer/versions/1/transition-requests", "status", ["superseded"], ["waiting"]),
+    QueryCase(
+        "/models",
+        "updated_since",
+        ["2026-11-27T10:00:00Z", "2026-11-27t10:00:00.123456+01:00"],
+        ["0.5", "2026-11-27T10:00:00", "2026-11-27", "2026-13-27T10:00:00Z"],
+        {"format": "date-time"},
+    ),
+    QueryCase("/deployments/{d}/metrics", "since", ["2026-11-27T10:00:00-05:00"], ["1764237600"]),
 ]
 
 
@@ -197,6 +205,9 @@ BODY_CASES = [
     BodyCase("environment", "POST", "/deployments",
              {"model": "scorer", "version": 1, "environment": "e" * 64, "traffic_share": 0},
              {"model": "scorer", "version": 1, "environment": "E", "traffic_share": 0}),
+    BodyCase("observed_at", "POST", "/deployments/{d}/metrics",
+             {"records": [{"metric": "m", "value": 1.0, "observed_at": 1764237600}]},
+             {"records": [{"metric": "m", "value": 1.0, "observed_at": "2026-11-27T10:00:00"}]}),
     BodyCase("monitoring metric", "POST", "/deployments/{d}/metrics",
              {"records": [{"metric": "p99/ms:x", "value": 1.0}]}, {"records": [{"metric": "p 99", "value": 1.0}]}),
 ]  # fmt: skip

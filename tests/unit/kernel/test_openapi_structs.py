@@ -20,6 +20,7 @@ class Closed(msgspec.Struct, forbid_unknown_fields=True):
     names: list[Annotated[str, msgspec.Meta(max_length=5)]]
     counts: Annotated[dict[Key, Count], msgspec.Meta(max_length=3)] = {}
     maybe: list[Key] | None = None
+    share: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
 
 
 class Open(msgspec.Struct):
@@ -74,6 +75,13 @@ def test_a_generic_struct_keeps_its_type_arguments_and_any_items_stay_explicit(d
     assert document["Open"]["properties"]["values"]["items"] == {}
 
 
+def test_an_optional_field_states_its_constraints_inside_the_value_arm(document: dict[str, Any]) -> None:
+    share = document["Closed"]["properties"]["share"]
+    assert {"type": "integer", "minimum": 0, "maximum": 100} in share["oneOf"]
+    assert {"type": "null"} in share["oneOf"]
+    assert (share["minimum"], share["maximum"]) == (0, 100)
+
+
 def test_the_documented_body_is_the_one_the_server_decodes() -> None:
     app = Litestar([take_closed], plugins=[ClosedStructSchemaPlugin()])
     with TestClient(app) as client:
@@ -81,3 +89,5 @@ def test_the_documented_body_is_the_one_the_server_decodes() -> None:
         assert client.post("/closed", json={"names": ["abcdef"]}).status_code == 400
         assert client.post("/closed", json={"names": [], "counts": {"A": 1}}).status_code == 400
         assert client.post("/closed", json={"names": [], "other": 1}).status_code == 400
+        assert client.post("/closed", json={"names": [], "share": 0}).status_code == 201
+        assert client.post("/closed", json={"names": [], "share": -1}).status_code == 400

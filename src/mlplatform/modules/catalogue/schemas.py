@@ -346,8 +346,9 @@ class MonitoringRecordCreate(_In):
     metric: MetricName
     value: float
     window_seconds: Annotated[int, msgspec.Meta(ge=1, le=366 * 86400)] | None = None
-    observed_at: datetime | None = None
-    """End of the window the value describes; defaults to now. Must carry a timezone."""
+    observed_at: datetime | float | None = None
+    """End of the window the value describes: an RFC 3339 date-time with its timezone, or Unix seconds;
+    defaults to now."""
 
 
 class MonitoringRecordBatch(_In):

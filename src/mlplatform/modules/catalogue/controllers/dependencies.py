@@ -16,7 +16,7 @@ from litestar.di import Provide
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mlplatform.kernel.constraints import parameter_of
+from mlplatform.kernel.constraints import parameter_of, whole
 from mlplatform.kernel.errors import Invalid
 from mlplatform.modules.catalogue import rules
 from mlplatform.modules.catalogue.repositories import DeploymentFilters, ModelFilters, VersionFilters
@@ -36,12 +36,13 @@ TAGS = ["catalogue"]
 
 ModelPath = Annotated[str, parameter_of(ModelName)]
 VersionPath = Annotated[int, parameter_of(VersionNumber, description="Version number, from 1.")]
-IfMatch = Annotated[
+IfMatch = Annotated[  # a header is text or absent: documented as a string, not string-or-null
     str | None,
     Parameter(
         header="If-Match",
         required=False,
         description="ETag from a previous read (or `*`); the change is refused with 412 if the resource changed since.",
+        schema_extra={"type": "string", "one_of": None},
     ),
 ]
 ETAG_HEADER = [
@@ -81,9 +82,20 @@ EnvironmentFilter = Annotated[str | None, parameter_of(Environment, required=Fal
 ModelFilter = Annotated[str | None, parameter_of(ModelName, required=False)]
 VersionFilter = Annotated[int | None, parameter_of(VersionNumber, required=False)]
 MetricFilter = Annotated[str | None, parameter_of(MetricName, required=False)]
+RFC3339 = whole(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+"""An RFC 3339 date-time with its offset (what `format: date-time` means)."""
 Since = Annotated[
-    datetime | None, Parameter(required=False, description="With a timezone, e.g. `2026-11-27T10:00:00Z`.")
+    str | None,
+    Parameter(
+        required=False,
+        pattern=RFC3339,
+        description="RFC 3339 date-time with its offset, e.g. `2026-11-27T10:00:00Z`.",
+        schema_extra={"format": "date-time"},
+    ),
 ]
+"""Taken as text and read by `aware`: Litestar would also read a bare number as a Unix time."""
 
 
 def with_etag(content: T, etag: str, *, status_code: int = 200, location: str | None = None) -> Response[T]:
@@ -93,11 +105,17 @@ def with_etag(content: T, etag: str, *, status_code: int = 200, location: str | 
     return Response(content, status_code=status_code, headers=headers)
 
 
-def aware(value: datetime | None, parameter: str) -> datetime | None:
-    """Query datetimes must say their timezone (`2026-11-27T10:00:00Z`)."""
-    if value is not None and value.tzinfo is None:
+def aware(value: str | None, parameter: str) -> datetime | None:
+    """A `Since` query value (already matched against `RFC3339`) as a timezone-aware datetime."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.upper())
+    except ValueError:
+        raise Invalid(f"{parameter}: not a date-time, e.g. 2026-11-27T10:00:00Z", parameter=parameter) from None
+    if parsed.tzinfo is None:
         raise Invalid(f"{parameter}: give a timezone, e.g. 2026-11-27T10:00:00Z", parameter=parameter)
-    return value
+    return parsed
 
 
 # Services: one per request, acting as the caller.

@@ -13,7 +13,7 @@ import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -160,7 +160,9 @@ class MonitoringService:
     ) -> CatalogueMonitoringRecord:
         if not math.isfinite(item.value):
             raise Invalid(f"records[{index}].value: must be a finite number", field="records")
-        observed = item.observed_at or now
+        observed = now if item.observed_at is None else item.observed_at
+        if isinstance(observed, float):
+            observed = _from_unix(observed, index)
         if observed.tzinfo is None:
             raise Invalid(f"records[{index}].observed_at: needs a timezone (e.g. ...Z)", field="records")
         return CatalogueMonitoringRecord(
@@ -268,3 +270,12 @@ class MonitoringService:
             raise Invalid("status: open or resolved", parameter="status")
         page = await repositories.alerts_page(self.session, found, status=status, cursor=cursor, limit=size)
         return page.map(views.alert)
+
+
+def _from_unix(seconds: float, index: int) -> datetime:
+    if not math.isfinite(seconds):
+        raise Invalid(f"records[{index}].observed_at: must be a finite number of seconds", field="records")
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        raise Invalid(f"records[{index}].observed_at: outside the years 1-9999", field="records") from None
