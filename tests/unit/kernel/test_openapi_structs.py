@@ -20,7 +20,8 @@ class Closed(msgspec.Struct, forbid_unknown_fields=True):
     names: list[Annotated[str, msgspec.Meta(max_length=5)]]
     counts: Annotated[dict[Key, Count], msgspec.Meta(max_length=3)] = {}
     maybe: list[Key] | None = None
-    share: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
+    share: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None
+    label: Annotated[str, msgspec.Meta(max_length=5)] | None = None
 
 
 class Open(msgspec.Struct):
@@ -77,9 +78,12 @@ def test_a_generic_struct_keeps_its_type_arguments_and_any_items_stay_explicit(d
 
 def test_an_optional_field_states_its_constraints_inside_the_value_arm(document: dict[str, Any]) -> None:
     share = document["Closed"]["properties"]["share"]
-    assert {"type": "integer", "minimum": 0, "maximum": 100} in share["oneOf"]
+    assert {"type": "integer", "minimum": 1, "maximum": 100} in share["oneOf"]
     assert {"type": "null"} in share["oneOf"]
-    assert (share["minimum"], share["maximum"]) == (0, 100)
+    assert (share["minimum"], share["maximum"]) == (1, 100)
+    label = document["Closed"]["properties"]["label"]
+    assert {"type": "string", "maxLength": 5} in label["oneOf"]
+    assert document["Open"]["properties"]["names"]["items"] == {"type": "string"}  # the shared arm is untouched
 
 
 def test_the_documented_body_is_the_one_the_server_decodes() -> None:
@@ -89,5 +93,6 @@ def test_the_documented_body_is_the_one_the_server_decodes() -> None:
         assert client.post("/closed", json={"names": ["abcdef"]}).status_code == 400
         assert client.post("/closed", json={"names": [], "counts": {"A": 1}}).status_code == 400
         assert client.post("/closed", json={"names": [], "other": 1}).status_code == 400
-        assert client.post("/closed", json={"names": [], "share": 0}).status_code == 201
-        assert client.post("/closed", json={"names": [], "share": -1}).status_code == 400
+        assert client.post("/closed", json={"names": [], "share": 1, "label": "abcde"}).status_code == 201
+        assert client.post("/closed", json={"names": [], "share": 0}).status_code == 400
+        assert client.post("/closed", json={"names": [], "label": "abcdef"}).status_code == 400
