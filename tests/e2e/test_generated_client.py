@@ -89,9 +89,7 @@ def access_token(base_url: str, admin: Any) -> str:
     )
     assert parsed(member, 200, models.MemberOut).role == models.MemberOutRole.CONTRIBUTOR
     with Client(base_url, timeout=httpx.Timeout(60)) as anonymous:
-        credentials = models.AuthIssueTokenBody.from_dict(
-            {"grant_type": "client_credentials", "client_id": "trainer", "client_secret": key.key}
-        )
+        credentials = models.TokenRequest(grant_type="client_credentials", client_id="trainer", client_secret=key.key)
         token = parsed(auth_issue_token.sync_detailed(client=anonymous, body=credentials), 200, models.TokenResponse)
     assert token.token_type.lower() == "bearer"
     return str(token.access_token)
