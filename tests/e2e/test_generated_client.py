@@ -11,6 +11,7 @@ goes through the generated functions and models (`models.X` below is the generat
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from types import ModuleType
 from typing import Any
 
 import httpx
+import pandas as pd
 import pytest
 
 from tests.support.generated_client import GenerationFailed, forget_client, generate, import_client, openapi_document
@@ -97,16 +99,18 @@ def access_token(base_url: str, admin: Any) -> str:
 
 def define_push_and_read_features(trainer: Any) -> None:
     """An entity, a parquet batch source with a push source in front, a view and a service; rows pushed to the
-    online store and read back through the service."""
+    online store (as JSON rows, then as a Parquet file) and read back through the service."""
     from mlplatform_client import models
     from mlplatform_client.api.features import (
         features_create_data_source,
         features_create_entity,
         features_create_feature_service,
         features_create_feature_view,
+        features_push_batch,
         features_push_rows,
         features_read_online_features,
     )
+    from mlplatform_client.types import File
 
     entity = models.EntityCreate(name="customer", join_key="customer_id")
     assert parsed(features_create_entity.sync_detailed("churn", client=trainer, body=entity), 201, models.Entity)
@@ -124,7 +128,10 @@ def define_push_and_read_features(trainer: Any) -> None:
     view = models.FeatureViewCreate(
         name="customer_activity",
         entities=["customer"],
-        features=[models.FieldSpec(name="orders", dtype="int64"), models.FieldSpec(name="spend", dtype="float64")],
+        features=[
+            models.FieldSpec(name="orders", dtype=models.FieldSpecDtype.INT64),
+            models.FieldSpec(name="spend", dtype=models.FieldSpecDtype.FLOAT64),
+        ],
         source="customers_live",
         ttl_seconds=86400,
     )
@@ -157,16 +164,28 @@ def define_push_and_read_features(trainer: Any) -> None:
     )
     pushed = parsed(features_push_rows.sync_detailed("churn", client=trainer, body=push), 200, models.PushResult)
     assert pushed.rows == 2
+    batch = pd.DataFrame(
+        {
+            "customer_id": pd.Series([3], dtype="int64"),
+            "event_timestamp": [now - timedelta(minutes=2)],
+            "orders": pd.Series([7], dtype="int64"),
+            "spend": [310.0],
+        }
+    ).to_parquet(index=False)
+    uploaded = features_push_batch.sync_detailed(
+        "churn", client=trainer, body=File(payload=io.BytesIO(batch)), push_source="customers_live"
+    )
+    assert parsed(uploaded, 200, models.PushResult).rows == 1
     read = models.OnlineFeaturesRequest(
         feature_service="churn_signals",
-        entities=models.OnlineFeaturesRequestEntities.from_dict({"customer_id": [1, 2, 3]}),
+        entities=models.OnlineFeaturesRequestEntities.from_dict({"customer_id": [1, 2, 3, 4]}),
     )
     online = features_read_online_features.sync_detailed("churn", client=trainer, body=read)
     answer = parsed(online, 200, models.OnlineFeaturesResponse)
     columns = dict(zip(answer.metadata.feature_names, answer.results, strict=True))
-    assert columns["orders"].values == [4, 1, None]
-    assert columns["spend"].values == [120.5, 9.0, None]
-    assert columns["orders"].statuses == ["PRESENT", "PRESENT", "NOT_FOUND"]
+    assert columns["orders"].values == [4, 1, 7, None]
+    assert columns["spend"].values == [120.5, 9.0, 310.0, None]
+    assert columns["orders"].statuses == ["PRESENT", "PRESENT", "PRESENT", "NOT_FOUND"]
 
 
 def register_promote_and_deploy(admin: Any, trainer: Any) -> str:
