@@ -65,7 +65,12 @@ class Seeder:
         doomed_key = self.call(
             "POST", "/api/v1/api-keys", 201, json={"name": "doomed", "owner": "service_account:contract-sa"}
         )
+        token_client = self.call(
+            "POST", "/api/v1/api-keys", 201, json={"name": "token-client", "owner": "service_account:contract-sa"}
+        )
         self.keep(
+            client_id="contract-sa",
+            client_secret=token_client["key"],
             project=PROJECT,
             doomed_project="contract-doomed",
             purged_project="contract-purged",

@@ -51,6 +51,9 @@ async def test_project_names_pattern_and_length(app: Litestar, client: Client) -
     for refused in (too_long, trailing_newline, edge_dash):
         problem(await client.post("/api/v1/projects", json={"name": refused}, headers=admin), 422)
     assert await project_names(client, admin) == {longest}
+    duplicate = await client.post("/api/v1/projects", json={"name": longest}, headers=admin)
+    problem(duplicate, 409)
+    assert "409" in app.openapi_schema.to_schema()["paths"]["/api/v1/projects"]["post"]["responses"]
 
     path = schema_of(app, "/api/v1/projects/{project}/purge", "post", parameter="project")
     assert path["pattern"] == name["pattern"]
