@@ -30,6 +30,7 @@ of limits, and the bound protects memory against key floods such as spoofed clie
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
 from collections import OrderedDict
@@ -105,10 +106,16 @@ class RateLimitResult(NamedTuple):
     def raw_headers(self) -> list[tuple[bytes, bytes]]:
         """`headers()` as ASGI header pairs (lower-case names), for responses that were allowed."""
         return [
-            (b"ratelimit-limit", b"%d" % self.limit),
+            _limit_header(self.limit),
             (b"ratelimit-remaining", b"%d" % self.remaining),
             (b"ratelimit-reset", b"%d" % math.ceil(self.reset_seconds - _EPS)),
         ]
+
+
+@functools.lru_cache(maxsize=64)
+def _limit_header(limit: int) -> tuple[bytes, bytes]:
+    """The `RateLimit-Limit` pair of a limit: the same few limits on every response, formatted once."""
+    return (b"ratelimit-limit", b"%d" % limit)
 
 
 @runtime_checkable
@@ -321,7 +328,7 @@ class LeasingRateLimiter:
         return None
 
     async def hit(self, key: str, policy: RateLimitPolicy) -> RateLimitResult:
-        if self._smallest_batch(policy) == 1:
+        if self.max_batch <= 1 or policy.limit < 100:  # `_smallest_batch(policy) == 1`, without a call per request
             return await self.inner.hit(key, policy)
         spent = self._spend(key, policy)
         if spent is not None:

@@ -95,15 +95,13 @@ def gateway_middleware(app: ASGIApp) -> ASGIApp:
             route = routes[id(handler)] = _RouteOptions.of(handler)
             skip_handler_copies(handler)
         public = route.public or scope["path"].startswith(PUBLIC_PATH_PREFIXES)
-        client = scope.get("client")
-        client_addr = client[0] if client else "unknown"
 
         try:
             principal = (
                 None if route.own_authorization else await runtime.authenticator.authenticate(*_credentials(scope))
             )
         except AuthenticationFailed as exc:
-            await limit_rate(runtime, AUTH_GROUP, f"ip:{client_addr}")
+            await limit_rate(runtime, AUTH_GROUP, _client_key(scope))
             await record_separately(
                 database,
                 audit_row(
@@ -115,12 +113,12 @@ def gateway_middleware(app: ASGIApp) -> ASGIApp:
             raise Unavailable(str(exc), component="identity-provider") from None
 
         if principal is None and not public and _browser_navigation(scope):
-            await limit_rate(runtime, "anonymous", f"ip:{client_addr}")
+            await limit_rate(runtime, "anonymous", _client_key(scope))
             await _redirect_to_login(scope, send)
             return
 
         if principal is None and not public:
-            await limit_rate(runtime, "anonymous", f"ip:{client_addr}")
+            await limit_rate(runtime, "anonymous", _client_key(scope))
             await record_separately(
                 database,
                 audit_row(scope, principal=None, outcome="denied", status_code=401, detail="no credentials"),
@@ -133,7 +131,7 @@ def gateway_middleware(app: ASGIApp) -> ASGIApp:
             result = await limit_rate(runtime, route.rate_group, f"p:{principal.id}")
         else:
             group = AUTH_GROUP if route.rate_group == AUTH_GROUP else "anonymous"
-            result = await limit_rate(runtime, group, f"ip:{client_addr}")
+            result = await limit_rate(runtime, group, _client_key(scope))
 
         if scope["method"] in MUTATING_METHODS and _page_credential(route, principal):  # type: ignore[typeddict-item]
             foreign = runtime.origins.foreign_origin(scope)
@@ -232,6 +230,12 @@ async def _redirect_to_login(scope: Scope, send: Send) -> None:
         }
     )
     await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _client_key(scope: Scope) -> str:
+    """Rate-limit subject of an unauthenticated request: its client address."""
+    client = scope.get("client")
+    return f"ip:{client[0] if client else 'unknown'}"
 
 
 def _credentials(scope: Scope) -> tuple[str | None, str | None]:
