@@ -109,14 +109,7 @@ async def test_feature_views_take_the_declared_types_sizes_and_bounds(embedded_s
 async def test_feature_references_follow_the_declared_patterns(embedded_stack: Stack) -> None:
     stack = embedded_stack
     project, headers = await stack.project()
-    await _push_source(stack, project, headers)
-    view = {
-        "name": "stats",
-        "entities": ["driver"],
-        "features": [{"name": "trips", "dtype": "int64"}],
-        "source": "driver_push",
-    }
-    assert (await stack.client.post(f"{base(project)}/feature-views", json=view, headers=headers)).status_code == 201
+    await _stats_view(stack, project, headers)
     url = f"{base(project)}/feature-services"
     service = {"name": "both", "features": ["stats", "stats:trips"]}
     assert (await stack.client.post(url, json=service, headers=headers)).status_code == 201
@@ -142,14 +135,7 @@ async def test_feature_references_follow_the_declared_patterns(embedded_stack: S
 async def test_pushes_take_the_declared_sizes_and_targets(embedded_stack: Stack) -> None:
     stack = embedded_stack
     project, headers = await stack.project()
-    await _push_source(stack, project, headers)
-    view = {
-        "name": "stats",
-        "entities": ["driver"],
-        "features": [{"name": "trips", "dtype": "int64"}],
-        "source": "driver_push",
-    }
-    assert (await stack.client.post(f"{base(project)}/feature-views", json=view, headers=headers)).status_code == 201
+    await _stats_view(stack, project, headers)
     url = f"{base(project)}/push"
     row = {"driver_id": 1, "event_timestamp": "2026-01-01T00:00:00Z", "trips": 3}
     for body, name in (
@@ -243,3 +229,15 @@ async def test_feature_store_yaml_is_yaml_or_the_same_text(embedded_stack: Stack
     as_text = await stack.client.get(url, headers={**headers, "Accept": "text/plain"})
     assert as_text.headers["content-type"].startswith("text/plain")
     assert as_text.text == as_yaml.text
+
+
+async def _stats_view(stack: Stack, project: str, headers: dict[str, str]) -> None:
+    """The push source and a `stats` view (entity `driver`, feature `trips`) the reference and push tests use."""
+    await _push_source(stack, project, headers)
+    view = {
+        "name": "stats",
+        "entities": ["driver"],
+        "features": [{"name": "trips", "dtype": "int64"}],
+        "source": "driver_push",
+    }
+    assert (await stack.client.post(f"{base(project)}/feature-views", json=view, headers=headers)).status_code == 201
