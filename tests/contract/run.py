@@ -23,7 +23,12 @@ HOOKS = Path(__file__).with_name("hooks.py")
 TAGS_VARIABLE = "CONTRACT_TAGS"
 """Comma-separated OpenAPI tags to test (e.g. `catalogue,features`); unset: the whole document."""
 SEED_VARIABLE = "CONTRACT_SEED"
-"""A Schemathesis seed to replay the data of an earlier run (its output prints the seed it used)."""
+"""A Schemathesis seed to replay the data of an earlier run (its output prints the seed it used); `random` draws
+a new one."""
+DEFAULT_SEED = "260799404071667244839938241793970206380"
+"""The seed CI runs with, so that whether a change lands does not depend on the draw: with a fresh seed per run,
+a state-dependent operation (a stage change most of whose moves a version's stage refuses with a documented 409)
+was now and then reported as 'mostly rejected'. Explore with `CONTRACT_SEED=random`."""
 
 
 @dataclass
@@ -84,8 +89,9 @@ def run_schemathesis(base_url: str, fixtures: dict[str, str], report_dir: Path, 
     ]
     for tag in selected_tags():
         command += ["--include-tag", tag]
-    if os.environ.get(SEED_VARIABLE):
-        command += ["--seed", os.environ[SEED_VARIABLE]]
+    seed = os.environ.get(SEED_VARIABLE) or DEFAULT_SEED
+    if seed != "random":
+        command += ["--seed", seed]
     completed = subprocess.run(
         command,
         env={**os.environ, **fixtures, "SCHEMATHESIS_HOOKS": str(HOOKS)},
