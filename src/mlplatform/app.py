@@ -162,6 +162,7 @@ def create_app(settings: Settings | None = None, *, modules: Sequence[Module] | 
             max_body_bytes=settings.http.max_body_bytes,
         ),
         access_log_sample_rate=settings.http.access_log_sample_rate,
+        production=settings.is_production,
     )
     app.state.platform = context
     app.state.settings = settings

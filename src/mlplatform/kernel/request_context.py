@@ -1,5 +1,8 @@
 """Per-request context: a request id (taken from `X-Request-ID` when sane, else generated), echoed
-on the response, bound into every log line of the request, and an access log line at the end.
+on the response, bound into every log line of the request, and an access log line at the end. The same
+layer adds the security headers to every response, and the headers inner layers left in
+`scope[RESPONSE_HEADERS]` (the gateway's rate-limit headers): one wrapper of `send` per request, not one
+per layer that decorates responses.
 
 High-volume routes (online feature reads) mark themselves with `opt=SAMPLED_ACCESS_LOG`: only a sample of
 their successful requests is logged (`http.access_log_sample_rate`), each sampled line saying how many
@@ -13,12 +16,14 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Sequence
 
 import structlog
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlplatform.kernel.express import EXPRESS_SAMPLED_LOG
 from mlplatform.kernel.request_ids import current_request_id
+from mlplatform.kernel.security_headers import security_headers
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 access_log = structlog.get_logger("mlplatform.access")
@@ -26,10 +31,16 @@ _access_logger = logging.getLogger("mlplatform.access")
 
 SAMPLED_ACCESS_LOG = {"access_log": "sampled"}
 """Route `opt` of high-volume routes: their successful requests are logged as a sample."""
+RESPONSE_HEADERS = "mlplatform.response_headers"
+"""Scope key: header pairs an inner layer wants on the response, whatever produces it (set before the app runs)."""
+RESPONSE_STATUS = "mlplatform.response_status"
+"""Scope key: the status of the response once its start was sent (read by inner layers after the app returns)."""
 
 
-def request_id_middleware(app: ASGIApp, *, access_log_sample_rate: float = 1.0) -> ASGIApp:
-    """`access_log_sample_rate`: share of successful requests to `SAMPLED_ACCESS_LOG` routes that are logged."""
+def request_id_middleware(app: ASGIApp, *, access_log_sample_rate: float = 1.0, production: bool = False) -> ASGIApp:
+    """`access_log_sample_rate`: share of successful requests to `SAMPLED_ACCESS_LOG` routes that are logged;
+    `production` adds HSTS to the security headers."""
+    security = security_headers(production)
     every = round(1 / access_log_sample_rate) if access_log_sample_rate > 0 else 0
     counter = itertools.count()
 
@@ -59,10 +70,14 @@ def request_id_middleware(app: ASGIApp, *, access_log_sample_rate: float = 1.0) 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
-                message["headers"] = headers
+                status = scope[RESPONSE_STATUS] = message["status"]  # type: ignore[literal-required]
+                inner: Sequence[tuple[bytes, bytes]] = scope.get(RESPONSE_HEADERS, ())  # type: ignore[assignment]
+                message["headers"] = [
+                    *message.get("headers", ()),
+                    (b"x-request-id", request_id.encode()),
+                    *security,
+                    *inner,
+                ]
             await send(message)
 
         try:

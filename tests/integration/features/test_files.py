@@ -48,6 +48,7 @@ async def test_uploaded_files_feed_sources_materialization_and_training_sets(sta
     assert downloaded.content == drivers
     assert downloaded.headers["content-type"] == "application/octet-stream"
     assert downloaded.headers["content-disposition"] == "attachment"
+    assert downloaded.headers.get_list("x-content-type-options") == ["nosniff"]
     listed = (await client.get(files(project), headers=headers)).json()
     assert [(f["path"], f["size"]) for f in listed["items"]] == [
         ("inputs/entities.parquet", len(parquet(entities))),

@@ -81,3 +81,17 @@ async def test_read_only_posts_are_not_audited_as_mutations(settings: object) ->
         assert answered.status_code == 200
         events = (await client.get("/api/v1/audit-events", headers=admin)).json()["items"]
         assert [e for e in events if e["path"].endswith("/lookup")] == []
+
+
+async def test_writes_refused_for_the_project_role_are_audited(app: Litestar, client: Client) -> None:
+    admin = await grant(app, platform_admin=True)
+    viewer = await grant(app, project="guarded", role="viewer")
+    outsider = await grant(app, project="elsewhere", role="admin")
+    member, role = "/api/v1/projects/guarded/members/user:someone", {"role": "viewer"}
+    problem(await client.put(member, json=role, headers=viewer), 403)
+    problem(await client.put(member, json=role, headers=outsider), 404)
+    problem(await client.get("/api/v1/projects/guarded/members", headers=outsider), 404)
+
+    page = await client.get("/api/v1/audit-events", params={"project": "guarded"}, headers=admin)
+    refused = [(e["method"], e["outcome"], e["status_code"]) for e in page.json()["items"]]
+    assert sorted(refused) == [("PUT", "denied", 403), ("PUT", "failed", 404)]  # reads leave no row

@@ -49,8 +49,10 @@ def assert_problem(response: Any, status: int) -> dict[str, Any]:
 
 
 async def test_unknown_route_is_problem_404(client: Client) -> None:
-    body = assert_problem(await client.get("/api/v1/nothing-here"), 404)
+    response = await client.get("/api/v1/nothing-here")
+    body = assert_problem(response, 404)
     assert body["instance"] == "/api/v1/nothing-here"
+    assert response.headers["x-content-type-options"] == "nosniff"  # no route answered, the kernel still adds it
 
 
 async def test_wrong_method_is_problem_405(client: Client) -> None:

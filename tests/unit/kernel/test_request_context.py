@@ -12,7 +12,12 @@ from typing import Any
 import pytest
 
 from mlplatform.kernel.logging import configure_logging
-from mlplatform.kernel.request_context import SAMPLED_ACCESS_LOG, request_id_middleware
+from mlplatform.kernel.request_context import (
+    RESPONSE_HEADERS,
+    RESPONSE_STATUS,
+    SAMPLED_ACCESS_LOG,
+    request_id_middleware,
+)
 
 
 @dataclass
@@ -95,3 +100,35 @@ def test_express_answers_of_sampled_routes_are_sampled(logs: pytest.LogCaptureFi
     for _ in range(150):
         request(app)
     assert [line.get("sampled") for line in access_lines(logs)] == [100, 100]
+
+
+def answered_headers(app: Any, scope_extra: dict[str, Any]) -> tuple[list[tuple[bytes, bytes]], dict[str, Any]]:
+    """The headers `app` answered with, and the scope it saw."""
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "answer": 201, **scope_extra}
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return sent[0]["headers"], scope
+
+
+def test_every_response_carries_the_security_headers_and_what_inner_layers_left() -> None:
+    app = request_id_middleware(app_answering(Handler()), production=True)
+    headers, scope = answered_headers(app, {RESPONSE_HEADERS: [(b"ratelimit-limit", b"10")]})
+    names = [name for name, _ in headers]
+    assert names.count(b"x-content-type-options") == 1
+    assert b"strict-transport-security" in names
+    assert (b"ratelimit-limit", b"10") in headers
+    assert scope[RESPONSE_STATUS] == 201
+
+
+def test_no_hsts_outside_production() -> None:
+    headers, _ = answered_headers(request_id_middleware(app_answering(Handler())), {})
+    names = {name for name, _ in headers}
+    assert b"strict-transport-security" not in names
+    assert {b"x-request-id", b"referrer-policy", b"x-frame-options", b"cross-origin-opener-policy"} <= names

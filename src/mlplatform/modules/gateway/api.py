@@ -101,11 +101,15 @@ class Principal:
     """How the caller authenticated: `jwt`, `api_key` or `oidc`."""
     credential_id: str | None = None
     """Public id of the credential (API key id, token jti) for audit; never a secret."""
+    subject: str = field(init=False, repr=False, compare=False)
+    """Stable, human-readable actor name used in audit rows and events (`user:alice`)."""
+    rate_key: str = field(init=False, repr=False, compare=False)
+    """The principal's rate-limit subject (`p:<id>`). Both are formatted once: a principal lives in the
+    credential cache and answers every request its credential makes."""
 
-    @property
-    def subject(self) -> str:
-        """Stable, human-readable actor name used in audit rows and events (`user:alice`)."""
-        return f"{self.kind}:{self.name}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "subject", f"{self.kind}:{self.name}")
+        object.__setattr__(self, "rate_key", f"p:{self.id}")
 
     def role_in(self, project: str) -> Role | None:
         if self.platform_admin:
@@ -143,7 +147,7 @@ class ExpressAdmission(Protocol):
     def principal(self) -> Principal: ...
     @property
     def headers(self) -> tuple[tuple[bytes, bytes], ...]:
-        """Security and rate-limit headers for the answer."""
+        """Rate-limit headers for the answer (the kernel adds the security headers to every response)."""
         ...
 
 
@@ -212,8 +216,20 @@ async def ensure_role(principal: Principal, project: str, role: Role, *, project
 _NO_CREDENTIALS = "The route needs an authenticated caller."
 
 
+PROJECT_ROLES_CHECKED = "mlplatform.project_roles_checked"
+"""Scope key the gateway middleware sets once it has made the checks of a route's `requires_role` guards itself."""
+
+
 def requires_role(role: Role, *, project_param: str = "project") -> Guard:
+    """The caller needs at least `role` in the project named by the path parameter `project_param`.
+
+    The gateway middleware makes this check itself, right after authentication and rate limiting (one
+    gateway check per request); the guard then only confirms that it did. Without the middleware (an app
+    composed without it, a test calling the guard) the guard makes the check."""
+
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        if connection.scope.get(PROJECT_ROLES_CHECKED):
+            return
         principal = current_principal(connection)
         project = connection.path_params.get(project_param)
         if not isinstance(project, str):
@@ -222,6 +238,7 @@ def requires_role(role: Role, *, project_param: str = "project") -> Guard:
 
     guard.__qualname__ = f"requires_role({role.label})"
     guard.required_role = role  # type: ignore[attr-defined]
+    guard.project_param = project_param  # type: ignore[attr-defined]
     guard.gateway_guard = True  # type: ignore[attr-defined]
     setattr(
         guard,

@@ -66,7 +66,7 @@ class GatewayRuntime:
         from mlplatform.modules.gateway.request_path.call_gate import GatewayCallGate
         from mlplatform.modules.gateway.request_path.express_gate import ExpressGate as GatewayExpressGate
 
-        self.express_gate: ExpressGate = GatewayExpressGate(self, production=platform.settings.is_production)
+        self.express_gate: ExpressGate = GatewayExpressGate(self)
         """The middleware's and the project guard's checks for express routes (`kernel/express.py`)."""
         self.call_gate: CallGate = GatewayCallGate(self)
         """The same checks for calls that do not arrive over HTTP (the features module's gRPC port)."""

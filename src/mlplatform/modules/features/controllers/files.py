@@ -26,7 +26,9 @@ from mlplatform.modules.gateway.api import Role, requires_role
 
 BASE = "/api/v1/projects/{project:str}/files"
 FILE = f"{BASE}/{{path:path}}"
-DOWNLOAD_HEADERS = {"Content-Disposition": "attachment", "X-Content-Type-Options": "nosniff"}
+DOWNLOAD_HEADERS = {"Content-Disposition": "attachment"}
+"""With `X-Content-Type-Options: nosniff`, which every response carries (`kernel/security_headers.py`): an
+uploaded page never renders in the platform's origin."""
 FilePath = Annotated[
     str,
     Parameter(

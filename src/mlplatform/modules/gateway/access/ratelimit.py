@@ -322,9 +322,10 @@ class LeasingRateLimiter:
             lease.spent += 1
             if lease.left * 2 < lease.batch and key not in self._refills:
                 self._top_up_in_background(key, policy, self._next_batch(lease, policy, now))
-            return RateLimitResult(
-                True, policy.limit, lease.remaining + lease.left, max(0.0, lease.reset_at - now), 0.0, granted=0
-            )
+            reset = lease.reset_at - now
+            # Positional, no `max()` call: built on every request a lease answers.
+            left = lease.remaining + lease.left
+            return RateLimitResult(True, policy.limit, left, reset if reset > 0 else 0.0, 0.0, 0)
         return None
 
     async def hit(self, key: str, policy: RateLimitPolicy) -> RateLimitResult:

@@ -40,7 +40,7 @@ class GatewayCallGate:
             raise Unavailable(str(exc), component="identity-provider") from None
         if principal is None:  # only for an empty credential, refused above
             raise Unauthenticated("credentials required")
-        await limit_rate(self._runtime, rate_group, f"p:{principal.id}")
+        await limit_rate(self._runtime, rate_group, principal.rate_key)
         return principal
 
     def deny(self, principal: Principal, *, client: str, target: str, project: str | None, detail: str) -> None:

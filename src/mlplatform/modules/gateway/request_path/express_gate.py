@@ -20,7 +20,6 @@ from mlplatform.kernel.request_ids import current_actor
 from mlplatform.modules.gateway.api import Principal, Role, ensure_role
 from mlplatform.modules.gateway.credentials.authn import AuthenticationFailed, IdentityProviderDown
 from mlplatform.modules.gateway.request_path.middleware import limit_rate
-from mlplatform.modules.gateway.request_path.security_headers import security_headers
 from mlplatform.modules.gateway.runtime import GatewayRuntime
 
 
@@ -28,13 +27,13 @@ from mlplatform.modules.gateway.runtime import GatewayRuntime
 class Admission:
     principal: Principal
     headers: tuple[tuple[bytes, bytes], ...]
-    """Security and rate-limit headers for the answer (what the middleware adds to routed responses)."""
+    """Rate-limit headers for the answer (what the middleware adds to routed responses; the kernel adds the
+    security headers to every response)."""
 
 
 class ExpressGate:
-    def __init__(self, runtime: GatewayRuntime, *, production: bool) -> None:
+    def __init__(self, runtime: GatewayRuntime) -> None:
         self._runtime = runtime
-        self._security = security_headers(production)
 
     async def admit(self, scope: Scope, *, project: str, role: Role, rate_group: str) -> Admission | None:
         authorization = next((v for k, v in scope["headers"] if k == b"authorization"), None)
@@ -52,6 +51,5 @@ class ExpressGate:
             return None
         scope["user"] = principal
         current_actor.set(principal.subject)
-        result = await limit_rate(self._runtime, rate_group, f"p:{principal.id}")
-        headers = self._security if result is None else (*self._security, *result.raw_headers())
-        return Admission(principal=principal, headers=headers)
+        result = await limit_rate(self._runtime, rate_group, principal.rate_key)
+        return Admission(principal=principal, headers=() if result is None else tuple(result.raw_headers()))

@@ -4,9 +4,9 @@ Order per request: credentials → `Principal` (cached verification; 401 problem
 when a credential is invalid or a protected route is called without one) → rate limit per principal
 (or per client address when anonymous: the `auth` group on sign-in and token routes, `anonymous`
 elsewhere) and route group, one Redis round trip (429 with `Retry-After`) → for a write with the session
-cookie and for sign-in/sign-out, the page's origin (`origin_policy.py`; 403) → the route (its guard checks
-the project role) → after the response, an audit row for mutations the request's own transaction did not
-already record.
+cookie and for sign-in/sign-out, the page's origin (`origin_policy.py`; 403) → the project role the route's
+`requires_role` guards ask for (404/403, checked here so the guards need not) → the route → after the
+response, an audit row for mutations the request's own transaction did not already record.
 
 Rate limiting fails open when Redis is unreachable (logged): a cache outage must not take the whole
 platform down; every other Redis-backed feature answers 503 on its own.
@@ -19,14 +19,16 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import structlog
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.handlers.base import BaseRouteHandler
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from mlplatform.kernel.db import Database
-from mlplatform.kernel.errors import Forbidden, RateLimited, Unauthenticated, Unavailable
+from mlplatform.kernel.errors import Forbidden, NotFound, RateLimited, Unauthenticated, Unavailable
+from mlplatform.kernel.request_context import RESPONSE_HEADERS, RESPONSE_STATUS
 from mlplatform.kernel.request_ids import current_actor
 from mlplatform.modules.gateway.access.invalidation import PENDING
 from mlplatform.modules.gateway.access.ratelimit import AUTH_GROUP, LimiterUnavailable, RateLimitResult
-from mlplatform.modules.gateway.api import Principal
+from mlplatform.modules.gateway.api import PROJECT_ROLES_CHECKED, Principal, Role, ensure_role
 from mlplatform.modules.gateway.audit.recording import (
     AUDITED_FLAG,
     MUTATING_METHODS,
@@ -37,7 +39,6 @@ from mlplatform.modules.gateway.audit.recording import (
 )
 from mlplatform.modules.gateway.credentials.authn import SESSION_COOKIE, AuthenticationFailed, IdentityProviderDown
 from mlplatform.modules.gateway.request_path.guard_calls import skip_handler_copies
-from mlplatform.modules.gateway.request_path.security_headers import security_headers
 from mlplatform.modules.gateway.runtime import GatewayRuntime
 
 log = structlog.get_logger("mlplatform.gateway")
@@ -59,10 +60,13 @@ class _RouteOptions:
     """Whether a mutating request gets an audit row from the gateway (not for routes marked `read_only`)."""
     same_origin: bool
     is_mount: bool
+    project_roles: tuple[tuple[str, Role], ...]
+    """(path parameter, role) of each `requires_role` guard of the route: checked here, not by the guard."""
 
     @classmethod
     def of(cls, handler: object) -> _RouteOptions:
         opt = getattr(handler, "opt", None) or {}
+        guards = handler.resolve_guards() if isinstance(handler, BaseRouteHandler) else ()
         return cls(
             public=bool(opt.get("public")),
             own_authorization=bool(opt.get("own_authorization")),
@@ -70,6 +74,11 @@ class _RouteOptions:
             audited=not opt.get("read_only"),
             same_origin=bool(opt.get("same_origin")),
             is_mount=bool(getattr(handler, "is_mount", False)),
+            project_roles=tuple(
+                (getattr(guard, "project_param"), getattr(guard, "required_role"))  # noqa: B009  set by requires_role
+                for guard in guards
+                if hasattr(guard, "required_role")
+            ),
         )
 
 
@@ -78,17 +87,15 @@ def gateway_middleware(app: ASGIApp) -> ASGIApp:
     routes: dict[int, _RouteOptions] = {}
     runtime: GatewayRuntime | None = None
     database: Database | None = None
-    security: tuple[tuple[bytes, bytes], ...] = ()
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        nonlocal runtime, database, security
+        nonlocal runtime, database
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
         if runtime is None or database is None:
             platform = scope["app"].state.platform
             runtime, database = platform.runtimes.get(GatewayRuntime), platform.database
-            security = security_headers(platform.settings.is_production)
         handler = scope.get("route_handler")
         route = routes.get(id(handler))
         if route is None:
@@ -128,7 +135,7 @@ def gateway_middleware(app: ASGIApp) -> ASGIApp:
         if principal is not None:
             scope["user"] = principal
             current_actor.set(principal.subject)
-            result = await limit_rate(runtime, route.rate_group, f"p:{principal.id}")
+            result = await limit_rate(runtime, route.rate_group, principal.rate_key)
         else:
             group = AUTH_GROUP if route.rate_group == AUTH_GROUP else "anonymous"
             result = await limit_rate(runtime, group, _client_key(scope))
@@ -145,23 +152,19 @@ def gateway_middleware(app: ASGIApp) -> ASGIApp:
                     "pages or the origins in http.cors_origins"
                 )
 
-        status = 500
-        extra = [*security, *result.raw_headers()] if result is not None else security
+        if route.project_roles and principal is not None:
+            await _ensure_project_roles(runtime, route, scope, principal)
 
-        async def send_with_headers(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", ()), *extra]
-            await send(message)
-
+        if result is not None:  # the kernel's outermost layer puts them on the response (`request_context.py`)
+            scope[RESPONSE_HEADERS] = result.raw_headers()  # type: ignore[literal-required]
         try:
-            await app(scope, receive, send_with_headers)
+            await app(scope, receive, send)
             changes: list[str] | None = scope.get(PENDING)  # type: ignore[assignment]
             if changes:  # the request's transaction has committed by now
                 await runtime.invalidations.announce(changes)
         finally:
             if scope["method"] in MUTATING_METHODS and route.audited and not scope.get(AUDITED_FLAG):  # type: ignore[typeddict-item]
+                status: int = scope.get(RESPONSE_STATUS, 500)  # type: ignore[assignment]
                 runtime.audit.add(_after_response_row(scope, principal, status))
 
     return middleware
@@ -183,6 +186,20 @@ async def limit_rate(runtime: GatewayRuntime, group: str, who: str) -> RateLimit
             headers=result.headers(),
         )
     return result
+
+
+async def _ensure_project_roles(
+    runtime: GatewayRuntime, route: _RouteOptions, scope: Scope, principal: Principal
+) -> None:
+    """The checks of the route's `requires_role` guards, made here so that the guards need not repeat them."""
+    try:
+        for param, role in route.project_roles:
+            await ensure_role(principal, scope["path_params"][param], role, projects=runtime.projects)
+    except (NotFound, Forbidden) as exc:
+        if scope["method"] in MUTATING_METHODS and route.audited:  # type: ignore[typeddict-item]
+            runtime.audit.add(_after_response_row(scope, principal, exc.status_code))
+        raise
+    scope[PROJECT_ROLES_CHECKED] = True  # type: ignore[literal-required]
 
 
 def _warn_redis_down() -> None:

@@ -1,7 +1,10 @@
-"""Security headers on every routed response (HSTS only in production, where TLS is guaranteed).
+"""Security headers on every response the platform sends (HSTS only in production, where TLS is guaranteed).
+
+Added by the outermost layer (`request_context.py`), so they also reach answers no route produced: unknown
+paths, wrong methods, express routes, mounted apps, problems raised before routing.
 
 `Referrer-Policy: same-origin`, not `no-referrer`: under `no-referrer` a browser sends `Origin: null` with the
-platform's own form posts and same-origin fetches, which the origin policy (`origin_policy.py`) must refuse;
+platform's own form posts and same-origin fetches, which the gateway's origin policy must refuse;
 `same-origin` still sends nothing to other sites, and their cross-origin posts still arrive as `null`.
 """
 
