@@ -21,7 +21,7 @@ def open_ping(project: str) -> dict[str, str]:
 
 
 def with_gateway() -> Litestar:
-    """Authentication (API key, cached), project role guard, Redis rate limit, security headers."""
+    """Authentication (API key, cached), project role check, Redis rate limit (the security headers come with both)."""
     return create_app(modules=[gateway, Module(name="bench", route_handlers=[guarded_ping])])
 
 
