@@ -25,7 +25,7 @@ import pytest
 from mlplatform.kernel.db import Database
 from mlplatform.modules.catalogue.api import ModelVersionRef, find_model_version
 from tests.support.factories import grant_in, unique_name
-from tests.support.served import Served, serve
+from tests.support.served import Served, serve, served_env
 from tests.support.wait import wait_until_async
 
 pytestmark = pytest.mark.e2e
@@ -63,16 +63,14 @@ def in_client_process(fn: Callable[..., T], *args: Any) -> T:
 async def platform(
     clean_postgres: str, clean_redis: str, s3_endpoint: str, s3_bucket: str, tmp_path: Path
 ) -> AsyncIterator[Platform]:
-    env = {
-        "MLPLATFORM_DATABASE_URL": clean_postgres,
-        "MLPLATFORM_REDIS_URL": clean_redis,
-        "MLPLATFORM_STORAGE_URL": f"s3://{s3_bucket}/platform",
-        "MLPLATFORM_S3_ENDPOINT_URL": s3_endpoint,
-        "MLPLATFORM_S3_REGION": "us-east-1",
-        "MLPLATFORM_DATA_DIR": str(tmp_path / "data"),
-        "MLPLATFORM_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
-        "MLPLATFORM_LOG_LEVEL": "WARNING",
-    }
+    env = served_env(
+        tmp_path / "data",
+        database_url=clean_postgres,
+        redis_url=clean_redis,
+        s3_endpoint=s3_endpoint,
+        s3_bucket=s3_bucket,
+        admin_key=ADMIN_KEY,
+    ) | {"MLPLATFORM_LOG_LEVEL": "WARNING"}
     database = Database(clean_postgres, pool_size=2)
     try:
         with serve(tmp_path, env, timeout=60, log=tmp_path / "serve.log", ready_path="/health/live") as served:

@@ -19,7 +19,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from tests.support.served import serve, start_worker, stop_worker
+from tests.support.served import serve, served_env, start_worker, stop_worker
 from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.e2e]
@@ -30,16 +30,14 @@ ADMIN_KEY = "e2e-features-admin-key-0123456789abcdef"
 def stack_env(
     clean_postgres: str, clean_redis: str, s3_endpoint: str, s3_bucket: str, tmp_path: Path
 ) -> dict[str, str]:
-    return {
-        "MLPLATFORM_DATA_DIR": str(tmp_path / "data"),
-        "MLPLATFORM_DATABASE_URL": clean_postgres,
-        "MLPLATFORM_REDIS_URL": clean_redis,
-        "MLPLATFORM_STORAGE_URL": f"s3://{s3_bucket}/platform",
-        "MLPLATFORM_S3_ENDPOINT_URL": s3_endpoint,
-        "MLPLATFORM_S3_REGION": "us-east-1",
-        "MLPLATFORM_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
-        "MLPLATFORM_LOG_JSON": "false",
-    }
+    return served_env(
+        tmp_path / "data",
+        database_url=clean_postgres,
+        redis_url=clean_redis,
+        s3_endpoint=s3_endpoint,
+        s3_bucket=s3_bucket,
+        admin_key=ADMIN_KEY,
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 
 from tests.support.generated_client import GenerationFailed, forget_client, generate, import_client, openapi_document
-from tests.support.served import serve
+from tests.support.served import serve, served_env
 from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.e2e]
@@ -48,16 +48,14 @@ def generated_client(document: dict[str, Any], tmp_path_factory: pytest.TempPath
 
 @pytest.fixture
 def base_url(clean_postgres: str, clean_redis: str, s3_endpoint: str, s3_bucket: str, tmp_path: Path) -> Iterator[str]:
-    env = {
-        "MLPLATFORM_DATA_DIR": str(tmp_path / "data"),
-        "MLPLATFORM_DATABASE_URL": clean_postgres,
-        "MLPLATFORM_REDIS_URL": clean_redis,
-        "MLPLATFORM_STORAGE_URL": f"s3://{s3_bucket}/platform",
-        "MLPLATFORM_S3_ENDPOINT_URL": s3_endpoint,
-        "MLPLATFORM_S3_REGION": "us-east-1",
-        "MLPLATFORM_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
-        "MLPLATFORM_LOG_JSON": "false",
-    }
+    env = served_env(
+        tmp_path / "data",
+        database_url=clean_postgres,
+        redis_url=clean_redis,
+        s3_endpoint=s3_endpoint,
+        s3_bucket=s3_bucket,
+        admin_key=ADMIN_KEY,
+    )
     with serve(tmp_path, env, log=tmp_path / "serve.log", timeout=120) as served:
         yield served.base_url
 

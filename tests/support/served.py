@@ -81,6 +81,23 @@ def serve(
             output.close()
 
 
+def served_env(
+    data_dir: Path, *, database_url: str, redis_url: str, s3_endpoint: str, s3_bucket: str, admin_key: str
+) -> dict[str, str]:
+    """The MLPLATFORM_* variables of a platform served on the test stack (a clean database and Redis, a moto
+    bucket) whose admin key the test chose."""
+    return {
+        "MLPLATFORM_DATA_DIR": str(data_dir),
+        "MLPLATFORM_DATABASE_URL": database_url,
+        "MLPLATFORM_REDIS_URL": redis_url,
+        "MLPLATFORM_STORAGE_URL": f"s3://{s3_bucket}/platform",
+        "MLPLATFORM_S3_ENDPOINT_URL": s3_endpoint,
+        "MLPLATFORM_S3_REGION": "us-east-1",
+        "MLPLATFORM_BOOTSTRAP_ADMIN_KEY": admin_key,
+        "MLPLATFORM_LOG_JSON": "false",
+    }
+
+
 def worker_env(settings: Settings) -> dict[str, str]:
     """This process's environment with the MLPLATFORM_* variables that point a worker at `settings`' stack
     (other MLPLATFORM_* variables set in this process, e.g. by a fixture, reach the worker too)."""

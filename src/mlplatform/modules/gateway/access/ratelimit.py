@@ -329,7 +329,7 @@ class LeasingRateLimiter:
         return None
 
     async def hit(self, key: str, policy: RateLimitPolicy) -> RateLimitResult:
-        if self.max_batch <= 1 or policy.limit < 100:  # `_smallest_batch(policy) == 1`, without a call per request
+        if self._smallest_batch(policy) == 1:  # too small a budget to lease: exact, one round trip per hit
             return await self.inner.hit(key, policy)
         spent = self._spend(key, policy)
         if spent is not None:
