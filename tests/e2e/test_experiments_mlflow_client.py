@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -25,13 +24,12 @@ import pytest
 from mlplatform.kernel.db import Database
 from mlplatform.modules.catalogue.api import ModelVersionRef, find_model_version
 from tests.support.factories import grant_in, unique_name
-from tests.support.served import Served, serve, served_env
+from tests.support.served import E2E_ADMIN_KEY, Served, serve
 from tests.support.wait import wait_until_async
 
 pytestmark = pytest.mark.e2e
 
 T = TypeVar("T")
-ADMIN_KEY = f"e2e-admin-{uuid.uuid4().hex}"
 MiB = 1024 * 1024
 
 
@@ -60,17 +58,8 @@ def in_client_process(fn: Callable[..., T], *args: Any) -> T:
 
 
 @pytest.fixture
-async def platform(
-    clean_postgres: str, clean_redis: str, s3_endpoint: str, s3_bucket: str, tmp_path: Path
-) -> AsyncIterator[Platform]:
-    env = served_env(
-        tmp_path / "data",
-        database_url=clean_postgres,
-        redis_url=clean_redis,
-        s3_endpoint=s3_endpoint,
-        s3_bucket=s3_bucket,
-        admin_key=ADMIN_KEY,
-    ) | {"MLPLATFORM_LOG_LEVEL": "WARNING"}
+async def platform(clean_postgres: str, stack_env: dict[str, str], tmp_path: Path) -> AsyncIterator[Platform]:
+    env = stack_env | {"MLPLATFORM_LOG_LEVEL": "WARNING"}
     database = Database(clean_postgres, pool_size=2)
     try:
         with serve(tmp_path, env, timeout=60, log=tmp_path / "serve.log", ready_path="/health/live") as served:
@@ -233,7 +222,7 @@ async def test_stock_mlflow_client_end_to_end(platform: Platform, tmp_path: Path
     assert ref.model_uri == f"models:/{project}.iris/1"
 
     async with httpx.AsyncClient(
-        base_url=platform.served.base_url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+        base_url=platform.served.base_url, headers={"Authorization": f"Bearer {E2E_ADMIN_KEY}"}
     ) as admin:
         audit = (await admin.get("/api/v1/audit-events", params={"limit": 500})).json()["items"]
         typed = await admin.get(f"/api/v1/projects/{project}/experiments/{result['experiment_id']}/runs")

@@ -19,25 +19,10 @@ import httpx
 import pandas as pd
 import pytest
 
-from tests.support.served import serve, served_env, start_worker, stop_worker
+from tests.support.served import E2E_ADMIN_KEY, serve, start_worker, stop_worker
 from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.e2e]
-ADMIN_KEY = "e2e-features-admin-key-0123456789abcdef"
-
-
-@pytest.fixture
-def stack_env(
-    clean_postgres: str, clean_redis: str, s3_endpoint: str, s3_bucket: str, tmp_path: Path
-) -> dict[str, str]:
-    return served_env(
-        tmp_path / "data",
-        database_url=clean_postgres,
-        redis_url=clean_redis,
-        s3_endpoint=s3_endpoint,
-        s3_bucket=s3_bucket,
-        admin_key=ADMIN_KEY,
-    )
 
 
 @pytest.fixture(autouse=True)
@@ -81,7 +66,7 @@ def test_feast_sdk_reads_online_features_through_the_platform(
     )
     with serve(tmp_path, stack_env, timeout=120) as served:
         base = served.base_url
-        admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+        admin = {"Authorization": f"Bearer {E2E_ADMIN_KEY}"}
         http = httpx.Client(timeout=60)
         assert http.post(f"{base}/api/v1/projects", json={"name": "ride-share"}, headers=admin).status_code == 201
         upload = http.put(

@@ -23,11 +23,10 @@ import pandas as pd
 import pytest
 
 from tests.support.generated_client import GenerationFailed, forget_client, generate, import_client, openapi_document
-from tests.support.served import serve, served_env
+from tests.support.served import E2E_ADMIN_KEY, serve
 from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.e2e]
-ADMIN_KEY = "e2e-generated-client-admin-key-0123456789"
 
 
 @pytest.fixture(scope="session")
@@ -47,16 +46,8 @@ def generated_client(document: dict[str, Any], tmp_path_factory: pytest.TempPath
 
 
 @pytest.fixture
-def base_url(clean_postgres: str, clean_redis: str, s3_endpoint: str, s3_bucket: str, tmp_path: Path) -> Iterator[str]:
-    env = served_env(
-        tmp_path / "data",
-        database_url=clean_postgres,
-        redis_url=clean_redis,
-        s3_endpoint=s3_endpoint,
-        s3_bucket=s3_bucket,
-        admin_key=ADMIN_KEY,
-    )
-    with serve(tmp_path, env, log=tmp_path / "serve.log", timeout=120) as served:
+def base_url(stack_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    with serve(tmp_path, stack_env, log=tmp_path / "serve.log", timeout=120) as served:
         yield served.base_url
 
 
@@ -297,7 +288,7 @@ def test_the_walkthrough_with_the_generated_client(
     served = httpx.get(f"{base_url}/schema/openapi.json", timeout=30)
     assert served.json() == document, "the client was generated from another document than the one served"
     client = generated_client
-    with client.AuthenticatedClient(base_url, token=ADMIN_KEY, timeout=httpx.Timeout(60)) as admin:
+    with client.AuthenticatedClient(base_url, token=E2E_ADMIN_KEY, timeout=httpx.Timeout(60)) as admin:
         token = access_token(base_url, admin)
         with client.AuthenticatedClient(base_url, token=token, timeout=httpx.Timeout(60)) as trainer:
             define_push_and_read_features(trainer)

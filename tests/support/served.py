@@ -81,6 +81,10 @@ def serve(
             output.close()
 
 
+E2E_ADMIN_KEY = "e2e-admin-key-0123456789abcdef0123456789"
+"""The bootstrap admin key of platforms the e2e tests serve (`stack_env` in tests/e2e/conftest.py)."""
+
+
 def served_env(
     data_dir: Path, *, database_url: str, redis_url: str, s3_endpoint: str, s3_bucket: str, admin_key: str
 ) -> dict[str, str]:
