@@ -101,8 +101,6 @@ def gateway_middleware(app: ASGIApp) -> ASGIApp:
         if route is None:
             route = routes[id(handler)] = _RouteOptions.of(handler)
             skip_handler_copies(handler)
-        public = route.public or scope["path"].startswith(PUBLIC_PATH_PREFIXES)
-
         try:
             principal = (
                 None if route.own_authorization else await runtime.authenticator.authenticate(*_credentials(scope))
@@ -119,26 +117,23 @@ def gateway_middleware(app: ASGIApp) -> ASGIApp:
         except IdentityProviderDown as exc:
             raise Unavailable(str(exc), component="identity-provider") from None
 
-        if principal is None and not public and _browser_navigation(scope):
+        if principal is not None:
+            scope["user"] = principal
+            current_actor.set(principal.subject)
+            result = await limit_rate(runtime, route.rate_group, principal.rate_key)
+        elif route.public or scope["path"].startswith(PUBLIC_PATH_PREFIXES):
+            group = AUTH_GROUP if route.rate_group == AUTH_GROUP else "anonymous"
+            result = await limit_rate(runtime, group, _client_key(scope))
+        else:
             await limit_rate(runtime, "anonymous", _client_key(scope))
-            await _redirect_to_login(scope, send)
-            return
-
-        if principal is None and not public:
-            await limit_rate(runtime, "anonymous", _client_key(scope))
+            if _browser_navigation(scope):
+                await _redirect_to_login(scope, send)
+                return
             await record_separately(
                 database,
                 audit_row(scope, principal=None, outcome="denied", status_code=401, detail="no credentials"),
             )
             raise Unauthenticated("credentials required", headers=_WWW_AUTHENTICATE)
-
-        if principal is not None:
-            scope["user"] = principal
-            current_actor.set(principal.subject)
-            result = await limit_rate(runtime, route.rate_group, principal.rate_key)
-        else:
-            group = AUTH_GROUP if route.rate_group == AUTH_GROUP else "anonymous"
-            result = await limit_rate(runtime, group, _client_key(scope))
 
         if scope["method"] in MUTATING_METHODS and _page_credential(route, principal):  # type: ignore[typeddict-item]
             foreign = runtime.origins.foreign_origin(scope)
