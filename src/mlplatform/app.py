@@ -36,6 +36,7 @@ from mlplatform.kernel.purge import purge_registrar
 from mlplatform.kernel.request_context import request_id_middleware
 from mlplatform.kernel.runtimes import ModuleRuntime
 from mlplatform.kernel.shutdown import ShutdownSequence
+from mlplatform.kernel.strict_body import strict_bodies
 from mlplatform.kernel.system import SYSTEM_ROUTES
 from mlplatform.settings import Settings
 
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None, *, modules: Sequence[Module] | 
         # The input guard before the modules' middleware: no gateway, guard or handler sees refused input.
         middleware=[prometheus.middleware, input_guard_middleware, *(mw for m in chosen for mw in m.middleware)],
         lifespan=[lifespan],
+        before_request=strict_bodies(),  # after the gateway and the guards: bodies as strict as the document
         before_send=[complete_allow_header],
         cors_config=cors,
         request_max_body_size=settings.http.max_body_bytes,
