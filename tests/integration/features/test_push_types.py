@@ -154,6 +154,45 @@ async def test_the_first_offline_push_into_an_empty_folder_works(stack: Stack) -
     assert done["result"]["rows"] == 2
 
 
+async def test_offline_rows_are_refused_for_a_batch_source_on_one_file(stack: Stack) -> None:
+    """Rows are appended as part files of a folder; a batch source on a single parquet file cannot take them
+    (this answered 500). The refusal names `to` and writes nothing: online pushes still work."""
+    project, headers = await stack.project()
+    await live_view(stack, project, headers, None)  # entities and the parquet sources of `data.define`
+    for path, body in (
+        ("data-sources", {"name": "customer_push", "kind": "push", "batch_source": "customers"}),
+        (
+            "feature-views",
+            {
+                "name": "customer_live",
+                "entities": ["customer"],
+                "features": [{"name": "spend", "dtype": "float64"}, {"name": "segment", "dtype": "string"}],
+                "source": "customer_push",
+            },
+        ),
+    ):
+        response = await stack.client.post(f"{base(project)}/{path}", json=body, headers=headers)
+        assert response.status_code == 201, response.text
+    pushed_row = {"customer_id": 9, "spend": 1.0, "segment": "z", "event_timestamp": NOW.isoformat()}
+    for to in ("offline", "online_and_offline"):
+        refused = await stack.client.post(
+            f"{base(project)}/push",
+            json={"push_source": "customer_push", "rows": [pushed_row], "to": to},
+            headers=headers,
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["field"] == "to"
+        assert "single parquet file" in refused.json()["detail"]
+    body = {"features": ["customer_live:spend"], "entities": {"customer_id": [9]}}
+    assert (await stack.client.post(f"{base(project)}/online", json=body, headers=headers)).json()["results"][1][
+        "statuses"
+    ] == ["NOT_FOUND"]
+    online_only = await stack.client.post(
+        f"{base(project)}/push", json={"push_source": "customer_push", "rows": [pushed_row]}, headers=headers
+    )
+    assert online_only.status_code == 200, online_only.text
+
+
 async def test_a_failed_online_write_takes_the_offline_append_back(embedded_stack: Stack) -> None:
     """The online store (SQLite here) is locked by another writer: the push answers 503 naming it after
     Feast's 5 s lock timeout, and the part file it had appended offline is gone."""

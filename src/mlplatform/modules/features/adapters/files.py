@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     import pyarrow.fs as pafs
 
 
+class NotAFolder(ValueError):
+    """Rows were to be appended to a location holding one parquet file (only a folder takes new parts)."""
+
+
 @dataclass(frozen=True)
 class StoreLocation:
     """Where the object store lives, in a form threads can use."""
@@ -90,7 +94,7 @@ class StoreLocation:
         fs, path = self.filesystem(uri)
         part = f"part-{uuid.uuid4().hex}.parquet"
         if fs.get_file_info(path).type == pafs.FileType.File:
-            raise ValueError(f"{uri} is a single parquet file: rows can only be appended to a folder")
+            raise NotAFolder(f"{uri} is a single parquet file: rows can only be appended to a folder")
         fs.create_dir(path, recursive=True)
         pq.write_table(table, f"{path.rstrip('/')}/{part}", filesystem=fs)
         return f"{uri.rstrip('/')}/{part}"

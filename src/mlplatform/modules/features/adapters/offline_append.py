@@ -19,6 +19,8 @@ from feast.data_source import DataSource
 from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import PostgreSQLSource
 from feast.repo_config import RepoConfig
 
+from mlplatform.kernel.errors import Invalid
+from mlplatform.modules.features.adapters.files import NotAFolder
 from mlplatform.modules.features.adapters.offline import OfflineDataError, _location, source_uri
 from mlplatform.modules.features.adapters.postgres import refuse_append
 
@@ -46,7 +48,14 @@ def appending(config: RepoConfig, source: DataSource, table: pa.Table) -> Iterat
     """Append `table` to the source's offline data; the rows stay only if the block ends without an error."""
     if isinstance(source, FileSource):
         location = _location(config)
-        part = location.append(source_uri(config, source), table)
+        try:
+            part = location.append(source_uri(config, source), table)
+        except NotAFolder:
+            raise Invalid(
+                f"to: the offline data of {source.name!r} is a single parquet file, and rows are only appended to a "
+                "folder: push with to=online, or point the push source at a parquet source on a folder",
+                field="to",
+            ) from None
         try:
             yield
         except BaseException:
