@@ -5,12 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from mlplatform.kernel.errors import Invalid
 from mlplatform.modules.features.connections import checks
 from mlplatform.modules.features.connections.s3_location import relative_path
-from mlplatform.modules.features.connections.schemas import ConnectionCreate
+from mlplatform.modules.features.connections.schemas import (
+    ConnectionCreate,
+    PostgresConnectionCreate,
+    S3ConnectionCreate,
+)
 from mlplatform.settings import Settings
 
 
@@ -23,9 +28,9 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
-def postgres(**fields: Any) -> ConnectionCreate:
+def postgres(**fields: Any) -> PostgresConnectionCreate:
     base: dict[str, Any] = {"host": "db.example", "database": "dw", "user": "reader", "password": "secret"}
-    return ConnectionCreate(name="c", kind="postgres", **{**base, **fields})
+    return PostgresConnectionCreate(name="c", **{**base, **fields})
 
 
 @pytest.mark.parametrize(
@@ -37,8 +42,6 @@ def postgres(**fields: Any) -> ConnectionCreate:
         ({"database": None}, "database"),
         ({"host": "/var/run/postgresql"}, "host"),
         ({"host": "a,b"}, "host"),
-        ({"bucket": "x"}, "bucket"),
-        ({"prefix": "x"}, "prefix"),
         ({"host": None, "database": None, "user": None, "password": None, "dsn": "mysql://u:p@h/d"}, "dsn"),
         (
             {"host": None, "database": None, "user": None, "password": None, "dsn": "postgresql://u:p@h/d?host=/tmp"},
@@ -56,7 +59,7 @@ def test_postgres_connections_need_every_parameter_and_nothing_else(
 
 
 def test_a_dsn_is_split_into_parts(tmp_path: Path) -> None:
-    data = ConnectionCreate(name="c", kind="postgres", dsn="postgresql://r%40x:p%2Fw@db:6543/dw?sslmode=require")
+    data = PostgresConnectionCreate(name="c", dsn="postgresql://r%40x:p%2Fw@db:6543/dw?sslmode=require")
     parsed = checks.parse_postgres(data, settings(tmp_path))
     assert (parsed.host, parsed.port, parsed.database, parsed.user, parsed.password, parsed.sslmode) == (
         "db",
@@ -79,14 +82,14 @@ def test_the_platform_database_is_refused_by_address(tmp_path: Path, host: str) 
     checks.refuse_platform_address(other, settings(tmp_path))
 
 
-def s3(**fields: Any) -> ConnectionCreate:
+def s3(**fields: Any) -> S3ConnectionCreate:
     base: dict[str, Any] = {
         "bucket": "lake",
         "endpoint_url": "http://minio:9000",
         "access_key_id": "k",
         "secret_access_key": "s",
     }
-    return ConnectionCreate(name="c", kind="s3", **{**base, **fields})
+    return S3ConnectionCreate(name="c", **{**base, **fields})
 
 
 @pytest.mark.parametrize(
@@ -98,8 +101,6 @@ def s3(**fields: Any) -> ConnectionCreate:
         ({"prefix": "a/../b"}, "prefix"),
         ({"bucket": "Not_A_Bucket"}, "bucket"),
         ({"endpoint_url": "ftp://x"}, "endpoint_url"),
-        ({"secret_access_key": None}, "secret_access_key"),
-        ({"password": "x"}, "password"),
     ],
 )
 def test_s3_connections_stay_out_of_the_platform_store(tmp_path: Path, fields: dict[str, Any], field: str) -> None:
@@ -119,3 +120,25 @@ def test_other_prefixes_and_endpoints_of_the_store_bucket_are_fine(tmp_path: Pat
 def test_paths_under_a_connection_cannot_leave_its_prefix(path: str) -> None:
     with pytest.raises(Invalid):
         relative_path(path)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "c", "kind": "postgres", "host": "db", "bucket": "lake"},
+        {"name": "c", "kind": "postgres", "host": "db", "prefix": "x"},
+        {"name": "c", "kind": "s3", "bucket": "lake", "access_key_id": "k", "secret_access_key": "s", "host": "db"},
+        {"name": "c", "kind": "s3", "bucket": "lake"},
+        {"name": "c", "kind": "mysql"},
+    ],
+)
+def test_each_kind_takes_its_own_fields_only(body: dict[str, Any]) -> None:
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.convert(body, ConnectionCreate)
+
+
+def test_the_kind_is_the_wire_field_it_was() -> None:
+    data = msgspec.convert({"name": "c", "kind": "postgres", "dsn": "postgresql://u:p@h/d"}, ConnectionCreate)
+    assert isinstance(data, PostgresConnectionCreate)
+    assert data.kind == "postgres"
+    assert msgspec.to_builtins(data)["kind"] == "postgres"

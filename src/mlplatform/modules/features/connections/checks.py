@@ -18,22 +18,13 @@ from mlplatform.kernel.errors import Invalid, Unavailable
 from mlplatform.kernel.storage import InvalidObjectKey, validate_key
 from mlplatform.modules.features.connections.postgres_session import read_only_session
 from mlplatform.modules.features.connections.resolved import PostgresConnection, S3Connection
-from mlplatform.modules.features.connections.schemas import ConnectionCreate
+from mlplatform.modules.features.connections.schemas import PostgresConnectionCreate, S3ConnectionCreate
 from mlplatform.settings import Settings
 
 DSN_OPTIONS = {"sslmode"}
 SSL_MODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 POSTGRES_FIELDS = ("dsn", "host", "port", "database", "user", "password", "sslmode")
-S3_FIELDS = ("bucket", "endpoint_url", "region", "access_key_id", "secret_access_key")
-
-
-def _forbid(data: ConnectionCreate, names: tuple[str, ...]) -> None:
-    for name in names:
-        if getattr(data, name) is not None:
-            raise Invalid(f"{name}: not used by {data.kind} connections", field=name)
-    if data.kind == "postgres" and data.prefix:
-        raise Invalid("prefix: not used by postgres connections", field="prefix")
 
 
 def _required(value: str | None, name: str) -> str:
@@ -42,9 +33,8 @@ def _required(value: str | None, name: str) -> str:
     return value
 
 
-def parse_postgres(data: ConnectionCreate, settings: Settings) -> PostgresConnection:
+def parse_postgres(data: PostgresConnectionCreate, settings: Settings) -> PostgresConnection:
     """The connection described by `data` (pure: no network)."""
-    _forbid(data, S3_FIELDS)
     sslmode: str | None
     host, port, database, user, password, sslmode = (
         data.host,
@@ -136,9 +126,8 @@ def probe_postgres(connection: PostgresConnection, settings: Settings) -> None:
         raise Invalid(f"host: cannot connect: {str(exc).strip().splitlines()[0][:300]}", field="host") from None
 
 
-def parse_s3(data: ConnectionCreate, settings: Settings) -> S3Connection:
-    _forbid(data, POSTGRES_FIELDS)
-    bucket = _required(data.bucket, "bucket").strip()
+def parse_s3(data: S3ConnectionCreate, settings: Settings) -> S3Connection:
+    bucket = data.bucket.strip()
     if not BUCKET.match(bucket) or ".." in bucket:
         raise Invalid("bucket: not a valid S3 bucket name", field="bucket")
     prefix = data.prefix.strip().strip("/")
@@ -156,8 +145,8 @@ def parse_s3(data: ConnectionCreate, settings: Settings) -> S3Connection:
         prefix=prefix,
         endpoint_url=endpoint,
         region=data.region or None,
-        access_key_id=_required(data.access_key_id, "access_key_id"),
-        secret_access_key=_required(data.secret_access_key, "secret_access_key"),
+        access_key_id=data.access_key_id,
+        secret_access_key=data.secret_access_key,
     )
     refuse_platform_store(connection, settings)
     return connection

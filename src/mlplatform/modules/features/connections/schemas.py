@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import msgspec
 
@@ -17,7 +17,7 @@ ConnectionName = Annotated[
         description="Letters, digits and underscores; not starting with a digit; at most 63 characters.",
     ),
 ]
-ConnectionKind = Literal["postgres", "s3"]
+Description = Annotated[str, msgspec.Meta(max_length=2000)]
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 _NOT_BLANK = whole(r"\s*\S[\s\S]*")
 Short = Annotated[str, msgspec.Meta(max_length=500, pattern=_NOT_BLANK, description="Not blank.")]
@@ -55,14 +55,15 @@ Dsn = Annotated[
 ]
 
 
-class ConnectionCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """A connection and its credentials. `postgres`: either `dsn` (`postgresql://user:password@host:port/db
-    ?sslmode=...`) or `host`, `port`, `database`, `user`, `password`, `sslmode`. `s3`: `bucket`, `prefix`,
-    `endpoint_url`, `region`, `access_key_id`, `secret_access_key`."""
+class PostgresConnectionCreate(
+    msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field="kind", tag="postgres"
+):
+    """A PostgreSQL connection: either `dsn` (`postgresql://user:password@host:port/db?sslmode=...`) or `host`,
+    `port`, `database`, `user`, `password`, `sslmode` (`host`, `database`, `user` and `password` required)."""
 
+    kind: ClassVar[Literal["postgres"]] = "postgres"
     name: ConnectionName
-    kind: ConnectionKind
-    description: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+    description: Description = ""
     dsn: Dsn | None = None
     host: Host | None = None
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] | None = None
@@ -70,12 +71,24 @@ class ConnectionCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     user: Short | None = None
     password: Secret | None = None
     sslmode: SslMode | None = None
-    bucket: Bucket | None = None
+
+
+class S3ConnectionCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field="kind", tag="s3"):
+    """An S3 (or S3-compatible) bucket, optionally a prefix in it, and the credentials that read it."""
+
+    kind: ClassVar[Literal["s3"]] = "s3"
+    name: ConnectionName
+    description: Description = ""
+    bucket: Bucket
     prefix: Annotated[str, msgspec.Meta(max_length=1024)] = ""
     endpoint_url: EndpointUrl | None = None
     region: Annotated[str, msgspec.Meta(max_length=500)] | None = None
-    access_key_id: Secret | None = None
-    secret_access_key: Secret | None = None
+    access_key_id: Secret
+    secret_access_key: Secret
+
+
+ConnectionCreate = PostgresConnectionCreate | S3ConnectionCreate
+"""A connection and its credentials; `kind` says which (`postgres` or `s3`), and with it the fields."""
 
 
 class PostgresDetails(msgspec.Struct, kw_only=True):

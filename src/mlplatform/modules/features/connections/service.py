@@ -82,7 +82,7 @@ class ConnectionService:
     # -- admin ------------------------------------------------------------------------------------
     async def _checked(self, data: s.ConnectionCreate) -> ResolvedConnection:
         settings = self.platform.settings
-        if data.kind == "postgres":
+        if isinstance(data, s.PostgresConnectionCreate):
             postgres = checks.parse_postgres(data, settings)
             await anyio.to_thread.run_sync(checks.probe_postgres, postgres, settings)
             return postgres
