@@ -104,13 +104,10 @@ def define_push_and_read_features(trainer: Any) -> None:
     entity = models.EntityCreate(name="customer", join_key="customer_id")
     assert parsed(features_create_entity.sync_detailed("churn", client=trainer, body=entity), 201, models.Entity)
     for source in (
-        models.DataSourceCreate(
-            name="customers",
-            kind=models.DataSourceCreateKind.PARQUET,
-            path="raw/customers.parquet",
-            timestamp_field="event_timestamp",
+        models.ParquetSourceCreate(
+            name="customers", kind="parquet", path="raw/customers.parquet", timestamp_field="event_timestamp"
         ),
-        models.DataSourceCreate(name="customers_live", kind=models.DataSourceCreateKind.PUSH, batch_source="customers"),
+        models.PushSourceCreate(name="customers_live", kind="push", batch_source="customers"),
     ):
         created = features_create_data_source.sync_detailed("churn", client=trainer, body=source)
         assert parsed(created, 201, models.DataSource).name == source.name

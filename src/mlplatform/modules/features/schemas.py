@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
@@ -14,7 +14,6 @@ from mlplatform.modules.features.constraints import FeatureRef, Name, ProjectPat
 Description = Annotated[str, msgspec.Meta(max_length=2000)]
 Tags = Annotated[dict[str, str], msgspec.Meta(description="Free-form labels.")]
 EntityValueType = Literal["int64", "int32", "string", "bytes"]
-SourceKind = Literal["parquet", "postgres", "push"]
 PushTarget = Literal["online", "offline", "online_and_offline"]
 FeatureType = Literal[
     "int32",
@@ -75,31 +74,68 @@ class EntityPage(msgspec.Struct, kw_only=True):
 # ---------------------------------------------------------------- data sources
 
 
-class DataSourceCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+Column = Annotated[str, NonEmpty]
+FieldMapping = Annotated[dict[str, str], msgspec.Meta(description="Source column -> feature name.")]
+
+
+class ParquetSourceCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field="kind", tag="parquet"):
+    """Parquet files in the project's folder of the object store, or under an `s3` connection's prefix."""
+
+    kind: ClassVar[Literal["parquet"]] = "parquet"
     name: Name
-    kind: SourceKind
-    timestamp_field: str | None = None
-    """Event-time column (required for parquet and postgres sources; push sources use their batch source's)."""
+    path: Annotated[str, NonEmpty]
+    """A parquet file or folder of parquet files, relative to the project's folder of the object store
+    (`raw/drivers` is `projects/<project>/raw/drivers`; upload with `PUT .../files/{path}`), or to the `s3`
+    connection's prefix when the source names one."""
+    timestamp_field: Column
+    """Event-time column."""
     created_timestamp_column: str | None = None
     """Optional column breaking ties between rows with the same event time."""
     connection: ConnectionName | None = None
-    """postgres (required): the connection granted to the project whose database the source reads; parquet
-    (optional): an `s3` connection whose bucket/prefix `path` is relative to."""
-    path: str | None = None
-    """parquet: a parquet file or folder of parquet files, relative to the project's folder of the object store
-    (`raw/drivers` is `projects/<project>/raw/drivers`; upload with `PUT .../files/{path}`), or to the `s3`
-    connection's prefix when the source names one."""
-    table: str | None = None
-    """postgres: `schema.table` in the connection's database."""
-    query: str | None = None
-    """postgres: one SELECT instead of a table (run read-only, with the connection's statement timeout)."""
-    batch_source: Name | None = None
-    """push: the parquet source (in the platform's store) pushed rows are also written to (offline)."""
-    field_mapping: dict[str, str] = msgspec.field(default_factory=dict)
-    """Source column -> feature name."""
+    """An `s3` connection granted to the project whose bucket/prefix `path` is relative to."""
+    field_mapping: FieldMapping = msgspec.field(default_factory=dict)
     description: Description = ""
     tags: Tags = msgspec.field(default_factory=dict)
     owner: str = ""
+
+
+class PostgresSourceCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field="kind", tag="postgres"):
+    """A table or a query in the database of a `postgres` connection granted to the project."""
+
+    kind: ClassVar[Literal["postgres"]] = "postgres"
+    name: Name
+    connection: ConnectionName
+    """The connection granted to the project whose database the source reads
+    (`GET /api/v1/projects/{project}/connections` lists them)."""
+    table: str | None = None
+    """`schema.table` in the connection's database. Exactly one of `table` and `query`."""
+    query: str | None = None
+    """One SELECT instead of a table (run read-only, with the connection's statement timeout)."""
+    timestamp_field: Column
+    """Event-time column."""
+    created_timestamp_column: str | None = None
+    """Optional column breaking ties between rows with the same event time."""
+    field_mapping: FieldMapping = msgspec.field(default_factory=dict)
+    description: Description = ""
+    tags: Tags = msgspec.field(default_factory=dict)
+    owner: str = ""
+
+
+class PushSourceCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field="kind", tag="push"):
+    """Rows pushed through the API, written online and to a parquet source in the platform's store
+    (offline); event time and columns are the batch source's."""
+
+    kind: ClassVar[Literal["push"]] = "push"
+    name: Name
+    batch_source: Name
+    """The parquet source (in the platform's store) pushed rows are also written to (offline)."""
+    description: Description = ""
+    tags: Tags = msgspec.field(default_factory=dict)
+    owner: str = ""
+
+
+DataSourceCreate = ParquetSourceCreate | PostgresSourceCreate | PushSourceCreate
+"""A data source; `kind` (`parquet`, `postgres` or `push`) says which, and with it the fields it takes."""
 
 
 class DataSource(msgspec.Struct, kw_only=True):

@@ -113,10 +113,14 @@ def build_source(store: FeatureStore, data: schemas.DataSourceCreate, *, replace
 
 
 def _source(store: FeatureStore, data: schemas.DataSourceCreate) -> FeastSource:
+    """The Feast source `data` describes. What each kind takes is its schema's (a field of another kind is
+    refused while decoding); what needs the registry, the project's folder or a connection is checked here."""
     reserved = [key for key in data.tags if key.startswith(RESERVED_TAG_PREFIX)]
     if reserved:
         raise Invalid(f"tags: keys starting with {RESERVED_TAG_PREFIX!r} are reserved ({reserved[0]!r})", field="tags")
     tags = dict(data.tags)
+    if isinstance(data, schemas.PushSourceCreate):
+        return _push_source(store, data, tags)
     if data.connection:
         tags[CONNECTION_TAG] = data.connection
     common: dict[str, Any] = {
@@ -124,84 +128,62 @@ def _source(store: FeatureStore, data: schemas.DataSourceCreate) -> FeastSource:
         "description": data.description,
         "tags": tags,
         "owner": data.owner,
-    }
-    if data.kind == "push":
-        _forbid(data, "path", "table", "query", "timestamp_field", "created_timestamp_column", "connection")
-        if not data.batch_source:
-            raise Invalid(
-                "batch_source: a push source needs the parquet source its rows go to offline",
-                field="batch_source",
-            )
-        try:
-            batch = store.registry.get_data_source(data.batch_source, store.project, allow_cache=False)
-        except DataSourceObjectNotFoundException:
-            raise Invalid(f"batch_source: no data source named {data.batch_source!r}", field="batch_source") from None
-        if isinstance(batch, PushSource):
-            raise Invalid("batch_source: must be a parquet source, not a push source", field="batch_source")
-        if isinstance(batch, PostgreSQLSource) or connection_name(batch.tags) is not None:
-            raise Invalid(
-                f"batch_source: {batch.name!r} reads through a connection, and connections are read-only: push "
-                "sources write their offline rows to a parquet source in the platform's store",
-                field="batch_source",
-            )
-        return PushSource(batch_source=batch, **common)
-    if not data.timestamp_field:
-        raise Invalid(f"timestamp_field: required for a {data.kind} source", field="timestamp_field")
-    timed: dict[str, Any] = {
         "timestamp_field": data.timestamp_field,
         "created_timestamp_column": data.created_timestamp_column or "",
         "field_mapping": data.field_mapping or None,
     }
-    if data.kind == "parquet":
-        _forbid(data, "table", "query", "batch_source")
-        if not data.path:
-            raise Invalid(
-                "path: required for a parquet source (a file or folder in the project's folder, or under the s3 "
-                "connection's prefix)",
-                field="path",
-            )
-        if data.connection:
-            _granted(data, S3Connection)
-            source: FeastSource = FileSource(path=s3_location.relative_path(data.path), **timed, **common)
-        else:
-            try:
-                project_key(offline_project(store.config), data.path)
-            except InvalidPath as exc:
-                raise Invalid(f"path: {exc.reason}", field="path") from None
-            source = FileSource(path=normalize_path(data.path), **timed, **common)
+    if isinstance(data, schemas.ParquetSourceCreate):
+        source, field = _parquet_source(store, data, common), "path"
     else:
-        _forbid(data, "path", "batch_source")
-        if not data.connection:
-            raise Invalid(
-                "connection: a postgres source reads through a connection granted to the project "
-                "(GET /api/v1/projects/{project}/connections lists them)",
-                field="connection",
-            )
-        _granted(data, PostgresConnection)
-        if bool(data.table) == bool(data.query):
-            raise Invalid("table: give exactly one of table or query", field="table")
-        source = PostgreSQLSource(table=data.table, query=data.query, **timed, **common)
-    _check_source_columns(store, source, data)
+        source, field = _postgres_source(data, common), ("table" if data.table else "query")
+    _check_source_columns(store, source, data, field)
     return source
 
 
-def _granted(data: schemas.DataSourceCreate, kind: type[PostgresConnection] | type[S3Connection]) -> None:
+def _push_source(store: FeatureStore, data: schemas.PushSourceCreate, tags: dict[str, str]) -> FeastSource:
+    try:
+        batch = store.registry.get_data_source(data.batch_source, store.project, allow_cache=False)
+    except DataSourceObjectNotFoundException:
+        raise Invalid(f"batch_source: no data source named {data.batch_source!r}", field="batch_source") from None
+    if isinstance(batch, PushSource):
+        raise Invalid("batch_source: must be a parquet source, not a push source", field="batch_source")
+    if isinstance(batch, PostgreSQLSource) or connection_name(batch.tags) is not None:
+        raise Invalid(
+            f"batch_source: {batch.name!r} reads through a connection, and connections are read-only: push "
+            "sources write their offline rows to a parquet source in the platform's store",
+            field="batch_source",
+        )
+    return PushSource(name=data.name, description=data.description, tags=tags, owner=data.owner, batch_source=batch)
+
+
+def _parquet_source(store: FeatureStore, data: schemas.ParquetSourceCreate, common: dict[str, Any]) -> FeastSource:
+    if data.connection:
+        _granted(data.name, data.connection, S3Connection, "parquet")
+        return FileSource(path=s3_location.relative_path(data.path), **common)
+    try:
+        project_key(offline_project(store.config), data.path)
+    except InvalidPath as exc:
+        raise Invalid(f"path: {exc.reason}", field="path") from None
+    return FileSource(path=normalize_path(data.path), **common)
+
+
+def _postgres_source(data: schemas.PostgresSourceCreate, common: dict[str, Any]) -> FeastSource:
+    _granted(data.name, data.connection, PostgresConnection, "postgres")
+    if bool(data.table) == bool(data.query):
+        raise Invalid("table: give exactly one of table or query", field="table")
+    return PostgreSQLSource(table=data.table, query=data.query, **common)
+
+
+def _granted(source: str, name: str, kind: type[PostgresConnection] | type[S3Connection], source_kind: str) -> None:
     """422 on `connection` unless the source's connection is granted to the project and of the right kind."""
-    assert data.connection is not None
-    connection = connection_for(data.name, data.connection)
+    connection = connection_for(source, name)
     if not isinstance(connection, kind):
         wanted = "s3" if kind is S3Connection else "postgres"
         raise Invalid(
-            f"connection: {data.connection!r} is a {connection.kind} connection; a {data.kind} source needs a "
+            f"connection: {name!r} is a {connection.kind} connection; a {source_kind} source needs a "
             f"{wanted} connection",
             field="connection",
         )
-
-
-def _forbid(data: schemas.DataSourceCreate, *names: str) -> None:
-    for name in names:
-        if getattr(data, name):
-            raise Invalid(f"{name}: not used by {data.kind} sources", field=name)
 
 
 def _source_columns(store: FeatureStore, source: FeastSource, field: str) -> dict[str, str]:
@@ -217,8 +199,12 @@ def _source_columns(store: FeatureStore, source: FeastSource, field: str) -> dic
         raise Invalid(f"{field}: cannot read the source: {str(exc).splitlines()[0][:300]}", field=field) from None
 
 
-def _check_source_columns(store: FeatureStore, source: FeastSource, data: schemas.DataSourceCreate) -> None:
-    field = "path" if data.kind == "parquet" else ("table" if data.table else "query")
+def _check_source_columns(
+    store: FeatureStore,
+    source: FeastSource,
+    data: schemas.ParquetSourceCreate | schemas.PostgresSourceCreate,
+    field: str,
+) -> None:
     columns = _source_columns(store, source, field)
     if not columns:
         return  # no data yet (a folder pushes will fill)
