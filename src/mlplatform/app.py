@@ -32,6 +32,7 @@ from mlplatform.kernel.openapi_bodies import document_raw_bodies
 from mlplatform.kernel.openapi_ids import operation_id
 from mlplatform.kernel.openapi_problems import document_problems
 from mlplatform.kernel.openapi_structs import ClosedStructSchemaPlugin
+from mlplatform.kernel.openapi_unions import document_discriminators
 from mlplatform.kernel.purge import purge_registrar
 from mlplatform.kernel.request_context import request_id_middleware
 from mlplatform.kernel.runtimes import ModuleRuntime
@@ -153,6 +154,7 @@ def create_app(settings: Settings | None = None, *, modules: Sequence[Module] | 
         debug=False,
         logging_config=None,
     )
+    document_discriminators(app)
     document_raw_bodies(app)  # before the problems: a body the handler reads itself can be too large (413)
     document_problems(app, [m.route_answers for m in chosen if m.route_answers])
     express = [route for m in chosen if m.express_routes for route in m.express_routes(context)]
