@@ -11,9 +11,17 @@ even that out:
   only applied to fuzzed bodies; every positive coverage case of those operations named a model or push
   source that does not exist (404: "missing test data"). `map_case` sets them on positive cases of every
   phase; negative cases keep what was generated, since overwriting a field could undo their violation.
+  A body with one shape per `kind` takes them only when it is of the kind the config fixes (`body.kind`):
+  the fields of one kind make a body of another invalid.
+- A binary body the server reads as data (a Parquet batch to push) cannot be generated: random bytes are
+  never a Parquet file of the push source's columns, so every positive case was refused. `map_case` sends
+  the batch the seeding wrote (`RAW_BODIES`) as the positive cases' body; negative cases keep theirs.
 """
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import schemathesis
 from schemathesis.core.parameters import ParameterLocation
@@ -21,6 +29,11 @@ from schemathesis.generation.meta import CoveragePhaseData
 from schemathesis.generation.modes import GenerationMode
 
 BODY = "body."
+KIND = "kind"
+"""The field telling the shapes of a body apart (a tagged union: data sources, connections)."""
+RAW_BODIES = {"features_push_batch": ("CONTRACT_PUSH_BATCH", "application/octet-stream")}
+"""Operation id -> (the variable naming the file whose bytes are its positive body, that body's media type:
+one Schemathesis can send as bytes, which `application/vnd.apache.parquet` is not)."""
 
 
 @schemathesis.hook
@@ -38,10 +51,21 @@ def map_case(context: schemathesis.HookContext, case: schemathesis.Case) -> sche
     operation = context.operation
     if meta is None or meta.generation.mode is not GenerationMode.POSITIVE or operation is None:
         return case
+    raw = RAW_BODIES.get(operation.schema.get_operation_id(operation) or "")
+    if raw is not None:
+        variable, media_type = raw
+        case.body = Path(os.environ[variable]).read_bytes()
+        case.media_type = media_type
+        return case
     if not isinstance(case.body, dict):
         return case
-    fixed = operation.schema.config.operations.get_for_operation(operation).parameters
-    for key, value in fixed.items():
-        if key.startswith(BODY) and "." not in key[len(BODY) :]:
-            case.body[key[len(BODY) :]] = value
+    parameters = operation.schema.config.operations.get_for_operation(operation).parameters
+    fixed = {
+        key[len(BODY) :]: value
+        for key, value in parameters.items()
+        if key.startswith(BODY) and "." not in key[len(BODY) :]
+    }
+    if KIND in fixed and case.body.get(KIND) != fixed[KIND]:
+        return case  # another kind: the fixed fields are not its own
+    case.body.update(fixed)
     return case

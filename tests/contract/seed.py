@@ -15,6 +15,7 @@ import io
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,7 +35,9 @@ class Seeded:
 
 
 class Seeder:
-    def __init__(self, base_url: str, admin_key: str) -> None:
+    def __init__(self, base_url: str, admin_key: str, workdir: Path) -> None:
+        self.workdir = workdir
+        """Where fixtures that are files, not API objects, are written (a Parquet batch to push)."""
         self.http = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=300)
         self.seeded = Seeded()
 
@@ -153,7 +156,11 @@ class Seeder:
         files = f"/api/v1/projects/{PROJECT}/files"
         self.call("PUT", f"{files}/raw/cards.parquet", {200, 201}, content=parquet.getvalue())
         self.call("PUT", f"{files}/notes/doomed.txt", {200, 201}, content=b"to be deleted")
-        self.keep(file="raw/cards.parquet", doomed_file="notes/doomed.txt", scratch_file="notes/scratch.txt")
+        batch = self.workdir / "push-batch.parquet"
+        frame.to_parquet(batch, index=False)  # rows of the push source `card_push` (its batch source's columns)
+        self.keep(
+            file="raw/cards.parquet", doomed_file="notes/doomed.txt", scratch_file="notes/scratch.txt", push_batch=batch
+        )
 
     def features(self) -> None:
         f = f"/api/v1/projects/{PROJECT}/features"
@@ -279,6 +286,7 @@ class Seeder:
         for project in (PROJECT, "contract-grantee"):
             self.call("POST", "/api/v1/connections/warehouse/grants", {200, 201}, json={"project": project})
         self.keep(connection="warehouse", doomed_connection="doomed_connection")
+        self.keep(**{f"lake_{field}": value for field, value in lake.items()})
 
     # ------------------------------------------------------------------ experiments (MLflow's REST API) and lineage
 
@@ -318,9 +326,9 @@ class Seeder:
         raise AssertionError(f"seeding: {path} {kwargs} never answered 200")
 
 
-def seed_with_worker(base_url: str, admin_key: str, lake: dict[str, str]) -> Seeder:
+def seed_with_worker(base_url: str, admin_key: str, lake: dict[str, str], workdir: Path) -> Seeder:
     """Everything but the queued job (call `queued_job` once the worker is gone)."""
-    seeder = Seeder(base_url, admin_key)
+    seeder = Seeder(base_url, admin_key, workdir)
     seeder.gateway()
     seeder.catalogue()
     seeder.files()

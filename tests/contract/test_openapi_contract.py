@@ -30,7 +30,7 @@ tags (CONTRACT_TAGS) is strict everywhere."""
 def test_the_document_tells_the_truth(settings: Settings, tmp_path: Path) -> None:
     with served_stack(settings, tmp_path) as served:
         with worker({**worker_env(settings), **stack_env(settings)}, tmp_path / "worker.log"):
-            seeder = seed_with_worker(served.base_url, ADMIN_KEY, lake_bucket(settings))
+            seeder = seed_with_worker(served.base_url, ADMIN_KEY, lake_bucket(settings), tmp_path)
         seeder.queued_job()  # no worker from here on: it stays queued for the cancel operation
         fixtures = {**seeder.seeded.env(), "CONTRACT_ADMIN_KEY": ADMIN_KEY}
         report = run_schemathesis(served.base_url, fixtures, tmp_path)
