@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,29 +37,21 @@ class ContractReport:
     document: dict[str, Any]
     """The CLI's JSON report (`--report json`)."""
 
-    def problems(self, about: Callable[[str], bool] = lambda label: True) -> list[str]:
-        """What makes the run a failure, one line each (empty: the document tells the truth), limited to the
-        operations (`METHOD /path` labels) `about` selects; errors and an incomplete run always count."""
-        found = []
-        for failure in self.document.get("failures", []):
-            operations = [label for label in failure["operations"] if about(label)]
-            if operations:
-                found.append(f"{failure['title']} ({failure['code']}): {', '.join(operations)}")
+    def problems(self) -> list[str]:
+        """What makes the run a failure, one line each (empty: the document tells the truth)."""
+        found = [
+            f"{failure['title']} ({failure['code']}): {', '.join(failure['operations'])}"
+            for failure in self.document.get("failures", [])
+        ]
         for kind, labels in self.document.get("warnings", {}).items():
-            selected = [label for label in labels if about(label)]
-            if selected and kind in failing_warnings():
-                found.append(f"warning {kind}: {', '.join(selected)}")
+            if labels and kind in failing_warnings():
+                found.append(f"warning {kind}: {', '.join(labels)}")
         found += [f"error: {error['title']} ({error['count']}x)" for error in self.document.get("errors", [])]
         if not self.document.get("complete"):
             found.append(f"the run did not complete (stop reason: {self.document.get('stop_reason')})")
-        if self.document.get("exit_code") not in (0, None) and not self.problems_anywhere():
+        if self.document.get("exit_code") not in (0, None) and not found:
             found.append(f"st run exited with {self.document.get('exit_code')}")
         return found
-
-    def problems_anywhere(self) -> bool:
-        return bool(self.document.get("failures") or self.document.get("errors")) or any(
-            labels and kind in failing_warnings() for kind, labels in self.document.get("warnings", {}).items()
-        )
 
 
 def failing_warnings() -> list[str]:
@@ -105,16 +96,3 @@ def run_schemathesis(base_url: str, fixtures: dict[str, str], report_dir: Path, 
     if not report.exists():
         raise AssertionError(f"st run wrote no report (exit {completed.returncode}):\n{output}")
     return ContractReport(output=output, document=json.loads(report.read_text()))
-
-
-def operation_tags(base_url: str) -> dict[str, set[str]]:
-    """`METHOD /path` (Schemathesis' label) -> the operation's OpenAPI tags, from the served document."""
-    import httpx
-
-    document = httpx.get(f"{base_url}/schema/openapi.json", timeout=60).json()
-    return {
-        f"{method.upper()} {path}": set(operation.get("tags", []))
-        for path, item in document["paths"].items()
-        for method, operation in item.items()
-        if isinstance(operation, dict) and "operationId" in operation
-    }

@@ -12,18 +12,12 @@ from pathlib import Path
 import pytest
 
 from mlplatform.settings import Settings
-from tests.contract.run import operation_tags, run_schemathesis, selected_tags
+from tests.contract.run import run_schemathesis
 from tests.contract.seed import seed_with_worker
 from tests.contract.served_stack import ADMIN_KEY, lake_bucket, served_stack, stack_env
 from tests.support.served import worker, worker_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.contract]
-
-
-OPEN_TAGS = {"features", "connections"}
-"""Tags whose operations still have known failures (issue 20 in progress, listed by the last run): a problem
-there marks the whole-document run xfail with the list; a problem anywhere else fails it. A run of chosen
-tags (CONTRACT_TAGS) is strict everywhere."""
 
 
 @pytest.mark.timeout(900)
@@ -34,9 +28,5 @@ def test_the_document_tells_the_truth(settings: Settings, tmp_path: Path) -> Non
         seeder.queued_job()  # no worker from here on: it stays queued for the cancel operation
         fixtures = {**seeder.seeded.env(), "CONTRACT_ADMIN_KEY": ADMIN_KEY}
         report = run_schemathesis(served.base_url, fixtures, tmp_path)
-        tags = operation_tags(served.base_url)
-    open_tags = set() if selected_tags() else OPEN_TAGS
-    strict = report.problems(lambda label: not (tags.get(label, set()) & open_tags))
-    assert not strict, "Schemathesis found:\n- " + "\n- ".join(strict) + "\n\n" + report.output
-    if known := report.problems():
-        pytest.xfail("known failures in " + ", ".join(sorted(open_tags)) + ":\n- " + "\n- ".join(known))
+    problems = report.problems()
+    assert not problems, "Schemathesis found:\n- " + "\n- ".join(problems) + "\n\n" + report.output
