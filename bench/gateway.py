@@ -4,9 +4,12 @@ Both apps run side by side for the whole run, each as one uvicorn worker on the 
 PostgreSQL/Redis; wrk drives one at a time with the same bounded load, in short rounds that alternate
 (AB, BA, AB, ...). The result is the median of the per-round ratios: on these shared machines throughput drifts
 by ±25 % over tens of seconds (7 Dec), and a ratio of two rounds seconds apart cancels most of that drift,
-where a ratio of two medians taken minutes apart does not.
+where a ratio of two medians taken minutes apart does not. The rounds are spread over several pairs of server
+processes (`--processes`, 4 by default), as pyperf spreads its runs: a process's hash seed and memory layout make
+it a few per cent faster or slower for its whole life, which one pair per run turned into run-to-run differences
+(medians of 0.80 to 0.93 for the same code, 7 Dec).
 
-    uv run python bench/gateway.py [--seconds 3] [--rounds 20] [--connections 16]
+    uv run python bench/gateway.py [--seconds 3] [--rounds 20] [--processes 4] [--connections 16]
 
 Needs `wrk` (Debian package) and PostgreSQL + Redis on localhost.
 """
@@ -113,6 +116,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--processes", type=int, default=4, help="server pairs the rounds are spread over")
     parser.add_argument("--database-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/mlplatform_bench")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
     args = parser.parse_args()
@@ -137,13 +141,16 @@ def main() -> None:
         "without": ("bench.gateway_apps:without_gateway", ""),
         "with": ("bench.gateway_apps:with_gateway", f"Bearer {key}"),
     }
-    servers = {name: serve(factory, env) for name, (factory, _) in apps.items()}
-    try:
-        rounds = measure(servers, apps, args)
-    finally:
-        for process, _ in servers.values():
-            process.terminate()
-            process.wait()
+    rounds: list[Round] = []
+    for pair in range(args.processes):
+        servers = {name: serve(factory, env) for name, (factory, _) in apps.items()}
+        share = args.rounds // args.processes + (pair < args.rounds % args.processes)
+        try:
+            rounds += measure(servers, apps, args, share)
+        finally:
+            for process, _ in servers.values():
+                process.terminate()
+                process.wait()
     report(rounds)
 
 
@@ -152,15 +159,19 @@ Round = dict[str, tuple[float, float, float, float]]
 
 
 def measure(
-    servers: dict[str, tuple[subprocess.Popen[bytes], str]], apps: dict[str, tuple[str, str]], args: argparse.Namespace
+    servers: dict[str, tuple[subprocess.Popen[bytes], str]],
+    apps: dict[str, tuple[str, str]],
+    args: argparse.Namespace,
+    count: int,
 ) -> list[Round]:
+    """`count` alternating rounds against one pair of server processes."""
     urls = {name: f"{base}/api/v1/projects/bench/ping" for name, (_, base) in servers.items()}
     for name, url in urls.items():
         auth = apps[name][1]
         assert httpx.get(url, headers={"Authorization": auth} if auth else {}).status_code == 200
         wrk(url, 2, args.connections, auth)
     rounds: list[Round] = []
-    for index in range(args.rounds):
+    for index in range(count):
         order = ["without", "with"] if index % 2 == 0 else ["with", "without"]
         measured: Round = {}
         for name in order:
