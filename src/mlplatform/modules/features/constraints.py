@@ -52,6 +52,8 @@ ProjectPath = Annotated[
         "`mlflow/` or `features/`; at most 900 characters.",
     ),
 ]
+Description = Annotated[str, msgspec.Meta(max_length=2000)]
+"""A definition's or a connection's free-text description."""
 ProjectName = Annotated[
     str,
     msgspec.Meta(

@@ -9,9 +9,8 @@ from typing import Annotated, Any, ClassVar, Literal
 import msgspec
 
 from mlplatform.modules.features.connections.schemas import ConnectionName
-from mlplatform.modules.features.constraints import FeatureRef, Name, ProjectPath, ServiceFeatureRef
+from mlplatform.modules.features.constraints import Description, FeatureRef, Name, ProjectPath, ServiceFeatureRef
 
-Description = Annotated[str, msgspec.Meta(max_length=2000)]
 Tags = Annotated[dict[str, str], msgspec.Meta(description="Free-form labels.")]
 EntityValueType = Literal["int64", "int32", "string", "bytes"]
 PushTarget = Literal["online", "offline", "online_and_offline"]

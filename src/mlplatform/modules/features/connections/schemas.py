@@ -7,7 +7,7 @@ from typing import Annotated, ClassVar, Literal
 
 import msgspec
 
-from mlplatform.modules.features.constraints import ProjectName, whole
+from mlplatform.modules.features.constraints import Description, ProjectName, whole
 
 CONNECTION_NAME_PATTERN = whole(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 ConnectionName = Annotated[
@@ -17,7 +17,6 @@ ConnectionName = Annotated[
         description="Letters, digits and underscores; not starting with a digit; at most 63 characters.",
     ),
 ]
-Description = Annotated[str, msgspec.Meta(max_length=2000)]
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 _NOT_BLANK = whole(r"\s*\S[\s\S]*")
 Short = Annotated[str, msgspec.Meta(max_length=500, pattern=_NOT_BLANK, description="Not blank.")]
