@@ -47,14 +47,14 @@ def strict_bodies() -> Callable[[Request[Any, Any, Any]], Awaitable[None]]:
             body_types[key] = _json_body_type(handler)
         body_type = body_types[key]
         if body_type is not _NO_BODY:
-            check(body_type, await request.body(), f"{request.method} {request.url.path}")
+            check(body_type, await request.body(), request.method, request.scope["path"])
 
     return hook
 
 
-def check(body_type: Any, body: bytes, operation: str) -> None:
+def check(body_type: Any, body: bytes, method: str, path: str) -> None:
     """Refuse `body` unless it converts strictly to `body_type`; JSON that does not parse is left to Litestar
-    (its 400)."""
+    (its 400). `method` and `path` only name the operation in a refusal."""
     try:
         document = _json.decode(body)
     except msgspec.DecodeError:
@@ -64,7 +64,7 @@ def check(body_type: Any, body: bytes, operation: str) -> None:
     except msgspec.ValidationError as exc:
         message, key = _located(str(exc))
         raise ValidationException(
-            detail=f"Validation failed for {operation}", extra=[{"message": message, "key": key, "source": "body"}]
+            detail=f"Validation failed for {method} {path}", extra=[{"message": message, "key": key, "source": "body"}]
         ) from None
 
 
