@@ -68,7 +68,6 @@ async def define(
 ) -> None:
     """Entities driver + customer, sources (parquet, or PostgreSQL tables), views driver_stats (TTL) and
     customer_stats (no TTL), service `training` with both."""
-    base = f"/api/v1/projects/{project}/features"
     sources: list[dict[str, Any]]
     if postgres:
         connection = await stack.postgres_connection(project)
@@ -138,6 +137,14 @@ async def define(
         ),
         ("feature-services", {"name": "training", "features": ["driver_stats", "customer_stats"]}),
     ]
+    await post_definitions(stack, project, headers, bodies)
+
+
+async def post_definitions(
+    stack: Stack, project: str, headers: dict[str, str], bodies: list[tuple[str, dict[str, Any]]]
+) -> None:
+    """POST each `(collection, body)` (`entities`, `data-sources`, ...) of the project's features, in order;
+    each must be created."""
     for path, body in bodies:
-        response = await stack.client.post(f"{base}/{path}", json=body, headers=headers)
+        response = await stack.client.post(f"/api/v1/projects/{project}/features/{path}", json=body, headers=headers)
         assert response.status_code == 201, response.text

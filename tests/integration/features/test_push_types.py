@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mlplatform.kernel.storage.project_paths import project_key
-from tests.integration.features.data import T0
+from tests.integration.features.data import T0, post_definitions
 from tests.integration.features.stack import Stack
 from tests.integration.features.test_push_and_validation import base, live_view, online
 
@@ -119,21 +119,24 @@ async def test_the_first_offline_push_into_an_empty_folder_works(stack: Stack) -
     project, headers = await stack.project()
     await live_view(stack, project, headers, None)  # entities, a push source the test does not use
     folder = {"name": "fresh", "kind": "parquet", "path": "raw/empty", "timestamp_field": "event_timestamp"}
-    for path, body in (
-        ("data-sources", folder),
-        ("data-sources", {"name": "fresh_push", "kind": "push", "batch_source": "fresh"}),
-        (
-            "feature-views",
-            {
-                "name": "fresh_view",
-                "entities": ["driver"],
-                "features": [{"name": "trips", "dtype": "int64"}, {"name": "rating", "dtype": "float64"}],
-                "source": "fresh_push",
-            },
-        ),
-    ):
-        response = await stack.client.post(f"{base(project)}/{path}", json=body, headers=headers)
-        assert response.status_code == 201, response.text
+    await post_definitions(
+        stack,
+        project,
+        headers,
+        [
+            ("data-sources", folder),
+            ("data-sources", {"name": "fresh_push", "kind": "push", "batch_source": "fresh"}),
+            (
+                "feature-views",
+                {
+                    "name": "fresh_view",
+                    "entities": ["driver"],
+                    "features": [{"name": "trips", "dtype": "int64"}, {"name": "rating", "dtype": "float64"}],
+                    "source": "fresh_push",
+                },
+            ),
+        ],
+    )
     for driver in (1, 2):  # the first push starts the folder, the second appends to it
         pushed = await stack.client.post(
             f"{base(project)}/push",
@@ -159,20 +162,23 @@ async def test_offline_rows_are_refused_for_a_batch_source_on_one_file(stack: St
     (this answered 500). The refusal names `to` and writes nothing: online pushes still work."""
     project, headers = await stack.project()
     await live_view(stack, project, headers, None)  # entities and the parquet sources of `data.define`
-    for path, body in (
-        ("data-sources", {"name": "customer_push", "kind": "push", "batch_source": "customers"}),
-        (
-            "feature-views",
-            {
-                "name": "customer_live",
-                "entities": ["customer"],
-                "features": [{"name": "spend", "dtype": "float64"}, {"name": "segment", "dtype": "string"}],
-                "source": "customer_push",
-            },
-        ),
-    ):
-        response = await stack.client.post(f"{base(project)}/{path}", json=body, headers=headers)
-        assert response.status_code == 201, response.text
+    await post_definitions(
+        stack,
+        project,
+        headers,
+        [
+            ("data-sources", {"name": "customer_push", "kind": "push", "batch_source": "customers"}),
+            (
+                "feature-views",
+                {
+                    "name": "customer_live",
+                    "entities": ["customer"],
+                    "features": [{"name": "spend", "dtype": "float64"}, {"name": "segment", "dtype": "string"}],
+                    "source": "customer_push",
+                },
+            ),
+        ],
+    )
     pushed_row = {"customer_id": 9, "spend": 1.0, "segment": "z", "event_timestamp": NOW.isoformat()}
     for to in ("offline", "online_and_offline"):
         refused = await stack.client.post(
