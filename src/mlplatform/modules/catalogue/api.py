@@ -10,8 +10,11 @@ lineage module decodes the catalogue's events with the classes re-exported here.
         metrics={"auc": 0.91}, params={"depth": "6"}, framework="sklearn", actor="service_account:mlflow",
     )
 
-The call is idempotent on (project, model, MLflow version), or (project, model, run id) when no
-registry version is given: delivering the same MLflow event twice returns the same catalogue
+The serving module runs the `managed` deployments: `live_managed_deployments(session)` lists them and
+`report_managed_status(...)` records that their model workers answer (`active`) or could not load (`failed`).
+
+`register_external_version` is idempotent on (project, model, MLflow version), or (project, model, run
+id) when no registry version is given: delivering the same MLflow event twice returns the same catalogue
 version (`ref.created` is False the second time). The model is created if missing. Invalid input
 (a model name outside [A-Za-z0-9_.-], oversize tags ...) raises `mlplatform.kernel.errors.Invalid`.
 """
@@ -42,12 +45,19 @@ from mlplatform.modules.catalogue.events import (
 )
 from mlplatform.modules.catalogue.models import CatalogueModel, CatalogueModelVersion
 from mlplatform.modules.catalogue.rules import STAGES
+from mlplatform.modules.catalogue.schemas import ServingOptions
+from mlplatform.modules.catalogue.services.managed import (
+    ManagedDeployment,
+    live_managed_deployments,
+    report_managed_status,
+)
 from mlplatform.modules.catalogue.services.models import ModelService, NewVersion
 
 __all__ = [
     "STAGES",
     "ApprovalRecorded",
     "DeploymentChanged",
+    "ManagedDeployment",
     "ModelCreated",
     "ModelUpdated",
     "ModelVersionCreated",
@@ -57,12 +67,15 @@ __all__ = [
     "MonitoringRecorded",
     "MonitoringRuleChanged",
     "ProductionPolicy",
+    "ServingOptions",
     "StageChangeRequested",
     "StageChanged",
     "ValidationRecorded",
     "find_model_version",
+    "live_managed_deployments",
     "production_policy",
     "register_external_version",
+    "report_managed_status",
 ]
 
 

@@ -109,8 +109,12 @@ class DeploymentChanged(DomainEvent, frozen=True, kw_only=True):
     status: str
     traffic_share: int
     change: str
-    """created | updated | retired."""
+    """created | updated | retired | activated | failed (the last two: a managed deployment's workers)."""
     by: str
+    mode: str = "external"
+    """external | managed."""
+    reason: str = ""
+    """Why a managed deployment failed (or waits)."""
 
 
 class MonitoringRuleChanged(DomainEvent, frozen=True, kw_only=True):

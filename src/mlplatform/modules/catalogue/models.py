@@ -235,6 +235,12 @@ class CatalogueDeployment(UUIDPrimaryKey, Timestamps, Base):
     status: Mapped[str] = mapped_column(String(10), default="active")
     """pending | active | failed | retired (pending and active hold traffic)."""
     traffic_share: Mapped[int] = mapped_column(default=100)
+    mode: Mapped[str] = mapped_column(String(10), default="external", server_default="external")
+    """external (a record of a server elsewhere) | managed (the serving module runs it)."""
+    serving: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    """A managed deployment's serving options (`schemas.ServingOptions`)."""
+    status_reason: Mapped[str] = mapped_column(String(1000), default="", server_default="")
+    """Why a managed deployment is pending or failed (set by the serving module)."""
     created_by: Mapped[str] = mapped_column(String(200))
     retired_at: Mapped[datetime | None]
     revision: Mapped[int] = mapped_column(default=1)
@@ -243,6 +249,7 @@ class CatalogueDeployment(UUIDPrimaryKey, Timestamps, Base):
 
     __table_args__ = (
         CheckConstraint("traffic_share >= 0 AND traffic_share <= 100", name="traffic_share"),
+        Index("ix_catalogue_deployments_mode_status", "mode", "status"),
         Index("ix_catalogue_deployments_model_env_status", "model_id", "environment", "status"),
         Index("ix_catalogue_deployments_version", "version_id"),
         Index("ix_catalogue_deployments_project_created", "project", "created_at", "id"),

@@ -36,6 +36,9 @@ RETIRING_STAGES: Final[frozenset[str]] = frozenset({"archived", "rejected"})
 
 DeploymentStatus = Literal["pending", "active", "failed", "retired"]
 LIVE_DEPLOYMENT_STATUSES: Final[tuple[str, ...]] = ("pending", "active")
+MAX_SERVING_DEFAULTS: Final = 1000
+MAX_SERVING_PROCESSES: Final = 8
+MAX_SERVING_ROWS: Final = 10_000
 """Deployments in these states hold their traffic share."""
 
 Operator = Literal["gt", "ge", "lt", "le"]

@@ -300,14 +300,43 @@ class Alert(msgspec.Struct, kw_only=True):
     resolved_at: datetime | None
 
 
+FeatureValue = float | int | str | bool
+
+
+class ServingOptions(_In):
+    """How the platform serves a managed deployment (the `serving` module reads these)."""
+
+    feature_service: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    """Feature service whose online features are joined in when a request gives entity keys; default: the
+    version's own (`feature_service` of the version, the one its training set was built from)."""
+    missing_features: Literal["reject", "null", "default"] = "reject"
+    """A feature with no fresh online value (NOT_FOUND, OUTSIDE_MAX_AGE, NULL_VALUE): `reject` answers 422
+    naming the entity and feature, `null` passes a null, `default` uses `feature_defaults`."""
+    feature_defaults: Annotated[dict[str, FeatureValue], msgspec.Meta(max_length=rules.MAX_SERVING_DEFAULTS)] = {}
+    """Feature name -> value used when `missing_features` is `default`."""
+    processes: Annotated[int, msgspec.Meta(ge=1, le=rules.MAX_SERVING_PROCESSES)] = 1
+    """Model worker processes per platform replica."""
+    memory_limit_mb: Annotated[int, msgspec.Meta(ge=256, le=65536)] = 2048
+    """Address-space limit of each model worker process."""
+    max_rows: Annotated[int, msgspec.Meta(ge=1, le=rules.MAX_SERVING_ROWS)] = 1000
+    """Rows (entity rows or input rows) one prediction request may carry."""
+
+
 class DeploymentCreate(_In):
     model: ModelName
     version: VersionNumber
     environment: Environment
+    mode: Literal["external", "managed"] = "external"
+    """`external`: a record of a server elsewhere (`target`). `managed`: the platform loads the version's MLflow
+    model into model worker processes and answers predictions itself (`serving`)."""
+    serving: ServingOptions | None = None
+    """Options of a managed deployment (defaults apply when omitted)."""
     target: Annotated[str, msgspec.Meta(max_length=rules.MAX_URI)] = ""
-    """Endpoint or serving target (URL, cluster/service name ...)."""
+    """Endpoint or serving target (URL, cluster/service name ...) of an external deployment."""
     traffic_share: TrafficShare = 100
-    status: Literal["pending", "active"] = "active"
+    status: Literal["pending", "active"] | None = None
+    """Default: `active` for an external deployment; a managed one starts `pending` and the platform makes it
+    `active` once its model workers answer (or `failed`, with `status_reason`)."""
     replace: bool = False
     """Retire the model's live deployments in this environment in the same transaction."""
     rules: Annotated[list[MonitoringRuleCreate], msgspec.Meta(max_length=rules.MAX_RULES_PER_DEPLOYMENT)] = []
@@ -328,6 +357,10 @@ class Deployment(msgspec.Struct, kw_only=True):
     environment: str
     target: str
     status: DeploymentStatus
+    status_reason: str
+    """Why a managed deployment is pending or failed (empty otherwise)."""
+    mode: Literal["external", "managed"]
+    serving: ServingOptions | None
     traffic_share: int
     health: Literal["ok", "alerting"]
     open_alerts: int

@@ -230,3 +230,21 @@ async def alerts_page(
         statement = statement.where(Alert.status == status)
     rows = (await session.scalars(NEWEST_ALERTS.apply(statement, cursor, limit))).all()
     return page_of(rows, limit, NEWEST_ALERTS)
+
+
+async def live_managed(
+    session: AsyncSession,
+) -> Sequence[tuple[CatalogueDeployment, CatalogueModel, CatalogueModelVersion]]:
+    """Every live (pending or active) managed deployment with its model and version, oldest first."""
+    statement = (
+        select(D, M, V)
+        .join(M, M.id == D.model_id)
+        .join(V, V.id == D.version_id)
+        .where(D.mode == "managed", D.status.in_(LIVE_DEPLOYMENT_STATUSES))
+        .order_by(D.created_at, D.id)
+    )
+    return [(d, m, v) for d, m, v in (await session.execute(statement)).all()]
+
+
+async def find_deployment(session: AsyncSession, deployment_id: uuid.UUID) -> CatalogueDeployment | None:
+    return await session.get(D, deployment_id, with_for_update=True, populate_existing=True)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Any
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.db import utcnow
@@ -31,7 +33,7 @@ from mlplatform.modules.catalogue.services.monitoring import insert_rule
 DEPLOYMENT_STATUS_FILTERS = ("pending", "active", "failed", "retired", "live")
 
 
-def _changed_event(
+def changed_event(
     row: CatalogueDeployment, model: str, number: int, change: str, actor: str
 ) -> events.DeploymentChanged:
     return events.DeploymentChanged(
@@ -46,6 +48,8 @@ def _changed_event(
         traffic_share=row.traffic_share,
         change=change,
         by=actor,
+        mode=row.mode,
+        reason=row.status_reason,
     )
 
 
@@ -59,7 +63,7 @@ async def retire_version_deployments(
         row.status, row.retired_at = "retired", now
     await flush_or_fail(session, Conflict("a deployment of this version changed at the same time; retry"))
     for row in rows:
-        await publish(session, _changed_event(row, model.name, version.version, "retired", actor))
+        await publish(session, changed_event(row, model.name, version.version, "retired", actor))
     return len(rows)
 
 
@@ -86,6 +90,7 @@ class DeploymentService:
             raise Conflict(f"version {version.version} is {version.stage}: it cannot be deployed", stage=version.stage)
         _check_share(data.traffic_share)
         environment = _check_environment(data.environment)
+        status, serving = _mode_fields(data)
         if data.replace:
             await self._retire_live(model, environment)
         else:
@@ -97,7 +102,10 @@ class DeploymentService:
             version_id=version.id,
             environment=environment,
             target=rules.check_text(data.target, "target", rules.MAX_URI),
-            status=data.status,
+            status=status,
+            mode=data.mode,
+            serving=serving,
+            status_reason="waiting for model workers" if data.mode == "managed" else "",
             traffic_share=data.traffic_share,
             created_by=self.actor,
             created_at=now,
@@ -105,7 +113,7 @@ class DeploymentService:
         )
         self.session.add(row)
         await self.session.flush()
-        await publish(self.session, _changed_event(row, model.name, version.version, "created", self.actor))
+        await publish(self.session, changed_event(row, model.name, version.version, "created", self.actor))
         for rule_data in data.rules:
             await insert_rule(self.session, row, rule_data, actor=self.actor)
         return await self.get(project, row.id)
@@ -117,7 +125,7 @@ class DeploymentService:
             row.status, row.retired_at = "retired", now
         await flush_or_fail(self.session, Conflict("a deployment in this environment changed at the same time; retry"))
         for row, number in rows:
-            await publish(self.session, _changed_event(row, model.name, number, "retired", self.actor))
+            await publish(self.session, changed_event(row, model.name, number, "retired", self.actor))
 
     async def _check_room(
         self, model: CatalogueModel, environment: str, share: int, *, excluding: uuid.UUID | None
@@ -160,6 +168,12 @@ class DeploymentService:
         if row.status == "retired":
             raise Conflict("a retired deployment cannot change; create a new deployment", deployment_status="retired")
         status = data.status or row.status
+        if row.mode == "managed" and data.status is not None and data.status not in ("pending", "retired"):
+            raise Conflict(
+                "the platform sets a managed deployment's status; PATCH status=pending retries a failed one, "
+                "status=retired undeploys",
+                deployment_status=row.status,
+            )
         share = row.traffic_share if data.traffic_share is None else _check_share(data.traffic_share)
         target = row.target if data.target is None else rules.check_text(data.target, "target", rules.MAX_URI)
         if (status, share, target) == (row.status, row.traffic_share, row.target):
@@ -168,6 +182,8 @@ class DeploymentService:
             if row.status not in rules.LIVE_DEPLOYMENT_STATUSES and version.stage in rules.RETIRING_STAGES:
                 raise Conflict(f"version {version.version} is {version.stage}: it cannot be deployed again")
             await self._check_room(model, row.environment, share, excluding=row.id)
+        if row.mode == "managed" and status != row.status:
+            row.status_reason = "waiting for model workers" if status == "pending" else ""
         row.status, row.traffic_share, row.target = status, share, target
         if status == "retired":
             row.retired_at = utcnow()
@@ -175,7 +191,7 @@ class DeploymentService:
             self.session, PreconditionFailed("the deployment changed at the same time; GET it and retry")
         )
         change = "retired" if status == "retired" else "updated"
-        await publish(self.session, _changed_event(row, model.name, version.version, change, self.actor))
+        await publish(self.session, changed_event(row, model.name, version.version, change, self.actor))
         return await self.get(project, row.id)
 
     async def search(
@@ -187,6 +203,28 @@ class DeploymentService:
             raise Invalid(f"status: one of {', '.join(DEPLOYMENT_STATUS_FILTERS)}", parameter="status")
         page = await repositories.search_deployments(self.session, project, filters, order, cursor=cursor, limit=size)
         return page.map(lambda r: views.deployment(*r))
+
+
+def _mode_fields(data: schemas.DeploymentCreate) -> tuple[str, dict[str, Any] | None]:
+    """The initial status and stored serving options of a new deployment."""
+    if data.mode == "external":
+        if data.serving is not None:
+            raise Invalid("serving: only a managed deployment (mode=managed) has serving options", field="serving")
+        return data.status or "active", None
+    if data.status == "active":
+        raise Invalid(
+            "status: a managed deployment starts pending; the platform makes it active once its model workers answer",
+            field="status",
+        )
+    if data.target:
+        raise Invalid("target: a managed deployment is served by the platform; leave target empty", field="target")
+    options = data.serving or schemas.ServingOptions()
+    if options.missing_features == "default" and not options.feature_defaults:
+        raise Invalid(
+            "serving.feature_defaults: give a value per feature when missing_features is 'default'",
+            field="serving.feature_defaults",
+        )
+    return "pending", msgspec.to_builtins(options)
 
 
 def _check_share(share: int) -> int:

@@ -166,6 +166,8 @@ async def on_deployment(graph: GraphWriter, delivered: Delivered[DeploymentChang
             "environment": environment,
             "target": text(event.target),
             "status": text(event.status),
+            "status_reason": text(event.reason),
+            "mode": text(event.mode),
             "traffic_share": event.traffic_share,
             "change": change,
             "retired": change == "retired",

@@ -206,7 +206,7 @@ async def deployment_changed(ctx: BuildContext, delivered: Delivered[DeploymentC
         job_type="DEPLOYMENT",
         inputs=[model_version_dataset(version_node, prefix=ctx.prefix).as_input()],
         outputs=[output.as_output()],
-        error=f"deployment to {environment} failed" if failed else None,
+        error=(text(event.reason) or f"deployment to {environment} failed") if failed else None,
     )
 
 
