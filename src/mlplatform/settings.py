@@ -115,6 +115,20 @@ class FeaturesSettings(BaseModel):
     """Most bytes an uploaded Parquet/Arrow batch may decode to (checked before decoding); more: 413."""
 
 
+class ServingSettings(BaseModel):
+    """The serving module: managed deployments' model workers in this replica."""
+
+    enabled: bool = True
+    """Run model workers for managed deployments in this process (off: predictions answer 503)."""
+    reconcile_seconds: float = Field(default=5.0, gt=0)
+    """How often this replica compares its model workers with the live managed deployments (a change made
+    through this replica is acted on at once; one made through another replica within this bound)."""
+    drain_seconds: float = Field(default=10.0, ge=0)
+    """How long a replaced or retired deployment's workers may finish the requests they hold."""
+    load_timeout_seconds: float = Field(default=300.0, gt=0)
+    """Longest a model may take to download, load and warm up before the deployment is `failed`."""
+
+
 class OIDCProviderSettings(BaseModel):
     """An external OpenID Connect provider whose ID/access tokens the gateway accepts."""
 
@@ -190,7 +204,14 @@ class RateLimitSettings(BaseModel):
     window_seconds: float = Field(default=60.0, gt=0)
     """Window the limits below are counted over (GCRA: bursts up to the limit, then a smooth refill)."""
     groups: dict[str, int] = Field(
-        default_factory=lambda: {"api": 1200, "auth": 60, "online": 60_000, "mlflow": 60_000, "anonymous": 300}
+        default_factory=lambda: {
+            "api": 1200,
+            "auth": 60,
+            "online": 60_000,
+            "predict": 60_000,
+            "mlflow": 60_000,
+            "anonymous": 300,
+        }
     )
     """Limit per route group. `anonymous` applies per client address to requests without credentials;
     `auth` to the token endpoint and failed authentications per address."""
@@ -293,6 +314,7 @@ class Settings(BaseSettings):
     feast_registry: FeastRegistrySettings = Field(default_factory=FeastRegistrySettings)
     files: FilesSettings = Field(default_factory=FilesSettings)
     features: FeaturesSettings = Field(default_factory=FeaturesSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
     connections: ConnectionsSettings = Field(default_factory=ConnectionsSettings)
 
     @classmethod

@@ -58,10 +58,10 @@ class ModelSources:
             if path.startswith("//"):  # mlflow-artifacts://host/<experiment>/...
                 path = path[2:].partition("/")[2]
             return await self._experiment_path(path, project)
-        inside = self._inside(uri, self.artifact_destination)
+        inside = self.inside(uri, self.artifact_destination)
         if inside is not None:
             return await self._experiment_path(inside, project)
-        if self._inside(uri, self.store_root) is not None or self._local_inside(uri, self.data_dir):
+        if self.inside(uri, self.store_root) is not None or self._local_inside(uri, self.data_dir):
             return False  # the platform's own files: other modules', other projects', its database
         return None
 
@@ -72,7 +72,7 @@ class ModelSources:
         return await self.resolver.experiment(parts[0]) == project
 
     @staticmethod
-    def _inside(uri: str, root: str) -> str | None:
+    def inside(uri: str, root: str) -> str | None:
         """The part of `uri` below `root` (an `s3://` URI or a local folder), or None when it is not below."""
         if root.startswith("s3://"):
             if not uri.startswith("s3://"):
