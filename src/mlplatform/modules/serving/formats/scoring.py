@@ -24,6 +24,7 @@ per-value work beyond regrouping rows into columns.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -96,9 +97,9 @@ def parse_scoring_request(body: bytes, *, max_rows: int) -> PredictRequest:
 
 def as_frame(model_input: ModelInput, columns: Sequence[str] | None = None) -> FrameInput | None:
     """`model_input` as named columns if it has that shape, for a model with a column signature (`columns`,
-    in signature order); None when it is a tensor. As MLflow does for such a model: a list of objects (keys
-    missing from an item are None, as pandas makes them NaN), an object of equal-length lists, an object of
-    scalars (one row), and a plain list when the signature has exactly one column."""
+    in signature order); None when it is a tensor. As MLflow does for such a model: a list of objects (a key
+    missing from one is NaN, as pandas makes it), an object of equal-length lists, an object of scalars
+    (one row), and a plain list when the signature has exactly one column."""
     if isinstance(model_input, FrameInput):
         return model_input
     data, rows = model_input.data, model_input.rows
@@ -119,7 +120,7 @@ def as_frame(model_input: ModelInput, columns: Sequence[str] | None = None) -> F
 
 def _one(field: str, other: str) -> str:
     if field:
-        raise Invalid(f"{field}, {other}: give one input format, not two", field=other)
+        raise invalid(other, f"give one input format, not two ({field} is given too)")
     return other
 
 
@@ -185,7 +186,9 @@ def _from_records(records: list[Any]) -> FrameInput:
     union: dict[str, None] = {}
     for record in records:
         union.update(dict.fromkeys(record))
-    return FrameInput({name: [record.get(name) for record in records] for name in union}, len(records))
+    missing = math.nan  # what pandas puts where a record lacks a key (an explicit null stays None)
+    columns = {name: [record.get(name, missing) for record in records] for name in union}
+    return FrameInput(columns, len(records))
 
 
 def _tensor(field: str, data: Any, max_rows: int) -> TensorInput:
