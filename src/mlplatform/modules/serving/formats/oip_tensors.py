@@ -81,7 +81,8 @@ def json_data(field: str, datatype: str, raw: msgspec.Raw, count: int) -> list[A
     except msgspec.ValidationError:
         nested = msgspec.json.decode(raw)
         if not isinstance(nested, list):
-            raise invalid(f"{field}.data", f"expected an array, got {type(nested).__name__}") from None
+            got = "null" if nested is None else "an object" if isinstance(nested, dict) else "a value"
+            raise invalid(f"{field}.data", f"expected an array, got {got}") from None
         values = _flatten(nested)
         try:
             values = msgspec.convert(values, target, strict=True)

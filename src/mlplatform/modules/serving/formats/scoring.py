@@ -179,10 +179,12 @@ def _records(records: list[dict[str, Any]], max_rows: int) -> FrameInput:
 
 
 def _from_records(records: list[Any]) -> FrameInput:
+    if len(records) == 1:
+        return FrameInput({name: [value] for name, value in records[0].items()}, 1)
     names = tuple(records[0])
     if all(type(record) is dict and tuple(record) == names for record in records):
-        columns = zip(*(record.values() for record in records), strict=False)
-        return FrameInput(dict(zip(names, map(list, columns), strict=False)), len(records))
+        values = zip(*(record.values() for record in records), strict=False)
+        return FrameInput(dict(zip(names, map(list, values), strict=False)), len(records))
     union: dict[str, None] = {}
     for record in records:
         union.update(dict.fromkeys(record))
