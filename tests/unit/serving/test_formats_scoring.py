@@ -14,7 +14,7 @@ import pytest
 from mlflow.models.signature import Schema
 from mlflow.pyfunc.scoring_server import infer_and_parse_data
 from mlflow.types.schema import ColSpec
-from mlflow.utils.proto_json_utils import _get_jsonable_obj
+from mlflow.utils.proto_json_utils import _get_jsonable_obj, dump_input_data
 
 from mlplatform.kernel.errors import BadRequest, Invalid, PayloadTooLarge
 from mlplatform.modules.serving.formats.answers import PredictResponse, joined_features, jsonable, predict_response
@@ -75,6 +75,25 @@ def test_frame_like_tensors_become_the_columns_mlflow_makes_of_them(body: dict[s
     read = mlflow_reads(body, SCHEMA)
     expected = pd.DataFrame(read if isinstance(read, dict) else list(read))
     pd.testing.assert_frame_equal(frame_of(request.input), expected, check_dtype=False)
+
+
+def test_what_mlflow_client_sends_reads_as_mlflow_reads_it_nan_included() -> None:
+    frame = pd.DataFrame({"a": [1.5, np.nan, np.inf], "b": [1, 2, 3], "c": ["x", None, "z"]})
+    body = dump_input_data(frame, params={"threshold": 0.5})
+    assert b"NaN" in body.encode()
+    request = parse_scoring_request(body.encode(), max_rows=10)
+    assert request.params == {"threshold": 0.5}
+    expected = mlflow_reads(json.loads(body)).reset_index(drop=True)
+    pd.testing.assert_frame_equal(pd.DataFrame(request.input.columns), expected)
+
+
+def test_nan_does_not_excuse_a_bad_body() -> None:
+    with pytest.raises(Invalid, match="unknown field `x`"):
+        parse_scoring_request(b'{"inputs": [NaN], "x": 1}', max_rows=10)
+    with pytest.raises(Invalid, match=r"entities.d\[0\]: expected `int \| str`, got `float`"):
+        parse_scoring_request(b'{"entities": {"d": [NaN]}}', max_rows=10)
+    with pytest.raises(BadRequest):
+        parse_scoring_request(b'{"inputs": [NaN}', max_rows=10)
 
 
 def test_a_dataframe_split_with_the_signature_types_matches_mlflow_cast() -> None:

@@ -181,7 +181,12 @@ def _as_columns(inputs: list[OipTensor], signature: list[tuple[str, str]]) -> Fr
         shape = tensor.shape
         if len(shape) == 2 and shape[1] == width:
             values = tensor.values()
-            columns = {name: _column(values[j::width], kind) for j, (name, kind) in enumerate(signature)}
+            if shape[0] == 1:
+                columns = {name: [value] for (name, _), value in zip(signature, values, strict=True)}
+            else:
+                columns = {name: values[j::width] for j, (name, _) in enumerate(signature)}
+            if tensor.datatype == "BYTES":
+                columns = {name: _column(column, types[name]) for name, column in columns.items()}
             return FrameInput(columns, shape[0])
         if width == 1 and (len(shape) == 1 or shape[1:] == [1]):
             name, kind = signature[0]
@@ -193,7 +198,8 @@ def _as_columns(inputs: list[OipTensor], signature: list[tuple[str, str]]) -> Fr
         return None
     position = {name: i for i, (name, _) in enumerate(signature)}
     ordered = sorted(inputs, key=lambda t: position.get(t.name, len(position)))
-    return FrameInput({t.name: _column(t.values(), types.get(t.name)) for t in ordered}, inputs[0].shape[0])
+    columns = {t.name: _column(t.values(), types.get(t.name)) if t.datatype == "BYTES" else t.values() for t in ordered}
+    return FrameInput(columns, inputs[0].shape[0])
 
 
 def _column(values: list[Any], kind: str | None) -> list[Any]:

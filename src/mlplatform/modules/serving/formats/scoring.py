@@ -19,11 +19,14 @@ The platform's extension, `entities` (join key -> values, columnar as Feast's on
 or without one of the inputs above. When both come, the input has as many rows as the entities, or exactly
 one row, which is repeated for every entity row (request-time values shared by the batch, such as the
 current hour); any other count is refused. Parsing decodes with msgspec straight from bytes and does no
-per-value work beyond regrouping rows into columns.
+per-value work beyond regrouping rows into columns; only a body with `NaN` or `Infinity` in it (not JSON,
+but what MLflow's client sends for a missing value, and what MLflow's server reads) takes a slower path
+through Python's json module.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -73,7 +76,7 @@ def parse_scoring_request(body: bytes, *, max_rows: int) -> PredictRequest:
     except msgspec.ValidationError as exc:
         raise _refusal(body, str(exc)) from None
     except msgspec.DecodeError as exc:
-        raise BadRequest(f"the body is not JSON: {exc}", field="body") from None
+        parsed = _with_non_finite_numbers(body, exc)
     model_input: ModelInput | None = None
     field = ""
     if parsed.dataframe_split is not UNSET:
@@ -243,14 +246,28 @@ def _broadcast(field: str, model_input: ModelInput, rows: int) -> ModelInput:
     )
 
 
-def _refusal(body: bytes, message: str) -> PlatformError:
+def _with_non_finite_numbers(body: bytes, error: msgspec.DecodeError) -> _Body:
+    """The body when it is JSON but for `NaN` and `Infinity`, which MLflow's client writes for missing values
+    (Python's `json.dumps`) and MLflow's server reads: a slow path only such bodies take."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        raise BadRequest(f"the body is not JSON: {error}", field="body") from None
+    try:
+        return msgspec.convert(document, _Body, strict=True)
+    except msgspec.ValidationError as exc:
+        raise _refusal(body, str(exc), document) from None
+
+
+def _refusal(body: bytes, message: str, document: Any = None) -> PlatformError:
     """The 422 for a msgspec validation failure, naming every unknown top-level field and the join key of a
     bad entity value (msgspec names neither)."""
     field, text = validation_field(message)
-    try:
-        document = msgspec.json.decode(body)
-    except msgspec.DecodeError:
-        return invalid(field, text)
+    if document is None:
+        try:
+            document = msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            return invalid(field, text)
     if field == "body" and text.startswith("object contains unknown field") and isinstance(document, dict):
         unknown = [name for name in document if name not in _FIELDS]
         names = ", ".join(f"`{name}`" for name in unknown)
