@@ -303,3 +303,26 @@ def test_more_rows_than_the_limit_is_413_and_not_json_is_400() -> None:
     assert parse_infer_request(one_input(), None, max_rows=2).inputs[0].rows == 2
     with pytest.raises(BadRequest):
         parse_infer_request(b'{"inputs": [', None)
+
+
+def test_the_header_length_is_taken_as_the_header_sends_it() -> None:
+    body, length = binary_body(8)
+    assert parse_infer_request(body, str(length)).inputs[0].values() == [1.0, 2.0]
+    with pytest.raises(Invalid, match="Inference-Header-Content-Length: twelve"):
+        parse_infer_request(body, "twelve")
+
+
+def test_a_scalar_input_has_one_row() -> None:
+    request = oip_request(("x", "INT64", [], [7]))
+    assert request.inputs[0].rows == 1
+    assert to_model_input(request) == TensorInput(7, 1)
+
+
+def test_outputs_that_are_not_numbers_travel_as_text() -> None:
+    predictions = {
+        "when": np.array(["2026-01-02T03:04:05"], dtype="datetime64[ns]"),
+        "detail": [{"label": "yes", "score": 0.9}],
+    }
+    result = read_answer(*infer_response("m", 1, None, predictions, []))
+    assert result.as_numpy("when").tolist() == ["2026-01-02T03:04:05.000000000"]
+    assert json.loads(result.as_numpy("detail")[0]) == {"label": "yes", "score": 0.9}

@@ -95,14 +95,16 @@ class _Request(msgspec.Struct):
 _decoder = msgspec.json.Decoder(_Request)
 
 
-def parse_infer_request(body: bytes, header_length: int | None, *, max_rows: int | None = None) -> OipRequest:
-    """The request in `body`; `header_length` is the `Inference-Header-Content-Length` header (binary data
-    follows the JSON), None without it. `PayloadTooLarge` when an input's first dimension passes `max_rows`."""
+def parse_infer_request(body: bytes, header_length: int | str | None, *, max_rows: int | None = None) -> OipRequest:
+    """The request in `body`; `header_length` is the `Inference-Header-Content-Length` header as sent (binary
+    data follows the JSON), None without it. `PayloadTooLarge` when an input's first dimension passes
+    `max_rows`."""
     tail = b""
     if header_length is not None:
-        if not 0 < header_length <= len(body):
+        length = int(header_length) if isinstance(header_length, int) or header_length.isdigit() else -1
+        if not 0 < length <= len(body):
             raise Invalid(f"{HEADER_LENGTH}: {header_length}, the body has {len(body)} bytes", field=HEADER_LENGTH)
-        body, tail = body[:header_length], body[header_length:]
+        body, tail = body[:length], body[length:]
     try:
         wire = _decoder.decode(body)
     except msgspec.ValidationError as exc:

@@ -153,6 +153,8 @@ def as_output(values: Any) -> tuple[str, Any]:
     if kind in "biuf":
         name = "bool" if kind == "b" else array.dtype.name
         return MLFLOW_TYPES[name], array
+    if kind in "Mm":  # datetimes and durations as ISO text (their tolist() is an int at ns precision)
+        return "BYTES", array.astype(str)
     return "BYTES", array
 
 
@@ -161,7 +163,7 @@ def output_json(name: str, datatype: str, array: Any) -> list[Any]:
     if datatype != "BYTES":
         return values
     try:
-        return [value.decode() if isinstance(value, bytes) else str(value) for value in values]
+        return [value.decode() if isinstance(value, bytes) else _text(value) for value in values]
     except UnicodeDecodeError:
         raise invalid(f"outputs.{name}", "not UTF-8 text: request it with binary_data") from None
 
@@ -171,7 +173,12 @@ def output_binary(datatype: str, array: Any) -> bytes:
         return array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
     parts = []
     for value in array.ravel().tolist():
-        data = value if isinstance(value, bytes) else str(value).encode()
+        data = value if isinstance(value, bytes) else _text(value).encode()
         parts.append(_LENGTH.pack(len(data)))
         parts.append(data)
     return b"".join(parts)
+
+
+def _text(value: Any) -> str:
+    """A BYTES element: text as is, anything else (a dict a model answers per row ...) as JSON."""
+    return value if isinstance(value, str) else msgspec.json.encode(value, enc_hook=str).decode()

@@ -47,7 +47,10 @@ from mlplatform.modules.serving.formats.payload import (
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 _FIELDS = (*FORMATS, "params", "entities")
-_EXPECTED = "a body holds one of dataframe_split, dataframe_records, instances or inputs, and/or entities, and params"
+_EXPECTED = (
+    "a body holds one of dataframe_split, dataframe_records, instances and inputs, or entities, or both; "
+    "and optionally params"
+)
 
 
 class _Split(msgspec.Struct, forbid_unknown_fields=True):
