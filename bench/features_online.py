@@ -41,6 +41,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -64,7 +65,7 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], seconds: float = 120,
     while time.monotonic() < deadline:
         if process.poll() is not None:
             tail = log.read_text(errors="replace")[-3000:] if log is not None else ""
-            raise RuntimeError(f"{process.args} exited with {process.returncode}\n{tail}")
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}\n{tail}")
         try:
             if httpx.get(url, timeout=2).status_code == 200:
                 return
@@ -88,12 +89,13 @@ def running(args: list[str], env: dict[str, str], log: Path) -> Iterator[subproc
             process.wait()
 
 
-def create_database() -> tuple[str, str]:
+def create_database(prefix: str = "bench_features") -> tuple[str, str]:
+    """A fresh PostgreSQL database: (name, SQLAlchemy URL). Drop it with `drop_database`."""
     import asyncio
 
     import asyncpg
 
-    name = f"bench_features_{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     admin = POSTGRES_ADMIN.replace("postgresql+asyncpg", "postgresql")
 
     async def run(statement: str) -> None:
@@ -123,10 +125,85 @@ def drop_database(name: str) -> None:
     asyncio.run(run())
 
 
-def flush_redis() -> None:
+def flush_redis(url: str = REDIS_URL) -> None:
     import redis
 
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    redis.Redis.from_url(url).flushdb()
+
+
+def wait_for_job(admin: httpx.Client, job: dict[str, Any]) -> dict[str, Any]:
+    """Poll a job the platform started until it ends; its final record (raises unless it succeeded)."""
+    while job["status"] not in {"succeeded", "failed", "cancelled"}:
+        time.sleep(0.5)
+        job = admin.get(f"/api/v1/jobs/{job['id']}").json()
+    if job["status"] != "succeeded":
+        raise RuntimeError(f"job {job['status']}: {job['error']}")
+    return job
+
+
+def feast_repo(directory: Path, database_url: str, redis_url: str) -> Path:
+    """A Feast repository for `feast serve` on the platform's own data: Feast's SQL registry in the platform
+    database at `database_url` (the served `feature_store.yaml` names the platform's registry endpoint, never
+    the database) and the Redis database at `redis_url`."""
+    from mlplatform.kernel.db import FEAST_SCHEMA
+    from mlplatform.modules.features.adapters.feast_config import psycopg_url, with_search_path
+
+    registry_path = with_search_path(psycopg_url(database_url), FEAST_SCHEMA)
+    redis = urlsplit(redis_url)
+    directory.mkdir()
+    (directory / "feature_store.yaml").write_text(
+        textwrap.dedent(
+            f"""
+            project: {PROJECT}
+            provider: local
+            registry:
+              registry_type: sql
+              path: {registry_path}
+              cache_ttl_seconds: 60
+            online_store:
+              type: redis
+              connection_string: "{redis.hostname}:{redis.port or 6379},db={redis.path.lstrip("/") or 0}"
+            offline_store:
+              type: file
+            entity_key_serialization_version: 3
+            """
+        )
+    )
+    return directory
+
+
+def upload(admin: httpx.Client, path: str, file: Path) -> None:
+    """Put a file into the project's folder (where a parquet source's `path` is resolved)."""
+    admin.put(f"/api/v1/projects/{PROJECT}/files/{path}", content=file.read_bytes()).raise_for_status()
+
+
+def materialize(admin: httpx.Client) -> dict[str, Any]:
+    """Materialize every online view of the project (the platform's job); the job's result."""
+    job = wait_for_job(admin, admin.post(f"/api/v1/projects/{PROJECT}/features/materializations", json={}).json())
+    if not job["result"]["rows"]:
+        raise RuntimeError(f"materialization wrote no rows: {job['result']}")
+    return dict(job["result"])
+
+
+def feast_serve_command(repo: Path, port: int) -> list[str]:
+    """Feast's feature server as a team would run it: one worker, no recycling, no access log."""
+    return [
+        sys.executable,
+        "-m",
+        "feast.cli.cli",
+        "-c",
+        str(repo),
+        "serve",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-w",
+        "1",
+        "--max-requests",
+        "0",
+        "--no-access-log",
+    ]
 
 
 def feature_rows(count: int) -> pd.DataFrame:
@@ -248,8 +325,7 @@ def main() -> None:
         ),
     }
     frame = feature_rows(args.entities)
-    (workdir / "objects" / "raw").mkdir(parents=True)
-    frame.to_parquet(workdir / "objects" / "raw" / "drivers.parquet", index=False)
+    frame.to_parquet(workdir / "drivers.parquet", index=False)
     results: dict[str, object] = {"entities_materialized": args.entities, "seconds_per_cell": args.seconds}
     try:
         subprocess.run([sys.executable, "-m", "mlplatform.cli", "migrate"], env=env, check=True, capture_output=True)
@@ -270,6 +346,7 @@ def main() -> None:
             wait_ready(f"{quiet_url}/health/live", quiet, log=workdir / "quiet.log")
             admin = httpx.Client(base_url=platform_url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=120)
             admin.post("/api/v1/projects", json={"name": PROJECT}).raise_for_status()
+            upload(admin, "raw/drivers.parquet", workdir / "drivers.parquet")
             api = f"/api/v1/projects/{PROJECT}/features"
             for path, body in [
                 ("entities", {"name": "driver", "join_key": "driver_id"}),
@@ -301,70 +378,14 @@ def main() -> None:
                 ("feature-services", {"name": "scoring", "features": ["driver_stats"]}),
             ]:
                 admin.post(f"{api}/{path}", json=body).raise_for_status()
-            job = admin.post(f"{api}/materializations", json={}).json()
-            while job["status"] not in {"succeeded", "failed", "cancelled"}:
-                time.sleep(0.5)
-                job = admin.get(f"/api/v1/jobs/{job['id']}").json()
-            if job["status"] != "succeeded":
-                raise RuntimeError(f"materialization {job['status']}: {job['error']}")
-            results["materialization"] = {
-                "rows": job["result"]["rows"],
-                "seconds": job["result"]["seconds"],
-                "rows_per_second": job["result"]["rows_per_second"],
-            }
-            print(
-                f"materialized {job['result']['rows']} rows in {job['result']['seconds']} s "
-                f"({job['result']['rows_per_second']} rows/s)"
-            )
+            done = materialize(admin)
+            results["materialization"] = {k: done[k] for k in ("rows", "seconds", "rows_per_second")}
+            print(f"materialized {done['rows']} rows in {done['seconds']} s ({done['rows_per_second']} rows/s)")
 
-            repo = workdir / "feast_repo"
-            repo.mkdir()
-            registry = admin.get(f"{api}/feature_store.yaml").text
-            registry_path = next(
-                line.split("path:", 1)[1].strip() for line in registry.splitlines() if "path: postgresql" in line
-            )
-            redis = urlsplit(REDIS_URL)
-            (repo / "feature_store.yaml").write_text(
-                textwrap.dedent(
-                    f"""
-                    project: {PROJECT}
-                    provider: local
-                    registry:
-                      registry_type: sql
-                      path: {registry_path}
-                      cache_ttl_seconds: 60
-                    online_store:
-                      type: redis
-                      connection_string: "{redis.hostname}:{redis.port or 6379},db={redis.path.lstrip("/") or 0}"
-                    offline_store:
-                      type: file
-                    entity_key_serialization_version: 3
-                    """
-                )
-            )
+            repo = feast_repo(workdir / "feast_repo", db_url, REDIS_URL)
             feast_port = free_port()
             feast_url = f"http://127.0.0.1:{feast_port}"
-            with running(
-                [
-                    sys.executable,
-                    "-m",
-                    "feast.cli.cli",
-                    "-c",
-                    str(repo),
-                    "serve",
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(feast_port),
-                    "-w",
-                    "1",
-                    "--max-requests",
-                    "0",
-                    "--no-access-log",
-                ],
-                base_env,
-                workdir / "feast.log",
-            ) as feast:
+            with running(feast_serve_command(repo, feast_port), base_env, workdir / "feast.log") as feast:
                 wait_ready(f"{feast_url}/health", feast)
                 rng = random.Random(11)
                 cells: list[Cell] = []
