@@ -21,13 +21,14 @@ same 100 drivers must be equal (and equal the trained model's own).
 Cells: 1 and 100 entities per request x 1 and 16 connections, for a, b and c, each a warm-up then a
 measured window, the same 200 random request bodies for all three.
 
-Load generator: one closed-loop client for all three (`bench/serving_client.py`: one asyncio process,
-uvloop + aiohttp, msgspec for the JSON (b)'s client reads and writes), because (b) chains two calls and wrk
-cannot. One process for 16 connections as well: on a 2-core machine more client processes only add
-contention with the servers, and one asyncio process keeps 16 connections busy. The client's CPU costs all
-three alike but is not small (aiohttp: on the order of 100 us per request): each cell reports the cores the
-client used, and (a) and (c) are also run with `wrk` (C, ~10 us per request) so the client's effect on the
-figures shows. Ratios and targets use the shared client; a/c is also given with wrk on both sides.
+Load generator: one closed-loop client for all three (`bench/serving_client.py`), because (b) chains two
+calls and wrk cannot: one asyncio process (uvloop) speaking keep-alive HTTP/1.1 over asyncio protocols
+(~20 us of CPU per request; aiohttp cost ~0.5 ms, as much as a prediction) and msgspec for the JSON
+(b)'s client reads and writes. One process for 16 connections as well: on a 2-core machine more client
+processes only add contention with the servers, and one asyncio process keeps 16 connections busy. The
+client's CPU costs all three alike and competes with the servers for the 2 cores: each cell reports the
+cores it used, and (a) and (c) are also run with `wrk` (C) so a reader sees the client's effect. Ratios and
+targets use the shared client; a/c is also given with wrk on both sides.
 
 Also: time from `POST deployments` to `active`, and memory (RSS and USS) of the platform's processes (its
 model workers are the children of `mlplatform serve`) against the `mlflow models serve` processes.
@@ -179,7 +180,7 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed (apt-get install wrk)")
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 150)
     results: dict[str, Any] = {
         "entities_materialized": args.entities,
         "seconds_per_cell": args.seconds,

@@ -11,8 +11,8 @@ from rich.table import Table
 
 PLATFORM = "a platform"
 CHAIN = "b feast+mlflow"
-MLFLOW = "c mlflow alone"
-AIOHTTP = "aiohttp"
+MLFLOW = "c mlflow"
+ASYNCIO = "asyncio"
 WRK = "wrk"
 
 THROUGHPUT_VS_CHAIN = 5.0
@@ -32,7 +32,7 @@ class Cell:
     p50_ms: float
     p99_ms: float
     client_cpu: float | None
-    """Cores the load generator used during the window (aiohttp client only)."""
+    """Cores the load generator used during the window (asyncio client only)."""
 
 
 def find(cells: list[Cell], system: str, client: str, entities: int, connections: int) -> Cell | None:
@@ -53,13 +53,13 @@ def _ratio(ours: Cell | None, theirs: Cell | None, field: str) -> float | None:
 
 def ratios(cells: list[Cell]) -> list[dict[str, Any]]:
     """Per (entities, connections): a/b throughput and p99 and a/c throughput with the one client all three
-    share (aiohttp), a/c with wrk, and whether each target is met (None: a side was not measured)."""
+    share (asyncio), a/c with wrk, and whether each target is met (None: a side was not measured)."""
     rows = []
     for entities in sorted({c.entities for c in cells}):
         for connections in sorted({c.connections for c in cells}):
-            a = find(cells, PLATFORM, AIOHTTP, entities, connections)
-            b = find(cells, CHAIN, AIOHTTP, entities, connections)
-            c = find(cells, MLFLOW, AIOHTTP, entities, connections)
+            a = find(cells, PLATFORM, ASYNCIO, entities, connections)
+            b = find(cells, CHAIN, ASYNCIO, entities, connections)
+            c = find(cells, MLFLOW, ASYNCIO, entities, connections)
             a_wrk = find(cells, PLATFORM, WRK, entities, connections)
             c_wrk = find(cells, MLFLOW, WRK, entities, connections)
             ab = _ratio(a, b, "throughput")
@@ -113,7 +113,7 @@ def print_report(console: Console, cells: list[Cell], rows: list[dict[str, Any]]
 
     targets = Table(
         title=f"Ratios and targets: a >= {THROUGHPUT_VS_CHAIN}x b throughput with p99 <= {P99_VS_CHAIN}x b's; "
-        f"a >= {THROUGHPUT_VS_MLFLOW}x c throughput (aiohttp client for all three; a/c with wrk beside)"
+        f"a >= {THROUGHPUT_VS_MLFLOW}x c throughput (the asyncio client for all three; a/c with wrk beside)"
     )
     for name in ("entities", "conns", "a/b req/s", "a/b p99", "vs b", "a/c req/s", "a/c req/s (wrk)", "vs c"):
         targets.add_column(name, justify="right")
@@ -142,7 +142,7 @@ def print_report(console: Console, cells: list[Cell], rows: list[dict[str, Any]]
                     str(process["pid"]),
                     _num(process["rss_mb"]),
                     _num(process.get("uss_mb")),
-                    process["command"][:70],
+                    process["command"][:90],
                 )
         console.print(table)
     for key, text in (

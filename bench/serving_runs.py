@@ -20,7 +20,7 @@ import psutil
 
 from bench.features_online import run_wrk, running, warm, wrk_script
 from bench.serving_client import dataframe_split
-from bench.serving_report import AIOHTTP, CHAIN, MLFLOW, PLATFORM, WRK, Cell
+from bench.serving_report import ASYNCIO, CHAIN, MLFLOW, PLATFORM, WRK, Cell
 
 CLIENT = Path(__file__).with_name("serving_client.py")
 LEFT_BEHIND: list[str] = []
@@ -172,7 +172,7 @@ def measure(
     )
     for system, spec in runs:
         got = _client({**spec, **timing}, workdir)
-        yield Cell(system=system, client=AIOHTTP, entities=entities, connections=connections, **got)
+        yield Cell(system=system, client=ASYNCIO, entities=entities, connections=connections, **got)
     wrk_runs: list[tuple[str, str, dict[str, str], list[str]]] = [
         (MLFLOW, f"{servers.mlflow}/invocations", {}, bodies["c"])
     ]
@@ -197,13 +197,23 @@ def _process(process: psutil.Process) -> dict[str, Any]:
     return info
 
 
+def _role(command: str) -> str:
+    if "experiments.hosting" in command:
+        return "platform: MLflow host"
+    if "serving" in command:
+        return "platform: model worker"
+    return "platform: other child"
+
+
 def memory(platform_pid: int, mlflow_pid: int) -> dict[str, list[dict[str, Any]]]:
-    """The platform's serving process and its children (its model workers), and the processes of
-    `mlflow models serve` (the CLI that started uvicorn, and uvicorn, which holds the model)."""
-    platform = psutil.Process(platform_pid)
+    """The platform's serving process and its children (its model workers, its MLflow host), and the processes
+    of `mlflow models serve` (the idle CLI that started uvicorn, and uvicorn, which holds the model)."""
+    roles: dict[str, list[dict[str, Any]]] = {"platform: serve": [_process(psutil.Process(platform_pid))]}
+    for child in psutil.Process(platform_pid).children(recursive=True):
+        with suppress(psutil.Error):
+            info = _process(child)
+            roles.setdefault(_role(info["command"]), []).append(info)
     mlflow = psutil.Process(mlflow_pid)
-    return {
-        "platform serve": [_process(platform)],
-        "platform child": [_process(p) for p in platform.children(recursive=True)],
-        "mlflow serve": [_process(p) for p in [mlflow, *mlflow.children(recursive=True)]],
-    }
+    roles["mlflow: CLI (idle parent)"] = [_process(mlflow)]
+    roles["mlflow: uvicorn (model)"] = [_process(p) for p in mlflow.children(recursive=True)]
+    return roles
