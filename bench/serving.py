@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import shutil
@@ -132,6 +133,7 @@ def train_and_log(frame: pd.DataFrame, base_url: str, model_dir: Path) -> tuple[
     y = (X.to_numpy() @ weights + noise > 0).astype("int64")
     model = LogisticRegression(max_iter=1000).fit(X, y)
     os.environ["MLFLOW_TRACKING_TOKEN"] = ADMIN_KEY
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
     try:
         mlflow.set_tracking_uri(f"{base_url}/mlflow")
         mlflow.set_registry_uri(f"{base_url}/mlflow")
@@ -270,7 +272,9 @@ def main() -> None:
                     ).json()
         results["left_behind"] = LEFT_BEHIND
         results["load_average"].append(list(os.getloadavg()))
-        results["cells"] = [asdict(c) for c in cells]
+        results["cells"] = [
+            {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in asdict(c).items()} for c in cells
+        ]
         results["ratios"] = report.ratios(cells)
         report.print_report(console, cells, results["ratios"], results)
         if LEFT_BEHIND:
