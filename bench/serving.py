@@ -178,6 +178,7 @@ def main() -> None:
     parser.add_argument("--entities", type=int, default=100_000, help="drivers materialized (one row each)")
     parser.add_argument("--seconds", type=int, default=10, help="measured window per cell")
     parser.add_argument("--warmup", type=int, default=3, help="warm-up before each cell's window")
+    parser.add_argument("--deploy-timeout", type=float, default=300, help="longest wait for the deployment")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -236,7 +237,7 @@ def main() -> None:
             console.print(f"materialized {done['rows']} rows in {done['seconds']} s")
             model, model_path = train_and_log(frame, servers.platform, workdir / "model")
             console.print("trained, logged to the platform's MLflow, catalogue version 1 registered")
-            deployed = deploy(admin, PROJECT)
+            deployed = deploy(admin, PROJECT, args.deploy_timeout)
             results.update(deployed)
             if deployed.get("platform_unavailable"):
                 console.print(f"[yellow]platform side (a) not measured: {deployed['platform_unavailable']}[/]")
