@@ -9,27 +9,25 @@ catalogue version that appears without anyone asking for it.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 
 from mlplatform.kernel.db import Database
 from mlplatform.modules.catalogue.api import ModelVersionRef, find_model_version
+from tests.support.client_process import in_client_process
 from tests.support.factories import grant_in, unique_name
 from tests.support.served import E2E_ADMIN_KEY, Served, serve
 from tests.support.wait import wait_until_async
 
 pytestmark = pytest.mark.e2e
 
-T = TypeVar("T")
 MiB = 1024 * 1024
 
 
@@ -45,16 +43,6 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise AssertionError("no VmRSS")
-
-
-def in_client_process(fn: Callable[..., T], *args: Any) -> T:
-    """Run the MLflow client in a fresh process, as a data scientist's notebook would.
-
-    Not in the test process: an in-process MLflow server (the integration tests host one) points the
-    `mlflow` library's default tracking and registry URIs at its database, which the client would use.
-    """
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(fn, *args).result(timeout=600)
 
 
 @pytest.fixture

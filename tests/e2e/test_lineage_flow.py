@@ -26,6 +26,7 @@ import pytest
 from tests.integration.lineage.capture import CaptureServer, capture_server
 from tests.integration.lineage.schema import validate_run_event
 from tests.support.factories import unique_name
+from tests.support.http_calls import call, finished_job
 from tests.support.served import serve
 from tests.support.wait import wait_until_async
 
@@ -71,22 +72,6 @@ def write_raw_data(served: Platform, project: str) -> str:
         }
     ).to_parquet(path, index=False)
     return key
-
-
-async def call(client: httpx.AsyncClient, method: str, path: str, expect: int, **kwargs: Any) -> Any:
-    response = await client.request(method, path, **kwargs)
-    assert response.status_code == expect, f"{method} {path}: {response.status_code} {response.text}"
-    return response.json() if response.content else None
-
-
-async def finished_job(client: httpx.AsyncClient, job: dict[str, Any]) -> dict[str, Any]:
-    async def finished() -> dict[str, Any] | None:
-        current: dict[str, Any] = await call(client, "GET", f"/api/v1/jobs/{job['id']}", 200)
-        return current if current["status"] in {"succeeded", "failed", "cancelled"} else None
-
-    current = await wait_until_async(finished, timeout=120, interval=0.2, message=f"job {job['id']} finishing")
-    assert current["status"] == "succeeded", current
-    return current
 
 
 def train_and_register(base: str, project: str, dataset_id: str, dataset_uri: str) -> str:
