@@ -6,11 +6,14 @@ declares its inputs:
 
 - `TRAINING_DATASET_TAG` (`mlplatform.training_dataset`): MLflow run tag or param holding the dataset
   id(s) the features API returned; `FEATURE_SERVICE_TAG` (`mlplatform.feature_service`) likewise;
-- `NodeType`, `EdgeKind`, `node_id(type, key)`: how nodes are named in `GET /api/v1/lineage?node=...`.
+- `NodeType`, `EdgeKind`, `node_id(type, key)`: how nodes are named in `GET /api/v1/lineage?node=...`;
+- `training_feature_services(session, project=, model=, version=)`: the feature services a model version's
+  training data came from (the serving module's default for joining features).
 """
 
 from __future__ import annotations
 
+from mlplatform.modules.lineage.training_inputs import training_feature_services
 from mlplatform.modules.lineage.vocabulary import (
     FEATURE_SERVICE_TAG,
     TRAINING_DATASET_TAG,
@@ -20,4 +23,12 @@ from mlplatform.modules.lineage.vocabulary import (
     node_id,
 )
 
-__all__ = ["FEATURE_SERVICE_TAG", "TRAINING_DATASET_TAG", "EdgeKind", "NodeType", "named_key", "node_id"]
+__all__ = [
+    "FEATURE_SERVICE_TAG",
+    "TRAINING_DATASET_TAG",
+    "EdgeKind",
+    "NodeType",
+    "named_key",
+    "node_id",
+    "training_feature_services",
+]
