@@ -60,8 +60,9 @@ def platform_modules() -> list[Module]:
     from mlplatform.modules.features import module as features
     from mlplatform.modules.gateway import module as gateway
     from mlplatform.modules.lineage import module as lineage
+    from mlplatform.modules.serving import module as serving
 
-    return [gateway, catalogue, experiments, lineage, features]
+    return [gateway, catalogue, experiments, lineage, features, serving]
 
 
 async def ensure_migrated(context: PlatformContext) -> None:

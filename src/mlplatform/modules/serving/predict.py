@@ -1,0 +1,122 @@
+"""One prediction: route, join features, call the model workers, count it.
+
+The event loop only parses, reads features (one pipelined Redis round trip) and waits on a worker pipe:
+`predict` itself always runs in a model worker process.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mlplatform.kernel.context import PlatformContext
+from mlplatform.kernel.errors import Invalid, NotFound, PayloadTooLarge, PlatformError
+from mlplatform.modules.serving import metrics
+from mlplatform.modules.serving.assembly import JoinedFeatures, join_features
+from mlplatform.modules.serving.formats import FrameInput, PredictRequest, TensorInput
+from mlplatform.modules.serving.formats.scoring import as_frame
+from mlplatform.modules.serving.routing import entity_bucket, pick
+from mlplatform.modules.serving.served import Served
+from mlplatform.modules.serving.supervisor import Supervisor
+from mlplatform.modules.serving.workers.errors import ModelRaised, PredictInputError, WorkerUnavailable
+
+
+@dataclass(frozen=True)
+class Outcome:
+    served: Served
+    predictions: Any
+    joined: JoinedFeatures | None
+
+
+def choose(
+    supervisor: Supervisor, project: str, model: str, environment: str, request: PredictRequest, request_id: str
+) -> Served:
+    """The deployment of `model` in `environment` that answers `request` (traffic shares, sticky per entity)."""
+    candidates = supervisor.candidates(project, model, environment)
+    served = pick(candidates, entity_bucket(request.entities, request_id)) if candidates else None
+    if served is None:
+        raise _nothing_live(supervisor, project, model, environment)
+    return served
+
+
+def by_id(supervisor: Supervisor, project: str, deployment_id: uuid.UUID) -> Served:
+    served = supervisor.served.get(deployment_id)
+    if served is None or served.deployment.project != project:
+        if deployment_id in supervisor.failures:
+            raise WorkerUnavailable(
+                f"deployment {deployment_id} failed to load: {supervisor.failures[deployment_id][1]}",
+                deployment_id=str(deployment_id),
+            )
+        raise NotFound(
+            f"deployment {deployment_id} is not a live managed deployment of project {project!r} in this replica "
+            "(external, retired, failed or still loading: GET the deployment for its status)",
+        )
+    return served
+
+
+def _nothing_live(supervisor: Supervisor, project: str, model: str, environment: str) -> PlatformError:
+    return NotFound(
+        f"model {model!r} of project {project!r} has no active managed deployment in environment {environment!r}"
+        + (" on this replica yet" if supervisor.loading_any(project, model) else ""),
+        environment=environment,
+    )
+
+
+async def predict(platform: PlatformContext, served: Served, request: PredictRequest) -> Outcome:
+    deployment = served.deployment
+    labels = (deployment.project, deployment.model, str(deployment.id), str(deployment.version))
+    started = time.perf_counter()
+    outcome = "ok"
+    try:
+        rows = request.rows
+        if rows > deployment.serving.max_rows:
+            raise PayloadTooLarge(
+                f"{rows} rows; deployment {deployment.id} takes at most {deployment.serving.max_rows} per request "
+                "(serving.max_rows)",
+                rows=rows,
+            )
+        joined = None
+        if request.entities:
+            given = _frame(served, request.input) if request.input is not None else None
+            if request.input is not None and given is None:
+                raise Invalid("inputs: request values beside entities must be named columns", field="inputs")
+            frame, joined = await join_features(platform, served, request.entities, given)
+            result = await served.pool.predict_frame(frame.columns, params=request.params)
+        elif request.input is None:
+            raise Invalid(
+                "body: give the model's input (dataframe_split, dataframe_records, instances, inputs) or entities"
+            )
+        else:
+            frame = _frame(served, request.input)
+            if frame is not None:
+                result = await served.pool.predict_frame(frame.columns, params=request.params)
+            else:
+                assert isinstance(request.input, TensorInput)
+                result = await served.pool.predict_tensor(request.input.data, params=request.params)
+        metrics.ROWS.labels(*labels).inc(rows)
+        return Outcome(served=served, predictions=result.predictions, joined=joined)
+    except (PredictInputError, Invalid, PayloadTooLarge):
+        outcome = "bad_input"
+        raise
+    except ModelRaised:
+        outcome = "model_error"
+        raise
+    except WorkerUnavailable:
+        outcome = "unavailable"
+        raise
+    finally:
+        metrics.PREDICTIONS.labels(*labels, outcome).inc()
+        metrics.LATENCY.labels(*labels).observe(time.perf_counter() - started)
+
+
+def _frame(served: Served, model_input: FrameInput | TensorInput) -> FrameInput | None:
+    if isinstance(model_input, FrameInput):
+        return model_input
+    signature = served.info.inputs
+    if signature is None or served.info.tensor_inputs:
+        return None
+    columns: Sequence[str] = [column.name for column in signature]
+    return as_frame(model_input, columns)

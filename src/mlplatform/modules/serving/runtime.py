@@ -1,0 +1,44 @@
+"""The serving module's live objects for one app: the supervisor of this replica's model workers."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mlplatform.kernel.context import PlatformContext
+from mlplatform.kernel.events import StoredEvent, Subscriber
+from mlplatform.modules.catalogue.api import DeploymentChanged
+from mlplatform.modules.serving.supervisor import Supervisor
+
+SUBSCRIBER_NAME = "serving.deployments"
+
+
+class ServingRuntime:
+    component = "serving"
+
+    def __init__(self, platform: PlatformContext) -> None:
+        self.platform = platform
+        self.enabled = platform.settings.serving.enabled
+        self.supervisor = Supervisor(platform)
+
+    async def start(self) -> None:
+        if self.enabled:
+            await self.supervisor.start()
+
+    async def stop(self) -> None:
+        await self.supervisor.stop()
+
+
+def build_runtime(platform: PlatformContext) -> ServingRuntime:
+    return ServingRuntime(platform)
+
+
+def deployments_subscriber(platform: PlatformContext) -> Subscriber:
+    """A managed deployment changed (created, re-tried, retired, its share or options changed): reconcile now
+    instead of at the next round. The round reads the committed state, so the event's content is not needed."""
+
+    async def handle(_session: AsyncSession, stored: StoredEvent) -> None:
+        runtime = platform.runtimes.find(ServingRuntime)
+        if runtime is not None and runtime.enabled and stored.decode(DeploymentChanged).mode == "managed":
+            runtime.supervisor.wake()
+
+    return Subscriber(name=SUBSCRIBER_NAME, handler=handle, event_types=frozenset({DeploymentChanged.event_type}))
