@@ -10,6 +10,11 @@ and `document_raw_bodies` (run by `create_app` before the problems are documente
 also gets its 413) writes the body into the operation: each media type with a binary string schema
 (`format: binary` as well as 3.1's `contentMediaType`: generators such as openapi-python-client know only
 the former, and without it type the body as text).
+A JSON body the handler parses itself (to read what Litestar's decoder refuses, such as the `NaN` that
+MLflow's client sends for a missing value) is documented with the schema of the msgspec struct it matches:
+
+    @post(PREDICT, ..., opt=json_body(PredictBody, description="..."))
+
 A response in another media type needs nothing from here: Litestar's `media_type=` on the route decorator
 documents it (`application/yaml`, `application/octet-stream`).
 """
@@ -19,9 +24,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from litestar import Litestar
 from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, RequestBody, Schema
 
+from mlplatform.kernel.openapi_structs import to_schema
 from mlplatform.kernel.openapi_walk import handler_operations
 
 RAW_BODY = "openapi_raw_body"
@@ -33,6 +40,8 @@ class RawBody:
     media_types: tuple[str, ...]
     description: str
     required: bool = True
+    schema: type | None = None
+    """A msgspec struct the body matches (JSON bodies); None: a binary string."""
 
 
 def raw_body(*media_types: str, description: str, required: bool = True) -> dict[str, Any]:
@@ -42,13 +51,35 @@ def raw_body(*media_types: str, description: str, required: bool = True) -> dict
     return {RAW_BODY: RawBody(media_types, description, required)}
 
 
+def json_body(schema: type, *, description: str) -> dict[str, Any]:
+    """Route `opt` documenting a JSON body the handler reads itself, as the msgspec struct `schema`."""
+    return {RAW_BODY: RawBody(("application/json",), description, True, schema)}
+
+
 def document_raw_bodies(app: Litestar) -> None:
     for handler, _, operation in handler_operations(app):
         body = (handler.opt or {}).get(RAW_BODY)
         if isinstance(body, RawBody) and operation.request_body is None:
-            operation.request_body = RequestBody(
-                content=_binary(body.media_types), description=body.description, required=body.required
-            )
+            content = _binary(body.media_types) if body.schema is None else _json(body.schema)
+            operation.request_body = RequestBody(content=content, description=body.description, required=body.required)
+
+
+def _json(struct: type) -> dict[str, OpenAPIMediaType]:
+    """The struct's JSON Schema (msgspec's, the one its decoder applies), with its definitions inlined."""
+    document = msgspec.json.schema(struct)
+    definitions = document.pop("$defs", {})
+    return {"application/json": OpenAPIMediaType(schema=to_schema(_inline(document, definitions)))}
+
+
+def _inline(node: Any, definitions: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        reference = node.get("$ref")
+        if isinstance(reference, str) and reference.startswith("#/$defs/"):
+            return _inline(definitions[reference.removeprefix("#/$defs/")], definitions)
+        return {key: _inline(value, definitions) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inline(item, definitions) for item in node]
+    return node
 
 
 def _binary(media_types: tuple[str, ...]) -> dict[str, OpenAPIMediaType]:
@@ -60,4 +91,4 @@ def _binary(media_types: tuple[str, ...]) -> dict[str, OpenAPIMediaType]:
     }
 
 
-__all__ = ["RAW_BODY", "RawBody", "document_raw_bodies", "raw_body"]
+__all__ = ["RAW_BODY", "RawBody", "document_raw_bodies", "json_body", "raw_body"]

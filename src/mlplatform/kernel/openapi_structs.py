@@ -93,7 +93,7 @@ def _container_schema(annotation: Any) -> Schema | None:
     if not any(isinstance(arm, _CONTAINERS) or _bounded_number(arm) for arm in arms):
         return None
     (generated,), components = msgspec.json.schema_components([annotation])
-    return None if components else _to_schema(generated)
+    return None if components else to_schema(generated)
 
 
 def _bounded_number(kind: msgspec.inspect.Type) -> bool:
@@ -104,15 +104,17 @@ def _bounded_number(kind: msgspec.inspect.Type) -> bool:
     return isinstance(kind, numbers) and any(getattr(kind, bound) == 0 for bound in bounds)
 
 
-def _to_schema(document: dict[str, Any]) -> Schema:
+def to_schema(document: dict[str, Any]) -> Schema:
     """A JSON Schema object (msgspec's output) as Litestar's `Schema`."""
     values: dict[str, Any] = {}
     for key, value in document.items():
         name = _FIELD_BY_ALIAS[key]
         if name in _NESTED and isinstance(value, dict):
-            value = _to_schema(value)
+            value = to_schema(value)
         elif name in _NESTED_LISTS:
-            value = [_to_schema(item) for item in value]
+            value = [to_schema(item) for item in value]
+        elif name == "properties":
+            value = {key: to_schema(item) for key, item in value.items()}
         values[name] = value
     if values.get("type") == "array" and "items" not in values:
         values["items"] = Schema()  # `list[Any]`: the same "any item" as msgspec's missing `items`, said aloud
