@@ -73,7 +73,7 @@ def write_raw_data(served: Platform, project: str) -> str:
     return key
 
 
-def train_and_log(base: str, project: str, dataset_id: str, dataset_uri: str) -> list[int]:
+def train_and_log(base: str, key: str, project: str, dataset_id: str, dataset_uri: str) -> list[int]:
     """The data scientist's side, in a fresh process: train on the platform's training set, log and register
     the model with a signature; return what the model predicts for each card's newest values."""
     import mlflow
@@ -82,7 +82,7 @@ def train_and_log(base: str, project: str, dataset_id: str, dataset_uri: str) ->
     from sklearn.linear_model import LogisticRegression
 
     os.environ["MLFLOW_TRACKING_URI"] = f"{base}/mlflow"
-    os.environ["MLFLOW_TRACKING_TOKEN"] = ADMIN_KEY
+    os.environ["MLFLOW_TRACKING_TOKEN"] = key
     mlflow.set_experiment(f"{project}/cards")
     frame = pd.read_parquet(dataset_uri)
     features = frame[FEATURES].astype("float64")
@@ -165,7 +165,7 @@ async def test_a_managed_deployment_predicts_with_online_features_joined(served:
         await call(client, "POST", "/api/v1/projects", 201, json={"name": project})
         dataset = await build_training_set(client, served, project)
         expected = await asyncio.to_thread(
-            in_client_process, train_and_log, served.base, project, dataset["dataset_id"], dataset["uri"]
+            in_client_process, train_and_log, served.base, ADMIN_KEY, project, dataset["dataset_id"], dataset["uri"]
         )
         await promote(client, project)
         deployment = await deploy(client, project, max_rows=5)

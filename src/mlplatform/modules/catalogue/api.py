@@ -44,7 +44,7 @@ from mlplatform.modules.catalogue.events import (
     ValidationRecorded,
 )
 from mlplatform.modules.catalogue.models import CatalogueModel, CatalogueModelVersion
-from mlplatform.modules.catalogue.rules import STAGES
+from mlplatform.modules.catalogue.rules import MAX_SERVING_ROWS, STAGES
 from mlplatform.modules.catalogue.schemas import ServingOptions
 from mlplatform.modules.catalogue.services.managed import (
     ManagedDeployment,
@@ -54,6 +54,7 @@ from mlplatform.modules.catalogue.services.managed import (
 from mlplatform.modules.catalogue.services.models import ModelService, NewVersion
 
 __all__ = [
+    "MAX_SERVING_ROWS",
     "STAGES",
     "ApprovalRecorded",
     "DeploymentChanged",

@@ -18,18 +18,18 @@ from typing import Any
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.errors import Invalid
 from mlplatform.modules.features.api import read_online_features
-from mlplatform.modules.serving.formats import FrameInput
+from mlplatform.modules.serving.formats.payload import FrameInput
 from mlplatform.modules.serving.served import Served
 
 PRESENT = "PRESENT"
 
 
 @dataclass(frozen=True)
-class JoinedFeatures:
+class Joined:
     names: list[str]
     """The joined features that became model columns, in column order."""
-    statuses: list[list[str]]
-    """Per row, the status of each of `names` as the online store reported it."""
+    column_statuses: list[list[str]]
+    """Per joined feature, each row's status as the online store reported it."""
 
 
 def _entity_text(entities: dict[str, list[Any]], row: int) -> str:
@@ -38,7 +38,7 @@ def _entity_text(entities: dict[str, list[Any]], row: int) -> str:
 
 async def join_features(
     platform: PlatformContext, served: Served, entities: dict[str, list[Any]], given: FrameInput | None
-) -> tuple[FrameInput, JoinedFeatures]:
+) -> tuple[FrameInput, Joined]:
     """The model's input frame for `entities` (columnar join keys) and the request's own values `given`."""
     deployment = served.deployment
     service = served.feature_service
@@ -73,8 +73,8 @@ async def join_features(
                 field="inputs",
                 column=name,
             )
-    statuses = [[online[name]["statuses"][row] for name in joined] for row in range(rows)]
-    return FrameInput(columns=columns, rows=rows), JoinedFeatures(names=joined, statuses=statuses)
+    statuses = [online[name]["statuses"] for name in joined]
+    return FrameInput(columns=columns, rows=rows), Joined(names=joined, column_statuses=statuses)
 
 
 def _given_columns(given: FrameInput | None, rows: int) -> dict[str, list[Any]]:

@@ -17,18 +17,26 @@ from litestar.params import Parameter
 from litestar.response.base import ASGIResponse
 
 from mlplatform.kernel.context import PlatformContext
+from mlplatform.kernel.openapi_bodies import json_body
 from mlplatform.kernel.request_context import SAMPLED_ACCESS_LOG
+from mlplatform.modules.catalogue.api import MAX_SERVING_ROWS
 from mlplatform.modules.gateway.api import READ_ONLY, Role, rate_group, requires_role
 from mlplatform.modules.serving import predict
 from mlplatform.modules.serving.formats.answers import PredictResponse, joined_features, predict_response
-from mlplatform.modules.serving.formats.scoring import PredictBody, request_from_body
+from mlplatform.modules.serving.formats.scoring import PredictBody, parse_scoring_request
 from mlplatform.modules.serving.runtime import ServingRuntime
 
 PROJECT_PATH = "/api/v1/projects/{project:str}"
 PREDICT_ROLE = Role.VIEWER
 PREDICT_RATE_GROUP = "predict"
-PREDICT_OPT = {**rate_group(PREDICT_RATE_GROUP), **READ_ONLY, **SAMPLED_ACCESS_LOG}
-"""Predictions are queries: their own rate budget, no audit row each, a sampled access log."""
+PREDICT_OPT = {
+    **rate_group(PREDICT_RATE_GROUP),
+    **READ_ONLY,
+    **SAMPLED_ACCESS_LOG,
+    **json_body(PredictBody, description="MLflow scoring-server input and/or entity keys."),
+}
+"""Predictions are queries: their own rate budget, no audit row each, a sampled access log. The handler parses
+the body itself: MLflow's client sends `NaN` for a missing value, which strict JSON decoding refuses."""
 RESPONSES = {200: ResponseSpec(data_container=PredictResponse, description="Predictions", generate_examples=False)}
 TAGS = ["serving"]
 
@@ -78,12 +86,11 @@ def _answer(outcome: predict.Outcome) -> ASGIResponse:
 async def predict_model(
     project: str,
     model: str,
-    data: PredictBody,
     request: Request,
     serving_runtime: ServingRuntime,
     environment: Environment = "prod",
 ) -> ASGIResponse:
-    parsed = request_from_body(data)
+    parsed = parse_scoring_request(await request.body(), max_rows=MAX_SERVING_ROWS)
     served = predict.choose(
         serving_runtime.supervisor, project, model, environment, parsed, request.scope["state"]["request_id"]
     )
@@ -103,9 +110,9 @@ async def predict_model(
     status_code=200,
 )
 async def predict_deployment(
-    project: str, deployment_id: uuid.UUID, data: PredictBody, serving_runtime: ServingRuntime
+    project: str, deployment_id: uuid.UUID, request: Request, serving_runtime: ServingRuntime
 ) -> ASGIResponse:
-    parsed = request_from_body(data)
+    parsed = parse_scoring_request(await request.body(), max_rows=MAX_SERVING_ROWS)
     served = predict.by_id(serving_runtime.supervisor, project, deployment_id)
     return _answer(await predict.predict(serving_runtime.platform, served, parsed))
 

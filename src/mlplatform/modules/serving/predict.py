@@ -15,8 +15,8 @@ from typing import Any
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.errors import Invalid, NotFound, PayloadTooLarge, PlatformError
 from mlplatform.modules.serving import metrics
-from mlplatform.modules.serving.assembly import JoinedFeatures, join_features
-from mlplatform.modules.serving.formats import FrameInput, PredictRequest, TensorInput
+from mlplatform.modules.serving.assembly import Joined, join_features
+from mlplatform.modules.serving.formats.payload import FrameInput, PredictRequest, TensorInput
 from mlplatform.modules.serving.formats.scoring import as_frame
 from mlplatform.modules.serving.routing import entity_bucket, pick
 from mlplatform.modules.serving.served import Served
@@ -28,7 +28,7 @@ from mlplatform.modules.serving.workers.errors import ModelRaised, PredictInputE
 class Outcome:
     served: Served
     predictions: Any
-    joined: JoinedFeatures | None
+    joined: Joined | None
 
 
 def choose(
@@ -90,9 +90,9 @@ async def predict(platform: PlatformContext, served: Served, request: PredictReq
                 "body: give the model's input (dataframe_split, dataframe_records, instances, inputs) or entities"
             )
         else:
-            frame = _frame(served, request.input)
-            if frame is not None:
-                result = await served.pool.predict_frame(frame.columns, params=request.params)
+            columns = _frame(served, request.input)
+            if columns is not None:
+                result = await served.pool.predict_frame(columns.columns, params=request.params)
             else:
                 assert isinstance(request.input, TensorInput)
                 result = await served.pool.predict_tensor(request.input.data, params=request.params)

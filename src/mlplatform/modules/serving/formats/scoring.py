@@ -53,22 +53,36 @@ _EXPECTED = (
 )
 
 
-class _Split(msgspec.Struct, forbid_unknown_fields=True):
+class DataframeSplit(msgspec.Struct, forbid_unknown_fields=True):
+    """A pandas frame in `orient="split"` form."""
+
     data: list[Any]
+    """Rows: one list of values per row, one value per column."""
     columns: list[Any] | None = None
+    """Column names, in the order of each row's values."""
     index: list[Any] | None = None
+    """Row labels (checked, then dropped: models do not see them)."""
 
 
-class _Body(msgspec.Struct, forbid_unknown_fields=True):
-    dataframe_split: _Split | UnsetType = UNSET
+class PredictBody(msgspec.Struct, forbid_unknown_fields=True):
+    """MLflow's scoring-server body (exactly one of `dataframe_split`, `dataframe_records`, `instances`,
+    `inputs`), the platform's `entities`, or both; `params` as MLflow passes them to `predict`."""
+
+    dataframe_split: DataframeSplit | UnsetType = UNSET
     dataframe_records: list[dict[str, Any]] | UnsetType = UNSET
+    """Rows as objects: column name -> value."""
     instances: Any = UNSET
+    """Tensor input (TF-serving style): nested lists, or objects of named tensors."""
     inputs: Any = UNSET
+    """Tensor input (TF-serving columnar style): nested lists, or an object of named tensors."""
     params: dict[str, Any] | None = None
+    """Inference parameters the model's signature declares."""
     entities: dict[str, list[int | str]] | None = None
+    """Join key -> values, columnar (row i is each key's i-th value): the deployment's online features for
+    these entities are joined into the model's input."""
 
 
-_decoder = msgspec.json.Decoder(_Body)
+_decoder = msgspec.json.Decoder(PredictBody)
 
 
 def parse_scoring_request(body: bytes, *, max_rows: int) -> PredictRequest:
@@ -130,7 +144,7 @@ def _one(field: str, other: str) -> str:
     return other
 
 
-def _split(split: _Split, max_rows: int) -> ModelInput:
+def _split(split: DataframeSplit, max_rows: int) -> ModelInput:
     data, names = split.data, split.columns
     rows = len(data)
     check_rows("dataframe_split.data", rows, max_rows)
@@ -249,7 +263,7 @@ def _broadcast(field: str, model_input: ModelInput, rows: int) -> ModelInput:
     )
 
 
-def _with_non_finite_numbers(body: bytes, error: msgspec.DecodeError) -> _Body:
+def _with_non_finite_numbers(body: bytes, error: msgspec.DecodeError) -> PredictBody:
     """The body when it is JSON but for `NaN` and `Infinity`, which MLflow's client writes for missing values
     (Python's `json.dumps`) and MLflow's server reads: a slow path only such bodies take."""
     try:
@@ -257,7 +271,7 @@ def _with_non_finite_numbers(body: bytes, error: msgspec.DecodeError) -> _Body:
     except (ValueError, RecursionError):
         raise BadRequest(f"the body is not JSON: {error}", field="body") from None
     try:
-        return msgspec.convert(document, _Body, strict=True)
+        return msgspec.convert(document, PredictBody, strict=True)
     except msgspec.ValidationError as exc:
         raise _refusal(body, str(exc), document) from None
 
