@@ -1,15 +1,17 @@
-"""Serving end to end on the embedded default (SQLite, local folders, jobs in-process), over real HTTP.
+"""Serving end to end over real HTTP, on the embedded default (SQLite, local folders, jobs in-process) and on
+the stack (PostgreSQL, Redis's online fast path, models and data on S3).
 
 Features defined and materialized, a training set from the historical API, a model trained on it and logged
-with the stock `mlflow` client, validated and promoted through the catalogue, deployed as a *managed*
-deployment (no feature service named: lineage says which one its training set came from); then predictions by
-entity key with the online features joined in, in MLflow's scoring format, and the refusals: an unknown
-entity, a wrong column, too many rows. Retiring the deployment stops its predictions.
+with the stock `mlflow` client, validated and promoted through an approval, deployed as a *managed* deployment
+(no feature service named: lineage says which one its training set came from); then predictions by entity key
+with the online features joined in, MLflow's scoring formats, the Open Inference Protocol v2 through an
+unmodified `tritonclient.http`, and the refusals: an unknown entity, a wrong column, too many rows, an
+environment with no deployment. Retiring the deployment stops its predictions.
 """
 
 from __future__ import annotations
 
-import asyncio
+import io
 import os
 import uuid
 from collections.abc import Iterator
@@ -23,15 +25,15 @@ import pytest
 
 from tests.support.client_process import in_client_process
 from tests.support.factories import unique_name
-from tests.support.http_calls import call, finished_job
-from tests.support.served import serve
-from tests.support.wait import wait_until_async
+from tests.support.served import serve, served_env
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.e2e
 
 ADMIN_KEY = f"e2e-serving-{uuid.uuid4().hex}"
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 FEATURES = ["txn_count", "amount_avg"]
+OLD = {1: (3, 12.5), 2: (8, 80.0), 3: (1, 5.0)}
 LATEST = {1: (4, 13.0), 2: (9, 75.0), 3: (2, 6.5)}
 """Each card's newest values (what the online store holds after materialization)."""
 
@@ -39,41 +41,101 @@ LATEST = {1: (4, 13.0), 2: (9, 75.0), 3: (2, 6.5)}
 @dataclass
 class Platform:
     base: str
-    data_dir: Path
+    http: httpx.Client
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Platform]:
-    data_dir = tmp_path / "data"
-    env = {
-        "MLPLATFORM_DATA_DIR": str(data_dir),
-        "MLPLATFORM_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
-        "MLPLATFORM_LOG_LEVEL": "WARNING",
-        "MLPLATFORM_SERVING__RECONCILE_SECONDS": "1",
-    }
+@pytest.fixture(params=["embedded", "stack"])
+def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platform]:
+    env = {"MLPLATFORM_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY, "MLPLATFORM_DATA_DIR": str(tmp_path / "data")}
+    if request.param == "stack":
+        env = served_env(
+            tmp_path / "data",
+            database_url=request.getfixturevalue("clean_postgres"),
+            redis_url=request.getfixturevalue("clean_redis"),
+            s3_endpoint=request.getfixturevalue("s3_endpoint"),
+            s3_bucket=request.getfixturevalue("s3_bucket"),
+            admin_key=ADMIN_KEY,
+        )
+    env |= {"MLPLATFORM_LOG_LEVEL": "WARNING", "MLPLATFORM_SERVING__RECONCILE_SECONDS": "1"}
     with serve(tmp_path, env, log=tmp_path / "serve.log", ready_path="/health/live", timeout=120) as served:
-        yield Platform(served.base_url, data_dir)
+        headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+        with httpx.Client(base_url=served.base_url, headers=headers, timeout=120) as http:
+            yield Platform(served.base_url, http)
 
 
-def write_raw_data(served: Platform, project: str) -> str:
+def call(http: httpx.Client, method: str, path: str, expect: int, **kwargs: Any) -> Any:
+    response = http.request(method, path, **kwargs)
+    assert response.status_code == expect, f"{method} {path}: {response.status_code} {response.text}"
+    return response.json() if response.content else None
+
+
+def finished_job(http: httpx.Client, job: dict[str, Any]) -> dict[str, Any]:
+    def finished() -> dict[str, Any] | None:
+        current: dict[str, Any] = call(http, "GET", f"/api/v1/jobs/{job['id']}", 200)
+        return current if current["status"] in {"succeeded", "failed", "cancelled"} else None
+
+    current = wait_until(finished, timeout=120, interval=0.2, message=f"job {job['id']} finishing")
+    assert current["status"] == "succeeded", current
+    return current
+
+
+def raw_data() -> bytes:
     import pandas as pd
 
-    key = "raw/cards.parquet"
-    path = served.data_dir / "objects" / "projects" / project / key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    old = {1: (3, 12.5), 2: (8, 80.0), 3: (1, 5.0)}
-    pd.DataFrame(
+    cards = (1, 2, 3)
+    return pd.DataFrame(
         {
-            "card_id": pd.Series([1, 2, 3, 1, 2, 3], dtype="int64"),
+            "card_id": pd.Series([*cards, *cards], dtype="int64"),
             "event_timestamp": [T0 + timedelta(hours=h) for h in (0, 0, 0, 5, 5, 5)],
-            "txn_count": pd.Series([old[c][0] for c in (1, 2, 3)] + [LATEST[c][0] for c in (1, 2, 3)], dtype="int64"),
-            "amount_avg": [old[c][1] for c in (1, 2, 3)] + [LATEST[c][1] for c in (1, 2, 3)],
+            "txn_count": pd.Series([OLD[c][0] for c in cards] + [LATEST[c][0] for c in cards], dtype="int64"),
+            "amount_avg": [OLD[c][1] for c in cards] + [LATEST[c][1] for c in cards],
         }
-    ).to_parquet(path, index=False)
-    return key
+    ).to_parquet(index=False)
 
 
-def train_and_log(base: str, key: str, project: str, dataset_id: str, dataset_uri: str) -> list[int]:
+def build_training_set(http: httpx.Client, project: str) -> dict[str, Any]:
+    call(http, "PUT", f"/api/v1/projects/{project}/files/raw/cards.parquet", 201, content=raw_data())
+    features = f"/api/v1/projects/{project}/features"
+    source = {"name": "cards", "kind": "parquet", "path": "raw/cards.parquet", "timestamp_field": "event_timestamp"}
+    view = {
+        "name": "card_stats",
+        "entities": ["card"],
+        "features": [{"name": "txn_count", "dtype": "int64"}, {"name": "amount_avg", "dtype": "float64"}],
+        "source": "cards",
+    }
+    for path, body in (
+        ("entities", {"name": "card", "join_key": "card_id"}),
+        ("data-sources", source),
+        ("feature-views", view),
+        ("feature-services", {"name": "card_features", "features": ["card_stats"]}),
+    ):
+        call(http, "POST", f"{features}/{path}", 201, json=body)
+    window = {"start": T0.isoformat(), "end": (T0 + timedelta(days=1)).isoformat()}
+    materialization = call(
+        http, "POST", f"{features}/materializations", 202, json={"feature_views": ["card_stats"], **window}
+    )
+    finished_job(http, materialization)
+    rows = [{"card_id": c, "event_timestamp": (T0 + timedelta(hours=h)).isoformat()} for c in (1, 2, 3) for h in (1, 6)]
+    historical = call(
+        http, "POST", f"{features}/historical", 202, json={"feature_service": "card_features", "entity_rows": rows}
+    )
+    result: dict[str, Any] = finished_job(http, historical)["result"]
+    return result
+
+
+def read_dataset(uri: str) -> Any:
+    import pandas as pd
+
+    if not uri.startswith("s3://"):
+        return pd.read_parquet(uri)
+    import boto3
+
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    s3 = boto3.client("s3", endpoint_url=os.environ["MLFLOW_S3_ENDPOINT_URL"])
+    return pd.read_parquet(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+
+
+def train_and_log(base: str, key: str, project: str, dataset: dict[str, Any], s3_endpoint: str) -> list[int]:
     """The data scientist's side, in a fresh process: train on the platform's training set, log and register
     the model with a signature; return what the model predicts for each card's newest values."""
     import mlflow
@@ -81,14 +143,14 @@ def train_and_log(base: str, key: str, project: str, dataset_id: str, dataset_ur
     from mlflow.models import infer_signature
     from sklearn.linear_model import LogisticRegression
 
-    os.environ["MLFLOW_TRACKING_URI"] = f"{base}/mlflow"
-    os.environ["MLFLOW_TRACKING_TOKEN"] = key
+    os.environ |= {"MLFLOW_TRACKING_URI": f"{base}/mlflow", "MLFLOW_TRACKING_TOKEN": key}
+    os.environ |= {"MLFLOW_S3_ENDPOINT_URL": s3_endpoint} if s3_endpoint else {}
     mlflow.set_experiment(f"{project}/cards")
-    frame = pd.read_parquet(dataset_uri)
+    frame = read_dataset(dataset["uri"])
     features = frame[FEATURES].astype("float64")
     labels = (frame["amount_avg"] > 50).astype("int64")
     with mlflow.start_run():
-        mlflow.log_param("mlplatform.training_dataset", dataset_id)
+        mlflow.log_param("mlplatform.training_dataset", dataset["dataset_id"])
         model = LogisticRegression().fit(features, labels)
         mlflow.sklearn.log_model(
             model,
@@ -101,123 +163,129 @@ def train_and_log(base: str, key: str, project: str, dataset_id: str, dataset_ur
     return [int(p) for p in model.predict(newest)]
 
 
-async def build_training_set(client: httpx.AsyncClient, served: Platform, project: str) -> dict[str, Any]:
-    features = f"/api/v1/projects/{project}/features"
-    key = write_raw_data(served, project)
-    for path, body in (
-        ("entities", {"name": "card", "join_key": "card_id"}),
-        ("data-sources", {"name": "cards", "kind": "parquet", "path": key, "timestamp_field": "event_timestamp"}),
-        (
-            "feature-views",
-            {
-                "name": "card_stats",
-                "entities": ["card"],
-                "features": [{"name": "txn_count", "dtype": "int64"}, {"name": "amount_avg", "dtype": "float64"}],
-                "source": "cards",
-            },
-        ),
-        ("feature-services", {"name": "card_features", "features": ["card_stats"]}),
-    ):
-        await call(client, "POST", f"{features}/{path}", 201, json=body)
-    window = {"start": T0.isoformat(), "end": (T0 + timedelta(days=1)).isoformat()}
-    materialization = await call(
-        client, "POST", f"{features}/materializations", 202, json={"feature_views": ["card_stats"], **window}
+def promote_through_approval(http: httpx.Client, project: str) -> None:
+    model = f"/api/v1/projects/{project}/models/scorer"
+    wait_until(
+        lambda: http.get(f"{model}/versions/1").status_code == 200,
+        timeout=60,
+        interval=0.2,
+        message="the catalogue registering scorer v1",
     )
-    await finished_job(client, materialization)
-    rows = [{"card_id": c, "event_timestamp": (T0 + timedelta(hours=h)).isoformat()} for c in (1, 2, 3) for h in (1, 6)]
-    historical = await call(
-        client, "POST", f"{features}/historical", 202, json={"feature_service": "card_features", "entity_rows": rows}
-    )
-    result: dict[str, Any] = (await finished_job(client, historical))["result"]
-    return result
+    call(http, "PATCH", model, 200, json={"approval_policy": {"production": 1}})
+    version = f"{model}/versions/1"
+    call(http, "POST", f"{version}/validations", 201, json={"name": "holdout", "status": "passed"})
+    for stage in ("validated", "staging"):
+        call(http, "POST", f"{version}/transitions", 200, json={"to_stage": stage})
+    requested = call(http, "POST", f"{version}/transitions", 202, json={"to_stage": "production"})
+    assert requested["status"] == "pending_approval", requested
+    approved = call(http, "POST", f"{version}/approvals", 201, json={"decision": "approve"})
+    assert approved["version"]["stage"] == "production"
 
 
-async def promote(client: httpx.AsyncClient, project: str) -> None:
-    catalogue = f"/api/v1/projects/{project}/models/scorer/versions/1"
-
-    async def registered() -> bool:
-        return (await client.get(catalogue)).status_code == 200
-
-    await wait_until_async(registered, timeout=60, interval=0.2, message="the catalogue registering scorer v1")
-    for stage in ("validated", "staging", "production"):
-        moved = await call(client, "POST", f"{catalogue}/transitions", 200, json={"to_stage": stage})
-        assert moved["status"] == "applied", moved
-
-
-async def deploy(client: httpx.AsyncClient, project: str, **serving: Any) -> dict[str, Any]:
+def deploy(http: httpx.Client, project: str, **serving: Any) -> dict[str, Any]:
     body = {"model": "scorer", "version": 1, "environment": "prod", "mode": "managed", "serving": serving}
-    created: dict[str, Any] = await call(client, "POST", f"/api/v1/projects/{project}/deployments", 201, json=body)
+    created: dict[str, Any] = call(http, "POST", f"/api/v1/projects/{project}/deployments", 201, json=body)
     assert (created["status"], created["mode"]) == ("pending", "managed")
 
-    async def settled() -> dict[str, Any] | None:
-        now: dict[str, Any] = await call(client, "GET", f"/api/v1/projects/{project}/deployments/{created['id']}", 200)
+    def settled() -> dict[str, Any] | None:
+        now: dict[str, Any] = call(http, "GET", f"/api/v1/projects/{project}/deployments/{created['id']}", 200)
         return now if now["status"] != "pending" else None
 
-    done = await wait_until_async(settled, timeout=180, interval=0.3, message="the deployment leaving pending")
+    done = wait_until(settled, timeout=180, interval=0.3, message="the deployment leaving pending")
     assert done["status"] == "active", done
     return done
 
 
-async def test_a_managed_deployment_predicts_with_online_features_joined(served: Platform) -> None:
-    project = unique_name("serve", 6)
+def check_refusals(http: httpx.Client, predict: str) -> None:
+    unknown = http.post(predict, json={"entities": {"card_id": [1, 999]}})
+    assert unknown.status_code == 422, unknown.text
+    assert unknown.headers["content-type"].startswith("application/problem+json")
+    assert "card_id=999" in unknown.json()["detail"]
+    assert unknown.json()["feature"] in FEATURES
+
+    wrong = http.post(predict, json={"dataframe_split": {"columns": ["nope"], "data": [[1.0]]}})
+    assert wrong.status_code == 422, wrong.text
+    assert "txn_count" in wrong.json()["detail"]
+
+    many = http.post(predict, json={"entities": {"card_id": [1, 2, 3, 1, 2, 3]}})
+    assert many.status_code == 413, many.text
+
+    elsewhere = http.post(predict, params={"environment": "staging"}, json={"entities": {"card_id": [1]}})
+    assert elsewhere.status_code == 404, elsewhere.text
+
+
+def check_open_inference_protocol(base: str, project: str, expected: list[int]) -> None:
+    import numpy as np
+    import tritonclient.http as triton
+    from tritonclient.utils import InferenceServerException
+
+    host = base.removeprefix("http://")
+    client = triton.InferenceServerClient(host)
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
-    async with httpx.AsyncClient(base_url=served.base, headers=headers, timeout=120) as client:
-        await call(client, "POST", "/api/v1/projects", 201, json={"name": project})
-        dataset = await build_training_set(client, served, project)
-        expected = await asyncio.to_thread(
-            in_client_process, train_and_log, served.base, ADMIN_KEY, project, dataset["dataset_id"], dataset["uri"]
-        )
-        await promote(client, project)
-        deployment = await deploy(client, project, max_rows=5)
-        predict = f"/api/v1/projects/{project}/models/scorer/predict"
+    name = f"{project}.scorer"
+    assert client.is_server_live()
+    assert client.is_model_ready(name, headers=headers)
+    metadata = client.get_model_metadata(name, headers=headers)
+    assert [(t["name"], t["datatype"]) for t in metadata["inputs"]] == [(f, "FP64") for f in FEATURES]
 
-        answer = await call(client, "POST", predict, 200, json={"entities": {"card_id": [1, 2, 3]}})
-        assert answer["predictions"] == expected
-        assert (answer["version"], answer["deployment_id"]) == (1, deployment["id"])
-        assert answer["features"]["names"] == FEATURES
-        assert answer["features"]["statuses"] == [["PRESENT", "PRESENT"]] * 3
+    rows = np.array([LATEST[c] for c in (1, 2, 3)], dtype=np.float64)
+    inputs = []
+    for position, feature in enumerate(FEATURES):
+        tensor = triton.InferInput(feature, [3], "FP64")
+        tensor.set_data_from_numpy(rows[:, position])  # binary tensor data, tritonclient's default
+        inputs.append(tensor)
+    result = client.infer(name, inputs, headers=headers)
+    assert result.as_numpy("predict").tolist() == expected
+    versioned = client.infer(name, inputs, model_version="1", headers=headers)
+    assert versioned.get_response()["model_version"] == "1"
 
-        split = {"columns": FEATURES, "data": [list(LATEST[c]) for c in (1, 2, 3)]}
-        by_values = await call(client, "POST", predict, 200, json={"dataframe_split": split})
-        assert by_values["predictions"] == expected
-        one = await call(
-            client,
-            "POST",
-            f"/api/v1/projects/{project}/deployments/{deployment['id']}/predict",
-            200,
-            json={"dataframe_records": [dict(zip(FEATURES, LATEST[2], strict=True))]},
-        )
-        assert one["predictions"] == expected[1:2]
+    with pytest.raises(InferenceServerException, match="no active managed deployment"):
+        client.infer(name, inputs, model_version="7", headers=headers)
+    with pytest.raises(InferenceServerException):
+        client.infer(name, inputs)  # no credentials
+    client.close()
 
-        unknown = await client.post(predict, json={"entities": {"card_id": [1, 999]}})
-        assert unknown.status_code == 422, unknown.text
-        assert unknown.headers["content-type"].startswith("application/problem+json")
-        assert "card_id=999" in unknown.json()["detail"]
-        assert unknown.json()["feature"] in FEATURES
 
-        wrong = await client.post(predict, json={"dataframe_split": {"columns": ["nope"], "data": [[1.0]]}})
-        assert wrong.status_code == 422, wrong.text
-        assert "txn_count" in wrong.json()["detail"] or "nope" in wrong.json()["detail"]
+def test_a_managed_deployment_predicts_with_online_features_joined(
+    platform: Platform, request: pytest.FixtureRequest
+) -> None:
+    http, project = platform.http, unique_name("serve", 6)
+    call(http, "POST", "/api/v1/projects", 201, json={"name": project})
+    dataset = build_training_set(http, project)
+    s3_endpoint = request.getfixturevalue("s3_endpoint") if dataset["uri"].startswith("s3://") else ""
+    expected = in_client_process(train_and_log, platform.base, ADMIN_KEY, project, dataset, s3_endpoint)
+    promote_through_approval(http, project)
+    deployment = deploy(http, project, max_rows=5)
+    predict = f"/api/v1/projects/{project}/models/scorer/predict"
 
-        many = await client.post(predict, json={"entities": {"card_id": [1, 2, 3, 1, 2, 3]}})
-        assert many.status_code == 413, many.text
+    answer = call(http, "POST", predict, 200, json={"entities": {"card_id": [1, 2, 3]}})
+    assert answer["predictions"] == expected
+    assert (answer["version"], answer["deployment_id"]) == (1, deployment["id"])
+    assert answer["features"] == {"names": FEATURES, "statuses": [["PRESENT", "PRESENT"]] * 3}
 
-        elsewhere = await client.post(predict, params={"environment": "staging"}, json={"entities": {"card_id": [1]}})
-        assert elsewhere.status_code == 404, elsewhere.text
+    split = {"columns": FEATURES, "data": [list(LATEST[c]) for c in (1, 2, 3)]}
+    assert call(http, "POST", predict, 200, json={"dataframe_split": split})["predictions"] == expected
+    records = [dict(zip(FEATURES, LATEST[2], strict=True))]
+    one = call(
+        http,
+        "POST",
+        f"/api/v1/projects/{project}/deployments/{deployment['id']}/predict",
+        200,
+        json={"dataframe_records": records},
+    )
+    assert one["predictions"] == expected[1:2]
 
-        metrics = (await client.get("/metrics")).text
-        assert f'deployment="{deployment["id"]}"' in metrics
-        assert "mlplatform_serving_predictions_total" in metrics
+    check_refusals(http, predict)
+    check_open_inference_protocol(platform.base, project, expected)
 
-        await call(
-            client,
-            "PATCH",
-            f"/api/v1/projects/{project}/deployments/{deployment['id']}",
-            200,
-            json={"status": "retired"},
-        )
+    metrics = http.get("/metrics").text
+    assert f'deployment="{deployment["id"]}"' in metrics
+    assert "mlplatform_serving_predictions_total" in metrics
 
-        async def gone() -> bool:
-            return (await client.post(predict, json={"entities": {"card_id": [1]}})).status_code == 404
-
-        await wait_until_async(gone, timeout=30, interval=0.2, message="predictions stopping after retirement")
+    call(http, "PATCH", f"/api/v1/projects/{project}/deployments/{deployment['id']}", 200, json={"status": "retired"})
+    wait_until(
+        lambda: http.post(predict, json={"entities": {"card_id": [1]}}).status_code == 404,
+        timeout=30,
+        interval=0.2,
+        message="predictions stopping after retirement",
+    )

@@ -42,6 +42,11 @@ def choose(
     return served
 
 
+def pick_among(candidates: Sequence[Served], entities: dict[str, list[Any]] | None, request_id: str) -> Served:
+    """`choose` among candidates already found (at least one); a 0 % share set picks the first."""
+    return pick(candidates, entity_bucket(entities, request_id)) or candidates[0]
+
+
 def by_id(supervisor: Supervisor, project: str, deployment_id: uuid.UUID) -> Served:
     served = supervisor.served.get(deployment_id)
     if served is None or served.deployment.project != project:
