@@ -11,6 +11,7 @@ environment with no deployment. Retiring the deployment stops its predictions.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import uuid
@@ -25,7 +26,7 @@ import pytest
 
 from tests.support.client_process import in_client_process
 from tests.support.factories import unique_name
-from tests.support.served import serve, served_env
+from tests.support.served import serve, served_env, worker
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -57,7 +58,13 @@ def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platfor
             admin_key=ADMIN_KEY,
         )
     env |= {"MLPLATFORM_LOG_LEVEL": "WARNING", "MLPLATFORM_SERVING__RECONCILE_SECONDS": "1"}
-    with serve(tmp_path, env, log=tmp_path / "serve.log", ready_path="/health/live", timeout=120) as served:
+    with contextlib.ExitStack() as stack:
+        if request.param == "stack":  # jobs run in a worker (the embedded default runs them in-process)
+            worker_env = {k: v for k, v in os.environ.items() if not k.startswith("MLPLATFORM_")} | env
+            stack.enter_context(worker(worker_env, tmp_path / "worker.log"))
+        served = stack.enter_context(
+            serve(tmp_path, env, log=tmp_path / "serve.log", ready_path="/health/live", timeout=120)
+        )
         headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
         with httpx.Client(base_url=served.base_url, headers=headers, timeout=120) as http:
             yield Platform(served.base_url, http)
@@ -163,6 +170,14 @@ def train_and_log(base: str, key: str, project: str, dataset: dict[str, Any], s3
     return [int(p) for p in model.predict(newest)]
 
 
+def maintainer(http: httpx.Client, project: str) -> dict[str, str]:
+    """A second person, a maintainer of the project: approvals come from someone other than the requester."""
+    call(http, "POST", "/api/v1/users", 201, json={"name": "lee"})
+    call(http, "PUT", f"/api/v1/projects/{project}/members/user:lee", 200, json={"role": "maintainer"})
+    key = call(http, "POST", "/api/v1/api-keys", 201, json={"name": "lee", "owner": "user:lee", "project": project})
+    return {"Authorization": f"Bearer {key['key']}"}
+
+
 def promote_through_approval(http: httpx.Client, project: str) -> None:
     model = f"/api/v1/projects/{project}/models/scorer"
     wait_until(
@@ -178,7 +193,9 @@ def promote_through_approval(http: httpx.Client, project: str) -> None:
         call(http, "POST", f"{version}/transitions", 200, json={"to_stage": stage})
     requested = call(http, "POST", f"{version}/transitions", 202, json={"to_stage": "production"})
     assert requested["status"] == "pending_approval", requested
-    approved = call(http, "POST", f"{version}/approvals", 201, json={"decision": "approve"})
+    approved = call(
+        http, "POST", f"{version}/approvals", 201, json={"decision": "approve"}, headers=maintainer(http, project)
+    )
     assert approved["version"]["stage"] == "production"
 
 

@@ -119,7 +119,7 @@ def _feature_values(served: Served, name: str, vector: dict[str, Any], entities:
                 f"{options.missing_features!r})",
                 field="entities",
                 feature=name,
-                status=status,
+                feature_status=status,
                 row=row,
             )
     return values
