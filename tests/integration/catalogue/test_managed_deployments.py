@@ -95,3 +95,56 @@ async def test_external_deployments_keep_their_defaults(database: Database) -> N
     await catalogue_model(database, P, "ctr", versions=1)
     created = await deploy(database, mode="external", target="https://serve/ctr")
     assert (created.mode, created.status, created.serving, created.status_reason) == ("external", "active", None, "")
+
+
+async def promote(database: Database, number: int) -> None:
+    async with acting(database) as svc:
+        for stage in ("validated", "staging", "production"):
+            await svc.lifecycle.request_transition(
+                P, "ctr", number, schemas.TransitionCreate(to_stage=stage), if_match=None
+            )
+
+
+async def test_a_following_deployment_moves_to_the_new_production_version_once_swapped(database: Database) -> None:
+    await catalogue_model(database, P, "ctr", versions=3)
+    await promote(database, 1)
+    following = await deploy(database, serving=schemas.ServingOptions(follow_stage=True), traffic_share=50)
+    pinned = await deploy(database, traffic_share=50)
+
+    await promote(database, 2)  # version 1 is archived: the pinned deployment goes, the following one moves
+    async with acting(database) as svc:
+        assert (await svc.deployments.get(P, pinned.id)).status == "retired"
+        moving = await svc.deployments.get(P, following.id)
+    assert (moving.status, moving.version, moving.status_reason) == ("pending", 1, "loading version 2 to take over")
+    async with database.transaction() as session:
+        (managed,) = await api.live_managed_deployments(session)
+    assert managed.next is not None
+    assert (managed.version, managed.next.version, managed.wanted.version) == (1, 2, 2)
+
+    async with database.transaction() as session:
+        swapped = await api.report_managed_swap(
+            session, following.id, to_version_id=managed.next.version_id, failure=None, actor="s"
+        )
+        assert swapped
+        # A second replica reporting the same swap: already done.
+        assert await api.report_managed_swap(
+            session, following.id, to_version_id=managed.next.version_id, failure=None, actor="s"
+        )
+    async with acting(database) as svc:
+        now = await svc.deployments.get(P, following.id)
+    assert (now.version, now.status_reason) == (2, "")
+    changes = [e["change"] for e in await events_of(database, "catalogue.DeploymentChanged")]
+    assert changes.count("swap_requested") == 1
+    assert changes[-1] == "swapped"
+
+    await promote(database, 3)
+    async with database.transaction() as session:
+        (managed,) = await api.live_managed_deployments(session)
+        assert managed.next is not None
+        assert not await api.report_managed_swap(
+            session, following.id, to_version_id=managed.next.version_id, failure="no MLmodel", actor="s"
+        )
+    async with acting(database) as svc:
+        stayed = await svc.deployments.get(P, following.id)
+    assert (stayed.version, stayed.status) == (2, "pending")
+    assert stayed.status_reason == "version 3 could not take over: no MLmodel"

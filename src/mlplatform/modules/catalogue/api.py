@@ -48,8 +48,10 @@ from mlplatform.modules.catalogue.rules import MAX_SERVING_ROWS, STAGES
 from mlplatform.modules.catalogue.schemas import ServingOptions
 from mlplatform.modules.catalogue.services.managed import (
     ManagedDeployment,
+    NextVersion,
     live_managed_deployments,
     report_managed_status,
+    report_managed_swap,
 )
 from mlplatform.modules.catalogue.services.models import ModelService, NewVersion
 
@@ -67,6 +69,7 @@ __all__ = [
     "MonitoringAlert",
     "MonitoringRecorded",
     "MonitoringRuleChanged",
+    "NextVersion",
     "ProductionPolicy",
     "ServingOptions",
     "StageChangeRequested",
@@ -77,6 +80,7 @@ __all__ = [
     "production_policy",
     "register_external_version",
     "report_managed_status",
+    "report_managed_swap",
 ]
 
 

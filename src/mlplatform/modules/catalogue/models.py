@@ -240,7 +240,13 @@ class CatalogueDeployment(UUIDPrimaryKey, Timestamps, Base):
     serving: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     """A managed deployment's serving options (`schemas.ServingOptions`)."""
     status_reason: Mapped[str] = mapped_column(String(1000), default="", server_default="")
-    """Why a managed deployment is pending or failed (set by the serving module)."""
+    """Why a managed deployment is pending or failed, or which version it is moving to (set by the serving
+    module)."""
+    next_version_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("catalogue_model_versions.id", ondelete="SET NULL", name="fk_catalogue_deployments_next_version")
+    )
+    """A managed deployment that follows the production stage: the version it moves to once that version's
+    workers are warm (the serving module swaps it and clears this)."""
     created_by: Mapped[str] = mapped_column(String(200))
     retired_at: Mapped[datetime | None]
     revision: Mapped[int] = mapped_column(default=1)

@@ -320,6 +320,10 @@ class ServingOptions(_In):
     """Address-space limit of each model worker process."""
     max_rows: Annotated[int, msgspec.Meta(ge=1, le=rules.MAX_SERVING_ROWS)] = 1000
     """Rows (entity rows or input rows) one prediction request may carry."""
+    follow_stage: bool = False
+    """Follow the production stage: when another version of the model enters production (after its
+    approvals), the platform loads and warms it, then moves this deployment to it in one step; the old
+    version drains. The deployment is not retired when its version is replaced in production."""
 
 
 class DeploymentCreate(_In):

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from mlplatform.kernel.db import lock_for_update
 from mlplatform.kernel.pagination import Page, SortOrder, page_of
@@ -232,19 +233,35 @@ async def alerts_page(
     return page_of(rows, limit, NEWEST_ALERTS)
 
 
-async def live_managed(
-    session: AsyncSession,
-) -> Sequence[tuple[CatalogueDeployment, CatalogueModel, CatalogueModelVersion]]:
-    """Every live (pending or active) managed deployment with its model and version, oldest first."""
+ManagedRow = tuple[CatalogueDeployment, CatalogueModel, CatalogueModelVersion, CatalogueModelVersion | None]
+
+
+async def live_managed(session: AsyncSession) -> Sequence[ManagedRow]:
+    """Every live (pending or active) managed deployment with its model, version and the version it moves to
+    (None when it is not moving), oldest first."""
+    following = aliased(V)
     statement = (
-        select(D, M, V)
+        select(D, M, V, following)
         .join(M, M.id == D.model_id)
         .join(V, V.id == D.version_id)
+        .outerjoin(following, following.id == D.next_version_id)
         .where(D.mode == "managed", D.status.in_(LIVE_DEPLOYMENT_STATUSES))
         .order_by(D.created_at, D.id)
     )
-    return [(d, m, v) for d, m, v in (await session.execute(statement)).all()]
+    return [(d, m, v, n) for d, m, v, n in (await session.execute(statement)).all()]
 
 
 async def find_deployment(session: AsyncSession, deployment_id: uuid.UUID) -> CatalogueDeployment | None:
     return await session.get(D, deployment_id, with_for_update=True, populate_existing=True)
+
+
+async def lock_live_managed_of_model(session: AsyncSession, model_id: uuid.UUID) -> Sequence[CatalogueDeployment]:
+    """The model's live managed deployments, locked until commit (the model row is locked first)."""
+    statement = (
+        select(D)
+        .where(D.model_id == model_id, D.mode == "managed", D.status.in_(LIVE_DEPLOYMENT_STATUSES))
+        .order_by(D.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return (await session.scalars(statement)).all()

@@ -53,11 +53,36 @@ def changed_event(
     )
 
 
+async def follow_production(
+    session: AsyncSession, model: CatalogueModel, version: CatalogueModelVersion, *, actor: str
+) -> int:
+    """`version` enters production: the model's live managed deployments that follow the stage are to move to
+    it (the serving module loads it, then swaps). Called before the replaced version is archived, so that
+    those deployments are not retired with it."""
+    rows = await repositories.lock_live_managed_of_model(session, model.id)
+    moving = [
+        row
+        for row in rows
+        if (row.serving or {}).get("follow_stage") and version.id not in (row.version_id, row.next_version_id)
+    ]
+    for row in moving:
+        row.next_version_id = version.id
+        row.status_reason = f"loading version {version.version} to take over"
+    await flush_or_fail(session, Conflict("a deployment of this model changed at the same time; retry"))
+    for row in moving:
+        current = await repositories.version_by_id(session, row.version_id)
+        await publish(session, changed_event(row, model.name, current.version, "swap_requested", actor))
+    return len(moving)
+
+
 async def retire_version_deployments(
     session: AsyncSession, model: CatalogueModel, version: CatalogueModelVersion, *, actor: str, reason: str
 ) -> int:
-    """Retire every non-retired deployment of a version (it was archived or rejected)."""
-    rows = await repositories.lock_unretired_of_version(session, version.id)
+    """Retire every non-retired deployment of a version (it was archived or rejected), except managed ones
+    already moving to another version (`follow_production`)."""
+    rows = [
+        row for row in await repositories.lock_unretired_of_version(session, version.id) if row.next_version_id is None
+    ]
     now = utcnow()
     for row in rows:
         row.status, row.retired_at = "retired", now

@@ -30,7 +30,7 @@ from mlplatform.modules.catalogue.models import (
     CatalogueValidation,
 )
 from mlplatform.modules.catalogue.repositories import flush_or_fail
-from mlplatform.modules.catalogue.services.deployments import retire_version_deployments
+from mlplatform.modules.catalogue.services.deployments import follow_production, retire_version_deployments
 from mlplatform.modules.catalogue.services.models import ModelService
 
 
@@ -175,6 +175,7 @@ class LifecycleService:
         promoting. Raises 409 when the move is illegal or lost a race."""
         rules.ensure_move_allowed(version.stage, target)
         if target == "production":
+            await follow_production(self.session, model, version, actor=actor)
             previous = await repositories.lock_current_production(self.session, model.id)
             if previous is not None and previous.id != version.id:
                 await self._move(

@@ -24,6 +24,13 @@ from mlplatform.modules.catalogue.services.deployments import changed_event
 MAX_REASON = 1000
 
 
+class NextVersion(msgspec.Struct, frozen=True, kw_only=True):
+    version: int
+    version_id: uuid.UUID
+    model_uri: str
+    feature_service: str | None
+
+
 class ManagedDeployment(msgspec.Struct, frozen=True, kw_only=True):
     """A live managed deployment: what the serving module loads and routes to."""
 
@@ -42,10 +49,37 @@ class ManagedDeployment(msgspec.Struct, frozen=True, kw_only=True):
     feature_service: str | None
     """The feature service to join: the deployment's option, else the version's own."""
     revision: int
+    next: NextVersion | None = None
+    """The version the deployment moves to (it follows the production stage), until the swap."""
+
+    @property
+    def wanted(self) -> NextVersion:
+        """The version this deployment's workers should run: the one it moves to, else its own."""
+        if self.next is not None:
+            return self.next
+        return NextVersion(
+            version=self.version,
+            version_id=self.version_id,
+            model_uri=self.model_uri,
+            feature_service=self.feature_service,
+        )
 
 
-def _managed(row: CatalogueDeployment, model: CatalogueModel, version: CatalogueModelVersion) -> ManagedDeployment:
+def _managed(
+    row: CatalogueDeployment,
+    model: CatalogueModel,
+    version: CatalogueModelVersion,
+    following: CatalogueModelVersion | None,
+) -> ManagedDeployment:
     options = msgspec.convert(row.serving or {}, ServingOptions)
+    next_version = None
+    if following is not None:
+        next_version = NextVersion(
+            version=following.version,
+            version_id=following.id,
+            model_uri=following.model_uri,
+            feature_service=options.feature_service or following.feature_service,
+        )
     return ManagedDeployment(
         id=row.id,
         project=row.project,
@@ -61,12 +95,13 @@ def _managed(row: CatalogueDeployment, model: CatalogueModel, version: Catalogue
         serving=options,
         feature_service=options.feature_service or version.feature_service,
         revision=row.revision,
+        next=next_version,
     )
 
 
 async def live_managed_deployments(session: AsyncSession) -> list[ManagedDeployment]:
     """Every pending or active managed deployment of every project."""
-    return [_managed(*found) for found in await repositories.live_managed(session)]
+    return [_managed(d, m, v, n) for d, m, v, n in await repositories.live_managed(session)]
 
 
 async def report_managed_status(
@@ -96,3 +131,38 @@ async def report_managed_status(
     change = "activated" if status == "active" else "failed"
     await publish(session, changed_event(row, model.name, version.version, change, actor))
     return True
+
+
+async def report_managed_swap(
+    session: AsyncSession,
+    deployment_id: uuid.UUID,
+    *,
+    to_version_id: uuid.UUID,
+    failure: str | None,
+    actor: str,
+) -> bool:
+    """The workers of the version a following deployment moves to are warm (`failure` None): the deployment
+    now runs it. Or they could not load: the deployment stays on its version, `status_reason` says why.
+    True when the deployment runs `to_version_id` afterwards (this report or an earlier one swapped it)."""
+    row = await repositories.find_deployment(session, deployment_id)
+    if row is None or row.mode != "managed" or row.status not in LIVE_DEPLOYMENT_STATUSES:
+        return False
+    if row.version_id == to_version_id:
+        return True
+    if row.next_version_id != to_version_id:
+        return False
+    model = await session.get(CatalogueModel, row.model_id)
+    assert model is not None
+    if failure is not None:
+        target = await repositories.version_by_id(session, to_version_id)
+        row.next_version_id = None
+        row.status_reason = f"version {target.version} could not take over: {failure}"[:MAX_REASON]
+        change = "swap_failed"
+    else:
+        row.version_id, row.next_version_id, row.status_reason = to_version_id, None, ""
+        change = "swapped"
+    row.updated_at = utcnow()
+    await session.flush()
+    version = await repositories.version_by_id(session, row.version_id)
+    await publish(session, changed_event(row, model.name, version.version, change, actor))
+    return failure is None
