@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -142,12 +143,16 @@ def read_dataset(uri: str) -> Any:
     return pd.read_parquet(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
 
 
-def train_and_log(base: str, key: str, project: str, dataset: dict[str, Any], s3_endpoint: str) -> list[int]:
+def train_and_log(
+    base: str, key: str, project: str, dataset: dict[str, Any], s3_endpoint: str, constant: int | None = None
+) -> list[int]:
     """The data scientist's side, in a fresh process: train on the platform's training set, log and register
-    the model with a signature; return what the model predicts for each card's newest values."""
+    the model with a signature; return what the model predicts for each card's newest values. With
+    `constant`, the model always predicts that class (a recognisably different next version)."""
     import mlflow
     import pandas as pd
     from mlflow.models import infer_signature
+    from sklearn.dummy import DummyClassifier
     from sklearn.linear_model import LogisticRegression
 
     os.environ |= {"MLFLOW_TRACKING_URI": f"{base}/mlflow", "MLFLOW_TRACKING_TOKEN": key}
@@ -158,7 +163,8 @@ def train_and_log(base: str, key: str, project: str, dataset: dict[str, Any], s3
     labels = (frame["amount_avg"] > 50).astype("int64")
     with mlflow.start_run():
         mlflow.log_param("mlplatform.training_dataset", dataset["dataset_id"])
-        model = LogisticRegression().fit(features, labels)
+        chosen = LogisticRegression() if constant is None else DummyClassifier(strategy="constant", constant=constant)
+        model = chosen.fit(features, labels)
         mlflow.sklearn.log_model(
             model,
             name="model",
@@ -306,3 +312,81 @@ def test_a_managed_deployment_predicts_with_online_features_joined(
         interval=0.2,
         message="predictions stopping after retirement",
     )
+
+
+class Load:
+    """Predictions sent back to back from a thread while the deployments change; what each answer was."""
+
+    def __init__(self, base: str, path: str) -> None:
+        self.base, self.path = base, path
+        self.answers: list[tuple[int, Any]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+        with httpx.Client(base_url=self.base, headers=headers, timeout=30) as http:
+            card = 0
+            while not self._stop.is_set():
+                card = card % 3 + 1
+                response = http.post(self.path, json={"entities": {"card_id": [card]}})
+                self.answers.append((response.status_code, response.json()))
+
+    def __enter__(self) -> Load:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def seen(self, key: str) -> set[Any]:
+        return {body[key] for status, body in self.answers if status == 200}
+
+    def failures(self) -> list[tuple[int, Any]]:
+        return [(status, body) for status, body in self.answers if status != 200]
+
+
+@pytest.mark.parametrize("platform", ["embedded"], indirect=True)
+def test_a_swap_and_a_share_change_under_load_lose_no_request(platform: Platform) -> None:
+    http, project = platform.http, unique_name("roll", 6)
+    call(http, "POST", "/api/v1/projects", 201, json={"name": project})
+    dataset = build_training_set(http, project)
+    in_client_process(train_and_log, platform.base, ADMIN_KEY, project, dataset, "")
+    version = f"/api/v1/projects/{project}/models/scorer/versions"
+    wait_until(lambda: http.get(f"{version}/1").status_code == 200, timeout=60, interval=0.2, message="version 1")
+    for stage in ("validated", "staging", "production"):
+        call(http, "POST", f"{version}/1/transitions", 200, json={"to_stage": stage})
+    following = deploy(http, project, follow_stage=True)
+    predict = f"/api/v1/projects/{project}/models/scorer/predict"
+
+    with Load(platform.base, predict) as load:
+        wait_until(lambda: len(load.answers) > 20, timeout=30, message="load running")
+        in_client_process(train_and_log, platform.base, ADMIN_KEY, project, dataset, "", 1)
+        wait_until(lambda: http.get(f"{version}/2").status_code == 200, timeout=60, interval=0.2, message="version 2")
+        for stage in ("validated", "staging", "production"):
+            call(http, "POST", f"{version}/2/transitions", 200, json={"to_stage": stage})
+        wait_until(lambda: 2 in load.seen("version"), timeout=120, interval=0.2, message="version 2 answering")
+        moved = call(http, "GET", f"/api/v1/projects/{project}/deployments/{following['id']}", 200)
+        assert (moved["version"], moved["status"]) == (2, "active")
+
+        deployments = f"/api/v1/projects/{project}/deployments"
+        call(http, "PATCH", f"{deployments}/{following['id']}", 200, json={"traffic_share": 50})
+        second = call(
+            http,
+            "POST",
+            deployments,
+            201,
+            json={"model": "scorer", "version": 2, "environment": "prod", "mode": "managed", "traffic_share": 50},
+        )
+        wait_until(
+            lambda: second["id"] in load.seen("deployment_id"), timeout=120, interval=0.2, message="the second one"
+        )
+        call(http, "PATCH", f"{deployments}/{following['id']}", 200, json={"traffic_share": 0})
+        mark = len(load.answers)
+        wait_until(lambda: len(load.answers) > mark + 30, timeout=30, message="more answers")
+    assert load.failures() == []
+    assert load.seen("version") == {1, 2}
+    assert load.seen("deployment_id") == {following["id"], second["id"]}
+    after = [body["deployment_id"] for _, body in load.answers[mark + 5 :]]
+    assert set(after) == {second["id"]}, "a 0 % share takes no traffic"

@@ -94,7 +94,7 @@ async def predict_model(
     served = predict.choose(
         serving_runtime.supervisor, project, model, environment, parsed, request.scope["state"]["request_id"]
     )
-    return _answer(await predict.predict(serving_runtime.platform, served, parsed))
+    return _answer(await predict.predict_settled(serving_runtime.platform, serving_runtime.supervisor, served, parsed))
 
 
 @post(
@@ -114,7 +114,7 @@ async def predict_deployment(
 ) -> ASGIResponse:
     parsed = parse_scoring_request(await request.body(), max_rows=MAX_SERVING_ROWS)
     served = predict.by_id(serving_runtime.supervisor, project, deployment_id)
-    return _answer(await predict.predict(serving_runtime.platform, served, parsed))
+    return _answer(await predict.predict_settled(serving_runtime.platform, serving_runtime.supervisor, served, parsed))
 
 
 PREDICT_HANDLERS = [predict_model, predict_deployment]

@@ -158,8 +158,11 @@ async def _infer(
     signature = None
     if served.info.inputs is not None and not served.info.tensor_inputs:
         signature = [(column.name, column.type) for column in served.info.inputs]
-    outcome = await predict.predict(
-        runtime.platform, served, PredictRequest(to_model_input(parsed, signature), None, parsed.parameters or None)
+    outcome = await predict.predict_settled(
+        runtime.platform,
+        runtime.supervisor,
+        served,
+        PredictRequest(to_model_input(parsed, signature), None, parsed.parameters or None),
     )
     body, headers = infer_response(
         name,

@@ -117,6 +117,21 @@ async def predict(platform: PlatformContext, served: Served, request: PredictReq
         metrics.LATENCY.labels(*labels).observe(time.perf_counter() - started)
 
 
+async def predict_settled(
+    platform: PlatformContext, supervisor: Supervisor, served: Served, request: PredictRequest
+) -> Outcome:
+    """`predict`, once more on the deployment's new pool when its pool was replaced (a swap, new serving
+    options) while the request was on its way: the old pool takes no new work once it drains, and a swap
+    must lose no request."""
+    try:
+        return await predict(platform, served, request)
+    except WorkerUnavailable:
+        current = supervisor.served.get(served.deployment.id)
+        if current is None or current.pool is served.pool:
+            raise
+        return await predict(platform, current, request)
+
+
 def _frame(served: Served, model_input: FrameInput | TensorInput) -> FrameInput | None:
     if isinstance(model_input, FrameInput):
         return model_input

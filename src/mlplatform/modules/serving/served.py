@@ -13,8 +13,9 @@ from mlplatform.modules.serving.workers.pool import ModelInfo, ModelWorkerPool
 
 def load_key(deployment: ManagedDeployment) -> tuple[uuid.UUID, bytes]:
     """Two deployment states with the same key run the same workers: same version, same serving options.
-    Anything else (a swapped version, more processes ...) needs a new pool, warmed before it takes over."""
-    return deployment.version_id, msgspec.json.encode(deployment.serving)
+    Anything else (the version a following deployment moves to, more processes ...) needs a new pool, warmed
+    before it takes over."""
+    return deployment.wanted.version_id, msgspec.json.encode(deployment.serving)
 
 
 @dataclass

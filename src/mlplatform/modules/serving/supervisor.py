@@ -3,11 +3,13 @@
 Every round (`serving.reconcile_seconds`, and at once when a deployment of this replica changed) reads the
 live managed deployments from the catalogue and:
 
-- loads what is new or changed (another version, other serving options) in the background: the model is
+- loads what is new or changed (another version, other serving options, the version a deployment that
+  follows the production stage moves to) in the background: the model is
   located in the platform's MLflow, its workers start and warm up, and only then does the new pool take the
   traffic (one assignment: requests already running finish on the old pool, which drains and stops);
 - reports the outcome to the catalogue: `active` once the workers answer, `failed` with the reason (a bad
-  artifact, a missing library, the memory limit, a load timeout);
+  artifact, a missing library, the memory limit, a load timeout); for a move to another version, the swap
+  (committed before the new pool takes the traffic) or why the deployment stays where it is;
 - drains and stops the pools of deployments that are no longer live.
 
 Each replica runs its own workers; the first to load a deployment makes it `active`.
@@ -22,12 +24,19 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import msgspec
 import structlog
 
 from mlplatform.kernel.background import PollingLoop
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.errors import PlatformError
-from mlplatform.modules.catalogue.api import ManagedDeployment, live_managed_deployments, report_managed_status
+from mlplatform.modules.catalogue.api import (
+    ManagedDeployment,
+    NextVersion,
+    live_managed_deployments,
+    report_managed_status,
+    report_managed_swap,
+)
 from mlplatform.modules.experiments.api import locate_model
 from mlplatform.modules.lineage.api import training_feature_services
 from mlplatform.modules.serving.served import Served, load_key
@@ -116,32 +125,36 @@ class Supervisor:
         self._loading[deployment.id] = Loading(key=key, task=task, deployment=deployment)
 
     async def _load(self, deployment: ManagedDeployment) -> None:
-        key = load_key(deployment)
+        key, wanted = load_key(deployment), deployment.wanted
         pool: ModelWorkerPool | None = None
         try:
             async with asyncio.timeout(self.settings.load_timeout_seconds):
-                location = await locate_model(self.platform, deployment.project, deployment.model_uri)
+                location = await locate_model(self.platform, deployment.project, wanted.model_uri)
                 options = deployment.serving
                 pool = ModelWorkerPool(
                     WorkerSpec(
-                        name=f"{deployment.id}:v{deployment.version}",
+                        name=f"{deployment.id}:v{wanted.version}",
                         model_location=location.uri,
                         processes=options.processes,
                         memory_limit_mb=options.memory_limit_mb,
                         environment=location.environment,
                         max_batch_rows=options.max_rows,
+                        load_timeout=self.settings.load_timeout_seconds,
                     )
                 )
                 info = await pool.start()
-                feature_service = await self._feature_service(deployment)
+                feature_service = await self._feature_service(deployment, wanted)
         except (ModelLoadFailed, PlatformError, TimeoutError) as exc:
             reason = _reason(exc, self.settings.load_timeout_seconds)
-            log.warning("serving_load_failed", deployment=str(deployment.id), version=deployment.version, reason=reason)
+            log.warning("serving_load_failed", deployment=str(deployment.id), version=wanted.version, reason=reason)
             if pool is not None:
                 await pool.close(drain_timeout=0)
             self._loading.pop(deployment.id, None)
             self.failures[deployment.id] = (key, reason)
-            await self._report(deployment, "failed", reason)
+            if deployment.next is not None:
+                await self._report_swap(deployment, reason)
+            else:
+                await self._report(deployment, "failed", reason)
             return
         except BaseException:
             if pool is not None:
@@ -149,28 +162,54 @@ class Supervisor:
             raise
         self._loading.pop(deployment.id, None)
         self.failures.pop(deployment.id, None)
-        previous = self.served.get(deployment.id)
-        self.served[deployment.id] = Served(
-            deployment=deployment, pool=pool, info=info, feature_service=feature_service
-        )
-        self._route()
-        if previous is not None:
-            self._drain(previous.pool)
+        if deployment.next is not None:
+            if not await self._report_swap(deployment, None):
+                await pool.close(drain_timeout=0)  # the deployment changed meanwhile: the next round decides
+                return
+            deployment = msgspec.structs.replace(
+                deployment,
+                version=wanted.version,
+                version_id=wanted.version_id,
+                model_uri=wanted.model_uri,
+                feature_service=wanted.feature_service,
+                next=None,
+            )
+        self._install(Served(deployment=deployment, pool=pool, info=info, feature_service=feature_service))
         log.info(
             "serving_loaded",
             deployment=str(deployment.id),
-            version=deployment.version,
+            version=wanted.version,
             seconds=round(info.load_seconds, 2),
             rss_mb=round(info.memory_rss_mb, 1),
         )
-        await self._report(deployment, "active", "")
+        if deployment.status == "pending":
+            await self._report(deployment, "active", "")
 
-    async def _feature_service(self, deployment: ManagedDeployment) -> str | None:
-        if deployment.feature_service is not None:
-            return deployment.feature_service
+    def _install(self, served: Served) -> None:
+        """The new pool takes the traffic in one assignment; the one it replaces finishes what it holds."""
+        previous = self.served.get(served.deployment.id)
+        self.served[served.deployment.id] = served
+        self._route()
+        if previous is not None:
+            self._drain(previous.pool)
+
+    async def _report_swap(self, deployment: ManagedDeployment, failure: str | None) -> bool:
+        assert deployment.next is not None
+        try:
+            async with self.platform.database.transaction() as session:
+                return await report_managed_swap(
+                    session, deployment.id, to_version_id=deployment.next.version_id, failure=failure, actor=ACTOR
+                )
+        except Exception:
+            log.exception("serving_report_failed", deployment=str(deployment.id), swap=True)
+            return False
+
+    async def _feature_service(self, deployment: ManagedDeployment, wanted: NextVersion) -> str | None:
+        if wanted.feature_service is not None:
+            return wanted.feature_service
         async with self.platform.database.transaction() as session:
             found = await training_feature_services(
-                session, project=deployment.project, model=deployment.model, version=deployment.version
+                session, project=deployment.project, model=deployment.model, version=wanted.version
             )
         return found[0] if found else None
 
