@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from tests.support.client_process import in_client_process
 from tests.support.factories import unique_name
@@ -300,6 +301,14 @@ def test_a_managed_deployment_predicts_with_online_features_joined(
 
     check_refusals(http, predict)
     check_open_inference_protocol(platform.base, project, expected)
+
+    exported = http.get(f"/api/v1/projects/{project}/deployments/{deployment['id']}/kserve")
+    assert exported.status_code == 200, exported.text
+    manifest = yaml.safe_load(exported.text)
+    assert (manifest["kind"], manifest["metadata"]["name"]) == ("InferenceService", "scorer-prod")
+    model = manifest["spec"]["predictor"]["model"]
+    assert (model["modelFormat"]["name"], model["protocolVersion"]) == ("mlflow", "v2")
+    assert model["storageUri"].startswith("s3://" if dataset["uri"].startswith("s3://") else "/")
 
     metrics = http.get("/metrics").text
     assert f'deployment="{deployment["id"]}"' in metrics

@@ -49,6 +49,7 @@ from mlplatform.modules.catalogue.schemas import ServingOptions
 from mlplatform.modules.catalogue.services.managed import (
     ManagedDeployment,
     NextVersion,
+    find_managed_deployment,
     live_managed_deployments,
     report_managed_status,
     report_managed_swap,
@@ -75,6 +76,7 @@ __all__ = [
     "StageChangeRequested",
     "StageChanged",
     "ValidationRecorded",
+    "find_managed_deployment",
     "find_model_version",
     "live_managed_deployments",
     "production_policy",

@@ -236,18 +236,21 @@ async def alerts_page(
 ManagedRow = tuple[CatalogueDeployment, CatalogueModel, CatalogueModelVersion, CatalogueModelVersion | None]
 
 
-async def live_managed(session: AsyncSession) -> Sequence[ManagedRow]:
-    """Every live (pending or active) managed deployment with its model, version and the version it moves to
-    (None when it is not moving), oldest first."""
+def _managed_select() -> Any:
     following = aliased(V)
-    statement = (
+    return (
         select(D, M, V, following)
         .join(M, M.id == D.model_id)
         .join(V, V.id == D.version_id)
         .outerjoin(following, following.id == D.next_version_id)
-        .where(D.mode == "managed", D.status.in_(LIVE_DEPLOYMENT_STATUSES))
-        .order_by(D.created_at, D.id)
+        .where(D.mode == "managed")
     )
+
+
+async def live_managed(session: AsyncSession) -> Sequence[ManagedRow]:
+    """Every live (pending or active) managed deployment with its model, version and the version it moves to
+    (None when it is not moving), oldest first."""
+    statement = _managed_select().where(D.status.in_(LIVE_DEPLOYMENT_STATUSES)).order_by(D.created_at, D.id)
     return [(d, m, v, n) for d, m, v, n in (await session.execute(statement)).all()]
 
 
@@ -265,3 +268,8 @@ async def lock_live_managed_of_model(session: AsyncSession, model_id: uuid.UUID)
         .execution_options(populate_existing=True)
     )
     return (await session.scalars(statement)).all()
+
+
+async def managed_in_project(session: AsyncSession, project: str, deployment_id: uuid.UUID) -> ManagedRow | None:
+    row = (await session.execute(_managed_select().where(D.id == deployment_id, D.project == project))).first()
+    return (row[0], row[1], row[2], row[3]) if row is not None else None

@@ -166,3 +166,11 @@ async def report_managed_swap(
     version = await repositories.version_by_id(session, row.version_id)
     await publish(session, changed_event(row, model.name, version.version, change, actor))
     return failure is None
+
+
+async def find_managed_deployment(
+    session: AsyncSession, project: str, deployment_id: uuid.UUID
+) -> ManagedDeployment | None:
+    """A managed deployment of `project` (live or not), as `live_managed_deployments` describes them."""
+    found = await repositories.managed_in_project(session, project, deployment_id)
+    return _managed(*found) if found is not None else None

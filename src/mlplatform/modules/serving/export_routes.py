@@ -1,0 +1,43 @@
+"""`GET .../deployments/{id}/kserve`: a managed deployment as a KServe InferenceService manifest."""
+
+from __future__ import annotations
+
+import uuid
+
+from litestar import Response, get
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mlplatform.kernel.errors import NotFound
+from mlplatform.modules.catalogue.api import find_managed_deployment
+from mlplatform.modules.experiments.api import locate_model
+from mlplatform.modules.gateway.api import Role, requires_role
+from mlplatform.modules.serving.controllers import DEPENDENCIES, PROJECT_PATH, TAGS
+from mlplatform.modules.serving.kserve import inference_service
+from mlplatform.modules.serving.runtime import ServingRuntime
+
+
+@get(
+    f"{PROJECT_PATH}/deployments/{{deployment_id:uuid}}/kserve",
+    guards=[requires_role(Role.MAINTAINER)],
+    dependencies=DEPENDENCIES,
+    tags=TAGS,
+    summary="Export a managed deployment as a KServe InferenceService",
+    description=(
+        "The manifest serves the deployment's current version with KServe's MLflow runtime over the Open "
+        "Inference Protocol v2, reading the model from the platform's object store (`storageUri`); maintainers "
+        "only, since it names where the model is stored."
+    ),
+    media_type="application/yaml",
+    status_code=200,
+)
+async def export_kserve(
+    project: str, deployment_id: uuid.UUID, db_session: AsyncSession, serving_runtime: ServingRuntime
+) -> Response[str]:
+    deployment = await find_managed_deployment(db_session, project, deployment_id)
+    if deployment is None:
+        raise NotFound(f"deployment {deployment_id} is not a managed deployment of project {project!r}")
+    location = await locate_model(serving_runtime.platform, project, deployment.model_uri)
+    return Response(inference_service(deployment, location.uri), media_type="application/yaml")
+
+
+EXPORT_HANDLERS = [export_kserve]
