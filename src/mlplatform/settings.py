@@ -127,6 +127,8 @@ class ServingSettings(BaseModel):
     """How long a replaced or retired deployment's workers may finish the requests they hold."""
     load_timeout_seconds: float = Field(default=300.0, gt=0)
     """Longest a model may take to download, load and warm up before the deployment is `failed`."""
+    monitoring_seconds: float = Field(default=60.0, gt=0)
+    """Window of the monitoring records each replica writes per deployment (latency, errors, throughput)."""
 
 
 class OIDCProviderSettings(BaseModel):

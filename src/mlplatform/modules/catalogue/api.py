@@ -45,7 +45,7 @@ from mlplatform.modules.catalogue.events import (
 )
 from mlplatform.modules.catalogue.models import CatalogueModel, CatalogueModelVersion
 from mlplatform.modules.catalogue.rules import MAX_SERVING_ROWS, STAGES
-from mlplatform.modules.catalogue.schemas import ServingOptions
+from mlplatform.modules.catalogue.schemas import MonitoringRecordCreate, ServingOptions
 from mlplatform.modules.catalogue.services.managed import (
     ManagedDeployment,
     NextVersion,
@@ -55,6 +55,7 @@ from mlplatform.modules.catalogue.services.managed import (
     report_managed_swap,
 )
 from mlplatform.modules.catalogue.services.models import ModelService, NewVersion
+from mlplatform.modules.catalogue.services.monitoring import MonitoringService
 
 __all__ = [
     "MAX_SERVING_ROWS",
@@ -80,6 +81,7 @@ __all__ = [
     "find_model_version",
     "live_managed_deployments",
     "production_policy",
+    "record_monitoring",
     "register_external_version",
     "report_managed_status",
     "report_managed_swap",
@@ -201,3 +203,19 @@ async def production_policy(
         version=row.version if row is not None else None,
         stage=row.stage if row is not None else None,
     )
+
+
+async def record_monitoring(
+    session: AsyncSession,
+    *,
+    project: str,
+    deployment_id: uuid.UUID,
+    values: Mapping[str, float],
+    window_seconds: int,
+    actor: str,
+) -> int:
+    """Monitoring records of a deployment (metric -> value over the window that ends now), evaluated against
+    its rules as records posted over HTTP are; returns how many alerts opened or resolved."""
+    batch = [MonitoringRecordCreate(metric=m, value=v, window_seconds=window_seconds) for m, v in values.items()]
+    result = await MonitoringService(session, actor).record(project, deployment_id, batch)
+    return len(result.alerts)

@@ -18,6 +18,7 @@ from mlplatform.modules.serving import metrics
 from mlplatform.modules.serving.assembly import Joined, join_features
 from mlplatform.modules.serving.formats.payload import FrameInput, PredictRequest, TensorInput
 from mlplatform.modules.serving.formats.scoring import as_frame
+from mlplatform.modules.serving.monitoring import Monitor
 from mlplatform.modules.serving.routing import entity_bucket, pick
 from mlplatform.modules.serving.served import Served
 from mlplatform.modules.serving.supervisor import Supervisor
@@ -70,7 +71,9 @@ def _nothing_live(supervisor: Supervisor, project: str, model: str, environment:
     )
 
 
-async def predict(platform: PlatformContext, served: Served, request: PredictRequest) -> Outcome:
+async def predict(
+    platform: PlatformContext, served: Served, request: PredictRequest, monitor: Monitor | None = None
+) -> Outcome:
     deployment = served.deployment
     labels = (deployment.project, deployment.model, str(deployment.id), str(deployment.version))
     started = time.perf_counter()
@@ -113,8 +116,11 @@ async def predict(platform: PlatformContext, served: Served, request: PredictReq
         outcome = "unavailable"
         raise
     finally:
+        elapsed = time.perf_counter() - started
         metrics.PREDICTIONS.labels(*labels, outcome).inc()
-        metrics.LATENCY.labels(*labels).observe(time.perf_counter() - started)
+        metrics.LATENCY.labels(*labels).observe(elapsed)
+        if monitor is not None:
+            monitor.observe(deployment.project, deployment.id, elapsed, outcome, request.rows)
 
 
 async def predict_settled(
@@ -124,12 +130,12 @@ async def predict_settled(
     options) while the request was on its way: the old pool takes no new work once it drains, and a swap
     must lose no request."""
     try:
-        return await predict(platform, served, request)
+        return await predict(platform, served, request, supervisor.monitor)
     except WorkerUnavailable:
         current = supervisor.served.get(served.deployment.id)
         if current is None or current.pool is served.pool:
             raise
-        return await predict(platform, current, request)
+        return await predict(platform, current, request, supervisor.monitor)
 
 
 def _frame(served: Served, model_input: FrameInput | TensorInput) -> FrameInput | None:

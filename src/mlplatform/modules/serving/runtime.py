@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.events import StoredEvent, Subscriber
 from mlplatform.modules.catalogue.api import DeploymentChanged
+from mlplatform.modules.serving.monitoring import Monitor
 from mlplatform.modules.serving.supervisor import Supervisor
 
 SUBSCRIBER_NAME = "serving.deployments"
@@ -18,14 +19,18 @@ class ServingRuntime:
     def __init__(self, platform: PlatformContext) -> None:
         self.platform = platform
         self.enabled = platform.settings.serving.enabled
-        self.supervisor = Supervisor(platform)
+        self.monitor = Monitor(platform)
+        self.supervisor = Supervisor(platform, self.monitor)
 
     async def start(self) -> None:
         if self.enabled:
             await self.supervisor.start()
+            self.monitor.loop.start()
 
     async def stop(self) -> None:
         await self.supervisor.stop()
+        await self.monitor.loop.stop()
+        await self.monitor.flush()
 
 
 def build_runtime(platform: PlatformContext) -> ServingRuntime:

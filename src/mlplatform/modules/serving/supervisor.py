@@ -39,6 +39,7 @@ from mlplatform.modules.catalogue.api import (
 )
 from mlplatform.modules.experiments.api import locate_model
 from mlplatform.modules.lineage.api import training_feature_services
+from mlplatform.modules.serving.monitoring import Monitor
 from mlplatform.modules.serving.served import Served, load_key
 from mlplatform.modules.serving.workers.errors import ModelLoadFailed
 from mlplatform.modules.serving.workers.pool import ModelWorkerPool, WorkerSpec
@@ -58,8 +59,9 @@ class Loading:
 
 
 class Supervisor:
-    def __init__(self, platform: PlatformContext) -> None:
+    def __init__(self, platform: PlatformContext, monitor: Monitor) -> None:
         self.platform = platform
+        self.monitor = monitor
         self.settings = platform.settings.serving
         self.served: dict[uuid.UUID, Served] = {}
         self.routes: dict[RouteKey, list[Served]] = {}
