@@ -1,0 +1,1 @@
+"""Serving: managed deployments answer predictions (model workers, feature join)."""

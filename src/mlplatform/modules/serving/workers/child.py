@@ -1,0 +1,323 @@
+"""A model worker process: `python -m mlplatform.modules.serving.workers.child --location ... --scratch ...`.
+
+Started by `ModelWorkerPool`, never by hand. It loads one MLflow pyfunc model, warms it up, then answers
+predict requests read from its stdin until the platform closes that pipe (or SIGTERM).
+
+- Protocol on the pipes the platform holds (`protocol.py`). The process's own fd 0 is /dev/null and fd 1
+  is its stderr: a model that prints (or a C library writing to fd 1) cannot corrupt the protocol, and
+  its output reaches the platform log through stderr.
+- Memory: `RLIMIT_AS` from `--memory-limit-mb` limits the process's *virtual* address space (mappings,
+  thread stacks, reserved heap arenas), not its resident memory; an import of MLflow and scikit-learn
+  reserves ~600 MB of it. An allocation past the limit raises MemoryError: while loading, the load fails;
+  during a predict, that request fails as a model error and the worker keeps serving.
+- Threads: the platform starts one such process per unit of parallelism, so BLAS/OpenMP pools default to
+  one thread (the platform sets OMP_NUM_THREADS & co. unless the deployment's environment does).
+- A model that is not on the local disk is downloaded into a folder under `--scratch` (the pool's; it
+  removes the whole folder when it closes, which also covers a worker that was SIGKILLed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import logging
+import os
+import queue
+import resource
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+from mlplatform.modules.serving.workers import batching
+from mlplatform.modules.serving.workers.protocol import (
+    HEADER,
+    Answer,
+    ColumnSpec,
+    Failure,
+    FrameRequest,
+    LoadError,
+    ModelInfo,
+    Ready,
+    Reply,
+    Request,
+    encode,
+    frame_length,
+    request_decoder,
+)
+
+if TYPE_CHECKING:
+    from mlflow.pyfunc import PyFuncModel
+
+log = logging.getLogger("mlplatform.serving.worker")
+MESSAGE_CHARS = 500
+
+
+class LoadFailure(Exception):
+    """The model cannot be served; the message is the reason the platform reports."""
+
+
+def isolate_stdio() -> tuple[IO[bytes], IO[bytes]]:
+    """The protocol's pipes, moved off fds 0/1; fd 0 becomes /dev/null, fd 1 a copy of stderr."""
+    protocol_in, protocol_out = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return os.fdopen(protocol_in, "rb"), os.fdopen(protocol_out, "wb")
+
+
+def limit_memory(limit_mb: int | None) -> None:
+    if limit_mb:
+        limit = limit_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        resident_pages = int(statm.read().split()[1])
+    return round(resident_pages * resource.getpagesize() / 2**20, 1)
+
+
+def local_model_path(location: str, scratch: str) -> str:
+    """A local folder holding the model (checked before MLflow is imported, so a wrong location fails in
+    milliseconds): the location itself, or a download of it into `scratch`."""
+    parsed = urlparse(location)
+    if parsed.scheme in ("", "file"):
+        path = unquote(parsed.path) if parsed.scheme else location
+    else:
+        import mlflow.artifacts
+
+        path = str(mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=scratch))
+    if not os.path.isfile(os.path.join(path, "MLmodel")):
+        raise LoadFailure(f"{location} is not an MLflow model: it has no MLmodel file")
+    return path
+
+
+def column_specs(schema: Any) -> list[ColumnSpec] | None:
+    if schema is None or schema.is_tensor_spec():
+        return None
+    specs = []
+    for index, column in enumerate(schema.inputs):
+        name = column.name if column.name is not None else str(index)
+        specs.append(ColumnSpec(name=name, type=str(column.to_dict()["type"]), required=bool(column.required)))
+    return specs
+
+
+def load(location: str, scratch: str, limit_mb: int | None) -> tuple[PyFuncModel, ModelInfo]:
+    """Load and warm up the model; every failure is a `LoadFailure` with a reason for people."""
+    try:
+        path = local_model_path(location, scratch)
+        import mlflow.pyfunc
+        from mlflow.models import Model
+
+        model = mlflow.pyfunc.load_model(path)
+    except LoadFailure:
+        raise
+    except ModuleNotFoundError as exc:
+        raise LoadFailure(
+            f"missing dependency: the model needs the Python module '{exc.name}', which is not installed "
+            "in the platform's environment"
+        ) from exc
+    except MemoryError as exc:
+        raise LoadFailure(f"the memory limit ({limit_mb} MB of address space) was hit while loading") from exc
+    except Exception as exc:
+        raise LoadFailure(f"the model could not be loaded: {describe(exc)}") from exc
+    try:
+        example = Model.load(path).load_input_example(path)
+        if example is not None:
+            model.predict(example)
+    except MemoryError as exc:
+        raise LoadFailure(f"the memory limit ({limit_mb} MB of address space) was hit while warming up") from exc
+    except Exception as exc:
+        raise LoadFailure(f"the warm-up predict on the model's input example failed: {describe(exc)}") from exc
+    metadata = model.metadata
+    inputs, outputs = metadata.get_input_schema(), metadata.get_output_schema()
+    gc.collect()
+    gc.freeze()  # the imported libraries and the model live as long as the process: out of every collection
+    info = ModelInfo(
+        flavor=next((name for name in metadata.flavors if name != "python_function"), None),
+        inputs=column_specs(inputs),
+        tensor_inputs=inputs is not None and inputs.is_tensor_spec(),
+        outputs=column_specs(outputs),
+        mlflow_version=metadata.mlflow_version,
+        memory_rss_mb=rss_mb(),
+        load_seconds=0.0,
+    )
+    return model, info
+
+
+def describe(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 1] + "…"
+
+
+def input_refusal(exc: BaseException) -> str | None:
+    """The reason when `exc` is MLflow refusing the input (its schema enforcement), else None.
+
+    pyfunc wraps the refusal in "Failed to enforce schema of data '<the whole frame>' with schema ...
+    Error: <reason>": the reason (which names the column) is the exception it was raised from."""
+    from mlflow.exceptions import MlflowException
+
+    if not isinstance(exc, MlflowException):
+        return None
+    if exc.error_class != "SCHEMA_ENFORCEMENT_FAILED" and "Failed to enforce schema" not in exc.message:
+        return None
+    cause = exc.__cause__ or exc.__context__
+    reason = str(cause) if cause is not None and str(cause) else exc.message.rpartition("Error: ")[2]
+    return reason[:MESSAGE_CHARS]
+
+
+class Worker:
+    """Runs requests against the loaded model."""
+
+    def __init__(self, model: PyFuncModel, max_rows: int) -> None:
+        import pandas as pd
+
+        self.model = model
+        self.max_rows = max_rows
+        self.input_schema = model.metadata.get_input_schema()
+        self.frame = pd.DataFrame
+
+    def run(self, requests: list[Request]) -> list[Reply]:
+        replies: list[Reply] = []
+        for unit in batching.plan(requests, self.max_rows):
+            merged = self.run_merged(unit) if len(unit) > 1 else None
+            replies.extend(merged if merged is not None else (self.run_one(request) for request in unit))
+        return replies
+
+    def run_merged(self, unit: list[Request]) -> list[Reply] | None:
+        """One predict for the unit, split back per request; None: predict them one by one instead."""
+        from mlplatform.modules.serving.workers.outputs import jsonable, row_count, split_rows
+
+        frames = [request for request in unit if isinstance(request, FrameRequest)]
+        sizes = [batching.rows(request) for request in frames]
+        try:
+            raw = self.model.predict(self.frame(batching.merged_columns(frames)))
+            if row_count(raw) != sum(sizes):
+                return None
+            return [
+                Answer(id=request.id, predictions=jsonable(part))
+                for request, part in zip(frames, split_rows(raw, sizes), strict=True)
+            ]
+        except Exception:
+            return None  # one request's bad input must not fail the others: each is tried alone
+
+    def run_one(self, request: Request) -> Reply:
+        from mlplatform.modules.serving.workers.outputs import jsonable
+
+        try:
+            if isinstance(request, FrameRequest):
+                data: Any = self.frame(request.columns)
+            else:
+                data = self.parse_tensor(request.data)
+        except Exception as exc:
+            return Failure(id=request.id, kind="input", message=input_refusal(exc) or describe(exc))
+        try:
+            if request.params is not None:
+                raw = self.model.predict(data, params=request.params)
+            else:
+                raw = self.model.predict(data)
+            return Answer(id=request.id, predictions=jsonable(raw))
+        except Exception as exc:
+            refusal = input_refusal(exc)
+            if refusal is not None:
+                return Failure(id=request.id, kind="input", message=refusal)
+            return Failure(id=request.id, kind="model", message=describe(exc))
+
+    def parse_tensor(self, data: Any) -> Any:
+        """`instances`/`inputs` data as MLflow's scoring server parses it: rows of objects are `instances`
+        (turned into columns), anything else `inputs` (cast to the signature's types)."""
+        from mlflow.utils.proto_json_utils import parse_tf_serving_input
+
+        key = "instances" if isinstance(data, list) and data and isinstance(data[0], dict) else "inputs"
+        return parse_tf_serving_input({key: data}, schema=self.input_schema)
+
+
+def read_requests(stream: IO[bytes], inbox: queue.SimpleQueue[Request | None]) -> None:
+    """The reader thread: requests into `inbox` as they arrive (so they queue up during a predict);
+    None at EOF, when the platform closed the pipe or went away."""
+    try:
+        while len(header := stream.read(HEADER.size)) == HEADER.size:
+            length = frame_length(header)
+            body = stream.read(length)
+            if len(body) != length:
+                break
+            inbox.put(request_decoder.decode(body))
+    except Exception:
+        log.exception("model worker: unreadable request stream; exiting")
+    finally:
+        inbox.put(None)
+
+
+def send(out: IO[bytes], replies: list[Reply]) -> None:
+    for reply in replies:
+        try:
+            frame = encode(reply)
+        except (TypeError, OverflowError, ValueError) as exc:
+            assert isinstance(reply, Answer)
+            frame = encode(Failure(id=reply.id, kind="model", message=f"the model's output cannot be sent: {exc}"))
+        out.write(frame)
+    out.flush()
+
+
+def serve(worker: Worker, requests: IO[bytes], out: IO[bytes]) -> None:
+    inbox: queue.SimpleQueue[Request | None] = queue.SimpleQueue()
+    threading.Thread(target=read_requests, args=(requests, inbox), name="requests", daemon=True).start()
+    while (first := inbox.get()) is not None:
+        pending, done = [first], False
+        while not done:
+            try:
+                following = inbox.get_nowait()
+            except queue.Empty:
+                break
+            if following is None:
+                done = True
+            else:
+                pending.append(following)
+        send(out, worker.run(pending))
+        if done:
+            return
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="A model worker process (started by the platform).")
+    parser.add_argument("--name", required=True, help="the deployment it serves (for logs and ps)")
+    parser.add_argument("--location", required=True, help="local folder, file:// or s3:// URI of the model")
+    parser.add_argument("--scratch", required=True, help="folder for a downloaded model")
+    parser.add_argument("--memory-limit-mb", type=int, default=0, help="RLIMIT_AS in MB; 0: none")
+    parser.add_argument("--max-batch-rows", type=int, default=10_000, help="rows per merged predict")
+    args = parser.parse_args(argv)
+    requests, out = isolate_stdio()
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    limit_memory(args.memory_limit_mb)
+    scratch = tempfile.mkdtemp(prefix="model-", dir=args.scratch)
+    started = time.monotonic()
+    try:
+        try:
+            model, info = load(args.location, scratch, args.memory_limit_mb)
+        except LoadFailure as exc:
+            send(out, [LoadError(reason=str(exc))])
+            sys.exit(1)
+        log.info("model worker %s loaded in %.1f s", args.name, time.monotonic() - started)
+        send(out, [Ready(info=info)])
+        serve(Worker(model, args.max_batch_rows), requests, out)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            out.close()
+
+
+if __name__ == "__main__":
+    main()
