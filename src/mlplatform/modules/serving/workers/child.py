@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import importlib.util
 import logging
 import os
 import queue
@@ -34,18 +35,17 @@ import time
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-from mlplatform.modules.serving.workers import batching
 from mlplatform.modules.serving.workers.protocol import (
     HEADER,
     Answer,
     ColumnSpec,
     Failure,
-    FrameRequest,
     LoadError,
     ModelInfo,
     Ready,
     Reply,
     Request,
+    describe,
     encode,
     frame_length,
     request_decoder,
@@ -54,8 +54,9 @@ from mlplatform.modules.serving.workers.protocol import (
 if TYPE_CHECKING:
     from mlflow.pyfunc import PyFuncModel
 
+    from mlplatform.modules.serving.workers.runner import Worker
+
 log = logging.getLogger("mlplatform.serving.worker")
-MESSAGE_CHARS = 500
 
 
 class LoadFailure(Exception):
@@ -97,7 +98,30 @@ def local_model_path(location: str, scratch: str) -> str:
         path = str(mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=scratch))
     if not os.path.isfile(os.path.join(path, "MLmodel")):
         raise LoadFailure(f"{location} is not an MLflow model: it has no MLmodel file")
+    check_mlmodel(path)
     return path
+
+
+def check_mlmodel(path: str) -> None:
+    """Refuse what MLflow would refuse only after its ~2-4 s import: an MLmodel that is not YAML, a model
+    without a python_function flavor, a loader module whose package is not installed."""
+    import yaml
+
+    try:
+        with open(os.path.join(path, "MLmodel")) as file:
+            document = yaml.safe_load(file)
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise LoadFailure(f"the model could not be loaded: its MLmodel file is not YAML ({describe(exc)})") from exc
+    flavors = document.get("flavors") if isinstance(document, dict) else None
+    pyfunc = flavors.get("python_function") if isinstance(flavors, dict) else None
+    if not isinstance(pyfunc, dict):
+        raise LoadFailure("the model has no python_function flavor: it cannot be served as a pyfunc model")
+    loader = pyfunc.get("loader_module")
+    if isinstance(loader, str) and loader and importlib.util.find_spec(loader.partition(".")[0]) is None:
+        raise LoadFailure(
+            f"missing dependency: the model needs the Python module '{loader}', which is not installed "
+            "in the platform's environment"
+        )
 
 
 def column_specs(schema: Any) -> list[ColumnSpec] | None:
@@ -151,93 +175,6 @@ def load(location: str, scratch: str, limit_mb: int | None) -> tuple[PyFuncModel
         load_seconds=0.0,
     )
     return model, info
-
-
-def describe(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 1] + "…"
-
-
-def input_refusal(exc: BaseException) -> str | None:
-    """The reason when `exc` is MLflow refusing the input (its schema enforcement), else None.
-
-    pyfunc wraps the refusal in "Failed to enforce schema of data '<the whole frame>' with schema ...
-    Error: <reason>": the reason (which names the column) is the exception it was raised from."""
-    from mlflow.exceptions import MlflowException
-
-    if not isinstance(exc, MlflowException):
-        return None
-    if exc.error_class != "SCHEMA_ENFORCEMENT_FAILED" and "Failed to enforce schema" not in exc.message:
-        return None
-    cause = exc.__cause__ or exc.__context__
-    reason = str(cause) if cause is not None and str(cause) else exc.message.rpartition("Error: ")[2]
-    return reason[:MESSAGE_CHARS]
-
-
-class Worker:
-    """Runs requests against the loaded model."""
-
-    def __init__(self, model: PyFuncModel, max_rows: int) -> None:
-        import pandas as pd
-
-        self.model = model
-        self.max_rows = max_rows
-        self.input_schema = model.metadata.get_input_schema()
-        self.frame = pd.DataFrame
-
-    def run(self, requests: list[Request]) -> list[Reply]:
-        replies: list[Reply] = []
-        for unit in batching.plan(requests, self.max_rows):
-            merged = self.run_merged(unit) if len(unit) > 1 else None
-            replies.extend(merged if merged is not None else (self.run_one(request) for request in unit))
-        return replies
-
-    def run_merged(self, unit: list[Request]) -> list[Reply] | None:
-        """One predict for the unit, split back per request; None: predict them one by one instead."""
-        from mlplatform.modules.serving.workers.outputs import jsonable, row_count, split_rows
-
-        frames = [request for request in unit if isinstance(request, FrameRequest)]
-        sizes = [batching.rows(request) for request in frames]
-        try:
-            raw = self.model.predict(self.frame(batching.merged_columns(frames)))
-            if row_count(raw) != sum(sizes):
-                return None
-            return [
-                Answer(id=request.id, predictions=jsonable(part))
-                for request, part in zip(frames, split_rows(raw, sizes), strict=True)
-            ]
-        except Exception:
-            return None  # one request's bad input must not fail the others: each is tried alone
-
-    def run_one(self, request: Request) -> Reply:
-        from mlplatform.modules.serving.workers.outputs import jsonable
-
-        try:
-            if isinstance(request, FrameRequest):
-                data: Any = self.frame(request.columns)
-            else:
-                data = self.parse_tensor(request.data)
-        except Exception as exc:
-            return Failure(id=request.id, kind="input", message=input_refusal(exc) or describe(exc))
-        try:
-            if request.params is not None:
-                raw = self.model.predict(data, params=request.params)
-            else:
-                raw = self.model.predict(data)
-            return Answer(id=request.id, predictions=jsonable(raw))
-        except Exception as exc:
-            refusal = input_refusal(exc)
-            if refusal is not None:
-                return Failure(id=request.id, kind="input", message=refusal)
-            return Failure(id=request.id, kind="model", message=describe(exc))
-
-    def parse_tensor(self, data: Any) -> Any:
-        """`instances`/`inputs` data as MLflow's scoring server parses it: rows of objects are `instances`
-        (turned into columns), anything else `inputs` (cast to the signature's types)."""
-        from mlflow.utils.proto_json_utils import parse_tf_serving_input
-
-        key = "instances" if isinstance(data, list) and data and isinstance(data[0], dict) else "inputs"
-        return parse_tf_serving_input({key: data}, schema=self.input_schema)
 
 
 def read_requests(stream: IO[bytes], inbox: queue.SimpleQueue[Request | None]) -> None:
@@ -312,6 +249,8 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(1)
         log.info("model worker %s loaded in %.1f s", args.name, time.monotonic() - started)
         send(out, [Ready(info=info)])
+        from mlplatform.modules.serving.workers.runner import Worker
+
         serve(Worker(model, args.max_batch_rows), requests, out)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -90,6 +90,15 @@ class Failure(msgspec.Struct, tag="failure", array_like=True):
 
 Reply = Ready | LoadError | Answer | Failure
 
+MESSAGE_CHARS = 500
+"""Reasons and error messages are trimmed to this: enough to name the cause, never a whole input."""
+
+
+def describe(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 1] + "…"
+
+
 _encoder = msgspec.msgpack.Encoder()
 
 
