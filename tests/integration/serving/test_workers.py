@@ -225,6 +225,7 @@ async def test_a_model_that_cannot_load_fails_start_and_leaves_nothing(models: M
         pool(models.garbage_mlmodel).start(),
         pool(models.lr.parent / "nowhere").start(),
         ModelWorkerPool(WorkerSpec(name="xgboost", model_location=str(models.xgboost))).start(),
+        ModelWorkerPool(WorkerSpec(name="tight", model_location=str(models.behaviours), memory_limit_mb=200)).start(),
         return_exceptions=True,
     )
     assert all(isinstance(failure, ModelLoadFailed) for failure in failures), failures
@@ -236,6 +237,7 @@ async def test_a_model_that_cannot_load_fails_start_and_leaves_nothing(models: M
     assert "no MLmodel file" in reasons[3]
     assert "missing dependency" in reasons[4]
     assert "'xgboost'" in reasons[4]
+    assert "the memory limit (200 MB of address space) was hit while loading" in reasons[5]
     for location in (models.missing_flavor, models.no_mlmodel, models.garbage_mlmodel, models.xgboost):
         assert not model_workers(str(location))
 
@@ -305,6 +307,25 @@ async def test_a_worker_killed_mid_request_fails_its_requests_and_is_restarted(p
     assert not psutil.pid_exists(victim)
     answers = await asyncio.gather(*(pools.behaviours.predict_frame({"x": [str(i)]}) for i in range(10)))
     assert [answer.predictions for answer in answers] == [[f"{i}!"] for i in range(10)]
+
+
+async def test_a_request_that_waited_too_long_behind_others_fails_without_killing_its_worker(pools: Pools) -> None:
+    """Requests with params are predicted one at a time (never merged): ten 1 s predicts on two workers
+    answer until ~5 s, past the 3 s timeout; the late ones fail, the workers (answering all along) stay."""
+    await all_ready(pools.behaviours)
+    before, restarts = pids(pools.behaviours), pools.behaviours.stats()["restarts"]
+    results = await asyncio.gather(
+        *(pools.behaviours.predict_frame({"x": ["slow"]}, params={"n": n}) for n in range(10)),
+        return_exceptions=True,
+    )
+    late = [result for result in results if isinstance(result, BaseException)]
+    assert late, results
+    assert all(isinstance(result, WorkerUnavailable) and "overloaded" in result.detail for result in late), late
+    answered = [result.predictions for result in results if not isinstance(result, BaseException)]
+    assert answered
+    assert answered == [["slow!"]] * len(answered)
+    assert pids(pools.behaviours) == before
+    assert pools.behaviours.stats()["restarts"] == restarts
 
 
 async def test_restarts_that_keep_failing_mark_the_pool_broken(pools: Pools) -> None:

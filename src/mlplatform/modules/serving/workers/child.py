@@ -80,6 +80,13 @@ def limit_memory(limit_mb: int | None) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+def out_of_address_space(exc: BaseException) -> bool:
+    """An import or mmap that failed for want of address space (the loader says so in words, not with a
+    MemoryError: "failed to map segment from shared object", "Cannot allocate memory")."""
+    text = str(exc).lower()
+    return "failed to map segment" in text or "cannot allocate memory" in text
+
+
 def rss_mb() -> float:
     with open("/proc/self/statm") as statm:
         resident_pages = int(statm.read().split()[1])
@@ -152,6 +159,10 @@ def load(location: str, scratch: str, limit_mb: int | None) -> tuple[PyFuncModel
     except MemoryError as exc:
         raise LoadFailure(f"the memory limit ({limit_mb} MB of address space) was hit while loading") from exc
     except Exception as exc:
+        if limit_mb and out_of_address_space(exc):
+            raise LoadFailure(
+                f"the memory limit ({limit_mb} MB of address space) was hit while loading: {describe(exc)}"
+            ) from exc
         raise LoadFailure(f"the model could not be loaded: {describe(exc)}") from exc
     try:
         example = Model.load(path).load_input_example(path)
@@ -218,7 +229,11 @@ def serve(worker: Worker, requests: IO[bytes], out: IO[bytes]) -> None:
                 done = True
             else:
                 pending.append(following)
-        send(out, worker.run(pending))
+        try:
+            for replies in worker.run(pending):
+                send(out, replies)
+        except BrokenPipeError:
+            return  # the platform is gone
         if done:
             return
 

@@ -83,6 +83,7 @@ class WorkerProcess:
         self.on_exit = on_exit
         self.process: asyncio.subprocess.Process | None = None
         self.ready_at: float | None = None
+        self.last_reply_at = 0.0
         self.exited = asyncio.Event()
         self.returncode: int | None = None
         self._pending: dict[int, asyncio.Future[Reply]] = {}
@@ -136,7 +137,7 @@ class WorkerProcess:
         if not isinstance(first, Ready):
             await self.stop(grace=0)
             raise ModelLoadFailed(f"the model worker sent {type(first).__name__} before it was ready")
-        self.ready_at = time.monotonic()
+        self.ready_at = self.last_reply_at = time.monotonic()
         self._tasks.append(asyncio.create_task(self._read_replies(), name=f"model-worker-replies-{self.pid}"))
         return msgspec.structs.replace(first.info, load_seconds=round(self.ready_at - started, 2))
 
@@ -149,16 +150,21 @@ class WorkerProcess:
             raise WorkerUnavailable(f"model worker {self.name} is not running")
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
+        sent_at = time.monotonic()
         try:
             async with asyncio.timeout(answer_within):
                 process.stdin.write(frame)
                 await process.stdin.drain()
                 return await future
         except TimeoutError:
-            self.kill(f"a request got no answer within {answer_within:g} s")
-            raise WorkerUnavailable(
-                f"the model did not answer within {answer_within:g} s; its worker is being restarted"
-            ) from None
+            # Stuck (nothing answered since this request was sent): kill it. Answering, but this request
+            # waited behind too many others: fail this one, keep the worker.
+            if self.last_reply_at <= sent_at:
+                self.kill(f"no answer for {answer_within:g} s")
+                detail = f"the model did not answer within {answer_within:g} s; its worker is being restarted"
+            else:
+                detail = f"the model did not answer within {answer_within:g} s: its workers are overloaded"
+            raise WorkerUnavailable(detail) from None
         except ConnectionError as exc:
             raise WorkerUnavailable(f"model worker {self.name} went away: {exc}") from None
         finally:
@@ -208,6 +214,7 @@ class WorkerProcess:
         try:
             while True:
                 reply = await self._read_reply()
+                self.last_reply_at = time.monotonic()
                 future = self._pending.get(getattr(reply, "id", -1))
                 if future is not None and not future.done():
                     future.set_result(reply)

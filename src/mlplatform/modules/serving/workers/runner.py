@@ -7,6 +7,7 @@ input or the model raising on one caller's row never fails the others.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from mlplatform.modules.serving.workers import batching
@@ -52,12 +53,16 @@ class Worker:
         self.input_schema = model.metadata.get_input_schema()
         self.frame = pd.DataFrame
 
-    def run(self, requests: list[Request]) -> list[Reply]:
-        replies: list[Reply] = []
+    def run(self, requests: list[Request]) -> Iterator[list[Reply]]:
+        """The replies to `requests`, as each is ready (a merged unit's together): the caller sends each
+        list at once, so a quick request is not held back by a slow one queued with it."""
         for unit in batching.plan(requests, self.max_rows):
             merged = self.run_merged(unit) if len(unit) > 1 else None
-            replies.extend(merged if merged is not None else (self.run_one(request) for request in unit))
-        return replies
+            if merged is not None:
+                yield merged
+            else:
+                for request in unit:
+                    yield [self.run_one(request)]
 
     def run_merged(self, unit: list[Request]) -> list[Reply] | None:
         """One predict for the unit, split back per request; None: predict them one by one instead."""
