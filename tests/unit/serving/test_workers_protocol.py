@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from mlplatform.modules.serving.workers import batching
@@ -16,6 +18,7 @@ from mlplatform.modules.serving.workers.protocol import (
     FrameRequest,
     ModelInfo,
     Ready,
+    Request,
     TensorRequest,
     encode,
     frame_length,
@@ -56,10 +59,9 @@ def test_a_value_msgpack_cannot_carry_is_refused_at_encoding() -> None:
         encode(FrameRequest(id=1, columns={"a": [object()]}))
 
 
-def frame(
-    request_id: int, rows: int = 1, params: dict[str, int] | None = None, **columns: list[object]
-) -> FrameRequest:
-    return FrameRequest(id=request_id, columns=columns or {"a": [1.0] * rows, "b": ["x"] * rows}, params=params)
+def frame(request_id: int, rows: int = 1, params: dict[str, Any] | None = None, **columns: list[Any]) -> FrameRequest:
+    default: dict[str, list[Any]] = {"a": [1.0] * rows, "b": ["x"] * rows}
+    return FrameRequest(id=request_id, columns=columns or default, params=params)
 
 
 def test_requests_with_the_same_columns_and_value_types_are_merged() -> None:
@@ -71,7 +73,7 @@ def test_requests_with_the_same_columns_and_value_types_are_merged() -> None:
 
 
 def test_requests_that_could_answer_differently_together_stay_apart() -> None:
-    requests = [
+    requests: list[Request] = [
         frame(1, params={"threshold": 1}),
         frame(2, params={"threshold": 1}),
         TensorRequest(id=3, data=[[1.0]]),
