@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 
 from mlplatform.modules.serving.workers import batching
 from mlplatform.modules.serving.workers.errors import ModelRaised, PredictInputError, WorkerUnavailable
-from mlplatform.modules.serving.workers.process import child_environment
+from mlplatform.modules.serving.workers.process import CHILD_BOOTSTRAP, child_environment
 from mlplatform.modules.serving.workers.protocol import (
     HEADER,
     MAX_FRAME_BYTES,
@@ -116,3 +118,14 @@ def test_errors_answer_as_the_routes_need() -> None:
     assert (raised.status_code, raised.title, len(raised.detail)) == (500, "Model error", 500)
     unavailable = WorkerUnavailable("restarting")
     assert (unavailable.status_code, unavailable.component) == (503, "model worker")
+
+
+def test_the_child_bootstrap_skips_the_serving_module_declaration() -> None:
+    """The bootstrap runs the child's `main` without executing `serving/__init__.py` (`--help` stops it
+    before it touches its pipes)."""
+    probe = CHILD_BOOTSTRAP.replace(
+        "main()", "print(sys.modules['mlplatform.modules.serving'].__dict__.get('__file__')); main()"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, "--help"], capture_output=True, text=True, check=True)
+    assert done.stdout.startswith("None\n")
+    assert "A model worker process" in done.stdout

@@ -32,7 +32,17 @@ from mlplatform.modules.serving.workers.protocol import (
 
 log = structlog.get_logger("mlplatform.serving")
 
-CHILD_MODULE = "mlplatform.modules.serving.workers.child"
+CHILD_BOOTSTRAP = (
+    "import sys, types, mlplatform.modules as modules; "
+    "serving = types.ModuleType('mlplatform.modules.serving'); "
+    "serving.__path__ = [modules.__path__[0] + '/serving']; "
+    "sys.modules[serving.__name__] = serving; "
+    "from mlplatform.modules.serving.workers.child import main; main()"
+)
+"""`python -c` for `python -m mlplatform.modules.serving.workers.child`, minus one import: `-m` imports every
+parent package first, and `serving/__init__.py` declares the module (controllers, the web framework, the
+database layer: ~2 s and ~60 MB that every worker would pay and never use). The bootstrap stands an empty
+package in for it; the child imports only `workers.*` (and MLflow)."""
 LOAD_TIMEOUT_SECONDS = 600.0
 """Download, imports and load of a large model on a busy machine; a child silent for longer is killed."""
 EXIT_GRACE_SECONDS = 5.0
@@ -111,8 +121,8 @@ class WorkerProcess:
         started = time.monotonic()
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
-            "-m",
-            CHILD_MODULE,
+            "-c",
+            CHILD_BOOTSTRAP,
             *self.argv,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
