@@ -1,1 +1,0 @@
-"""Serving: managed deployments answer predictions (model workers, feature join)."""
