@@ -60,6 +60,8 @@ class WorkerSpec:
     (MLPLATFORM_*) and MLflow tracking variables are never passed, whatever the source."""
     max_batch_rows: int = 10_000
     predict_timeout: float = 30.0
+    load_timeout: float = 300.0
+    """Longest a process may take to download, load and warm up (at start and at every restart)."""
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,7 @@ class ModelWorkerPool:
         return WorkerProcess(
             name=f"{spec.name}#{slot.index}",
             argv=argv,
+            load_timeout=spec.load_timeout,
             environment=child_environment(spec.environment),
             on_exit=lambda process: self._exited(slot, process),
         )

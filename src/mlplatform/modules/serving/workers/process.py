@@ -43,8 +43,6 @@ CHILD_BOOTSTRAP = (
 parent package first, and `serving/__init__.py` declares the module (controllers, the web framework, the
 database layer: ~2 s and ~60 MB that every worker would pay and never use). The bootstrap stands an empty
 package in for it; the child imports only `workers.*` (and MLflow)."""
-LOAD_TIMEOUT_SECONDS = 600.0
-"""Download, imports and load of a large model on a busy machine; a child silent for longer is killed."""
 EXIT_GRACE_SECONDS = 5.0
 """After its stdin is closed a child answers what it holds and exits; then SIGTERM, then SIGKILL."""
 STREAM_LIMIT = 1024 * 1024
@@ -84,11 +82,13 @@ class WorkerProcess:
         *,
         name: str,
         argv: list[str],
+        load_timeout: float,
         environment: Mapping[str, str],
         on_exit: Callable[[WorkerProcess], None],
     ) -> None:
         self.name = name
         self.argv = argv
+        self.load_timeout = load_timeout
         self.environment = environment
         self.on_exit = on_exit
         self.process: asyncio.subprocess.Process | None = None
@@ -132,12 +132,12 @@ class WorkerProcess:
         )
         self._tasks.append(asyncio.create_task(self._log_output(), name=f"model-worker-log-{self.pid}"))
         try:
-            async with asyncio.timeout(LOAD_TIMEOUT_SECONDS):
+            async with asyncio.timeout(self.load_timeout):
                 first = await self._read_reply()
         except BaseException as exc:
             await self.stop(grace=0)
             if isinstance(exc, TimeoutError):
-                raise ModelLoadFailed(f"the model was not loaded within {LOAD_TIMEOUT_SECONDS:.0f} s") from exc
+                raise ModelLoadFailed(f"the model was not loaded within {self.load_timeout:g} s") from exc
             if isinstance(exc, asyncio.IncompleteReadError | ConnectionError | ValueError | msgspec.DecodeError):
                 raise ModelLoadFailed(self._exit_reason("while loading the model")) from exc
             raise
