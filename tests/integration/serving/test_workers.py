@@ -89,27 +89,12 @@ async def pools(models: Models, s3_endpoint: str, tmp_path_factory: pytest.TempP
         yield pools
     finally:
         await asyncio.gather(*(pool.close(drain_timeout=1) for pool in everything))
-    assert not model_workers()
-
-
-def model_workers(argument: str = "") -> list[psutil.Process]:
-    """This process's model worker children (whose command line holds `argument`), zombies included."""
-    found = []
-    for child in psutil.Process().children(recursive=True):
-        try:
-            command = " ".join(child.cmdline())
-        except psutil.ZombieProcess:
-            found.append(child)
-            continue
-        except psutil.Error:
-            continue
-        if "mlplatform.modules.serving.workers.child" in command and argument in command:
-            found.append(child)
-    return found
+    assert not [pid for pool in everything for pid in pids(pool) if psutil.pid_exists(pid)]  # zombies included
 
 
 def pids(pool: ModelWorkerPool) -> list[int]:
-    return [worker["pid"] for worker in pool.stats()["workers"]]
+    """The pool's current worker processes (a slot's last one, if it is not running)."""
+    return [worker["pid"] for worker in pool.stats()["workers"] if worker["pid"] is not None]
 
 
 async def all_ready(pool: ModelWorkerPool, *, restarts: int = 0) -> None:
@@ -191,6 +176,8 @@ async def test_inputs_the_pool_refuses_before_a_worker_sees_them(pools: Pools) -
     columns = frame(sample(3, 1))
     with pytest.raises(PredictInputError, match="different lengths"):
         await pools.lr.predict_frame({**columns, "f0": [1.0, 2.0]})
+    with pytest.raises(PredictInputError, match="no rows"):
+        await pools.lr.predict_frame({name: [] for name in Models.columns()})
     with pytest.raises(PredictInputError, match="at most 10000"):
         await pools.lr.predict_frame({name: [0.5] * 10_001 for name in Models.columns()})
     with pytest.raises(PredictInputError, match="cannot be passed"):
@@ -216,18 +203,21 @@ async def test_concurrent_requests_each_get_their_own_rows(pools: Pools, models:
 
 
 async def test_a_model_that_cannot_load_fails_start_and_leaves_nothing(models: Models) -> None:
-    def pool(location: Path) -> ModelWorkerPool:
-        return ModelWorkerPool(WorkerSpec(name=location.name, model_location=str(location), processes=2))
+    def pool(location: Path, processes: int = 2, memory_limit_mb: int = 2048) -> ModelWorkerPool:
+        spec = WorkerSpec(
+            name=location.name, model_location=str(location), processes=processes, memory_limit_mb=memory_limit_mb
+        )
+        return ModelWorkerPool(spec)
 
-    failures = await asyncio.gather(
-        pool(models.missing_flavor).start(),
-        pool(models.no_mlmodel).start(),
-        pool(models.garbage_mlmodel).start(),
-        pool(models.lr.parent / "nowhere").start(),
-        ModelWorkerPool(WorkerSpec(name="xgboost", model_location=str(models.xgboost))).start(),
-        ModelWorkerPool(WorkerSpec(name="tight", model_location=str(models.behaviours), memory_limit_mb=200)).start(),
-        return_exceptions=True,
-    )
+    pools = [
+        pool(models.missing_flavor),
+        pool(models.no_mlmodel),
+        pool(models.garbage_mlmodel),
+        pool(models.lr.parent / "nowhere"),
+        pool(models.xgboost, processes=1),
+        pool(models.behaviours, processes=1, memory_limit_mb=200),
+    ]
+    failures = await asyncio.gather(*(pool.start() for pool in pools), return_exceptions=True)
     assert all(isinstance(failure, ModelLoadFailed) for failure in failures), failures
     reasons = [failure.reason for failure in failures if isinstance(failure, ModelLoadFailed)]
     assert "mlplatform_test_flavor_that_is_not_installed" in reasons[0]
@@ -238,8 +228,9 @@ async def test_a_model_that_cannot_load_fails_start_and_leaves_nothing(models: M
     assert "missing dependency" in reasons[4]
     assert "'xgboost'" in reasons[4]
     assert "the memory limit (200 MB of address space) was hit while loading" in reasons[5]
-    for location in (models.missing_flavor, models.no_mlmodel, models.garbage_mlmodel, models.xgboost):
-        assert not model_workers(str(location))
+    started = [pid for pool in pools for pid in pids(pool)]
+    assert len(started) >= len(pools)  # a start cancelled before it spawned its process has no pid
+    assert not [pid for pid in started if psutil.pid_exists(pid)]  # stopped and reaped: not even a zombie
 
 
 async def test_a_model_that_raises_is_a_model_error_and_the_worker_goes_on(pools: Pools) -> None:

@@ -122,6 +122,8 @@ class ModelWorkerPool:
             if failed is not None:
                 exc = failed.exception()
                 raise exc if isinstance(exc, ModelLoadFailed) else ModelLoadFailed(f"{type(exc).__name__}: {exc}")
+            if self._state != "starting":
+                raise ModelLoadFailed(f"the pool {self.spec.name} was closed while its workers were starting")
         except BaseException:
             for task in starts:
                 task.cancel()
@@ -147,6 +149,8 @@ class ModelWorkerPool:
         if len(lengths) > 1:
             raise PredictInputError("the input's columns have different lengths")
         rows = lengths.pop()
+        if rows == 0:
+            raise PredictInputError("the input has no rows")
         if rows > self.spec.max_batch_rows:
             raise PredictInputError(
                 f"{rows} rows in one request; this deployment takes at most {self.spec.max_batch_rows}"
