@@ -24,6 +24,15 @@ log = structlog.get_logger("mlplatform.serving")
 RESERVOIR = 4096
 """Latencies kept per deployment and window (a uniform sample beyond that)."""
 ACTOR = "service:serving"
+MONITORING_METRICS = (
+    "serving.requests",
+    "serving.requests_per_second",
+    "serving.rows",
+    "serving.errors",
+    "serving.error_rate",
+    "serving.latency_p50_ms",
+    "serving.latency_p99_ms",
+)
 
 
 @dataclass

@@ -51,7 +51,17 @@ class Worker:
         self.model = model
         self.max_rows = max_rows
         self.input_schema = model.metadata.get_input_schema()
-        self.frame = pd.DataFrame
+        self.pandas = pd
+
+    def frame(self, columns: dict[str, list[Any]]) -> Any:
+        """The columns as a DataFrame with the signature's types, as MLflow's scoring server builds it from
+        JSON (a JSON `4` is an integer; a `double` column takes it as 4.0)."""
+        from mlflow.utils.proto_json_utils import cast_df_types_according_to_schema
+
+        frame = self.pandas.DataFrame(columns)
+        if self.input_schema is not None and not self.input_schema.is_tensor_spec():
+            frame = cast_df_types_according_to_schema(frame, self.input_schema)
+        return frame
 
     def run(self, requests: list[Request]) -> Iterator[list[Reply]]:
         """The replies to `requests`, as each is ready (a merged unit's together): the caller sends each
