@@ -207,9 +207,9 @@ class WorkerProcess:
             except TimeoutError:
                 continue
         self.returncode = process.returncode
-        for task in self._tasks:
+        for task in self._tasks:  # its output and reply readers end at EOF; one still busy is cancelled
             if task is not asyncio.current_task():
-                with contextlib.suppress(asyncio.CancelledError):
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                     await asyncio.wait_for(task, 2.0)
 
     async def _read_reply(self) -> Reply:
