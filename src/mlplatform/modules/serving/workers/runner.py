@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from mlplatform.modules.serving.workers import batching
+from mlplatform.modules.serving.workers.frames import FramePlan
 from mlplatform.modules.serving.workers.outputs import jsonable, row_count, split_rows
 from mlplatform.modules.serving.workers.protocol import (
     MESSAGE_CHARS,
@@ -52,6 +53,15 @@ class Worker:
         self.max_rows = max_rows
         self.input_schema = model.metadata.get_input_schema()
         self.pandas = pd
+        self.plan = FramePlan(model)
+
+    def predict_columns(self, columns: dict[str, list[Any]]) -> Any:
+        """`predict` of a frame request: straight to the flavor when the frame can be built exactly as MLflow's
+        enforcement would leave it (`frames.py`), through MLflow's full path otherwise."""
+        exact = self.plan.exact(columns)
+        if exact is not None and self.plan.predict_fn is not None:
+            return self.plan.predict_fn(exact)
+        return self.model.predict(self.frame(columns))
 
     def frame(self, columns: dict[str, list[Any]]) -> Any:
         """The columns as a DataFrame with the signature's types, as MLflow's scoring server builds it from
@@ -79,7 +89,7 @@ class Worker:
         frames = [request for request in unit if isinstance(request, FrameRequest)]
         sizes = [batching.rows(request) for request in frames]
         try:
-            raw = self.model.predict(self.frame(batching.merged_columns(frames)))
+            raw = self.predict_columns(batching.merged_columns(frames))
             if row_count(raw) != sum(sizes):
                 return None
             return [
@@ -90,15 +100,22 @@ class Worker:
             return None  # one request's bad input must not fail the others: each is tried alone
 
     def run_one(self, request: Request) -> Reply:
+        exact = None
         try:
-            if isinstance(request, FrameRequest):
-                data: Any = self.frame(request.columns)
+            if isinstance(request, FrameRequest) and request.params is None:
+                exact = self.plan.exact(request.columns)
+            if exact is not None:
+                data: Any = exact
+            elif isinstance(request, FrameRequest):
+                data = self.frame(request.columns)
             else:
                 data = self.parse_tensor(request.data)
         except Exception as exc:
             return Failure(id=request.id, kind="input", message=input_refusal(exc) or describe(exc))
         try:
-            if request.params is not None:
+            if exact is not None and self.plan.predict_fn is not None:
+                raw = self.plan.predict_fn(exact)
+            elif request.params is not None:
                 raw = self.model.predict(data, params=request.params)
             else:
                 raw = self.model.predict(data)
