@@ -389,6 +389,8 @@ def test_a_swap_and_a_share_change_under_load_lose_no_request(platform: Platform
         wait_until(lambda: 2 in load.seen("version"), timeout=120, interval=0.2, message="version 2 answering")
         moved = call(http, "GET", f"/api/v1/projects/{project}/deployments/{following['id']}", 200)
         assert (moved["version"], moved["status"]) == (2, "active")
+        audited = call(http, "GET", "/api/v1/audit-events", 200, params={"project": project, "action": "serving.swap"})
+        assert [(e["actor"], e["detail"]) for e in audited["items"]] == [("service:serving", "scorer version 1 -> 2")]
 
         deployments = f"/api/v1/projects/{project}/deployments"
         call(http, "PATCH", f"{deployments}/{following['id']}", 200, json={"traffic_share": 50})

@@ -125,11 +125,12 @@ async def test_a_following_deployment_moves_to_the_new_production_version_once_s
         swapped = await api.report_managed_swap(
             session, following.id, to_version_id=managed.next.version_id, failure=None, actor="s"
         )
-        assert swapped
+        assert swapped == "swapped"
         # A second replica reporting the same swap: already done.
-        assert await api.report_managed_swap(
+        again = await api.report_managed_swap(
             session, following.id, to_version_id=managed.next.version_id, failure=None, actor="s"
         )
+        assert again == "already"
     async with acting(database) as svc:
         now = await svc.deployments.get(P, following.id)
     assert (now.version, now.status_reason) == (2, "")
@@ -141,9 +142,10 @@ async def test_a_following_deployment_moves_to_the_new_production_version_once_s
     async with database.transaction() as session:
         (managed,) = await api.live_managed_deployments(session)
         assert managed.next is not None
-        assert not await api.report_managed_swap(
+        failed = await api.report_managed_swap(
             session, following.id, to_version_id=managed.next.version_id, failure="no MLmodel", actor="s"
         )
+        assert failed == "failed"
     async with acting(database) as svc:
         stayed = await svc.deployments.get(P, following.id)
     assert (stayed.version, stayed.status) == (2, "pending")

@@ -49,6 +49,7 @@ from mlplatform.modules.catalogue.schemas import MonitoringRecordCreate, Serving
 from mlplatform.modules.catalogue.services.managed import (
     ManagedDeployment,
     NextVersion,
+    SwapOutcome,
     find_managed_deployment,
     live_managed_deployments,
     report_managed_status,
@@ -76,6 +77,7 @@ __all__ = [
     "ServingOptions",
     "StageChangeRequested",
     "StageChanged",
+    "SwapOutcome",
     "ValidationRecorded",
     "find_managed_deployment",
     "find_model_version",

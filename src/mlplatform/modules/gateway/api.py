@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Guard, Scope
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.errors import Forbidden, NotFound, Unauthenticated
@@ -53,6 +54,7 @@ __all__ = [
     "find_project_directory",
     "project_directory",
     "rate_group",
+    "record_system_action",
     "requires_authenticated",
     "requires_platform_admin",
     "requires_role",
@@ -282,6 +284,17 @@ answers with a redirect)."""
 READ_ONLY = {"read_only": True}
 """Route `opt` for a POST that only reads (online feature serving, searches): not audited as a mutation,
 and open to viewers by the route-table test."""
+
+
+def record_system_action(
+    session: AsyncSession, *, actor: str, action: str, project: str | None, resource: str, detail: str
+) -> None:
+    """An audit row, in `session`'s transaction, for what the platform did on its own (no request carried it):
+    it commits, or not, with the change it describes."""
+    # Imported here: the audit package imports this facade (Principal, the scope keys).
+    from mlplatform.modules.gateway.audit.recording import system_row
+
+    session.add(system_row(actor=actor, action=action, project=project, resource=resource, detail=detail))
 
 
 def rate_group(name: str) -> dict[str, str]:

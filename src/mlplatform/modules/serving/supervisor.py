@@ -38,6 +38,7 @@ from mlplatform.modules.catalogue.api import (
     report_managed_swap,
 )
 from mlplatform.modules.experiments.api import locate_model
+from mlplatform.modules.gateway.api import record_system_action
 from mlplatform.modules.lineage.api import training_feature_services
 from mlplatform.modules.serving.monitoring import Monitor
 from mlplatform.modules.serving.served import Served, load_key
@@ -196,15 +197,29 @@ class Supervisor:
             self._drain(previous.pool)
 
     async def _report_swap(self, deployment: ManagedDeployment, failure: str | None) -> bool:
+        """Record the move (or why it could not happen) with its audit row; True when the deployment now runs
+        the version it moved to."""
         assert deployment.next is not None
+        wanted = deployment.next
         try:
             async with self.platform.database.transaction() as session:
-                return await report_managed_swap(
-                    session, deployment.id, to_version_id=deployment.next.version_id, failure=failure, actor=ACTOR
+                outcome = await report_managed_swap(
+                    session, deployment.id, to_version_id=wanted.version_id, failure=failure, actor=ACTOR
                 )
+                if outcome in ("swapped", "failed"):
+                    record_system_action(
+                        session,
+                        actor=ACTOR,
+                        action="serving.swap" if outcome == "swapped" else "serving.swap_failed",
+                        project=deployment.project,
+                        resource=f"deployment={deployment.id}",
+                        detail=f"{deployment.model} version {deployment.version} -> {wanted.version}"
+                        + (f": {failure}" if failure else ""),
+                    )
         except Exception:
             log.exception("serving_report_failed", deployment=str(deployment.id), swap=True)
             return False
+        return outcome in ("swapped", "already")
 
     async def _feature_service(self, deployment: ManagedDeployment, wanted: NextVersion) -> str | None:
         if wanted.feature_service is not None:

@@ -22,6 +22,7 @@ from mlplatform.modules.catalogue.schemas import ServingOptions
 from mlplatform.modules.catalogue.services.deployments import changed_event
 
 MAX_REASON = 1000
+SwapOutcome = Literal["swapped", "already", "failed", "stale"]
 
 
 class NextVersion(msgspec.Struct, frozen=True, kw_only=True):
@@ -140,17 +141,18 @@ async def report_managed_swap(
     to_version_id: uuid.UUID,
     failure: str | None,
     actor: str,
-) -> bool:
+) -> SwapOutcome:
     """The workers of the version a following deployment moves to are warm (`failure` None): the deployment
-    now runs it. Or they could not load: the deployment stays on its version, `status_reason` says why.
-    True when the deployment runs `to_version_id` afterwards (this report or an earlier one swapped it)."""
+    now runs it (`swapped`). Or they could not load: the deployment stays on its version, `status_reason`
+    says why (`failed`). `already`: an earlier report (another replica's) swapped it; `stale`: the deployment
+    no longer moves to that version (retired, moved elsewhere)."""
     row = await repositories.find_deployment(session, deployment_id)
     if row is None or row.mode != "managed" or row.status not in LIVE_DEPLOYMENT_STATUSES:
-        return False
+        return "stale"
     if row.version_id == to_version_id:
-        return True
+        return "already"
     if row.next_version_id != to_version_id:
-        return False
+        return "stale"
     model = await session.get(CatalogueModel, row.model_id)
     assert model is not None
     if failure is not None:
@@ -165,7 +167,7 @@ async def report_managed_swap(
     await session.flush()
     version = await repositories.version_by_id(session, row.version_id)
     await publish(session, changed_event(row, model.name, version.version, change, actor))
-    return failure is None
+    return "failed" if failure is not None else "swapped"
 
 
 async def find_managed_deployment(

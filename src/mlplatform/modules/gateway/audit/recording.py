@@ -119,6 +119,28 @@ def audit_row(scope: Any, **fields: Any) -> AuditEvent:
     return AuditEvent(**audit_values(scope, **fields))
 
 
+def system_row(*, actor: str, action: str, project: str | None, resource: str, detail: str) -> AuditEvent:
+    """A row for what the platform did on its own (no request: a swap of a managed deployment's version)."""
+    return AuditEvent(
+        **storable(
+            {
+                "occurred_at": utcnow(),
+                "actor": actor,
+                "action": action,
+                "method": "",
+                "path": "",
+                "project": project,
+                "resource": resource,
+                "outcome": "success",
+                "status_code": None,
+                "request_id": current_request_id.get(),
+                "client_addr": None,
+                "detail": detail,
+            }
+        )
+    )
+
+
 async def record_in_transaction(request: Request[Any, Any, Any], session: AsyncSession) -> None:
     """Kernel before-commit hook: audit a successful mutation inside its own transaction."""
     if request.method not in MUTATING_METHODS or request.route_handler.opt.get("read_only"):
