@@ -276,9 +276,9 @@ def main() -> None:
                             )
                 results["memory"] = memory(platform.pid, mlflow_server.pid)
                 if with_platform:
-                    results["deployment_detail"] = admin.get(
-                        f"/api/v1/projects/{PROJECT}/deployments/{deployed['deployment_id']}"
-                    ).json()
+                    deployment = f"/api/v1/projects/{PROJECT}/deployments/{deployed['deployment_id']}"
+                    results["deployment_detail"] = admin.get(deployment).json()
+                    results["deployment_workers"] = admin.get(f"{deployment}/workers").json()
         results["left_behind"] = LEFT_BEHIND
         results["load_average"].append(list(os.getloadavg()))
         results["cells"] = [
