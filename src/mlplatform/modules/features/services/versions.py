@@ -12,12 +12,9 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mlplatform.modules.features import schemas
-from mlplatform.modules.features.models import DatasetRow
-from mlplatform.modules.features.repositories import dataset_out
+from mlplatform.modules.features import repositories, schemas
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -47,8 +44,4 @@ async def datasets_by_id(session: AsyncSession, project: str, ids: Sequence[str]
             wanted.append(uuid.UUID(value))
         except ValueError:
             continue
-    if not wanted:
-        return []
-    rows = await session.scalars(select(DatasetRow).where(DatasetRow.project == project, DatasetRow.id.in_(wanted)))
-    by_id = {row.id: row for row in rows.all()}
-    return [dataset_out(by_id[key]) for key in dict.fromkeys(wanted) if key in by_id]
+    return await repositories.datasets_by_ids(session, project, wanted) if wanted else []
