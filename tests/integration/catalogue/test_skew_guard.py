@@ -250,6 +250,19 @@ async def test_override_deploys_and_is_recorded(stack: Stack) -> None:
     assert reason in row.detail
     assert "driver_stats (changed)" in row.detail
 
+    async def lineage_node() -> dict[str, Any] | None:
+        response = await stack.client.get(
+            "/api/v1/lineage", params={"node": f"deployment:{deployment_id}", "depth": 1}, headers=headers
+        )
+        if response.status_code != 200:
+            return None
+        node: dict[str, Any] = next(n for n in response.json()["nodes"] if n["type"] == "deployment")
+        return node if "skew_override" in node["attributes"] else None
+
+    node = await wait_until_async(lineage_node, timeout=30, message="the deployment's lineage node")
+    assert node["attributes"]["skew_override"] == reason
+    assert [v["name"] for v in node["attributes"]["skewed_views"]] == ["driver_stats"]
+
 
 async def test_deleted_view_is_refused(stack: Stack) -> None:
     project, headers, dataset = await trained_version(stack)
