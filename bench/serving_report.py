@@ -145,6 +145,12 @@ def print_report(console: Console, cells: list[Cell], rows: list[dict[str, Any]]
                     process["command"][:90],
                 )
         console.print(table)
+    workers = (extra.get("deployment_workers") or {}).get("workers") or []
+    for worker in workers:
+        console.print(
+            f"platform model worker (its deployment's /workers): slot {worker.get('slot')} pid {worker.get('pid')} "
+            f"RSS {worker.get('rss_mb')} MB, ready {worker.get('ready')}"
+        )
     for key, text in (
         ("deploy_seconds", "POST deployments -> active: {:.2f} s"),
         ("platform_unavailable", "platform side (a) not measured: {}"),

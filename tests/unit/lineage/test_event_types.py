@@ -44,6 +44,8 @@ RELIED_ON: dict[type[DomainEvent], set[str]] = {
         "status",
         "traffic_share",
         "change",
+        "skew_override",
+        "skewed_views",
     },
     experiments.RunFinished: {
         "run_id",

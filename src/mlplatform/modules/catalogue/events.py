@@ -115,6 +115,11 @@ class DeploymentChanged(DomainEvent, frozen=True, kw_only=True):
     """external | managed."""
     reason: str = ""
     """Why a managed deployment failed (or waits)."""
+    skew_override: str = ""
+    """On `created`: the reason given to deploy although feature views changed since the version's training
+    data was built (empty: the skew guard found nothing, or did not apply)."""
+    skewed_views: list[dict[str, object]] = []
+    """On `created` with `skew_override`: the views that changed (`name`, `trained_on`, `now`, `dataset`)."""
 
 
 class MonitoringRuleChanged(DomainEvent, frozen=True, kw_only=True):

@@ -343,6 +343,9 @@ class DeploymentCreate(_In):
     `active` once its model workers answer (or `failed`, with `status_reason`)."""
     replace: bool = False
     """Retire the model's live deployments in this environment in the same transaction."""
+    skew_override: Annotated[str, msgspec.Meta(min_length=1, max_length=500)] | None = None
+    """Deploy although feature views changed since the version's training data was built (the skew guard
+    answers 409 naming them otherwise): the reason, recorded on the deployment's event and in the audit log."""
     rules: Annotated[list[MonitoringRuleCreate], msgspec.Meta(max_length=rules.MAX_RULES_PER_DEPLOYMENT)] = []
 
 

@@ -98,6 +98,13 @@ async def get_dataset(session: AsyncSession, project: str, dataset_id: uuid.UUID
     return dataset_out(row)
 
 
+async def datasets_by_ids(session: AsyncSession, project: str, ids: Sequence[uuid.UUID]) -> list[schemas.Dataset]:
+    """The project's datasets among `ids`, in the order given (ids of other projects or of none skipped)."""
+    rows = await session.scalars(select(DatasetRow).where(DatasetRow.project == project, DatasetRow.id.in_(ids)))
+    by_id = {row.id: row for row in rows.all()}
+    return [dataset_out(by_id[key]) for key in dict.fromkeys(ids) if key in by_id]
+
+
 async def list_reports(
     session: AsyncSession, project: str, view: str, cursor: str | None, limit: int | None
 ) -> schemas.ValidationReportPage:

@@ -8,12 +8,14 @@ declares its inputs:
   id(s) the features API returned; `FEATURE_SERVICE_TAG` (`mlplatform.feature_service`) likewise;
 - `NodeType`, `EdgeKind`, `node_id(type, key)`: how nodes are named in `GET /api/v1/lineage?node=...`;
 - `training_feature_services(session, project=, model=, version=)`: the feature services a model version's
-  training data came from (the serving module's default for joining features).
+  training data came from (the serving module's default for joining features);
+- `training_datasets(session, project=, model=, version=)`: the training datasets its run(s) trained on (the
+  catalogue's skew guard compares their recorded feature view versions with the current ones).
 """
 
 from __future__ import annotations
 
-from mlplatform.modules.lineage.training_inputs import training_feature_services
+from mlplatform.modules.lineage.training_inputs import training_datasets, training_feature_services
 from mlplatform.modules.lineage.vocabulary import (
     FEATURE_SERVICE_TAG,
     TRAINING_DATASET_TAG,
@@ -30,5 +32,6 @@ __all__ = [
     "NodeType",
     "named_key",
     "node_id",
+    "training_datasets",
     "training_feature_services",
 ]

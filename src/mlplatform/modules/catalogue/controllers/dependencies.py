@@ -17,6 +17,7 @@ from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.constraints import parameter_of, whole
+from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.errors import Invalid
 from mlplatform.modules.catalogue import rules
 from mlplatform.modules.catalogue.repositories import DeploymentFilters, ModelFilters, VersionFilters
@@ -133,8 +134,10 @@ def provide_approval_service(db_session: AsyncSession, principal: Principal) -> 
     return ApprovalService(db_session, principal.subject)
 
 
-def provide_deployment_service(db_session: AsyncSession, principal: Principal) -> DeploymentService:
-    return DeploymentService(db_session, principal.subject)
+def provide_deployment_service(
+    db_session: AsyncSession, principal: Principal, platform: PlatformContext
+) -> DeploymentService:
+    return DeploymentService(db_session, principal.subject, platform)
 
 
 def provide_monitoring_service(db_session: AsyncSession, principal: Principal) -> MonitoringService:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from litestar import Controller, Response, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 
 from mlplatform.kernel.errors import Conflict
 from mlplatform.kernel.page_parameters import PageCursor, PageLimit
@@ -26,7 +26,8 @@ from mlplatform.modules.catalogue.controllers.dependencies import (
 from mlplatform.modules.catalogue.repositories import DeploymentFilters
 from mlplatform.modules.catalogue.services.deployments import DeploymentService
 from mlplatform.modules.catalogue.services.monitoring import MonitoringService
-from mlplatform.modules.gateway.api import Role, requires_role
+from mlplatform.modules.catalogue.services.skew import describe
+from mlplatform.modules.gateway.api import AUDIT_DETAILS, Role, requires_role
 
 
 class DeploymentController(Controller):
@@ -41,16 +42,24 @@ class DeploymentController(Controller):
         description=(
             "The live deployments of a model in one environment share at most 100% of its traffic: a second "
             "one is refused (409) unless `traffic_share` splits the traffic explicitly or `replace` retires "
-            "the current ones."
+            "the current ones. Skew guard: a version whose training datasets read feature views that changed (or "
+            "were deleted) since they were built is refused (409, `skewed_views` names them) unless "
+            "`skew_override` gives the reason to deploy it anyway (recorded in the audit log and the event)."
         ),
         status_code=201,
         response_headers=ETAG_HEADER,
         raises=[Conflict],
     )
     async def create_deployment(
-        self, project: str, data: schemas.DeploymentCreate, deployment_service: DeploymentService
+        self, request: Request, project: str, data: schemas.DeploymentCreate, deployment_service: DeploymentService
     ) -> Response[schemas.Deployment]:
         created = await deployment_service.create(project, data)
+        if deployment_service.skew is not None:
+            reason, views = deployment_service.skew
+            request.scope[AUDIT_DETAILS] = {  # type: ignore[literal-required]
+                "resource": f"deployment={created.id}",
+                "detail": f"skew override ({reason}): feature views changed since training: {describe(views)}",
+            }
         location = f"/api/v1/projects/{project}/deployments/{created.id}"
         return with_etag(created, created.etag, status_code=201, location=location)
 

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.db import utcnow
 from mlplatform.kernel.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from mlplatform.kernel.events import publish
@@ -29,12 +30,19 @@ from mlplatform.modules.catalogue.models import (
 from mlplatform.modules.catalogue.repositories import DeploymentFilters, DeploymentRow, flush_or_fail
 from mlplatform.modules.catalogue.services.models import ModelService
 from mlplatform.modules.catalogue.services.monitoring import insert_rule
+from mlplatform.modules.catalogue.services.skew import SkewedView, as_records, guard
 
 DEPLOYMENT_STATUS_FILTERS = ("pending", "active", "failed", "retired", "live")
 
 
 def changed_event(
-    row: CatalogueDeployment, model: str, number: int, change: str, actor: str
+    row: CatalogueDeployment,
+    model: str,
+    number: int,
+    change: str,
+    actor: str,
+    *,
+    skew: tuple[str, list[SkewedView]] | None = None,
 ) -> events.DeploymentChanged:
     return events.DeploymentChanged(
         aggregate_id=str(row.id),
@@ -50,6 +58,8 @@ def changed_event(
         by=actor,
         mode=row.mode,
         reason=row.status_reason,
+        skew_override=skew[0] if skew else "",
+        skewed_views=as_records(skew[1]) if skew else [],
     )
 
 
@@ -93,10 +103,15 @@ async def retire_version_deployments(
 
 
 class DeploymentService:
-    def __init__(self, session: AsyncSession, actor: str) -> None:
+    def __init__(self, session: AsyncSession, actor: str, platform: PlatformContext | None = None) -> None:
+        """`platform` reaches the feature registry for the skew guard; without it (a script, a unit-of-work
+        test), deploying a version that has training datasets in lineage answers 503 (nothing to check with)."""
         self.session = session
         self.actor = actor
+        self.platform = platform
         self.models = ModelService(session, actor)
+        self.skew: tuple[str, list[SkewedView]] | None = None
+        """After `create` overrode the skew guard: the reason and the skewed views (the controller audits them)."""
 
     async def _require(self, project: str, deployment_id: uuid.UUID) -> DeploymentRow:
         row = await repositories.deployment_in_project(self.session, project, deployment_id)
@@ -116,6 +131,15 @@ class DeploymentService:
         _check_share(data.traffic_share)
         environment = _check_environment(data.environment)
         status, serving = _mode_fields(data)
+        skewed = await guard(
+            self.session,
+            self.platform,
+            project=project,
+            model=model.name,
+            version=version.version,
+            override=data.skew_override,
+        )
+        skew = (data.skew_override, skewed) if skewed and data.skew_override else None
         if data.replace:
             await self._retire_live(model, environment)
         else:
@@ -138,7 +162,8 @@ class DeploymentService:
         )
         self.session.add(row)
         await self.session.flush()
-        await publish(self.session, changed_event(row, model.name, version.version, "created", self.actor))
+        await publish(self.session, changed_event(row, model.name, version.version, "created", self.actor, skew=skew))
+        self.skew = skew
         for rule_data in data.rules:
             await insert_rule(self.session, row, rule_data, actor=self.actor)
         return await self.get(project, row.id)

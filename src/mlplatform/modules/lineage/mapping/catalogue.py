@@ -154,6 +154,11 @@ async def on_deployment(graph: GraphWriter, delivered: Delivered[DeploymentChang
         return
     environment = text(event.environment) or "default"
     change = text(event.change)
+    skew = (
+        {"skew_override": text(event.skew_override), "skewed_views": list(event.skewed_views)}
+        if event.skew_override
+        else {}
+    )
     deployment = await graph.node(
         NodeType.DEPLOYMENT,
         deployment_id,
@@ -171,6 +176,7 @@ async def on_deployment(graph: GraphWriter, delivered: Delivered[DeploymentChang
             "traffic_share": event.traffic_share,
             "change": change,
             "retired": change == "retired",
+            **skew,
         },
     )
     await graph.replace_inbound(
