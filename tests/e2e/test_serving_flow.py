@@ -206,8 +206,15 @@ def promote_through_approval(http: httpx.Client, project: str) -> None:
     assert approved["version"]["stage"] == "production"
 
 
-def deploy(http: httpx.Client, project: str, **serving: Any) -> dict[str, Any]:
-    body = {"model": "scorer", "version": 1, "environment": "prod", "mode": "managed", "serving": serving}
+def deploy(http: httpx.Client, project: str, traffic_share: int = 100, **serving: Any) -> dict[str, Any]:
+    body = {
+        "model": "scorer",
+        "version": 1,
+        "environment": "prod",
+        "mode": "managed",
+        "serving": serving,
+        "traffic_share": traffic_share,
+    }
     created: dict[str, Any] = call(http, "POST", f"/api/v1/projects/{project}/deployments", 201, json=body)
     assert (created["status"], created["mode"]) == ("pending", "managed")
 
@@ -314,6 +321,22 @@ def test_a_managed_deployment_predicts_with_online_features_joined(
     assert (model["modelFormat"]["name"], model["protocolVersion"]) == ("mlflow", "v2")
     assert model["storageUri"].startswith("s3://" if dataset["uri"].startswith("s3://") else "/")
 
+    shadow = deploy(http, project, shadow=True, traffic_share=0)
+    for _ in range(5):
+        mirrored = call(http, "POST", predict, 200, json={"entities": {"card_id": [1, 2, 3]}})
+        assert (mirrored["deployment_id"], mirrored["predictions"]) == (deployment["id"], expected)
+
+    def shadow_answered() -> bool:
+        answered = [
+            float(line.rsplit(" ", 1)[1])
+            for line in http.get("/metrics").text.splitlines()
+            if line.startswith("mlplatform_serving_predictions_total{")
+            and f'deployment="{shadow["id"]}"' in line
+            and 'outcome="ok"' in line
+        ]
+        return sum(answered) >= 5
+
+    wait_until(shadow_answered, timeout=30, interval=0.2, message="the shadow deployment answering copies")
     metrics = http.get("/metrics").text
     assert f'deployment="{deployment["id"]}"' in metrics
     assert "mlplatform_serving_predictions_total" in metrics

@@ -79,6 +79,7 @@ async def test_a_failed_load_is_recorded_and_pending_asks_for_another_attempt(da
         ({"target": "https://elsewhere"}, "leave target empty"),
         ({"serving": schemas.ServingOptions(missing_features="default")}, "feature_defaults"),
         ({"mode": "external", "serving": schemas.ServingOptions()}, "only a managed deployment"),
+        ({"serving": schemas.ServingOptions(shadow=True)}, "a shadow deployment gets a copy of the traffic"),
     ],
 )
 async def test_inconsistent_managed_fields_are_refused(

@@ -320,6 +320,9 @@ class ServingOptions(_In):
     """Address-space limit of each model worker process."""
     max_rows: Annotated[int, msgspec.Meta(ge=1, le=rules.MAX_SERVING_ROWS)] = 1000
     """Rows (entity rows or input rows) one prediction request may carry."""
+    shadow: bool = False
+    """A shadow deployment takes no traffic of its own (its `traffic_share` is 0): every prediction of its model
+    in its environment is also sent to it, and its answer is counted and logged, never returned."""
     follow_stage: bool = False
     """Follow the production stage: when another version of the model enters production (after its
     approvals), the platform loads and warms it, then moves this deployment to it in one step; the old

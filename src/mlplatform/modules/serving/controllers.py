@@ -91,9 +91,9 @@ async def predict_model(
     environment: Environment = "prod",
 ) -> ASGIResponse:
     parsed = parse_scoring_request(await request.body(), max_rows=MAX_SERVING_ROWS)
-    served = predict.choose(
-        serving_runtime.supervisor, project, model, environment, parsed, request.scope["state"]["request_id"]
-    )
+    supervisor = serving_runtime.supervisor
+    served = predict.choose(supervisor, project, model, environment, parsed, request.scope["state"]["request_id"])
+    predict.mirror(serving_runtime.platform, supervisor, served, parsed)
     return _answer(await predict.predict_settled(serving_runtime.platform, serving_runtime.supervisor, served, parsed))
 
 

@@ -20,3 +20,8 @@ LATENCY = Histogram(
     ["project", "model", "deployment", "version"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
 )
+SHADOW_DROPPED = Counter(
+    "mlplatform_serving_shadow_dropped_total",
+    "Copies of predictions not sent to a shadow deployment because too many were in flight",
+    ["project", "model", "deployment"],
+)

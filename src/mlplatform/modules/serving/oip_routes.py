@@ -158,12 +158,10 @@ async def _infer(
     signature = None
     if served.info.inputs is not None and not served.info.tensor_inputs:
         signature = [(column.name, column.type) for column in served.info.inputs]
-    outcome = await predict.predict_settled(
-        runtime.platform,
-        runtime.supervisor,
-        served,
-        PredictRequest(to_model_input(parsed, signature), None, parsed.parameters or None),
-    )
+    model_request = PredictRequest(to_model_input(parsed, signature), None, parsed.parameters or None)
+    if version is None:
+        predict.mirror(runtime.platform, runtime.supervisor, served, model_request)
+    outcome = await predict.predict_settled(runtime.platform, runtime.supervisor, served, model_request)
     body, headers = infer_response(
         name,
         served.deployment.version,

@@ -6,6 +6,8 @@ The event loop only parses, reads features (one pipelined Redis round trip) and 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Sequence
@@ -136,6 +138,29 @@ async def predict_settled(
         if current is None or current.pool is served.pool:
             raise
         return await predict(platform, current, request, supervisor.monitor)
+
+
+MAX_MIRRORED = 64
+"""Shadow predictions in flight at once per replica; beyond that a copy is dropped (and counted), so a slow
+shadow never holds memory or slows the deployments that answer."""
+
+
+def mirror(platform: PlatformContext, supervisor: Supervisor, served: Served, request: PredictRequest) -> None:
+    """Send a copy of `request` to the shadow deployments of `served`'s model and environment, off the request's
+    path: their answers are counted (metrics, monitoring records), never returned."""
+    d = served.deployment
+    for shadow in supervisor.shadows_of(d.project, d.model, d.environment):
+        if len(supervisor.mirrored) >= MAX_MIRRORED:
+            metrics.SHADOW_DROPPED.labels(d.project, d.model, str(shadow.deployment.id)).inc()
+            continue
+        task = asyncio.get_running_loop().create_task(_shadow(platform, supervisor, shadow, request))
+        supervisor.mirrored.add(task)
+        task.add_done_callback(supervisor.mirrored.discard)
+
+
+async def _shadow(platform: PlatformContext, supervisor: Supervisor, shadow: Served, request: PredictRequest) -> None:
+    with contextlib.suppress(PlatformError):  # counted by `predict` like any answer; nobody waits for it
+        await predict(platform, shadow, request, supervisor.monitor)
 
 
 def _frame(served: Served, model_input: FrameInput | TensorInput) -> FrameInput | None:

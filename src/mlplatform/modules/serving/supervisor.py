@@ -66,6 +66,9 @@ class Supervisor:
         self.settings = platform.settings.serving
         self.served: dict[uuid.UUID, Served] = {}
         self.routes: dict[RouteKey, list[Served]] = {}
+        self.shadows: dict[RouteKey, list[Served]] = {}
+        self.mirrored: set[asyncio.Task[None]] = set()
+        """Shadow predictions in flight (kept referenced until they end)."""
         self.failures: dict[uuid.UUID, tuple[tuple[uuid.UUID, bytes], str]] = {}
         self._loading: dict[uuid.UUID, Loading] = {}
         self._draining: set[asyncio.Task[None]] = set()
@@ -90,7 +93,7 @@ class Supervisor:
         self._loading.clear()
         pools = [served.pool for served in self.served.values()]
         self.served.clear()
-        self.routes = {}
+        self.routes, self.shadows = {}, {}
         await asyncio.gather(*(pool.close(drain_timeout=self.settings.drain_seconds) for pool in pools))
         await asyncio.gather(*self._draining, return_exceptions=True)
 
@@ -255,13 +258,17 @@ class Supervisor:
 
     def _route(self) -> None:
         routes: dict[RouteKey, list[Served]] = defaultdict(list)
+        shadows: dict[RouteKey, list[Served]] = defaultdict(list)
         for served in sorted(self.served.values(), key=lambda s: str(s.deployment.id)):
             d = served.deployment
-            routes[(d.project, d.model, d.environment)].append(served)
-        self.routes = dict(routes)
+            (shadows if d.serving.shadow else routes)[(d.project, d.model, d.environment)].append(served)
+        self.routes, self.shadows = dict(routes), dict(shadows)
 
     def candidates(self, project: str, model: str, environment: str) -> Sequence[Served]:
         return self.routes.get((project, model, environment), ())
+
+    def shadows_of(self, project: str, model: str, environment: str) -> Sequence[Served]:
+        return self.shadows.get((project, model, environment), ())
 
     def loading_any(self, project: str, model: str) -> bool:
         """Whether a deployment of the model is being loaded here (its predictions will come)."""

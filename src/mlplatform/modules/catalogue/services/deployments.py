@@ -225,6 +225,8 @@ class DeploymentService:
                 deployment_status=row.status,
             )
         share = row.traffic_share if data.traffic_share is None else _check_share(data.traffic_share)
+        if (row.serving or {}).get("shadow") and share != 0:
+            raise Invalid("traffic_share: a shadow deployment takes no share of the traffic", field="traffic_share")
         target = row.target if data.target is None else rules.check_text(data.target, "target", rules.MAX_URI)
         if (status, share, target) == (row.status, row.traffic_share, row.target):
             return await self.get(project, row.id)
@@ -269,6 +271,11 @@ def _mode_fields(data: schemas.DeploymentCreate) -> tuple[str, dict[str, Any] | 
     if data.target:
         raise Invalid("target: a managed deployment is served by the platform; leave target empty", field="target")
     options = data.serving or schemas.ServingOptions()
+    if options.shadow and data.traffic_share != 0:
+        raise Invalid(
+            "traffic_share: a shadow deployment gets a copy of the traffic, no share of it; give 0",
+            field="traffic_share",
+        )
     if options.missing_features == "default" and not options.feature_defaults:
         raise Invalid(
             "serving.feature_defaults: give a value per feature when missing_features is 'default'",
