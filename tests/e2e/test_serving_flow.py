@@ -244,6 +244,14 @@ def check_refusals(http: httpx.Client, predict: str) -> None:
     elsewhere = http.post(predict, params={"environment": "staging"}, json={"entities": {"card_id": [1]}})
     assert elsewhere.status_code == 404, elsewhere.text
 
+    # MLflow's client sends NaN for a missing value; this model raises on it. The model's own words come back,
+    # and the worker keeps answering.
+    nan = '{"dataframe_split": {"columns": ["txn_count", "amount_avg"], "data": [[NaN, 1.0]]}}'
+    raised = http.post(predict, content=nan, headers={"Content-Type": "application/json"})
+    assert raised.status_code == 422, raised.text
+    assert (raised.json()["title"], raised.json()["detail"].split(":")[0]) == ("Model error", "ValueError")
+    assert http.post(predict, json={"entities": {"card_id": [1]}}).status_code == 200
+
 
 def check_open_inference_protocol(base: str, project: str, expected: list[int]) -> None:
     import numpy as np

@@ -67,3 +67,42 @@ def test_a_model_without_a_column_signature_has_no_fast_path(tmp_path: Path) -> 
     mlflow.pyfunc.save_model(str(tmp_path / "echo"), python_model=Echo())
     plan = FramePlan(mlflow.pyfunc.load_model(str(tmp_path / "echo")))
     assert plan.exact({"a": [1.0]}) is None
+
+
+def test_a_float_sklearn_model_takes_arrays_once_its_example_agrees(tmp_path: Path) -> None:
+    import mlflow
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(rng.random((40, 3)), columns=["a", "b", "c"])
+    fitted = LogisticRegression().fit(frame, (frame["a"] > 0.5).astype("int64"))
+    mlflow.sklearn.save_model(
+        fitted, str(tmp_path / "m"), signature=infer_signature(frame), input_example=frame.head(2)
+    )
+    model = mlflow.pyfunc.load_model(str(tmp_path / "m"))
+    plan = FramePlan(model)
+    plan.calibrate(model, frame.head(2))
+    assert plan.as_array
+    columns = {name: frame[name].tolist() for name in ("c", "a", "b")}  # any order: the signature's is used
+    exact = plan.exact(columns)
+    assert isinstance(exact, np.ndarray)
+    assert plan.predict_exact(exact).tolist() == model.predict(frame).tolist()
+
+
+def test_a_model_trained_on_columns_in_another_order_keeps_its_dataframe(tmp_path: Path) -> None:
+    import mlflow
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(rng.random((40, 2)), columns=["x", "y"])
+    fitted = LinearRegression().fit(frame, frame["x"] * 3 - frame["y"])
+    reversed_signature = ModelSignature(inputs=Schema([ColSpec("double", "y"), ColSpec("double", "x")]))
+    mlflow.sklearn.save_model(fitted, str(tmp_path / "m"), signature=reversed_signature)
+    model = mlflow.pyfunc.load_model(str(tmp_path / "m"))
+    plan = FramePlan(model)
+    plan.calibrate(model, frame[["y", "x"]].head(3))
+    assert not plan.as_array  # the array in signature order would swap x and y (the frame is refused by name)
+    assert isinstance(plan.exact({"x": [1.0], "y": [2.0]}), pd.DataFrame)

@@ -242,7 +242,7 @@ async def test_a_model_that_raises_is_a_model_error_and_the_worker_goes_on(pools
     before = pids(pools.behaviours)
     with pytest.raises(ModelRaised) as raised:
         await pools.behaviours.predict_frame({"x": ["ok", "raise"]})
-    assert raised.value.status_code == 500
+    assert raised.value.status_code == 422
     assert raised.value.title == "Model error"
     assert raised.value.detail == "ValueError: the marker value 'raise' was seen"
     answers = await asyncio.gather(*(pools.behaviours.predict_frame({"x": ["ok"]}) for _ in range(4)))

@@ -115,7 +115,7 @@ def test_the_child_environment_keeps_platform_secrets_out() -> None:
 def test_errors_answer_as_the_routes_need() -> None:
     assert PredictInputError("Model is missing inputs ['f3'].").status_code == 422
     raised = ModelRaised("ValueError: " + "x" * 2000)
-    assert (raised.status_code, raised.title, len(raised.detail)) == (500, "Model error", 500)
+    assert (raised.status_code, raised.title, len(raised.detail)) == (422, "Model error", 500)
     unavailable = WorkerUnavailable("restarting")
     assert (unavailable.status_code, unavailable.component) == (503, "model worker")
 

@@ -141,7 +141,7 @@ def column_specs(schema: Any) -> list[ColumnSpec] | None:
     return specs
 
 
-def load(location: str, scratch: str, limit_mb: int | None) -> tuple[PyFuncModel, ModelInfo]:
+def load(location: str, scratch: str, limit_mb: int | None) -> tuple[PyFuncModel, ModelInfo, Any]:
     """Load and warm up the model; every failure is a `LoadFailure` with a reason for people."""
     try:
         path = local_model_path(location, scratch)
@@ -185,7 +185,7 @@ def load(location: str, scratch: str, limit_mb: int | None) -> tuple[PyFuncModel
         memory_rss_mb=rss_mb(),
         load_seconds=0.0,
     )
-    return model, info
+    return model, info, example
 
 
 def read_requests(stream: IO[bytes], inbox: queue.SimpleQueue[Request | None]) -> None:
@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.monotonic()
     try:
         try:
-            model, info = load(args.location, scratch, args.memory_limit_mb)
+            model, info, example = load(args.location, scratch, args.memory_limit_mb)
         except LoadFailure as exc:
             send(out, [LoadError(reason=str(exc))])
             sys.exit(1)
@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> None:
         send(out, [Ready(info=info)])
         from mlplatform.modules.serving.workers.runner import Worker
 
-        serve(Worker(model, args.max_batch_rows), requests, out)
+        serve(Worker(model, args.max_batch_rows, example), requests, out)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         with contextlib.suppress(OSError):

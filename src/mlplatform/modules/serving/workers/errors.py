@@ -24,10 +24,12 @@ class PredictInputError(Invalid):
 
 
 class ModelRaised(PlatformError):
-    """500: the model's own `predict` raised. The detail is `<ExceptionType>: <message>`, trimmed; the
-    platform's error rendering keeps a 5xx detail for the log, not the client."""
+    """422: the model's own `predict` raised on this input. The detail is `<ExceptionType>: <message>`,
+    trimmed: it is the project's own model speaking, so the caller sees it (a 5xx detail would be kept for the
+    log). As MLflow's scoring server does (it answers 400), this is the request's answer, not the platform
+    failing: the same model answers other inputs, and the worker keeps serving."""
 
-    status_code = 500
+    status_code = 422
     title: ClassVar[str] = "Model error"
     slug: ClassVar[str] = "model-error"
 

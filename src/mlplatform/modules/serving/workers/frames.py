@@ -9,6 +9,12 @@ signature's dtype, through numpy (a JSON `4` for a `double` column becomes 4.0, 
 a frame goes straight to the flavor's predict function; anything else (a missing or extra column, a string in a
 number column, a null in an integer column, params, other column types, tensor or type-hint signatures) takes
 MLflow's full path, which also gives MLflow's own error messages.
+
+A scikit-learn model with only float columns can go one step further: scikit-learn checks a DataFrame's
+column names and converts it on every call (most of a small model's `predict`), so such a frame is passed as
+the 2-D array of its values, in signature order. That is only done when the model's input example predicts
+the same both ways at load (`calibrate`): a pipeline that selects columns by name, or a model trained on
+columns in another order, keeps the DataFrame.
 """
 
 from __future__ import annotations
@@ -49,9 +55,43 @@ class FramePlan:
             return
         self.columns = [(name, np.dtype(dtype)) for name, dtype in specs]
         self.predict_fn = getattr(model, "_predict_fn", None)
+        self.as_array = False
+        """Pass exact frames as their 2-D array of values (set by `calibrate`)."""
+
+    def calibrate(self, model: PyFuncModel, example: Any) -> None:
+        """Enable the array path for a scikit-learn model with only float columns when its input example predicts
+        the same through the DataFrame and through the array."""
+        if self.columns is None or self.predict_fn is None or example is None:
+            return
+        if getattr(model, "loader_module", None) != "mlflow.sklearn" or any(d.kind != "f" for _, d in self.columns):
+            return
+        if not isinstance(example, self.pd.DataFrame) or not all(name in example for name, _ in self.columns):
+            return
+        frame = self.exact({name: example[name].tolist() for name, _ in self.columns})
+        if frame is None:
+            return
+        import warnings
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                by_frame = self.np.asarray(self.predict_fn(frame))
+                by_array = self.np.asarray(self.predict_fn(frame.to_numpy()))
+        except Exception:  # the model needs its DataFrame (columns selected by name ...)
+            return
+        if by_frame.shape == by_array.shape and self.np.array_equal(by_frame, by_array):
+            self.as_array = True
+            # scikit-learn warns on every array call of a model fitted with feature names
+            warnings.filterwarnings("ignore", message="X does not have valid feature names")
+
+    def predict_exact(self, exact: Any) -> Any:
+        """`predict` of what `exact` built (a DataFrame, or its array once calibrated)."""
+        assert self.predict_fn is not None
+        return self.predict_fn(exact)
 
     def exact(self, columns: dict[str, list[Any]]) -> Any | None:
-        """The frame MLflow's enforcement would produce, or None when MLflow's own path must build it."""
+        """The frame MLflow's enforcement would produce (as its 2-D array of values once `calibrate` allowed it),
+        or None when MLflow's own path must build it."""
         if self.columns is None or self.predict_fn is None or len(columns) != len(self.columns):
             return None
         built = {}
@@ -66,6 +106,8 @@ class FramePlan:
             if array is None or array.ndim != 1:
                 return None
             built[name] = array
+        if self.as_array:
+            return self.np.column_stack(list(built.values()))
         return self.pd.DataFrame(built, copy=False)
 
     def _strict(self, values: list[Any], dtype: Any) -> Any | None:

@@ -46,7 +46,7 @@ def input_refusal(exc: BaseException) -> str | None:
 class Worker:
     """Runs requests against the loaded model."""
 
-    def __init__(self, model: PyFuncModel, max_rows: int) -> None:
+    def __init__(self, model: PyFuncModel, max_rows: int, example: Any = None) -> None:
         import pandas as pd
 
         self.model = model
@@ -54,13 +54,14 @@ class Worker:
         self.input_schema = model.metadata.get_input_schema()
         self.pandas = pd
         self.plan = FramePlan(model)
+        self.plan.calibrate(model, example)
 
     def predict_columns(self, columns: dict[str, list[Any]]) -> Any:
         """`predict` of a frame request: straight to the flavor when the frame can be built exactly as MLflow's
         enforcement would leave it (`frames.py`), through MLflow's full path otherwise."""
         exact = self.plan.exact(columns)
         if exact is not None and self.plan.predict_fn is not None:
-            return self.plan.predict_fn(exact)
+            return self.plan.predict_exact(exact)
         return self.model.predict(self.frame(columns))
 
     def frame(self, columns: dict[str, list[Any]]) -> Any:
@@ -114,7 +115,7 @@ class Worker:
             return Failure(id=request.id, kind="input", message=input_refusal(exc) or describe(exc))
         try:
             if exact is not None and self.plan.predict_fn is not None:
-                raw = self.plan.predict_fn(exact)
+                raw = self.plan.predict_exact(exact)
             elif request.params is not None:
                 raw = self.model.predict(data, params=request.params)
             else:
