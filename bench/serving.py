@@ -30,10 +30,13 @@ client's CPU costs all three alike and competes with the servers for the 2 cores
 cores it used, and (a) and (c) are also run with `wrk` (C) so a reader sees the client's effect. Ratios and
 targets use the shared client; a/c is also given with wrk on both sides.
 
+`--breakdown` adds two platform cells that split (a)'s time: its online read alone (b's first request, on
+the platform's Feast-compatible endpoint) and its predict with the feature values in the body (c's request).
+
 Also: time from `POST deployments` to `active`, and memory (RSS and USS) of the platform's processes (its
 model workers are the children of `mlplatform serve`) against the `mlflow models serve` processes.
 
-    uv run python bench/serving.py [--entities 100000] [--seconds 10] [--warmup 3] [--json out.json]
+    uv run python bench/serving.py [--entities 100000] [--seconds 10] [--warmup 3] [--breakdown] [--json out.json]
 
 Needs PostgreSQL and Redis (MLPLATFORM_TEST_POSTGRES_URL, MLPLATFORM_BENCH_SERVING_REDIS_URL; defaults:
 local postgres, redis://127.0.0.1:6379/15, flushed before and after) and `wrk`. Leaves nothing behind: its
@@ -187,6 +190,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="measured window per cell")
     parser.add_argument("--warmup", type=int, default=3, help="warm-up before each cell's window")
     parser.add_argument("--deploy-timeout", type=float, default=300, help="longest wait for the deployment")
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also measure the platform's online read alone and its predict with the values in the body",
+    )
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
     if shutil.which("wrk") is None:

@@ -14,6 +14,10 @@ CHAIN = "b feast+mlflow"
 MLFLOW = "c mlflow"
 ASYNCIO = "asyncio"
 WRK = "wrk"
+ONLINE_ONLY = "a' online read"
+"""--breakdown: the platform's Feast-compatible online read alone (b's first request)."""
+VALUES_IN_BODY = "a' values in body"
+"""--breakdown: the platform's predict with the feature values in the body (c's request)."""
 
 THROUGHPUT_VS_CHAIN = 5.0
 P99_VS_CHAIN = 0.25

@@ -20,7 +20,7 @@ import psutil
 
 from bench.features_online import run_wrk, running, warm, wrk_script
 from bench.serving_client import dataframe_split
-from bench.serving_report import ASYNCIO, CHAIN, MLFLOW, PLATFORM, WRK, Cell
+from bench.serving_report import ASYNCIO, CHAIN, MLFLOW, ONLINE_ONLY, PLATFORM, VALUES_IN_BODY, WRK, Cell
 
 CLIENT = Path(__file__).with_name("serving_client.py")
 LEFT_BEHIND: list[str] = []
@@ -111,17 +111,19 @@ def correctness(
     expected = [float(v) for v in model.predict(rows)]
     split = {"dataframe_split": {"columns": features, "data": rows.to_numpy().tolist()}}
     entities = {"driver_id": ids}
-    answers = {"c mlflow": _predictions(httpx.post(f"{servers.mlflow}/invocations", json=split), "mlflow")}
-    online = httpx.post(
+    # Generous timeouts: each server's first request loads what it lazily loads (Feast: its registry).
+    http = httpx.Client(timeout=120)
+    answers = {"c mlflow": _predictions(http.post(f"{servers.mlflow}/invocations", json=split), "mlflow")}
+    online = http.post(
         f"{servers.feast}/get-online-features", json={"feature_service": "driver_svc", "entities": entities}
     )
     online.raise_for_status()
-    chained = httpx.post(f"{servers.mlflow}/invocations", json=dataframe_split(online.json()))
+    chained = http.post(f"{servers.mlflow}/invocations", json=dataframe_split(online.json()))
     answers["b feast+mlflow"] = _predictions(chained, "feast+mlflow")
     if with_platform:
-        by_key = httpx.post(servers.predict, json={"entities": entities}, headers=servers.bearer, timeout=30)
+        by_key = http.post(servers.predict, json={"entities": entities}, headers=servers.bearer)
         answers["a by entity"] = _predictions(by_key, "platform predict by entity")
-        with_values = httpx.post(servers.predict, json=split, headers=servers.bearer, timeout=30)
+        with_values = http.post(servers.predict, json=split, headers=servers.bearer)
         answers["a dataframe_split"] = _predictions(with_values, "platform predict dataframe_split")
     for side, got in answers.items():
         if got != expected:
@@ -148,7 +150,8 @@ def measure(
     workdir: Path,
     with_platform: bool,
 ) -> Iterator[Cell]:
-    """One cell: a, b, c with the shared client, then a and c with wrk."""
+    """One cell: a, b, c with the shared client (with `args.breakdown`, also the platform's online read alone
+    and its predict with the feature values in the body, c's request), then a and c with wrk."""
     timing = {"concurrency": connections, "warmup": args.warmup, "seconds": args.seconds}
     runs: list[tuple[str, dict[str, Any]]] = []
     if with_platform:
@@ -170,6 +173,10 @@ def measure(
     runs.append(
         (MLFLOW, {"mode": "direct", "url": f"{servers.mlflow}/invocations", "bodies": bodies["c"], "headers": {}})
     )
+    if with_platform and args.breakdown:
+        online = f"{servers.platform}/feast/{servers.project}/get-online-features"
+        for system, url, texts in ((ONLINE_ONLY, online, bodies["b"]), (VALUES_IN_BODY, servers.predict, bodies["c"])):
+            runs.append((system, {"mode": "direct", "url": url, "bodies": texts, "headers": servers.bearer}))
     for system, spec in runs:
         got = _client({**spec, **timing}, workdir)
         yield Cell(system=system, client=ASYNCIO, entities=entities, connections=connections, **got)
