@@ -1,5 +1,5 @@
-"""Serving end to end over real HTTP, on the embedded default (SQLite, local folders, jobs in-process) and on
-the stack (PostgreSQL, Redis's online fast path, models and data on S3).
+"""Serving end to end over real HTTP, on the stack (PostgreSQL, Redis's online fast path, models and data on S3)
+and, for the rollout under load, on the embedded default (SQLite, local folders, jobs in-process).
 
 Features defined and materialized, a training set from the historical API, a model trained on it and logged
 with the stock `mlflow` client, validated and promoted through an approval, deployed as a *managed* deployment
@@ -285,6 +285,7 @@ def check_open_inference_protocol(base: str, project: str, expected: list[int]) 
     client.close()
 
 
+@pytest.mark.parametrize("platform", ["stack"], indirect=True)  # the embedded default: the rollout test below
 def test_a_managed_deployment_predicts_with_online_features_joined(
     platform: Platform, request: pytest.FixtureRequest
 ) -> None:
