@@ -20,6 +20,8 @@ from typing import Any
 
 import httpx
 
+from tests.contract.seed_serving import ModelLogging, managed_deployment
+
 PROJECT = "contract"
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -330,6 +332,7 @@ def seed_with_worker(base_url: str, admin_key: str, lake: dict[str, str], workdi
     """Everything but the queued job (call `queued_job` once the worker is gone)."""
     seeder = Seeder(base_url, admin_key, workdir)
     seeder.gateway()
+    logging = ModelLogging(base_url, admin_key, PROJECT, lake["endpoint_url"])  # runs while the rest is seeded
     seeder.catalogue()
     seeder.files()
     seeder.features()
@@ -337,4 +340,5 @@ def seed_with_worker(base_url: str, admin_key: str, lake: dict[str, str], workdi
     seeder.connections(lake)
     seeder.experiments()
     seeder.lineage()
+    managed_deployment(seeder, PROJECT, logging)
     return seeder

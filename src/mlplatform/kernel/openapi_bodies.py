@@ -32,6 +32,7 @@ from mlplatform.kernel.openapi_structs import to_schema
 from mlplatform.kernel.openapi_walk import handler_operations
 
 RAW_BODY = "openapi_raw_body"
+JSON = "application/json"
 """Route `opt` key holding a `RawBody`."""
 
 
@@ -41,7 +42,7 @@ class RawBody:
     description: str
     required: bool = True
     schema: type | None = None
-    """A msgspec struct the body matches (JSON bodies); None: a binary string."""
+    """A msgspec struct the `application/json` body matches; None: a binary string (as every other media type)."""
 
 
 def raw_body(*media_types: str, description: str, required: bool = True) -> dict[str, Any]:
@@ -51,16 +52,20 @@ def raw_body(*media_types: str, description: str, required: bool = True) -> dict
     return {RAW_BODY: RawBody(media_types, description, required)}
 
 
-def json_body(schema: type, *, description: str) -> dict[str, Any]:
-    """Route `opt` documenting a JSON body the handler reads itself, as the msgspec struct `schema`."""
-    return {RAW_BODY: RawBody(("application/json",), description, True, schema)}
+def json_body(schema: type, *, description: str, also: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Route `opt` documenting a JSON body the handler reads itself, as the msgspec struct `schema`; `also`:
+    media types it reads as bytes besides (documented as binary strings)."""
+    return {RAW_BODY: RawBody((JSON, *also), description, True, schema)}
 
 
 def document_raw_bodies(app: Litestar) -> None:
     for handler, _, operation in handler_operations(app):
         body = (handler.opt or {}).get(RAW_BODY)
         if isinstance(body, RawBody) and operation.request_body is None:
-            content = _binary(body.media_types) if body.schema is None else _json(body.schema)
+            if body.schema is None:
+                content = _binary(body.media_types)
+            else:
+                content = {**_json(body.schema), **_binary(tuple(t for t in body.media_types if t != JSON))}
             operation.request_body = RequestBody(content=content, description=body.description, required=body.required)
 
 
@@ -68,7 +73,7 @@ def _json(struct: type) -> dict[str, OpenAPIMediaType]:
     """The struct's JSON Schema (msgspec's, the one its decoder applies), with its definitions inlined."""
     document = msgspec.json.schema(struct)
     definitions = document.pop("$defs", {})
-    return {"application/json": OpenAPIMediaType(schema=to_schema(_inline(document, definitions)))}
+    return {JSON: OpenAPIMediaType(schema=to_schema(_inline(document, definitions)))}
 
 
 def _inline(node: Any, definitions: dict[str, Any]) -> Any:

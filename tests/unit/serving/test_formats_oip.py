@@ -13,8 +13,10 @@ import pytest
 import tritonclient.http as triton
 
 from mlplatform.kernel.errors import BadRequest, Invalid, PayloadTooLarge
+from mlplatform.kernel.openapi_bodies import RAW_BODY
 from mlplatform.modules.serving.formats.oip import (
     HEADER_LENGTH,
+    InferRequest,
     OipRequest,
     RequestedOutput,
     infer_response,
@@ -23,6 +25,7 @@ from mlplatform.modules.serving.formats.oip import (
 )
 from mlplatform.modules.serving.formats.oip_metadata import error_body, model_metadata, server_metadata
 from mlplatform.modules.serving.formats.payload import FrameInput, TensorInput
+from mlplatform.modules.serving.oip_routes import v2_model_infer, v2_version_infer
 
 ARRAYS = {
     "FP32": np.array([[0.5, 1.5, 2.5], [3.5, 4.5, 5.5]], dtype=np.float32),
@@ -326,3 +329,18 @@ def test_outputs_that_are_not_numbers_travel_as_text() -> None:
     result = read_answer(*infer_response("m", 1, None, predictions, []))
     assert result.as_numpy("when").tolist() == ["2026-01-02T03:04:05.000000000"]
     assert json.loads(result.as_numpy("detail")[0]) == {"label": "yes", "score": 0.9}
+
+
+def test_the_json_request_is_documented_as_the_object_it_is() -> None:
+    """The contract test sent a v2 request and Schemathesis judged it schema-violating: the JSON body was
+    documented as a binary string. It is an `InferRequest` (binary data comes as `application/octet-stream`)."""
+    schema = msgspec.json.schema(InferRequest)
+    request = schema["$defs"]["InferRequest"]
+    assert (request["required"], request["properties"]["inputs"]["minItems"]) == (["inputs"], 1)
+    for handler in (v2_model_infer, v2_version_infer):
+        body = handler.opt[RAW_BODY]
+        assert (body.schema, body.media_types) == (InferRequest, ("application/json", "application/octet-stream"))
+    with pytest.raises(Invalid, match="no inputs"):
+        parse_infer_request(b'{"inputs": []}', None)
+    plain = parse_infer_request(b'{"inputs": [{"name": "a", "shape": [1], "datatype": "FP64", "data": [1.5]}]}', None)
+    assert plain.inputs[0].name == "a"

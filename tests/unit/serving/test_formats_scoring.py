@@ -19,7 +19,7 @@ from mlflow.utils.proto_json_utils import _get_jsonable_obj, dump_input_data
 from mlplatform.kernel.errors import BadRequest, Invalid, PayloadTooLarge
 from mlplatform.modules.serving.formats.answers import PredictResponse, joined_features, jsonable, predict_response
 from mlplatform.modules.serving.formats.payload import FrameInput, TensorInput
-from mlplatform.modules.serving.formats.scoring import as_frame, parse_scoring_request
+from mlplatform.modules.serving.formats.scoring import PredictBody, as_frame, parse_scoring_request
 
 SCHEMA = Schema([ColSpec("double", "a"), ColSpec("long", "b"), ColSpec("string", "c")])
 
@@ -178,6 +178,9 @@ def invalid(body: Any, max_rows: int = 100) -> Invalid:
         ({"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2], 5]}}, "dataframe_split.data[1]", "a row"),
         ({"dataframe_split": {"columns": ["a", "b"], "data": [1, 2]}}, "dataframe_split.data[0]", "a row"),
         ({"dataframe_split": {"data": [[1, 2], [1]]}}, "dataframe_split.data", "row 1 has 1 values, row 0 has 2"),
+        # An object is no row of a frame (the contract test's 500: it was read as `dataframe_records`).
+        ({"dataframe_split": {"data": [{"a": 1}, True, {}]}}, "dataframe_split.data[0]", "got object"),
+        ({"dataframe_split": {"data": [1, {"a": 1}]}}, "dataframe_split.data[1]", "got object"),
         (
             {"dataframe_split": {"columns": ["a", "a"], "data": [[1, 2]]}},
             "dataframe_split.columns",
@@ -299,3 +302,29 @@ def test_the_answer_has_a_json_schema_for_openapi() -> None:
 def test_an_unencodable_prediction_is_a_type_error() -> None:
     with pytest.raises(TypeError, match="object"):
         predict_response([object()])
+
+
+def test_the_documented_body_refuses_what_the_parser_refuses_for_any_model() -> None:
+    """Empty inputs and null tensors are refused whatever the model: the body's JSON schema says so (the
+    contract test generates bodies from it), while the decoder leaves them to the parser's own messages."""
+    schema = msgspec.json.schema(PredictBody)["$defs"]
+    body, split = schema["PredictBody"]["properties"], schema["DataframeSplit"]["properties"]
+    assert split["data"]["minItems"] == 1
+    assert body["dataframe_records"]["minItems"] == 1
+    entities = body["entities"]["anyOf"][0]
+    assert (entities["minProperties"], entities["additionalProperties"]["minItems"]) == (1, 1)
+    for tensor in ("instances", "inputs"):
+        arms = body[tensor]["anyOf"]
+        assert {"type": "null"} not in arms
+        assert {"type": "array", "minItems": 1} in arms
+        assert {"type": "object", "minProperties": 1} in arms
+    for empty in (
+        {"dataframe_split": {"data": []}},
+        {"dataframe_records": []},
+        {"entities": {}},
+        {"entities": {"d": []}},
+        {"instances": None},
+        {"inputs": []},
+        {"inputs": {}},
+    ):
+        assert invalid(empty).status_code == 422

@@ -9,6 +9,7 @@ import uuid
 
 import msgspec
 from litestar import Response, get
+from litestar.openapi.datastructures import ResponseSpec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlplatform.kernel.errors import NotFound
@@ -33,6 +34,14 @@ from mlplatform.modules.serving.runtime import ServingRuntime
         "only, since it names where the model is stored."
     ),
     media_type="application/yaml",
+    responses={
+        200: ResponseSpec(
+            data_container=schemas.InferenceService,
+            media_type="application/yaml",
+            description="The InferenceService manifest (YAML)",
+            generate_examples=False,
+        )
+    },
     status_code=200,
 )
 async def export_kserve(

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import re
 
+import msgspec
 import yaml
 
 from mlplatform.modules.catalogue.api import ManagedDeployment
+from mlplatform.modules.serving import schemas
 
 _UNSAFE = re.compile(r"[^a-z0-9-]+")
 
@@ -27,33 +29,34 @@ def dns_label(*parts: str) -> str:
 
 
 def inference_service(deployment: ManagedDeployment, storage_uri: str) -> str:
-    """The `InferenceService` manifest (YAML) of the deployment's current version."""
+    """The `InferenceService` manifest (YAML) of the deployment's current version: a `schemas.InferenceService`,
+    which is how the OpenAPI document describes it."""
     memory = f"{deployment.serving.memory_limit_mb}Mi"
-    manifest = {
-        "apiVersion": "serving.kserve.io/v1beta1",
-        "kind": "InferenceService",
-        "metadata": {
-            "name": dns_label(deployment.model, deployment.environment),
-            "namespace": dns_label(deployment.project),
-            "labels": {"app.kubernetes.io/managed-by": "mlplatform"},
-            "annotations": {
+    manifest = schemas.InferenceService(
+        api_version="serving.kserve.io/v1beta1",
+        kind="InferenceService",
+        metadata=schemas.KServeMetadata(
+            name=dns_label(deployment.model, deployment.environment),
+            namespace=dns_label(deployment.project),
+            labels={"app.kubernetes.io/managed-by": "mlplatform"},
+            annotations={
                 "mlplatform.dev/project": deployment.project,
                 "mlplatform.dev/model": deployment.model,
                 "mlplatform.dev/version": str(deployment.version),
                 "mlplatform.dev/deployment-id": str(deployment.id),
                 "mlplatform.dev/model-uri": deployment.model_uri,
             },
-        },
-        "spec": {
-            "predictor": {
-                "minReplicas": deployment.serving.processes,
-                "model": {
-                    "modelFormat": {"name": "mlflow"},
-                    "protocolVersion": "v2",
-                    "storageUri": storage_uri,
-                    "resources": {"requests": {"memory": memory}, "limits": {"memory": memory}},
-                },
-            }
-        },
-    }
-    return yaml.safe_dump(manifest, sort_keys=False)
+        ),
+        spec=schemas.KServeSpec(
+            predictor=schemas.KServePredictor(
+                min_replicas=deployment.serving.processes,
+                model=schemas.KServeModel(
+                    model_format=schemas.KServeModelFormat(name="mlflow"),
+                    protocol_version="v2",
+                    storage_uri=storage_uri,
+                    resources=schemas.KServeResources(requests={"memory": memory}, limits={"memory": memory}),
+                ),
+            )
+        ),
+    )
+    return yaml.safe_dump(msgspec.to_builtins(manifest), sort_keys=False)

@@ -19,7 +19,7 @@ from litestar.params import Parameter
 from litestar.response.base import ASGIResponse
 
 from mlplatform.kernel.errors import BadRequest, NotFound, PayloadTooLarge, PlatformError
-from mlplatform.kernel.openapi_bodies import raw_body
+from mlplatform.kernel.openapi_bodies import json_body
 from mlplatform.kernel.system import PUBLIC
 from mlplatform.modules.catalogue.api import MAX_SERVING_ROWS
 from mlplatform.modules.gateway.api import (
@@ -33,7 +33,13 @@ from mlplatform.modules.gateway.api import (
 )
 from mlplatform.modules.serving import predict
 from mlplatform.modules.serving.controllers import DEPENDENCIES, PREDICT_RATE_GROUP, Environment
-from mlplatform.modules.serving.formats.oip import HEADER_LENGTH, infer_response, parse_infer_request, to_model_input
+from mlplatform.modules.serving.formats.oip import (
+    HEADER_LENGTH,
+    InferRequest,
+    infer_response,
+    parse_infer_request,
+    to_model_input,
+)
 from mlplatform.modules.serving.formats.oip_metadata import model_metadata, server_metadata
 from mlplatform.modules.serving.formats.payload import PredictRequest
 from mlplatform.modules.serving.runtime import ServingRuntime
@@ -45,11 +51,11 @@ VERSION = MODEL + "/versions/{version:int}"
 INFER_OPT = {
     **rate_group(PREDICT_RATE_GROUP),
     **READ_ONLY,
-    **raw_body(
-        "application/json",
-        "application/octet-stream",
-        description="A v2 inference request: JSON, or with the binary tensor data extension the JSON header "
-        f"(`{HEADER_LENGTH}` bytes) followed by the tensors' bytes.",
+    **json_body(
+        InferRequest,
+        also=("application/octet-stream",),
+        description="A v2 inference request: JSON, or (`application/octet-stream`) with the binary tensor data "
+        f"extension the JSON header (`{HEADER_LENGTH}` bytes) followed by the tensors' bytes.",
     ),
 }
 ModelName = Annotated[str, Parameter(description="`<project>.<model>`.", pattern=r"^[a-z0-9][a-z0-9_\-]*\..+$")]

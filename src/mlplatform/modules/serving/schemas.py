@@ -36,3 +36,45 @@ class DeploymentWorkers(msgspec.Struct, kw_only=True):
     load_seconds: float
     """Download, load and warm-up time of the workers."""
     workers: list[WorkerState]
+
+
+class KServeModelFormat(msgspec.Struct, kw_only=True):
+    name: str
+
+
+class KServeResources(msgspec.Struct, kw_only=True):
+    requests: dict[str, str]
+    limits: dict[str, str]
+
+
+class KServeModel(msgspec.Struct, kw_only=True, rename="camel"):
+    model_format: KServeModelFormat
+    protocol_version: str
+    storage_uri: str
+    """Where the version's model folder is stored (the platform's object store)."""
+    resources: KServeResources
+
+
+class KServePredictor(msgspec.Struct, kw_only=True, rename="camel"):
+    min_replicas: int
+    model: KServeModel
+
+
+class KServeSpec(msgspec.Struct, kw_only=True):
+    predictor: KServePredictor
+
+
+class KServeMetadata(msgspec.Struct, kw_only=True):
+    name: str
+    namespace: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+
+
+class InferenceService(msgspec.Struct, kw_only=True, rename="camel"):
+    """The KServe `InferenceService` manifest (YAML) of a managed deployment's current version."""
+
+    api_version: str
+    kind: str
+    metadata: KServeMetadata
+    spec: KServeSpec

@@ -72,27 +72,35 @@ class OipRequest(msgspec.Struct, frozen=True):
         return self.parameters.get("binary_data_output") is True
 
 
-class _Input(msgspec.Struct):
+class InferInput(msgspec.Struct):
+    """One input tensor (its `data` is JSON, or in the binary part with `parameters.binary_data_size`)."""
+
     name: str
     shape: list[Annotated[int, Meta(ge=0)]]
     datatype: str
     parameters: dict[str, Any] = {}
-    data: msgspec.Raw = msgspec.Raw()
+    data: msgspec.Raw | UnsetType = UNSET
+    """JSON data (flat or nested, in row-major order); absent with binary data."""
 
 
-class _Output(msgspec.Struct):
+class InferOutput(msgspec.Struct):
+    """An output asked for (by name), with how to answer it (`binary_data`)."""
+
     name: str
     parameters: dict[str, Any] = {}
 
 
-class _Request(msgspec.Struct):
-    inputs: list[_Input]
+class InferRequest(msgspec.Struct):
+    """A v2 inference request (the JSON body, or the JSON header of a binary one)."""
+
+    inputs: Annotated[list[InferInput], Meta(extra_json_schema={"minItems": 1})]
+    """At least one (the parser refuses none with its own message: `inputs: no inputs`)."""
     id: str | None = None
     parameters: dict[str, Any] = {}
-    outputs: list[_Output] = []
+    outputs: list[InferOutput] = []
 
 
-_decoder = msgspec.json.Decoder(_Request)
+_decoder = msgspec.json.Decoder(InferRequest)
 
 
 def parse_infer_request(body: bytes, header_length: int | str | None, *, max_rows: int | None = None) -> OipRequest:

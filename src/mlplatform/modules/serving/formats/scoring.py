@@ -29,10 +29,10 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
-from msgspec import UNSET, UnsetType
+from msgspec import UNSET, Meta, UnsetType
 
 from mlplatform.kernel.errors import BadRequest, Invalid, PlatformError
 from mlplatform.modules.serving.formats.payload import (
@@ -53,10 +53,28 @@ _EXPECTED = (
 )
 
 
+NON_EMPTY = Meta(extra_json_schema={"minItems": 1})
+"""Documents what the parser refuses with its own message (`no rows`): in the JSON schema only, so the decoder
+does not refuse it first with msgspec's."""
+SOME_KEYS = Meta(extra_json_schema={"minProperties": 1})
+TENSOR = Meta(
+    extra_json_schema={
+        "anyOf": [
+            {"type": "array", "minItems": 1},
+            {"type": "object", "minProperties": 1},
+            {"type": "string"},
+            {"type": "number"},
+            {"type": "boolean"},
+        ]
+    }
+)
+"""A tensor input: rows (a non-empty array), named tensors (a non-empty object) or one value; never null."""
+
+
 class DataframeSplit(msgspec.Struct, forbid_unknown_fields=True):
     """A pandas frame in `orient="split"` form."""
 
-    data: list[Any]
+    data: Annotated[list[Any], NON_EMPTY]
     """Rows: one list of values per row, one value per column."""
     columns: list[Any] | None = None
     """Column names, in the order of each row's values."""
@@ -69,15 +87,15 @@ class PredictBody(msgspec.Struct, forbid_unknown_fields=True):
     `inputs`), the platform's `entities`, or both; `params` as MLflow passes them to `predict`."""
 
     dataframe_split: DataframeSplit | UnsetType = UNSET
-    dataframe_records: list[dict[str, Any]] | UnsetType = UNSET
+    dataframe_records: Annotated[list[dict[str, Any]], NON_EMPTY] | UnsetType = UNSET
     """Rows as objects: column name -> value."""
-    instances: Any = UNSET
+    instances: Annotated[Any, TENSOR] = UNSET
     """Tensor input (TF-serving style): nested lists, or objects of named tensors."""
-    inputs: Any = UNSET
+    inputs: Annotated[Any, TENSOR] = UNSET
     """Tensor input (TF-serving columnar style): nested lists, or an object of named tensors."""
     params: dict[str, Any] | None = None
     """Inference parameters the model's signature declares."""
-    entities: dict[str, list[int | str]] | None = None
+    entities: Annotated[dict[str, Annotated[list[int | str], NON_EMPTY]], SOME_KEYS] | None = None
     """Join key -> values, columnar (row i is each key's i-th value): the deployment's online features for
     these entities are joined into the model's input."""
 
@@ -171,6 +189,9 @@ def _matrix(data: list[Any], width: int | None) -> list[Any]:
     """`data` if its rows are arrays of one length (`width` when columns are given) or, unless more than one
     column is given, all scalars."""
     if not any(type(row) is list for row in data):
+        for i, row in enumerate(data):
+            if type(row) is dict:  # a frame's row is an array; objects as rows are `dataframe_records`
+                raise invalid(f"dataframe_split.data[{i}]", "expected an array (a row) or a value, got object")
         if width is None or width == 1:
             return data
         raise _bad_row(data, width, "columns has")
