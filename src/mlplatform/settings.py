@@ -129,6 +129,15 @@ class ServingSettings(BaseModel):
     """Longest a model may take to download, load and warm up before the deployment is `failed`."""
     monitoring_seconds: float = Field(default=60.0, gt=0)
     """Window of the monitoring records each replica writes per deployment (latency, errors, throughput)."""
+    log_flush_seconds: float = Field(default=5.0, gt=0, le=3600)
+    """The prediction log writes what it buffered at least this often (and when `log_flush_rows` are waiting)."""
+    log_flush_rows: int = Field(default=10_000, ge=1)
+    """Rows (model input rows) of sampled predictions that start a write before `log_flush_seconds`."""
+    log_max_buffered_rows: int = Field(default=100_000, ge=1)
+    """Most rows the prediction log holds in memory (buffered and waiting for a retry); a sampled prediction
+    arriving when it is full is dropped and counted (`mlplatform_serving_log_dropped_total`)."""
+    log_write_attempts: int = Field(default=5, ge=1, le=100)
+    """Times one batch is tried (once per flush) before it is dropped and counted (the object store is down)."""
 
 
 class OIDCProviderSettings(BaseModel):

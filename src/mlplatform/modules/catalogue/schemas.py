@@ -327,6 +327,9 @@ class ServingOptions(_In):
     """Follow the production stage: when another version of the model enters production (after its
     approvals), the platform loads and warms it, then moves this deployment to it in one step; the old
     version drains. The deployment is not retired when its version is replaced in production."""
+    log_sample_rate: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.0
+    """Share of successful predictions written to the prediction log (0: none, 1: every one); while it is above
+    0, every failed prediction is written too. See docs/serving.md#prediction-log."""
 
 
 class DeploymentCreate(_In):

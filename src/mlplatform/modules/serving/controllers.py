@@ -23,8 +23,10 @@ from mlplatform.modules.catalogue.api import MAX_SERVING_ROWS
 from mlplatform.modules.gateway.api import READ_ONLY, Role, rate_group, requires_role
 from mlplatform.modules.serving import predict
 from mlplatform.modules.serving.formats.answers import PredictResponse, joined_features, predict_response
+from mlplatform.modules.serving.formats.payload import PredictRequest
 from mlplatform.modules.serving.formats.scoring import PredictBody, parse_scoring_request
 from mlplatform.modules.serving.runtime import ServingRuntime
+from mlplatform.modules.serving.served import Served
 
 PROJECT_PATH = "/api/v1/projects/{project:str}"
 PREDICT_ROLE = Role.VIEWER
@@ -67,6 +69,12 @@ def _answer(outcome: predict.Outcome) -> ASGIResponse:
     return ASGIResponse(body=body, media_type="application/json")
 
 
+async def _predict(runtime: ServingRuntime, served: Served, parsed: PredictRequest, request_id: str) -> predict.Outcome:
+    return await predict.predict_settled(
+        runtime.platform, runtime.supervisor, served, parsed, runtime.prediction_log, request_id
+    )
+
+
 @post(
     f"{PROJECT_PATH}/models/{{model:str}}/predict",
     guards=[requires_role(PREDICT_ROLE)],
@@ -91,10 +99,11 @@ async def predict_model(
     environment: Environment = "prod",
 ) -> ASGIResponse:
     parsed = parse_scoring_request(await request.body(), max_rows=MAX_SERVING_ROWS)
+    request_id = request.scope["state"]["request_id"]
     supervisor = serving_runtime.supervisor
-    served = predict.choose(supervisor, project, model, environment, parsed, request.scope["state"]["request_id"])
+    served = predict.choose(supervisor, project, model, environment, parsed, request_id)
     predict.mirror(serving_runtime.platform, supervisor, served, parsed)
-    return _answer(await predict.predict_settled(serving_runtime.platform, serving_runtime.supervisor, served, parsed))
+    return _answer(await _predict(serving_runtime, served, parsed, request_id))
 
 
 @post(
@@ -114,7 +123,7 @@ async def predict_deployment(
 ) -> ASGIResponse:
     parsed = parse_scoring_request(await request.body(), max_rows=MAX_SERVING_ROWS)
     served = predict.by_id(serving_runtime.supervisor, project, deployment_id)
-    return _answer(await predict.predict_settled(serving_runtime.platform, serving_runtime.supervisor, served, parsed))
+    return _answer(await _predict(serving_runtime, served, parsed, request.scope["state"]["request_id"]))
 
 
 PREDICT_HANDLERS = [predict_model, predict_deployment]

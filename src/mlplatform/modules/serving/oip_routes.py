@@ -160,14 +160,17 @@ async def _infer(
         await request.body(), request.headers.get("content-encoding"), runtime.platform.settings.http.max_body_bytes
     )
     parsed = parse_infer_request(raw, request.headers.get(HEADER_LENGTH), max_rows=MAX_SERVING_ROWS)
-    served = predict.pick_among(candidates, None, request.scope["state"]["request_id"])
+    request_id = request.scope["state"]["request_id"]
+    served = predict.pick_among(candidates, None, request_id)
     signature = None
     if served.info.inputs is not None and not served.info.tensor_inputs:
         signature = [(column.name, column.type) for column in served.info.inputs]
     model_request = PredictRequest(to_model_input(parsed, signature), None, parsed.parameters or None)
     if version is None:
         predict.mirror(runtime.platform, runtime.supervisor, served, model_request)
-    outcome = await predict.predict_settled(runtime.platform, runtime.supervisor, served, model_request)
+    outcome = await predict.predict_settled(
+        runtime.platform, runtime.supervisor, served, model_request, runtime.prediction_log, request_id
+    )
     body, headers = infer_response(
         name,
         served.deployment.version,

@@ -21,6 +21,8 @@ from mlplatform.modules.serving.assembly import Joined, join_features
 from mlplatform.modules.serving.formats.payload import FrameInput, PredictRequest, TensorInput
 from mlplatform.modules.serving.formats.scoring import as_frame
 from mlplatform.modules.serving.monitoring import Monitor
+from mlplatform.modules.serving.prediction_log.records import Trace
+from mlplatform.modules.serving.prediction_log.writer import PredictionLog
 from mlplatform.modules.serving.routing import entity_bucket, pick
 from mlplatform.modules.serving.served import Served
 from mlplatform.modules.serving.supervisor import Supervisor
@@ -74,12 +76,18 @@ def _nothing_live(supervisor: Supervisor, project: str, model: str, environment:
 
 
 async def predict(
-    platform: PlatformContext, served: Served, request: PredictRequest, monitor: Monitor | None = None
+    platform: PlatformContext,
+    served: Served,
+    request: PredictRequest,
+    monitor: Monitor | None = None,
+    trace: Trace | None = None,
 ) -> Outcome:
     deployment = served.deployment
     labels = (deployment.project, deployment.model, str(deployment.id), str(deployment.version))
     started = time.perf_counter()
     outcome = "ok"
+    model_input: FrameInput | TensorInput | None = None
+    joined = answer = None
     try:
         rows = request.rows
         if rows > deployment.serving.max_rows:
@@ -93,21 +101,23 @@ async def predict(
             given = _frame(served, request.input) if request.input is not None else None
             if request.input is not None and given is None:
                 raise Invalid("inputs: request values beside entities must be named columns", field="inputs")
-            frame, joined = await join_features(platform, served, request.entities, given)
-            result = await served.pool.predict_frame(frame.columns, params=request.params)
+            model_input, joined = await join_features(platform, served, request.entities, given)
+            result = await served.pool.predict_frame(model_input.columns, params=request.params)
         elif request.input is None:
             raise Invalid(
                 "body: give the model's input (dataframe_split, dataframe_records, instances, inputs) or entities"
             )
         else:
-            columns = _frame(served, request.input)
+            columns = model_input = _frame(served, request.input)
             if columns is not None:
                 result = await served.pool.predict_frame(columns.columns, params=request.params)
             else:
                 assert isinstance(request.input, TensorInput)
+                model_input = request.input
                 result = await served.pool.predict_tensor(request.input.data, params=request.params)
         metrics.ROWS.labels(*labels).inc(rows)
-        return Outcome(served=served, predictions=result.predictions, joined=joined)
+        answer = Outcome(served=served, predictions=result.predictions, joined=joined)
+        return answer
     except (PredictInputError, Invalid, PayloadTooLarge):
         outcome = "bad_input"
         raise
@@ -123,21 +133,39 @@ async def predict(
         metrics.LATENCY.labels(*labels).observe(elapsed)
         if monitor is not None:
             monitor.observe(deployment.project, deployment.id, elapsed, outcome, request.rows)
+        if trace is not None:
+            predictions = answer.predictions if answer is not None else None
+            trace.fill(served, outcome, elapsed, model_input, joined, predictions, answered=answer is not None)
 
 
 async def predict_settled(
-    platform: PlatformContext, supervisor: Supervisor, served: Served, request: PredictRequest
+    platform: PlatformContext,
+    supervisor: Supervisor,
+    served: Served,
+    request: PredictRequest,
+    log: PredictionLog | None = None,
+    request_id: str = "",
 ) -> Outcome:
     """`predict`, once more on the deployment's new pool when its pool was replaced (a swap, new serving
     options) while the request was on its way: the old pool takes no new work once it drains, and a swap
-    must lose no request."""
+    must lose no request. The prediction log gets the request once, as it ended (nothing, at a float
+    compare's cost, when the deployment logs nothing)."""
+    trace = Trace(request, request_id) if log is not None and served.deployment.serving.log_sample_rate else None
     try:
-        return await predict(platform, served, request, supervisor.monitor)
-    except WorkerUnavailable:
-        current = supervisor.served.get(served.deployment.id)
-        if current is None or current.pool is served.pool:
-            raise
-        return await predict(platform, current, request, supervisor.monitor)
+        try:
+            answer = await predict(platform, served, request, supervisor.monitor, trace)
+        except WorkerUnavailable:
+            current = supervisor.served.get(served.deployment.id)
+            if current is None or current.pool is served.pool:
+                raise
+            answer = await predict(platform, current, request, supervisor.monitor, trace)
+    except Exception as exc:
+        if trace is not None and log is not None:
+            log.record(trace, exc)
+        raise
+    if trace is not None and log is not None:
+        log.record(trace, None)
+    return answer
 
 
 MAX_MIRRORED = 64

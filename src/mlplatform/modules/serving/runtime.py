@@ -1,4 +1,5 @@
-"""The serving module's live objects for one app: the supervisor of this replica's model workers."""
+"""The serving module's live objects for one app: the supervisor of this replica's model workers, the monitor
+and the prediction log."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.events import StoredEvent, Subscriber
 from mlplatform.modules.catalogue.api import DeploymentChanged
 from mlplatform.modules.serving.monitoring import Monitor
+from mlplatform.modules.serving.prediction_log.writer import PredictionLog
 from mlplatform.modules.serving.supervisor import Supervisor
 
 SUBSCRIBER_NAME = "serving.deployments"
@@ -21,14 +23,17 @@ class ServingRuntime:
         self.enabled = platform.settings.serving.enabled
         self.monitor = Monitor(platform)
         self.supervisor = Supervisor(platform, self.monitor)
+        self.prediction_log = PredictionLog(platform.object_store, platform.settings.serving)
 
     async def start(self) -> None:
         if self.enabled:
             await self.supervisor.start()
             self.monitor.loop.start()
+            self.prediction_log.loop.start()
 
     async def stop(self) -> None:
-        await self.supervisor.stop()
+        await self.supervisor.stop()  # first: the predictions it lets finish are logged
+        await self.prediction_log.stop()
         await self.monitor.loop.stop()
         await self.monitor.flush()
 
