@@ -201,3 +201,30 @@ async def test_stopping_writes_what_is_buffered(tmp_path: Path) -> None:
     _, table = await read_rows(store)
     assert table is not None
     assert table.column("request_id").to_pylist() == ["last"]
+
+
+class Directory:
+    def __init__(self, existing: set[str]) -> None:
+        self.existing = existing
+
+    async def exists(self, project: str) -> bool:
+        return project in self.existing
+
+
+async def test_rows_of_a_project_deleted_meanwhile_are_not_written(tmp_path: Path) -> None:
+    """The purge empties the project's folder; a replica's buffer must not fill it again."""
+    store = LocalObjectStore(tmp_path)
+    directory = Directory({"fraud"})
+    log = PredictionLog(store, settings(), lambda: directory)
+    target = served()
+    log.record(frame_trace(target, "before", rows=1), None)
+    await log.flush()
+    directory.existing.clear()
+    before = dropped(str(target.deployment.id), "project_deleted")
+    log.record(frame_trace(target, "after", rows=2), None)
+    await log.flush()
+    _, table = await read_rows(store)
+    assert table is not None
+    assert table.column("request_id").to_pylist() == ["before"]
+    assert dropped(str(target.deployment.id), "project_deleted") - before == 2
+    assert log.held == 0

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mlplatform.kernel.context import PlatformContext
 from mlplatform.kernel.events import StoredEvent, Subscriber
 from mlplatform.modules.catalogue.api import DeploymentChanged
+from mlplatform.modules.gateway.api import find_project_directory
 from mlplatform.modules.serving.monitoring import Monitor
 from mlplatform.modules.serving.prediction_log.writer import PredictionLog
 from mlplatform.modules.serving.supervisor import Supervisor
@@ -23,7 +24,9 @@ class ServingRuntime:
         self.enabled = platform.settings.serving.enabled
         self.monitor = Monitor(platform)
         self.supervisor = Supervisor(platform, self.monitor)
-        self.prediction_log = PredictionLog(platform.object_store, platform.settings.serving)
+        self.prediction_log = PredictionLog(
+            platform.object_store, platform.settings.serving, lambda: find_project_directory(platform)
+        )
 
     async def start(self) -> None:
         if self.enabled:

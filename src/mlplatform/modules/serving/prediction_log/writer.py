@@ -21,6 +21,7 @@ import asyncio
 import random
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import structlog
@@ -28,6 +29,7 @@ from prometheus_client import Counter
 
 from mlplatform.kernel.background import PollingLoop
 from mlplatform.kernel.storage import ObjectStore
+from mlplatform.modules.gateway.api import ProjectDirectory
 from mlplatform.modules.serving.prediction_log.records import (
     Batch,
     Pending,
@@ -44,7 +46,8 @@ PARQUET = "application/vnd.apache.parquet"
 DROPPED = Counter(
     "mlplatform_serving_log_dropped_total",
     "Rows of sampled predictions the prediction log dropped: buffer_full (the bounded buffer was full), "
-    "write_failed (the object store refused the file serving.log_write_attempts times), encode_failed",
+    "write_failed (the object store refused the file serving.log_write_attempts times), project_deleted, "
+    "encode_failed",
     ["project", "deployment", "reason"],
 )
 WRITTEN = Counter(
@@ -55,8 +58,16 @@ WRITTEN = Counter(
 
 
 class PredictionLog:
-    def __init__(self, store: ObjectStore, settings: ServingSettings) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        settings: ServingSettings,
+        projects: Callable[[], ProjectDirectory | None] = lambda: None,
+    ) -> None:
         self.store = store
+        self.projects = projects
+        """The gateway's project directory (when it runs): rows of a project deleted meanwhile are not written
+        after its purge emptied the project's folder."""
         self.flush_rows = settings.log_flush_rows
         self.max_rows = settings.log_max_buffered_rows
         self.attempts = settings.log_write_attempts
@@ -145,7 +156,12 @@ class PredictionLog:
     async def _write(self, final: bool) -> None:
         """Write the waiting files, oldest first. A failure ends the round (the store is likely down: a later
         flush tries again, not before one flush interval); the final flush tries every file once."""
+        deleted = await self._deleted_projects()
         for batch in list(self._waiting):
+            if batch.project in deleted:
+                self._waiting.remove(batch)
+                self._drop(batch.project, batch.deployment_id, batch.rows, "project_deleted")
+                continue
             if batch.retry_at > time.monotonic() and not final:
                 return
             try:
@@ -167,6 +183,19 @@ class PredictionLog:
             self._waiting.remove(batch)
             self.held -= batch.rows
             WRITTEN.labels(batch.project, batch.deployment_id).inc(batch.rows)
+
+    async def _deleted_projects(self) -> set[str]:
+        directory = self.projects()
+        deleted: set[str] = set()
+        if directory is None:
+            return deleted
+        for project in {batch.project for batch in self._waiting}:
+            try:
+                if not await directory.exists(project):
+                    deleted.add(project)
+            except Exception:  # the database is down: write (the purge, if any, runs again later)
+                log.warning("serving_log_project_check_failed", project=project, exc_info=True)
+        return deleted
 
     def _drop(self, project: str, deployment_id: str, rows: int, reason: str) -> None:
         self.held -= rows
