@@ -89,6 +89,13 @@ class PredictionLog:
     def record(self, trace: Trace, error: BaseException | None) -> bool:
         """Keep `trace` if it is sampled (every failure is, while the deployment logs at all); never raises,
         never waits. True when it was kept."""
+        try:
+            return self._record(trace, error)
+        except Exception:  # a bug here must cost the log a row, never the caller its prediction
+            log.exception("serving_log_record_failed")
+            return False
+
+    def _record(self, trace: Trace, error: BaseException | None) -> bool:
         served = trace.served
         if served is None:
             return False
