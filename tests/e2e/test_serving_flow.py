@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import threading
 import uuid
@@ -59,7 +60,11 @@ def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platfor
             s3_bucket=request.getfixturevalue("s3_bucket"),
             admin_key=ADMIN_KEY,
         )
-    env |= {"MLPLATFORM_LOG_LEVEL": "WARNING", "MLPLATFORM_SERVING__RECONCILE_SECONDS": "1"}
+    env |= {
+        "MLPLATFORM_LOG_LEVEL": "WARNING",
+        "MLPLATFORM_SERVING__RECONCILE_SECONDS": "1",
+        "MLPLATFORM_SERVING__LOG_FLUSH_SECONDS": "0.5",
+    }
     with contextlib.ExitStack() as stack:
         if request.param == "stack":  # jobs run in a worker (the embedded default runs them in-process)
             worker_env = {k: v for k, v in os.environ.items() if not k.startswith("MLPLATFORM_")} | env
@@ -295,7 +300,7 @@ def test_a_managed_deployment_predicts_with_online_features_joined(
     s3_endpoint = request.getfixturevalue("s3_endpoint") if dataset["uri"].startswith("s3://") else ""
     expected = in_client_process(train_and_log, platform.base, ADMIN_KEY, project, dataset, s3_endpoint)
     promote_through_approval(http, project)
-    deployment = deploy(http, project, max_rows=5)
+    deployment = deploy(http, project, max_rows=5, log_sample_rate=1.0)
     predict = f"/api/v1/projects/{project}/models/scorer/predict"
 
     answer = call(http, "POST", predict, 200, json={"entities": {"card_id": [1, 2, 3]}})
@@ -317,6 +322,7 @@ def test_a_managed_deployment_predicts_with_online_features_joined(
 
     check_refusals(http, predict)
     check_open_inference_protocol(platform.base, project, expected)
+    check_prediction_log(http, project, deployment["id"], predict, expected)
 
     workers = call(http, "GET", f"/api/v1/projects/{project}/deployments/{deployment['id']}/workers", 200)
     assert (workers["version"], workers["alive"], workers["ready"], workers["restarts"]) == (1, 1, 1, 0)
@@ -449,3 +455,32 @@ def test_a_swap_and_a_share_change_under_load_lose_no_request(platform: Platform
     assert load.seen("deployment_id") == {following["id"], second["id"]}
     after = {body["deployment_id"] for _, body in load.answers[mark:]}
     assert after == {second["id"]}, "a 0 % share takes no traffic"
+
+
+def check_prediction_log(http: httpx.Client, project: str, deployment_id: str, predict: str, expected: Any) -> None:
+    """Every prediction of a deployment logging at rate 1 reaches its Parquet files, with the joined features;
+    labels attach by the request id the client chose, and the two join."""
+    import pandas as pd
+
+    answered = http.post(predict, json={"entities": {"card_id": [1, 2, 3]}}, headers={"X-Request-ID": "e2e-log-1"})
+    assert answered.status_code == 200, answered.text
+    files = f"/api/v1/projects/{project}/files"
+
+    def logged() -> list[pd.DataFrame] | None:  # in a list: a frame has no truth value for wait_until
+        listing = call(http, "GET", files, 200, params={"prefix": f"serving/{deployment_id}/predictions/"})
+        frames = [pd.read_parquet(io.BytesIO(http.get(f"{files}/{item['path']}").content)) for item in listing["items"]]
+        rows = pd.concat(frames) if frames else None
+        return [rows] if rows is not None and "e2e-log-1" in set(rows.request_id) else None
+
+    (rows,) = wait_until(logged, timeout=30, interval=0.5, message="the prediction log's file")
+    mine = rows[rows.request_id == "e2e-log-1"].sort_values("row")
+    assert [json.loads(o) for o in mine.output] == expected
+    assert json.loads(mine.features.iloc[0]) == dict.fromkeys(FEATURES, "PRESENT")
+    assert json.loads(mine.inputs.iloc[1]) == dict(zip(FEATURES, LATEST[2], strict=True))
+    assert set(rows.outcome) >= {"ok", "bad_input"}  # the refusals were logged too
+
+    labels = {"labels": [{"request_id": "e2e-log-1", "row": row, "label": row % 2} for row in range(3)]}
+    accepted = call(http, "POST", f"/api/v1/projects/{project}/deployments/{deployment_id}/labels", 202, json=labels)
+    label_rows = pd.read_parquet(io.BytesIO(http.get(f"{files}/{accepted['file']}").content))
+    joined = mine.merge(label_rows, on=["request_id", "row"])
+    assert len(joined) == 3
