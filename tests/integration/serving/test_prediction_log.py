@@ -117,6 +117,21 @@ async def test_predict_settled_logs_answers_and_model_errors_with_their_request_
         failed = rows[("boom", 0)]
         assert (failed["outcome"], failed["output"]) == ("model_error", None)
         assert "the marker value 'raise' was seen" in failed["error"]
+
+        # A shadow deployment's answer to the copy goes to its own log, under the same request id.
+        shadow_target = served(rate=1.0)
+        shadow = Served(deployment=shadow_target.deployment, pool=pool, info=info, feature_service=None)
+        supervisor.shadows_of = lambda *_: [shadow]
+        supervisor.mirrored = set()
+        copied = PredictRequest(FrameInput(columns={"x": ["s"]}, rows=1), None, None)
+        predict.mirror(None, supervisor, live, copied, log, "mirrored-1")  # type: ignore[arg-type]
+        await asyncio.gather(*supervisor.mirrored)
+        await log.flush()
+        keys, table = await read_rows(store, f"projects/fraud/serving/{shadow.deployment.id}/")
+        assert table is not None
+        assert len(keys) == 1
+        assert table.column("request_id").to_pylist() == ["mirrored-1"]
+        assert table.column("output").to_pylist() == ['"s!"']
     finally:
         await pool.close(drain_timeout=0)
 

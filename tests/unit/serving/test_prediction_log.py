@@ -150,7 +150,7 @@ async def test_a_flood_never_waits_and_what_the_bound_refuses_is_counted(tmp_pat
     assert log.held == 100
     assert dropped(str(target.deployment.id), "buffer_full") - before == 2 * (20_000 - 50)
     assert spent / 20_000 < 0.0005  # each record() is a few microseconds
-    await log.loop.stop()
+    await log.stop()
 
 
 async def test_a_store_that_is_down_then_up_gets_the_batch_and_one_that_stays_down_drops_it(tmp_path: Path) -> None:
@@ -228,3 +228,17 @@ async def test_rows_of_a_project_deleted_meanwhile_are_not_written(tmp_path: Pat
     assert table.column("request_id").to_pylist() == ["before"]
     assert dropped(str(target.deployment.id), "project_deleted") - before == 2
     assert log.held == 0
+
+
+async def test_the_sample_is_fixed_by_request_id_so_shadows_log_the_same_requests(tmp_path: Path) -> None:
+    log = PredictionLog(LocalObjectStore(tmp_path), settings(log_max_buffered_rows=10_000))
+    champion, challenger = served(rate=0.3), served(rate=0.3)
+    kept = [
+        (
+            log.record(frame_trace(champion, f"r{i}", rows=1), None),
+            log.record(frame_trace(challenger, f"r{i}", rows=1), None),
+        )
+        for i in range(500)
+    ]
+    assert all(first == second for first, second in kept)
+    assert 80 < sum(first for first, _ in kept) < 220

@@ -102,7 +102,7 @@ async def predict_model(
     request_id = request.scope["state"]["request_id"]
     supervisor = serving_runtime.supervisor
     served = predict.choose(supervisor, project, model, environment, parsed, request_id)
-    predict.mirror(serving_runtime.platform, supervisor, served, parsed)
+    predict.mirror(serving_runtime.platform, supervisor, served, parsed, serving_runtime.prediction_log, request_id)
     return _answer(await _predict(serving_runtime, served, parsed, request_id))
 
 

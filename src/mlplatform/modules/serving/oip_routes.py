@@ -167,7 +167,7 @@ async def _infer(
         signature = [(column.name, column.type) for column in served.info.inputs]
     model_request = PredictRequest(to_model_input(parsed, signature), None, parsed.parameters or None)
     if version is None:
-        predict.mirror(runtime.platform, runtime.supervisor, served, model_request)
+        predict.mirror(runtime.platform, runtime.supervisor, served, model_request, runtime.prediction_log, request_id)
     outcome = await predict.predict_settled(
         runtime.platform, runtime.supervisor, served, model_request, runtime.prediction_log, request_id
     )

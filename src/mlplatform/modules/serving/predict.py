@@ -7,7 +7,6 @@ The event loop only parses, reads features (one pipelined Redis round trip) and 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from collections.abc import Sequence
@@ -173,22 +172,44 @@ MAX_MIRRORED = 64
 shadow never holds memory or slows the deployments that answer."""
 
 
-def mirror(platform: PlatformContext, supervisor: Supervisor, served: Served, request: PredictRequest) -> None:
+def mirror(
+    platform: PlatformContext,
+    supervisor: Supervisor,
+    served: Served,
+    request: PredictRequest,
+    log: PredictionLog | None = None,
+    request_id: str = "",
+) -> None:
     """Send a copy of `request` to the shadow deployments of `served`'s model and environment, off the request's
-    path: their answers are counted (metrics, monitoring records), never returned."""
+    path: their answers are counted (metrics, monitoring records) and, by a shadow's own `log_sample_rate`,
+    written to its prediction log under the same request id, never returned."""
     d = served.deployment
     for shadow in supervisor.shadows_of(d.project, d.model, d.environment):
         if len(supervisor.mirrored) >= MAX_MIRRORED:
             metrics.SHADOW_DROPPED.labels(d.project, d.model, str(shadow.deployment.id)).inc()
             continue
-        task = asyncio.get_running_loop().create_task(_shadow(platform, supervisor, shadow, request))
+        task = asyncio.get_running_loop().create_task(_shadow(platform, supervisor, shadow, request, log, request_id))
         supervisor.mirrored.add(task)
         task.add_done_callback(supervisor.mirrored.discard)
 
 
-async def _shadow(platform: PlatformContext, supervisor: Supervisor, shadow: Served, request: PredictRequest) -> None:
-    with contextlib.suppress(PlatformError):  # counted by `predict` like any answer; nobody waits for it
-        await predict(platform, shadow, request, supervisor.monitor)
+async def _shadow(
+    platform: PlatformContext,
+    supervisor: Supervisor,
+    shadow: Served,
+    request: PredictRequest,
+    log: PredictionLog | None,
+    request_id: str,
+) -> None:
+    trace = Trace(request, request_id) if log is not None and shadow.deployment.serving.log_sample_rate else None
+    try:  # counted by `predict` like any answer; nobody waits for it
+        await predict(platform, shadow, request, supervisor.monitor, trace)
+    except PlatformError as exc:
+        if trace is not None and log is not None:
+            log.record(trace, exc)
+        return
+    if trace is not None and log is not None:
+        log.record(trace, None)
 
 
 def _frame(served: Served, model_input: FrameInput | TensorInput) -> FrameInput | None:

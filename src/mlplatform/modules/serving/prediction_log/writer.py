@@ -1,12 +1,13 @@
 """The prediction log's buffer and the loop that writes it as Parquet files into the object store.
 
 A prediction calls `record` once it has its answer (or its error): a float compare when the deployment logs
-nothing; otherwise a coin toss, and an append to an in-memory buffer. Nothing on the request path waits for
-the log or can fail because of it. The loop (`flush`, every `serving.log_flush_seconds`, sooner once
-`serving.log_flush_rows` are waiting) encodes the buffer in a worker thread, one file per deployment and day,
-and writes the files. A file that cannot be written (the object store is down) is kept and tried again at the
-next flushes (at most once per flush interval), `serving.log_write_attempts` times in all, then dropped: with
-the defaults, an object store down for about 25 s costs nothing but memory.
+nothing; otherwise a draw fixed by its request id, and an append to an in-memory buffer. Nothing on the
+request path waits for the log or can fail because of it. The loop (`flush`, every
+`serving.log_flush_seconds`, sooner once `serving.log_flush_rows` are waiting) encodes the buffer in a worker
+thread, one file per deployment and day, and writes the files. A file that cannot be written (the object
+store is down) is kept and tried again at the next flushes (at most once per flush interval),
+`serving.log_write_attempts` times in all, then dropped: with the defaults, an object store down for about
+25 s costs nothing but memory.
 
 Memory is bounded: the rows held (buffered, being encoded, waiting for a retry) never exceed
 `serving.log_max_buffered_rows`; a sampled prediction arriving when they would is dropped, counted in
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import zlib
 from collections import defaultdict, deque
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -79,9 +81,10 @@ class PredictionLog:
         self._waiting: list[Batch] = []
         self._dropped_since: dict[tuple[str, str], int] = defaultdict(int)
         self._lock = asyncio.Lock()
+        self._stopping = False
         self.loop = PollingLoop(
             "serving-prediction-log",
-            self.flush,
+            self._round,
             interval=settings.log_flush_seconds,
             failure_event="serving_log_flush_failed",
         )
@@ -101,7 +104,7 @@ class PredictionLog:
             return False
         options = served.deployment.serving
         rate = options.log_sample_rate
-        if rate <= 0.0 or (error is None and rate < 1.0 and random.random() >= rate):
+        if rate <= 0.0 or (error is None and rate < 1.0 and _draw(trace.request_id) >= rate):
             return False
         rows = 1 if trace.request.rows > options.max_rows else max(1, trace.request.rows)
         deployment = served.deployment
@@ -130,8 +133,17 @@ class PredictionLog:
             await self._encode()
             await self._write(final)
 
+    async def _round(self) -> None:
+        if self._stopping:
+            # Ends the loop even when Python 3.11's wait_for swallowed stop()'s cancellation (a wake-up and the
+            # cancellation arriving together), which left stop() waiting forever.
+            raise asyncio.CancelledError
+        await self.flush()
+
     async def stop(self) -> None:
         """Stop the loop and write what is held, once; what still fails to write is lost (and said so)."""
+        self._stopping = True
+        self.loop.wake()
         await self.loop.stop()
         await self.flush(final=True)
         if self.held:
@@ -222,6 +234,15 @@ class PredictionLog:
                 hint="raise serving.log_max_buffered_rows, lower the deployment's log_sample_rate, or check the "
                 "object store",
             )
+
+
+def _draw(request_id: str) -> float:
+    """A request's place in [0, 1): fixed by its request id, so a deployment and its shadows log the same
+    requests (a champion/challenger comparison joins them by request id), and a retried request with the same
+    `X-Request-ID` is sampled alike."""
+    if not request_id:
+        return random.random()
+    return zlib.crc32(request_id.encode()) / 4294967296.0
 
 
 def _encode_groups(groups: dict[tuple[str, str, str], list[Pending]]) -> list[Batch]:
