@@ -62,5 +62,8 @@ class PollingLoop(BackgroundTask):
                 raise
             except Exception:
                 log.exception(self._failure_event)
+            # `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` can swallow a cancellation that arrives
+            # together with a wake-up, and `stop()` then waits for ever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout=self._interval)
+                async with asyncio.timeout(self._interval):
+                    await self._wakeup.wait()
